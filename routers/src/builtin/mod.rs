@@ -1,0 +1,7 @@
+//! Built-in routers.
+
+mod length;
+mod random;
+
+pub use length::LengthRouter;
+pub use random::RandomRouter;

@@ -1,0 +1,99 @@
+//! # kvfleet-routers
+//!
+//! The leaf crate that owns the [`Router`] trait. The kvfleet engine depends on
+//! this crate, never the reverse: a router sees the fleet only through the
+//! read-only [`FleetView`] / [`PoolView`] and the request through a
+//! [`RequestView`], and answers with a [`Decision`]. Routers are built from a
+//! serde [`RouterSpec`] (TOML or JSON) by [`build`].
+//!
+//! Built-in routers live in [`builtin`]; see `routers/README.md` for how to
+//! write and plug in your own.
+
+pub mod builtin;
+mod spec;
+mod view;
+
+pub use spec::{LengthSignal, RouterSpec, build};
+pub use view::{FleetView, PoolView, RequestView};
+
+use std::collections::BTreeMap;
+
+/// A change a router applies to its routed copy of a request (the shared
+/// request is never mutated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transform {
+    /// Input tokens after the transformation (e.g. after prompt compression).
+    pub input_tokens: u32,
+    /// Extra latency added before the request reaches the pool (counted in TTFT).
+    pub added_latency_ns: u64,
+}
+
+/// Why a router refused a request. Every rejection is counted by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// The request's ISL + OSL exceeds every pool's maximum context.
+    ExceedsMaxContext,
+    /// No pool serves this request's model or label, and there is no default.
+    NoMatchingPool,
+    /// Compression was attempted, failed, and the request fits no pool uncompressed.
+    CompressionFailed,
+}
+
+impl RejectReason {
+    /// Stable snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::ExceedsMaxContext => "exceeds_max_ctx",
+            RejectReason::NoMatchingPool => "no_matching_pool",
+            RejectReason::CompressionFailed => "compression_failed",
+        }
+    }
+}
+
+/// A router's answer for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Send the request, unchanged, to the pool with this index.
+    Route {
+        /// Index into [`FleetView::pools`].
+        pool: usize,
+    },
+    /// Send a transformed copy of the request to the pool with this index.
+    RouteTransformed {
+        /// Index into [`FleetView::pools`].
+        pool: usize,
+        /// What changed in the routed copy.
+        transform: Transform,
+    },
+    /// Refuse the request.
+    Reject {
+        /// Why.
+        reason: RejectReason,
+    },
+}
+
+/// Counters every router keeps; they appear in the JSON report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Requests routed to each pool, by pool index.
+    pub routed: Vec<u64>,
+    /// Requests routed as a compressed copy.
+    pub compressed: u64,
+    /// Requests sent to a pool other than their first choice because of load.
+    pub spilled: u64,
+    /// Requests refused, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+/// A routing policy: picks a pool for each request.
+///
+/// Implementations must be deterministic given their construction seed, and
+/// must never mutate shared request data.
+pub trait Router: Send {
+    /// Short name used in reports (e.g. `"length"`).
+    fn name(&self) -> &str;
+    /// Decide where `req` goes, given the current state of the fleet.
+    fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision;
+    /// Counters accumulated so far.
+    fn stats(&self) -> RouterStats;
+}

@@ -1,0 +1,32 @@
+//! Command-line interface. Raw arguments are parsed by clap, resolved into a
+//! validated configuration (bad input → [`crate::error::InputError`], exit 2)
+//! and only then handed to the library.
+
+pub mod output;
+pub mod sizing_calc;
+
+use clap::{Parser, Subcommand};
+
+/// kvfleet: capacity planning for LLM serving fleets.
+#[derive(Debug, Parser)]
+#[command(name = "kvfleet", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measured-concurrency-sweep GPU estimate (NAT `sizing calc` compatible).
+    SizingCalc(sizing_calc::SizingCalcArgs),
+}
+
+/// Parse the process arguments and run the chosen subcommand.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::SizingCalc(args) => sizing_calc::run(args),
+    }
+}

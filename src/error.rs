@@ -1,0 +1,86 @@
+//! Errors caused by bad input. Any of these ends the program with exit code 2
+//! and one line naming the file, line or field and what was expected.
+
+use std::path::PathBuf;
+
+/// Bad input from the user: a file, a flag or a field that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A file could not be opened or read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// A file is empty (or holds no usable rows).
+    #[error("{path}: file is empty; expected {expected}")]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+        /// What it should have held.
+        expected: String,
+    },
+    /// A CDF file is malformed at an index of its array.
+    #[error("{path}: CDF entry {index}: {reason}")]
+    Cdf {
+        /// The CDF file.
+        path: PathBuf,
+        /// Zero-based index into the CDF array (or the array length for whole-array problems).
+        index: usize,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// A trace row is malformed.
+    #[error("{path}:{line}: field `{field}`: {reason}")]
+    TraceRow {
+        /// The trace file.
+        path: PathBuf,
+        /// One-based line number.
+        line: u64,
+        /// Field (column) name.
+        field: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// A trace's format could not be recognised from its name and header.
+    #[error("{path}: unknown trace format: {reason}")]
+    UnknownTraceFormat {
+        /// The trace file.
+        path: PathBuf,
+        /// What was seen and which formats are accepted.
+        reason: String,
+    },
+    /// A structured file (TOML/JSON) failed to parse or validate.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming line/field where it can.
+        reason: String,
+    },
+    /// A command-line flag or configuration field has an unusable value.
+    #[error("{field}: {reason}")]
+    Field {
+        /// Flag (`--lam`) or field (`pools[1].max_ctx`) name.
+        field: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+}
+
+impl InputError {
+    /// Shorthand for [`InputError::Field`].
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        InputError::Field {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// True when the error (or anything in its cause chain) is bad input.
+pub fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<InputError>())
+}

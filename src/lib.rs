@@ -1,0 +1,32 @@
+//! # kvfleet
+//!
+//! A capacity planner for LLM serving fleets, built around an exact, fast
+//! discrete-event simulator of GPU serving instances.
+//!
+//! ## A tour of the architecture
+//!
+//! - [`workload`] — where requests come from: CDF files, synthetic length
+//!   distributions, arrival processes (Poisson, rate profiles, MMPP, closed
+//!   loop) and streamed trace replay.
+//! - [`profile`] — what one serving instance costs and how fast it steps
+//!   (the manual presets `a10g`, `a100`, `h100`, custom and TOML profiles).
+//! - [`engine`] — the discrete-event simulator: one global event queue in
+//!   integer nanoseconds, pools of serving instances with iteration-level
+//!   continuous batching (chunked prefill, paged KV blocks, recompute
+//!   preemption), a fast-forward over pure-decode runs, the naive step engine
+//!   kept as its reference, the slot (M/G/c) model, and dispatchers.
+//! - routers live in the leaf crate `kvfleet-routers`; the engine hands
+//!   them read-only views and applies their decisions.
+//! - [`metrics`] — hdrhistogram latencies, SLO attainment, utilisation,
+//!   replications with confidence intervals, the JSON report.
+//! - [`analytic`] — Erlang-B/C and M/M/c, the cross-check for the slot model.
+//! - [`cli`] — argument parsing and resolution into validated configs;
+//!   each subcommand's logic is a library call, printed via [`cli::output`].
+//! - [`rng`] — one seed, one independent stream per purpose and replication.
+//! - [`error`] — bad-input errors (exit code 2).
+
+pub mod cli;
+pub mod error;
+pub mod rng;
+pub mod sizing_calc;
+pub mod workload;

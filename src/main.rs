@@ -1,0 +1,17 @@
+//! The `kvfleet` binary: parse, call the library, print.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match kvfleet::cli::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if kvfleet::error::is_input_error(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! NAT-compatible sizing calculator (being built; see issue 7).

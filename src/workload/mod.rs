@@ -1,0 +1,160 @@
+//! Workloads: where requests come from.
+//!
+//! A [`Request`] carries its arrival time, lengths, category and optional
+//! trace metadata. A [`RequestSource`] yields requests in arrival order and is
+//! streamed (never loaded whole). Sources:
+//! - [`cdf`]: total-token CDF files (validated), split into ISL/OSL;
+//! - [`lengths`]: synthetic ISL/OSL distributions (`fixed:N`, `uniform:A:B`, ...);
+//! - [`arrivals`]: Poisson, piecewise rate profiles, two-state MMPP;
+//! - [`synthetic`]: arrivals × lengths × categories, N requests;
+//! - [`trace`]: replay of fleet-sim, Azure, Mooncake, Vidur/Splitwise and BurstGPT traces.
+
+pub mod arrivals;
+pub mod cdf;
+pub mod lengths;
+pub mod synthetic;
+pub mod trace;
+
+use crate::error::InputError;
+
+/// Request category; the free-text form keeps the trace's own word in
+/// [`RequestExtra::category_text`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Natural-language prose (compressible).
+    #[default]
+    Prose,
+    /// Source code (not safe to compress).
+    Code,
+    /// Retrieval-augmented generation (compressible).
+    Rag,
+    /// A mix (compressible).
+    Mixed,
+    /// Anything else; the text is in the request's extra data.
+    Other,
+}
+
+impl Category {
+    /// Parse a category word; unknown words map to [`Category::Other`].
+    pub fn from_word(word: &str) -> Category {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "prose" | "chat" => Category::Prose,
+            "code" => Category::Code,
+            "rag" => Category::Rag,
+            "mixed" => Category::Mixed,
+            _ => Category::Other,
+        }
+    }
+
+    /// The category's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Prose => "prose",
+            Category::Code => "code",
+            Category::Rag => "rag",
+            Category::Mixed => "mixed",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// Rarely present request data, boxed so that the common request stays small.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestExtra {
+    /// Model id (`model` or `selected_model` in a trace).
+    pub model: Option<String>,
+    /// The category word when it is not one of the built-in categories.
+    pub category_text: Option<String>,
+    /// Free-form labels (e.g. `("complexity", "low")`, `("selected_model", "llama8b")`).
+    pub labels: Vec<(String, String)>,
+    /// Prefix block hashes (Mooncake `hash_ids`).
+    pub prefix_hashes: Vec<u64>,
+    /// A predicted output length, if the trace carries one.
+    pub predicted_output_tokens: Option<u32>,
+}
+
+/// One inference request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Arrival time, ns since the start of the run.
+    pub arrival_ns: u64,
+    /// Prompt tokens (ISL), ≥ 1.
+    pub input_tokens: u32,
+    /// Output tokens (OSL), ≥ 1.
+    pub output_tokens: u32,
+    /// Category.
+    pub category: Category,
+    /// Optional trace metadata.
+    pub extra: Option<Box<RequestExtra>>,
+}
+
+impl Request {
+    /// A plain request with no metadata.
+    pub fn new(arrival_ns: u64, input_tokens: u32, output_tokens: u32) -> Self {
+        Request {
+            arrival_ns,
+            input_tokens,
+            output_tokens,
+            category: Category::Prose,
+            extra: None,
+        }
+    }
+
+    /// ISL + OSL.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens as u64 + self.output_tokens as u64
+    }
+
+    /// The category as text (the trace's own word for [`Category::Other`]).
+    pub fn category_str(&self) -> &str {
+        match (
+            &self.category,
+            self.extra.as_ref().and_then(|e| e.category_text.as_deref()),
+        ) {
+            (Category::Other, Some(t)) => t,
+            (c, _) => c.as_str(),
+        }
+    }
+}
+
+/// Counts of trace rows that were skipped rather than replayed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SkipCounts {
+    /// Malformed rows skipped because of `--skip-bad-rows`.
+    pub bad_rows: u64,
+    /// Rows describing failed requests (e.g. BurstGPT rows with 0 response tokens).
+    pub failed_requests: u64,
+}
+
+/// A stream of requests in non-decreasing arrival order.
+pub trait RequestSource: Send {
+    /// The next request, `Ok(None)` at the end, or an error naming file/line/field.
+    fn next_request(&mut self) -> Result<Option<Request>, InputError>;
+
+    /// How many requests the source will yield, if known in advance.
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+
+    /// Rows skipped so far (traces only).
+    fn skipped(&self) -> SkipCounts {
+        SkipCounts::default()
+    }
+}
+
+/// Convert seconds (f64) to integer nanoseconds, saturating; negative → 0.
+pub fn secs_to_ns(s: f64) -> u64 {
+    if s.is_nan() || s <= 0.0 {
+        0
+    } else {
+        let ns = s * 1e9;
+        if ns >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            ns.round() as u64
+        }
+    }
+}
