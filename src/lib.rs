@@ -26,7 +26,10 @@
 //! - [`error`] — bad-input errors (exit code 2).
 
 pub mod cli;
+pub mod engine;
 pub mod error;
+pub mod metrics;
+pub mod profile;
 pub mod rng;
 pub mod sizing_calc;
 pub mod workload;

@@ -1,0 +1,157 @@
+//! Choosing an instance inside a pool (DESIGN §6).
+
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::rng::SimRng;
+
+/// How a pool picks the instance for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DispatchPolicy {
+    /// Join the shortest queue (running + waiting), random tie-breaks. O(1).
+    #[default]
+    Jsq,
+    /// Cycle through instances.
+    RoundRobin,
+    /// Two random instances, the less loaded one.
+    PowerOfTwo,
+    /// The instance with the fewest KV blocks in use (O(instances) per request).
+    LeastKv,
+    /// One pool-wide FCFS queue; a request goes to the first instance that can admit it.
+    Central,
+}
+
+impl DispatchPolicy {
+    /// Name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchPolicy::Jsq => "jsq",
+            DispatchPolicy::RoundRobin => "round-robin",
+            DispatchPolicy::PowerOfTwo => "power-of-two",
+            DispatchPolicy::LeastKv => "least-kv",
+            DispatchPolicy::Central => "central",
+        }
+    }
+}
+
+/// Instances bucketed by load (requests assigned and not completed), so the
+/// least-loaded set is found in O(1) and a load change costs O(1).
+#[derive(Debug, Clone)]
+pub struct LoadBuckets {
+    load: Vec<u32>,
+    pos: Vec<u32>,
+    buckets: Vec<Vec<u32>>,
+    min: usize,
+}
+
+impl LoadBuckets {
+    /// `n` instances, all at load 0.
+    pub fn new(n: usize) -> Self {
+        LoadBuckets {
+            load: vec![0; n],
+            pos: (0..n as u32).collect(),
+            buckets: vec![(0..n as u32).collect()],
+            min: 0,
+        }
+    }
+
+    /// Load of instance `i`.
+    pub fn load(&self, i: usize) -> u32 {
+        self.load[i]
+    }
+
+    fn take(&mut self, i: usize) {
+        let l = self.load[i] as usize;
+        let p = self.pos[i] as usize;
+        let b = &mut self.buckets[l];
+        let last = *b.last().expect("instance is in its bucket");
+        b.swap_remove(p);
+        if last as usize != i {
+            self.pos[last as usize] = p as u32;
+        }
+    }
+
+    fn put(&mut self, i: usize, l: usize) {
+        if self.buckets.len() <= l {
+            self.buckets.resize_with(l + 1, Vec::new);
+        }
+        self.load[i] = l as u32;
+        self.pos[i] = self.buckets[l].len() as u32;
+        self.buckets[l].push(i as u32);
+    }
+
+    /// Instance `i` got one more request.
+    pub fn inc(&mut self, i: usize) {
+        let l = self.load[i] as usize;
+        self.take(i);
+        self.put(i, l + 1);
+        if self.buckets[self.min].is_empty() {
+            self.min += 1;
+        }
+    }
+
+    /// Instance `i` finished a request.
+    pub fn dec(&mut self, i: usize) {
+        let l = self.load[i] as usize;
+        self.take(i);
+        self.put(i, l - 1);
+        if l - 1 < self.min {
+            self.min = l - 1;
+        }
+    }
+
+    /// A uniformly random instance among the least loaded.
+    pub fn pick_min(&self, rng: &mut SimRng) -> usize {
+        let b = &self.buckets[self.min];
+        let j = if b.len() == 1 {
+            0
+        } else {
+            rng.random_range(0..b.len())
+        };
+        b[j] as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn buckets_track_the_minimum() {
+        let mut b = LoadBuckets::new(4);
+        let mut rng = SimRng::seed_from_u64(1);
+        let mut loads = [0u32; 4];
+        let mut r2 = SimRng::seed_from_u64(2);
+        for step in 0..10_000 {
+            if step % 3 == 2 {
+                let i = r2.random_range(0..4usize);
+                if loads[i] > 0 {
+                    loads[i] -= 1;
+                    b.dec(i);
+                }
+            } else {
+                let i = b.pick_min(&mut rng);
+                let min = *loads.iter().min().expect("non-empty");
+                assert_eq!(loads[i], min);
+                loads[i] += 1;
+                b.inc(i);
+            }
+            for (i, &l) in loads.iter().enumerate() {
+                assert_eq!(b.load(i), l);
+            }
+        }
+    }
+
+    #[test]
+    fn ties_are_broken_at_random() {
+        let b = LoadBuckets::new(8);
+        let mut rng = SimRng::seed_from_u64(7);
+        let mut seen = [0u32; 8];
+        for _ in 0..8000 {
+            seen[b.pick_min(&mut rng)] += 1;
+        }
+        assert!(seen.iter().all(|&c| c > 800 && c < 1200), "{seen:?}");
+    }
+}

@@ -1,0 +1,653 @@
+//! Iteration-level continuous batching (DESIGN §5), with an exact
+//! fast-forward over runs of pure-decode steps.
+//!
+//! Each step: (1) every decoding sequence gets one token, allocating a KV block
+//! when its context crosses a block boundary; (2) prefilling sequences get
+//! prefill tokens oldest first within the `chunk` budget; (3) waiting requests
+//! are admitted FCFS while `running < max_num_seqs` and their first chunk's
+//! blocks fit (not in a step that preempted). A sequence that needs a block
+//! when none is free preempts the most recently admitted running sequence
+//! (recompute: its KV is dropped and it returns to the head of the queue,
+//! keeping the tokens it already emitted). Step time is
+//! `W + H·Σctx/calibration_ctx (+ p·prefill tokens)`.
+//!
+//! Decoding sequences are stored lazily: a sequence's context at step `s` is
+//! `ctx_base + s`, so a pure-decode step costs `a + b·j` at its `j`-th step and
+//! a run of `m` steps ends after the closed-form sum. The run stops at the
+//! first completion (min-heap of finish steps), at the step whose block demand
+//! would exceed the free blocks (per-phase counts of block boundaries), or —
+//! cut short on arrival — at the end of the step in progress.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::requests::NEVER;
+use super::server::{Ctx, InstanceStats, Server};
+use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
+use crate::profile::{PowerCurve, Profile};
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Free,
+    Prefill,
+    Decode,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seq {
+    req: u32,
+    isl: u32,
+    osl: u32,
+    /// Tokens to prefill: ISL + tokens already generated (after a preemption).
+    target: u32,
+    prefilled: u32,
+    /// Decoding: context at step `s` is `ctx_base + s`.
+    ctx_base: i64,
+    phase: Phase,
+    prev: u32,
+    next: u32,
+    /// Bumped whenever the slot is released, to invalidate heap entries.
+    generation: u32,
+}
+
+/// The work of the step or run in progress.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start_u: u128,
+    /// Steps in the run.
+    m: u64,
+    /// Duration of the first step, units.
+    a: u128,
+    /// Increase of the step duration per step, units.
+    b: u128,
+    /// A pure-decode run (block allocation applied at its end).
+    pure: bool,
+    /// Sequences in the batch.
+    batch: u32,
+    used_start: u64,
+}
+
+/// One serving instance under the iteration-level model.
+pub struct IterationInstance {
+    model: StepModel,
+    chunk: u32,
+    blk: u64,
+    total_blks: u64,
+    max_seqs: u32,
+    fast_forward: bool,
+    power: PowerCurve,
+    power_slots: u32,
+
+    seqs: Vec<Seq>,
+    free_seqs: Vec<u32>,
+    /// Oldest and newest running sequence (admission order list).
+    head: u32,
+    tail: u32,
+    n_running: u32,
+    prefilling: Vec<u32>,
+    n_dec: u32,
+    sum_ctx_base: i64,
+    /// Decoding sequences by the step residue (mod blk) at which they need a block.
+    phase_cnt: Vec<u32>,
+    finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    used: u64,
+    /// Index of the next step to run.
+    step: u64,
+    /// End of the last step, units.
+    time_u: u128,
+    run: Option<Run>,
+    chunks: Vec<(u32, u32)>,
+    decode_alloc_done: bool,
+    stats: InstanceStats,
+    validate: bool,
+}
+
+impl IterationInstance {
+    /// An idle instance. `max_num_seqs` caps running sequences; `fast_forward`
+    /// false gives the naive one-event-per-step reference engine.
+    pub fn new(profile: &Profile, max_num_seqs: u32, fast_forward: bool) -> Self {
+        let blk = profile.blk_size.max(1) as u64;
+        IterationInstance {
+            model: StepModel::of(profile),
+            chunk: profile.chunk.max(1),
+            blk,
+            total_blks: profile.total_kv_blks,
+            max_seqs: max_num_seqs.max(1),
+            fast_forward,
+            power: profile.power,
+            power_slots: profile.max_slots,
+            seqs: Vec::new(),
+            free_seqs: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            n_running: 0,
+            prefilling: Vec::new(),
+            n_dec: 0,
+            sum_ctx_base: 0,
+            phase_cnt: vec![0; blk as usize],
+            finish: BinaryHeap::new(),
+            used: 0,
+            step: 0,
+            time_u: 0,
+            run: None,
+            chunks: Vec::new(),
+            decode_alloc_done: false,
+            stats: InstanceStats::default(),
+            validate: false,
+        }
+    }
+
+    /// Change the running-sequence cap (takes effect at the next step).
+    pub fn set_max_num_seqs(&mut self, cap: u32) {
+        self.max_seqs = cap.max(1);
+    }
+
+    #[inline]
+    fn blocks(&self, tok: u64) -> u64 {
+        tok.div_ceil(self.blk)
+    }
+
+    #[inline]
+    fn phase_key(&self, ctx_base: i64) -> usize {
+        (1 - ctx_base).rem_euclid(self.blk as i64) as usize
+    }
+
+    /// Blocks demanded by decoding sequences over steps `s .. s+m`.
+    fn decode_demand(&self, s: u64, m: u64) -> u64 {
+        let (q, r) = (m / self.blk, m % self.blk);
+        let mut d = q * self.n_dec as u64;
+        for i in 0..r {
+            d += self.phase_cnt[((s + i) % self.blk) as usize] as u64;
+        }
+        d
+    }
+
+    /// Steps from `s` that decode can run before a step's block demand exceeds
+    /// the free blocks (≥ 1 when step `s` itself fits).
+    fn steps_until_kv_exhausted(&self, s: u64) -> u64 {
+        let free = self.total_blks - self.used;
+        let n = self.n_dec as u64;
+        let q = free / n;
+        let rem = free - q * n;
+        let mut c = 0u64;
+        for r in 0..self.blk {
+            c += self.phase_cnt[((s + q * self.blk + r) % self.blk) as usize] as u64;
+            if c > rem {
+                return q * self.blk + r;
+            }
+        }
+        unreachable!("a full block cycle demands n_dec > rem blocks")
+    }
+
+    fn sum_decode_ctx(&self, s: u64) -> u64 {
+        (self.sum_ctx_base + self.n_dec as i64 * s as i64) as u64
+    }
+
+    fn alloc_seq(&mut self, seq: Seq) -> u32 {
+        if let Some(i) = self.free_seqs.pop() {
+            let g = self.seqs[i as usize].generation;
+            self.seqs[i as usize] = Seq {
+                generation: g,
+                ..seq
+            };
+            i
+        } else {
+            self.seqs.push(seq);
+            (self.seqs.len() - 1) as u32
+        }
+    }
+
+    fn link_tail(&mut self, si: u32) {
+        self.seqs[si as usize].prev = self.tail;
+        self.seqs[si as usize].next = NIL;
+        if self.tail != NIL {
+            self.seqs[self.tail as usize].next = si;
+        } else {
+            self.head = si;
+        }
+        self.tail = si;
+        self.n_running += 1;
+    }
+
+    fn unlink_and_free(&mut self, si: u32) {
+        let Seq { prev, next, .. } = self.seqs[si as usize];
+        if prev != NIL {
+            self.seqs[prev as usize].next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.seqs[next as usize].prev = prev;
+        } else {
+            self.tail = prev;
+        }
+        self.n_running -= 1;
+        let s = &mut self.seqs[si as usize];
+        s.phase = Phase::Free;
+        s.generation = s.generation.wrapping_add(1);
+        self.free_seqs.push(si);
+    }
+
+    fn leave_decode(&mut self, si: u32) {
+        let cb = self.seqs[si as usize].ctx_base;
+        self.n_dec -= 1;
+        self.sum_ctx_base -= cb;
+        let k = self.phase_key(cb);
+        self.phase_cnt[k] -= 1;
+    }
+
+    /// Recompute-preempt a running sequence at the boundary before step `self.step`.
+    fn preempt(&mut self, si: u32, cx: &mut Ctx<'_>) {
+        let s = self.seqs[si as usize];
+        let held = match s.phase {
+            Phase::Prefill => {
+                self.prefilling.retain(|&x| x != si);
+                self.blocks(s.prefilled as u64)
+            }
+            Phase::Decode => {
+                let g = (s.ctx_base + self.step as i64 - s.isl as i64) as u64;
+                cx.reqs[s.req].generated = g as u32;
+                self.leave_decode(si);
+                let held_tok = s.isl as u64 + g - if self.decode_alloc_done { 0 } else { 1 };
+                self.blocks(held_tok)
+            }
+            Phase::Free => unreachable!("preempting a free sequence"),
+        };
+        self.used -= held;
+        self.unlink_and_free(si);
+        cx.waiting.push_front(s.req);
+        self.stats.preemptions += 1;
+    }
+
+    fn complete(&mut self, si: u32, now_ns: u64, cx: &mut Ctx<'_>) {
+        let s = self.seqs[si as usize];
+        if s.phase == Phase::Decode {
+            self.leave_decode(si);
+        }
+        self.used -= self.blocks(s.isl as u64 + s.osl as u64 - 1);
+        self.unlink_and_free(si);
+        let r = &mut cx.reqs[s.req];
+        r.generated = s.osl;
+        r.done_ns = now_ns;
+        cx.done.push(s.req);
+    }
+
+    /// Prefill of `si` finished with step `s`: emit a token, then decode or complete.
+    fn finish_prefill(&mut self, si: u32, s: u64, now_ns: u64, cx: &mut Ctx<'_>) {
+        let seq = self.seqs[si as usize];
+        let r = &mut cx.reqs[seq.req];
+        let g = r.generated + 1;
+        r.generated = g;
+        if r.first_token_ns == NEVER {
+            r.first_token_ns = now_ns;
+        }
+        if g >= seq.osl {
+            self.complete(si, now_ns, cx);
+            return;
+        }
+        let ctx_base = seq.isl as i64 + g as i64 - (s as i64 + 1);
+        let finish_step = s + (seq.osl - g) as u64;
+        let k = self.phase_key(ctx_base);
+        let sq = &mut self.seqs[si as usize];
+        sq.phase = Phase::Decode;
+        sq.ctx_base = ctx_base;
+        let generation = sq.generation;
+        self.n_dec += 1;
+        self.sum_ctx_base += ctx_base;
+        self.phase_cnt[k] += 1;
+        self.finish.push(Reverse((finish_step, si, generation)));
+    }
+
+    /// Drop stale heap entries from the top.
+    fn clean_finish_top(&mut self) {
+        while let Some(&Reverse((_, si, g))) = self.finish.peek() {
+            let s = &self.seqs[si as usize];
+            if s.generation == g && s.phase == Phase::Decode {
+                break;
+            }
+            self.finish.pop();
+        }
+    }
+
+    /// Could the head of the queue be admitted at a step whose free blocks
+    /// (after decode allocation) leave `used_after_decode` in use?
+    fn admissible(&self, used_after_decode: u64, cx: &Ctx<'_>) -> bool {
+        let Some(&r) = cx.waiting.front() else {
+            return false;
+        };
+        if self.n_running >= self.max_seqs {
+            return false;
+        }
+        if cx.central {
+            return true;
+        }
+        let target = cx.reqs[r].isl as u64 + cx.reqs[r].generated as u64;
+        let k = target.min(self.chunk as u64);
+        used_after_decode + self.blocks(k) <= self.total_blks
+    }
+
+    fn start_run(&mut self, run: Run) -> Option<u64> {
+        let end = run.start_u + series_u(run.a, run.b, run.m);
+        self.run = Some(run);
+        Some(ns_of(end))
+    }
+
+    /// Plan the next step (or pure-decode run) starting at `self.time_u`.
+    fn plan(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
+        if self.n_running == 0 && cx.waiting.is_empty() {
+            self.run = None;
+            return None;
+        }
+        let s = self.step;
+        self.decode_alloc_done = false;
+        if self.prefilling.is_empty() && self.n_dec > 0 {
+            let d0 = self.phase_cnt[(s % self.blk) as usize] as u64;
+            if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
+                self.clean_finish_top();
+                let Some(&Reverse((f, _, _))) = self.finish.peek() else {
+                    unreachable!("decoding sequences without finish entries")
+                };
+                let mut m = (f + 1 - s).min(self.steps_until_kv_exhausted(s));
+                if !self.fast_forward {
+                    m = 1;
+                }
+                let run = Run {
+                    start_u: self.time_u,
+                    m,
+                    a: self.model.step_u(self.sum_decode_ctx(s), 0),
+                    b: self.model.h_u as u128 * self.n_dec as u128,
+                    pure: true,
+                    batch: self.n_dec,
+                    used_start: self.used,
+                };
+                return self.start_run(run);
+            }
+        }
+        self.naive_step(now_ns, cx)
+    }
+
+    fn naive_step(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
+        let s = self.step;
+        let used_start = self.used;
+        let mut preempted = false;
+        // (1) decode tokens: one block each at a boundary.
+        let demand = self.phase_cnt[(s % self.blk) as usize] as u64;
+        if self.used + demand <= self.total_blks {
+            self.used += demand;
+        } else {
+            let mut cur = self.head;
+            while cur != NIL {
+                let sq = self.seqs[cur as usize];
+                if sq.phase == Phase::Decode
+                    && self.phase_key(sq.ctx_base) == (s % self.blk) as usize
+                {
+                    let mut self_preempted = false;
+                    while self.used >= self.total_blks {
+                        let victim = self.tail;
+                        self.preempt(victim, cx);
+                        preempted = true;
+                        if victim == cur {
+                            self_preempted = true;
+                            break;
+                        }
+                    }
+                    if self_preempted {
+                        break;
+                    }
+                    self.used += 1;
+                }
+                cur = self.seqs[cur as usize].next;
+            }
+        }
+        self.decode_alloc_done = true;
+        // (2) prefill chunks, oldest first.
+        let mut budget = self.chunk;
+        self.chunks.clear();
+        let mut i = 0;
+        while i < self.prefilling.len() && budget > 0 {
+            let si = self.prefilling[i];
+            let sq = self.seqs[si as usize];
+            let k = budget.min(sq.target - sq.prefilled);
+            let need = self.blocks((sq.prefilled + k) as u64) - self.blocks(sq.prefilled as u64);
+            let mut self_preempted = false;
+            while self.used + need > self.total_blks {
+                let victim = self.tail;
+                self.preempt(victim, cx);
+                preempted = true;
+                if victim == si {
+                    self_preempted = true;
+                    break;
+                }
+            }
+            if self_preempted {
+                continue;
+            }
+            self.used += need;
+            self.seqs[si as usize].prefilled += k;
+            budget -= k;
+            self.chunks.push((si, k));
+            i += 1;
+        }
+        // (3) admission, FCFS, not in a step that preempted.
+        if !preempted || self.n_running == 0 {
+            while budget > 0 && self.n_running < self.max_seqs {
+                let Some(&r) = cx.waiting.front() else { break };
+                let req = cx.reqs[r];
+                let target = req.isl + req.generated;
+                let k = budget.min(target);
+                let need = self.blocks(k as u64);
+                if self.used + need > self.total_blks {
+                    break;
+                }
+                cx.waiting.pop_front();
+                let si = self.alloc_seq(Seq {
+                    req: r,
+                    isl: req.isl,
+                    osl: req.osl,
+                    target,
+                    prefilled: k,
+                    ctx_base: 0,
+                    phase: Phase::Prefill,
+                    prev: NIL,
+                    next: NIL,
+                    generation: 0,
+                });
+                self.link_tail(si);
+                self.prefilling.push(si);
+                self.used += need;
+                budget -= k;
+                self.chunks.push((si, k));
+                if cx.reqs[r].first_admit_ns == NEVER {
+                    cx.reqs[r].first_admit_ns = now_ns;
+                }
+            }
+        }
+        if self.n_dec == 0 && self.chunks.is_empty() {
+            debug_assert!(
+                cx.waiting.is_empty() || self.n_running > 0,
+                "head request can never be admitted"
+            );
+            self.run = None;
+            return None;
+        }
+        let prefill_ctx: u64 = self
+            .chunks
+            .iter()
+            .map(|&(si, _)| self.seqs[si as usize].prefilled as u64)
+            .sum();
+        let prefill_tok = (self.chunk - budget) as u64;
+        let run = Run {
+            start_u: self.time_u,
+            m: 1,
+            a: self
+                .model
+                .step_u(self.sum_decode_ctx(s) + prefill_ctx, prefill_tok),
+            b: 0,
+            pure: false,
+            batch: self.n_dec + self.chunks.len() as u32,
+            used_start,
+        };
+        self.start_run(run)
+    }
+
+    fn account(&mut self, run: &Run, dur_u: u128, used_end: u64) {
+        let dur_ns = dur_u as f64 / 65536.0;
+        self.stats.busy_ns += dur_ns;
+        self.stats.batch_ns += run.batch as f64 * dur_ns;
+        self.stats.kv_blocks_ns += (run.used_start + used_end) as f64 / 2.0 * dur_ns;
+        self.stats.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * dur_ns * 1e-9;
+        self.stats.steps += run.m;
+    }
+}
+
+impl Server for IterationInstance {
+    fn on_wake(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
+        let run = self.run.take().expect("wake without a run in progress");
+        let dur_u = series_u(run.a, run.b, run.m);
+        let end_u = run.start_u + dur_u;
+        debug_assert_eq!(ns_of(end_u), now_ns);
+        let s_first = self.step;
+        if run.pure {
+            self.used += self.decode_demand(s_first, run.m);
+        }
+        self.account(&run, dur_u, self.used);
+        self.step += run.m;
+        self.time_u = end_u;
+        let last = self.step - 1;
+        let chunks = std::mem::take(&mut self.chunks);
+        for &(si, _) in &chunks {
+            let sq = self.seqs[si as usize];
+            if sq.phase == Phase::Prefill && sq.prefilled == sq.target {
+                self.finish_prefill(si, last, now_ns, cx);
+            }
+        }
+        if !chunks.is_empty() {
+            let seqs = &self.seqs;
+            self.prefilling
+                .retain(|&x| seqs[x as usize].phase == Phase::Prefill);
+        }
+        self.chunks = chunks;
+        self.chunks.clear();
+        while let Some(&Reverse((f, si, g))) = self.finish.peek() {
+            if f >= self.step {
+                break;
+            }
+            self.finish.pop();
+            let sq = self.seqs[si as usize];
+            if sq.generation == g && sq.phase == Phase::Decode {
+                self.complete(si, now_ns, cx);
+            }
+        }
+        if self.validate {
+            self.check_invariants(cx);
+        }
+        self.plan(now_ns, cx)
+    }
+
+    fn on_enqueue(&mut self, now_ns: u64, was_empty: bool, cx: &mut Ctx<'_>) -> Option<u64> {
+        match self.run {
+            None => {
+                self.time_u = self.time_u.max(units_of(now_ns));
+                self.plan(now_ns, cx)
+            }
+            Some(ref mut run)
+                if run.pure && run.m > 1 && was_empty && self.n_running < self.max_seqs =>
+            {
+                let x = units_of(now_ns + 1) - run.start_u;
+                let new_m = steps_before(run.a, run.b, x) + 1;
+                if new_m < run.m {
+                    run.m = new_m;
+                    Some(ns_of(run.start_u + series_u(run.a, run.b, new_m)))
+                } else {
+                    None
+                }
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn running(&self) -> u32 {
+        self.n_running
+    }
+
+    fn kv_used_blocks(&self, now_ns: u64) -> u64 {
+        match self.run {
+            Some(run) if run.pure => {
+                let done = steps_before(
+                    run.a,
+                    run.b,
+                    units_of(now_ns + 1).saturating_sub(run.start_u),
+                );
+                self.used + self.decode_demand(self.step, (done + 1).min(run.m))
+            }
+            _ => self.used,
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.n_running < self.max_seqs && self.used < self.total_blks
+    }
+
+    fn stats_at(&self, now_ns: u64) -> InstanceStats {
+        let mut st = self.stats;
+        if let Some(run) = self.run {
+            let dur_u = series_u(run.a, run.b, run.m);
+            let el_u = units_of(now_ns).saturating_sub(run.start_u).min(dur_u);
+            let el_ns = el_u as f64 / 65536.0;
+            st.busy_ns += el_ns;
+            st.batch_ns += run.batch as f64 * el_ns;
+            st.kv_blocks_ns += run.used_start as f64 * el_ns;
+            st.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * el_ns * 1e-9;
+        }
+        st
+    }
+
+    fn check_invariants(&self, _cx: &Ctx<'_>) {
+        // Called between runs: decoding sequences hold blocks for ISL + g − 1 tokens.
+        let (mut held, mut n, mut n_dec, mut sum_cb) = (0u64, 0u32, 0u32, 0i64);
+        let mut phase = vec![0u32; self.blk as usize];
+        let mut cur = self.head;
+        while cur != NIL {
+            let s = self.seqs[cur as usize];
+            n += 1;
+            match s.phase {
+                Phase::Prefill => {
+                    held += self.blocks(s.prefilled as u64);
+                    assert!(
+                        self.prefilling.contains(&cur),
+                        "prefilling list misses a sequence"
+                    );
+                }
+                Phase::Decode => {
+                    let g = s.ctx_base + self.step as i64 - s.isl as i64;
+                    assert!(
+                        g >= 1 && (g as u32) < s.osl,
+                        "decode progress out of range: g={g}"
+                    );
+                    held += self.blocks(s.isl as u64 + g as u64 - 1);
+                    n_dec += 1;
+                    sum_cb += s.ctx_base;
+                    phase[self.phase_key(s.ctx_base)] += 1;
+                }
+                Phase::Free => panic!("free sequence in the running list"),
+            }
+            cur = s.next;
+        }
+        assert_eq!(n, self.n_running, "running count");
+        assert_eq!(n_dec, self.n_dec, "decode count");
+        assert_eq!(sum_cb, self.sum_ctx_base, "context sum");
+        assert_eq!(phase, self.phase_cnt, "block phase counts");
+        assert_eq!(held, self.used, "KV blocks in use");
+        assert!(self.used <= self.total_blks, "KV over capacity");
+        assert!(
+            self.n_running <= self.max_seqs,
+            "running above max_num_seqs"
+        );
+    }
+
+    fn set_validate(&mut self, on: bool) {
+        self.validate = on;
+    }
+}

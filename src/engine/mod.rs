@@ -1,0 +1,23 @@
+//! The discrete-event simulator.
+//!
+//! One global [`events::EventQueue`] in integer nanoseconds drives arrivals,
+//! routing (through `kvfleet-routers`), dispatch inside each pool
+//! ([`dispatch`]) and serving instances ([`server::Server`]): the
+//! iteration-level model ([`iteration`], with exact fast-forward or the naive
+//! step reference) or the slot model ([`slot`]). [`run`] executes one
+//! replication and returns a [`SimOutcome`].
+
+pub mod config;
+pub mod dispatch;
+pub mod events;
+pub mod iteration;
+pub mod requests;
+pub mod server;
+mod sim;
+pub mod slot;
+pub mod units;
+
+pub use config::{
+    Arrivals, ClosedLoop, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
+};
+pub use sim::{PoolOutcome, RequestRecord, SimOutcome, Verdict, run};

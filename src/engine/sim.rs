@@ -1,0 +1,824 @@
+//! The fleet driver: the event loop, routing, dispatch, completions,
+//! warm-up, saturation detection and the raw outcome of one replication.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router, RouterStats};
+use rand::RngExt;
+use rand_distr::{Distribution, Exp};
+
+use super::config::{Arrivals, EngineKind, ServiceModel, SimConfig};
+use super::dispatch::{DispatchPolicy, LoadBuckets};
+use super::events::{EventKind, EventQueue};
+use super::iteration::IterationInstance;
+use super::requests::{NEVER, ReqState, Requests};
+use super::server::{Ctx, InstanceStats, Server};
+use super::slot::SlotInstance;
+use crate::error::InputError;
+use crate::metrics::Collector;
+use crate::rng::{Purpose, SimRng, Streams};
+use crate::workload::Request;
+
+/// Whether the run reached a steady state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "verdict")]
+pub enum Verdict {
+    /// Queues stayed bounded.
+    Stable,
+    /// Queues grew without bound; the run stopped early.
+    Unstable {
+        /// Simulated time of detection, s.
+        detected_at_s: f64,
+        /// What triggered detection.
+        reason: String,
+    },
+}
+
+/// Per-request timestamps (kept only with `record_requests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Arrival sequence number.
+    pub id: u64,
+    /// Arrival, ns.
+    pub arrival_ns: u64,
+    /// First token, ns (`u64::MAX` if none).
+    pub first_token_ns: u64,
+    /// Completion, ns (`u64::MAX` if rejected or unfinished).
+    pub done_ns: u64,
+    /// Pool index (`u16::MAX` if rejected by the router).
+    pub pool: u16,
+    /// Instance within the pool.
+    pub instance: u32,
+}
+
+/// What one pool did during a run.
+#[derive(Debug, Clone)]
+pub struct PoolOutcome {
+    /// Measured outcomes.
+    pub metrics: Collector,
+    /// Instance statistics summed over the pool's instances, within the measurement window.
+    pub window_stats: InstanceStats,
+    /// Instance statistics summed over the whole run.
+    pub total_stats: InstanceStats,
+}
+
+/// The raw outcome of one replication.
+#[derive(Debug, Clone)]
+pub struct SimOutcome {
+    /// Per pool, in fleet order.
+    pub pools: Vec<PoolOutcome>,
+    /// Fleet-wide measured outcomes (pools merged, plus router rejections).
+    pub fleet: Collector,
+    /// Requests that arrived (all, including warm-up).
+    pub arrived: u64,
+    /// Requests completed (all).
+    pub completed: u64,
+    /// Requests rejected (all), by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Requests still in flight at the end.
+    pub in_flight: u64,
+    /// Requests counted in statistics.
+    pub measured: u64,
+    /// Start and end of the measurement window, s.
+    pub window_s: (f64, f64),
+    /// Simulated time at the end of the run, s.
+    pub end_s: f64,
+    /// Stability verdict.
+    pub verdict: Verdict,
+    /// Events processed.
+    pub events: u64,
+    /// Wall-clock time of the run, s.
+    pub wall_s: f64,
+    /// Router name and counters.
+    pub router: (String, RouterStats),
+    /// Trace rows skipped.
+    pub skipped: crate::workload::SkipCounts,
+    /// Per-request records, if requested.
+    pub records: Vec<RequestRecord>,
+}
+
+impl SimOutcome {
+    /// Total rejected requests.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+struct PoolRt<S> {
+    instances: Vec<S>,
+    epochs: Vec<u32>,
+    queues: Vec<VecDeque<u32>>,
+    loads: LoadBuckets,
+    rr: usize,
+    central: bool,
+    dispatch: DispatchPolicy,
+    max_queue: Option<u32>,
+    base: u32,
+    running: u32,
+    waiting: u32,
+    warm_stats: Vec<InstanceStats>,
+    end_stats: Vec<InstanceStats>,
+}
+
+struct Sim<'c, S: Server> {
+    cfg: &'c SimConfig,
+    pools: Vec<PoolRt<S>>,
+    where_is: Vec<(u16, u32)>,
+    events: EventQueue,
+    reqs: Requests,
+    done: Vec<u32>,
+    router: Box<dyn Router>,
+    views: Vec<PoolView>,
+    dispatch_rng: SimRng,
+    collectors: Vec<Collector>,
+    fleet_rejects: Collector,
+    arrived: u64,
+    completed: u64,
+    rejected: BTreeMap<String, u64>,
+    measured: u64,
+    warm_count: u64,
+    warm_ns: u64,
+    window_start: Option<u64>,
+    window_end: Option<u64>,
+    now: u64,
+    slo_ttft_ns: u64,
+    slo_tpot_ns: Option<u64>,
+    records: Vec<RequestRecord>,
+    /// Pools whose central queue just went from empty to non-empty.
+    kick: Vec<usize>,
+    waiting_total: u64,
+    max_waiting: u64,
+    trend: Trend,
+    verdict: Verdict,
+    // closed loop
+    think: Option<Exp<f64>>,
+    think_rng: SimRng,
+    issued: u64,
+    to_issue: u64,
+    arrival_seq: u64,
+}
+
+/// Detects a waiting queue that keeps growing.
+struct Trend {
+    every: u64,
+    last: u64,
+    rises: u32,
+    capacity: u64,
+}
+
+const TREND_RISES: u32 = 12;
+
+/// Run one replication. `replication` selects the independent seed stream.
+pub fn run(
+    cfg: &SimConfig,
+    arrivals: Arrivals,
+    replication: u32,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<SimOutcome, InputError> {
+    let fast = cfg.engine == EngineKind::Fast;
+    match cfg.service_model {
+        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, |p| {
+            let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
+            s.set_validate(cfg.validate);
+            s
+        }),
+        ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, |p| {
+            SlotInstance::new(&p.profile, p.n_slots())
+        }),
+    }
+}
+
+fn run_with<S: Server>(
+    cfg: &SimConfig,
+    arrivals: Arrivals,
+    replication: u32,
+    progress: Option<&indicatif::ProgressBar>,
+    make: impl Fn(&super::config::PoolConfig) -> S,
+) -> Result<SimOutcome, InputError> {
+    let wall = Instant::now();
+    let streams = Streams::new(cfg.seed, replication);
+    let views: Vec<PoolView> = cfg
+        .pools
+        .iter()
+        .map(|p| PoolView {
+            id: p.id.clone(),
+            max_ctx_tok: p.max_ctx_tok,
+            instances: p.instances,
+            slots: match cfg.service_model {
+                ServiceModel::Iteration => p.instances * p.max_num_seqs(),
+                ServiceModel::Slot => p.instances * p.n_slots(),
+            },
+            running: 0,
+            waiting: 0,
+            kv_capacity_tok: p.profile.kv_capacity_tok(),
+            models: p.models.clone(),
+        })
+        .collect();
+    let router = kvfleet_routers::build(&cfg.router, &views, streams.seed_for(Purpose::Router))
+        .map_err(|e| InputError::field("router", e.to_string()))?;
+    let mut pools = Vec::new();
+    let mut where_is = Vec::new();
+    for (pi, p) in cfg.pools.iter().enumerate() {
+        let n = p.instances as usize;
+        let central = p.dispatch == DispatchPolicy::Central;
+        let base = where_is.len() as u32;
+        where_is.extend((0..n as u32).map(|i| (pi as u16, i)));
+        pools.push(PoolRt {
+            instances: (0..n).map(|_| make(p)).collect(),
+            epochs: vec![0; n],
+            queues: (0..if central { 1 } else { n })
+                .map(|_| VecDeque::new())
+                .collect(),
+            loads: LoadBuckets::new(n),
+            rr: 0,
+            central,
+            dispatch: p.dispatch,
+            max_queue: p.max_queue,
+            base,
+            running: 0,
+            waiting: 0,
+            warm_stats: vec![InstanceStats::default(); n],
+            end_stats: vec![InstanceStats::default(); n],
+        });
+    }
+    let capacity: u64 = views.iter().map(|v| v.slots as u64).sum::<u64>().max(1);
+    let len_hint = match &arrivals {
+        Arrivals::Open(src) => src.len_hint(),
+        Arrivals::Closed(c) => Some(c.n_requests),
+    };
+    let warm_count = match (cfg.warmup.seconds, len_hint) {
+        (Some(_), _) => 0,
+        (None, Some(n)) => (cfg.warmup.fraction * n as f64).floor() as u64,
+        (None, None) => 0,
+    };
+    let trend_every = len_hint.map(|n| (n / 64).max(256)).unwrap_or(4096);
+    let mut sim = Sim {
+        cfg,
+        pools,
+        where_is,
+        events: EventQueue::default(),
+        reqs: Requests::default(),
+        done: Vec::new(),
+        router,
+        views,
+        dispatch_rng: streams.stream(Purpose::Dispatch),
+        collectors: vec![Collector::default(); cfg.pools.len()],
+        fleet_rejects: Collector::default(),
+        arrived: 0,
+        completed: 0,
+        rejected: BTreeMap::new(),
+        measured: 0,
+        warm_count,
+        warm_ns: cfg
+            .warmup
+            .seconds
+            .map(crate::workload::secs_to_ns)
+            .unwrap_or(0),
+        window_start: None,
+        window_end: None,
+        now: 0,
+        slo_ttft_ns: (cfg.slo.ttft_ms * 1e6).round() as u64,
+        slo_tpot_ns: cfg.slo.tpot_ms.map(|t| (t * 1e6).round() as u64),
+        records: Vec::new(),
+        kick: Vec::new(),
+        waiting_total: 0,
+        max_waiting: cfg.max_waiting.unwrap_or((capacity * 64).max(50_000)),
+        trend: Trend {
+            every: trend_every,
+            last: 0,
+            rises: 0,
+            capacity,
+        },
+        verdict: Verdict::Stable,
+        think: None,
+        think_rng: streams.stream(Purpose::ThinkTime),
+        issued: 0,
+        to_issue: 0,
+        arrival_seq: 0,
+    };
+
+    // Prime the arrival stream.
+    let mut pending: Option<Request> = None;
+    let mut lengths_rng = streams.stream(Purpose::Lengths);
+    let (mut open_src, mut closed_sampler) = match arrivals {
+        Arrivals::Open(src) => (Some(src), None),
+        Arrivals::Closed(c) => {
+            sim.to_issue = c.n_requests;
+            if c.think_time_mean_s > 0.0 {
+                sim.think = Exp::new(1.0 / c.think_time_mean_s).ok();
+            }
+            for u in 0..c.users.min(c.n_requests.min(u32::MAX as u64) as u32) {
+                let t = sim.think_delay();
+                sim.schedule_user(u, t);
+            }
+            (None, Some(c.sampler))
+        }
+    };
+    if let Some(src) = open_src.as_mut() {
+        pending = src.next_request()?;
+        if let Some(r) = &pending {
+            sim.events.push(r.arrival_ns, 0, EventKind::Arrival);
+        }
+    }
+
+    let mut since_progress = 0u64;
+    while let Some(ev) = sim.events.pop() {
+        sim.now = ev.time_ns;
+        match ev.kind {
+            EventKind::Wake { instance, epoch } => {
+                let (p, i) = sim.where_is[instance as usize];
+                let (p, i) = (p as usize, i as usize);
+                if sim.pools[p].epochs[i] != epoch {
+                    continue;
+                }
+                let next = sim.call(p, i, |s, now, cx| s.on_wake(now, cx));
+                sim.pools[p].epochs[i] += 1;
+                if let Some(t) = next {
+                    sim.push_wake(p, i, t);
+                }
+                sim.drain_done(p, i);
+                while let Some(p) = sim.kick.pop() {
+                    sim.notify_central(p, true);
+                }
+            }
+            EventKind::Arrival => {
+                let src = open_src.as_mut().expect("open arrivals have a source");
+                let req = pending
+                    .take()
+                    .expect("an arrival event has a pending request");
+                pending = src.next_request()?;
+                match &pending {
+                    Some(r) => {
+                        let t = r.arrival_ns.max(req.arrival_ns);
+                        sim.events.push(t, sim.arrived + 1, EventKind::Arrival);
+                    }
+                    None => sim.close_window(),
+                }
+                sim.arrive(&req, u32::MAX);
+                since_progress += 1;
+            }
+            EventKind::UserArrival { user } => {
+                let sampler = closed_sampler.as_mut().expect("closed loop has a sampler");
+                let (isl, osl, cat) = sampler(&mut lengths_rng);
+                let mut req = Request::new(ev.time_ns, isl, osl);
+                req.category = cat;
+                if sim.issued >= sim.to_issue {
+                    sim.close_window();
+                }
+                sim.arrive(&req, user);
+                since_progress += 1;
+            }
+            EventKind::Delayed { req } => sim.dispatch(req),
+        }
+        if since_progress >= 1 << 16 {
+            if let Some(pb) = progress {
+                pb.inc(since_progress);
+            }
+            since_progress = 0;
+        }
+        if sim.verdict != Verdict::Stable {
+            break;
+        }
+    }
+    if let Some(pb) = progress {
+        pb.inc(since_progress);
+    }
+    sim.close_window();
+    let skipped = open_src.as_ref().map(|s| s.skipped()).unwrap_or_default();
+    Ok(sim.finish(wall.elapsed().as_secs_f64(), skipped))
+}
+
+impl<S: Server> Sim<'_, S> {
+    fn think_delay(&mut self) -> u64 {
+        match &self.think {
+            Some(d) => crate::workload::secs_to_ns(d.sample(&mut self.think_rng)),
+            None => 0,
+        }
+    }
+
+    fn schedule_user(&mut self, user: u32, delay_ns: u64) {
+        if self.issued >= self.to_issue {
+            return;
+        }
+        self.issued += 1;
+        self.arrival_seq += 1;
+        self.events.push(
+            self.now + delay_ns,
+            self.arrival_seq,
+            EventKind::UserArrival { user },
+        );
+    }
+
+    fn push_wake(&mut self, p: usize, i: usize, t: u64) {
+        let pool = &self.pools[p];
+        let instance = pool.base + i as u32;
+        let epoch = pool.epochs[i];
+        self.events
+            .push(t, instance as u64, EventKind::Wake { instance, epoch });
+    }
+
+    /// Call into instance `i` of pool `p`, keeping pool totals in step.
+    fn call(
+        &mut self,
+        p: usize,
+        i: usize,
+        f: impl FnOnce(&mut S, u64, &mut Ctx<'_>) -> Option<u64>,
+    ) -> Option<u64> {
+        let pool = &mut self.pools[p];
+        let q = if pool.central { 0 } else { i };
+        let run0 = pool.instances[i].running();
+        let wait0 = pool.queues[q].len();
+        let mut cx = Ctx {
+            reqs: &mut self.reqs,
+            waiting: &mut pool.queues[q],
+            done: &mut self.done,
+            central: pool.central,
+        };
+        let next = f(&mut pool.instances[i], self.now, &mut cx);
+        let wait1 = pool.queues[q].len();
+        if pool.central && wait0 == 0 && wait1 > 0 {
+            // A preemption refilled the shared queue: other instances may take it.
+            self.kick.push(p);
+        }
+        pool.running = pool.running + pool.instances[i].running() - run0;
+        pool.waiting = (pool.waiting as usize + wait1 - wait0) as u32;
+        self.waiting_total = self.waiting_total + wait1 as u64 - wait0 as u64;
+        next
+    }
+
+    fn is_measured(&self, id: u64, arrival_ns: u64) -> bool {
+        id >= self.warm_count && arrival_ns >= self.warm_ns
+    }
+
+    fn open_window(&mut self) {
+        if self.window_start.is_some() {
+            return;
+        }
+        self.window_start = Some(self.now);
+        for pool in &mut self.pools {
+            for (i, s) in pool.instances.iter().enumerate() {
+                pool.warm_stats[i] = s.stats_at(self.now);
+            }
+        }
+    }
+
+    fn close_window(&mut self) {
+        if self.window_end.is_some() {
+            return;
+        }
+        self.open_window();
+        self.window_end = Some(self.now);
+        for pool in &mut self.pools {
+            for (i, s) in pool.instances.iter().enumerate() {
+                pool.end_stats[i] = s.stats_at(self.now);
+            }
+        }
+    }
+
+    fn in_window(&self, t: u64) -> bool {
+        matches!(self.window_start, Some(s) if t >= s) && self.window_end.is_none_or(|e| t <= e)
+    }
+
+    fn reject(&mut self, reason: &str, measured: bool, pool: Option<usize>) {
+        *self.rejected.entry(reason.to_string()).or_default() += 1;
+        if measured {
+            match pool {
+                Some(p) => self.collectors[p].reject(reason),
+                None => self.fleet_rejects.reject(reason),
+            }
+        }
+    }
+
+    fn record(&mut self, r: &ReqState) {
+        if self.cfg.record_requests {
+            self.records.push(RequestRecord {
+                id: r.id,
+                arrival_ns: r.arrival_ns,
+                first_token_ns: r.first_token_ns,
+                done_ns: r.done_ns,
+                pool: r.pool,
+                instance: r.instance,
+            });
+        }
+    }
+
+    fn arrive(&mut self, req: &Request, user: u32) {
+        let id = self.arrived;
+        self.arrived += 1;
+        let measured = self.is_measured(id, req.arrival_ns);
+        if measured {
+            self.open_window();
+            self.measured += 1;
+        }
+        for (v, p) in self.views.iter_mut().zip(&self.pools) {
+            v.running = p.running;
+            v.waiting = p.waiting;
+        }
+        let extra = req.extra.as_deref();
+        let view = RequestView {
+            id,
+            arrival_s: req.arrival_ns as f64 * 1e-9,
+            input_tokens: req.input_tokens,
+            output_tokens: req.output_tokens,
+            predicted_output_tokens: extra.and_then(|e| e.predicted_output_tokens),
+            category: req.category_str(),
+            model: extra.and_then(|e| e.model.as_deref()),
+            labels: extra.map(|e| e.labels.as_slice()).unwrap_or(&[]),
+            prefix_hashes: extra.map(|e| e.prefix_hashes.as_slice()).unwrap_or(&[]),
+        };
+        let fleet = FleetView {
+            now_s: self.now as f64 * 1e-9,
+            pools: &self.views,
+        };
+        let (pool, isl, delay) = match self.router.route(&view, &fleet) {
+            Decision::Route { pool } => (pool, req.input_tokens, 0),
+            Decision::RouteTransformed { pool, transform } => {
+                (pool, transform.input_tokens, transform.added_latency_ns)
+            }
+            Decision::Reject { reason } => {
+                self.reject(reason.as_str(), measured, None);
+                self.rejected_request(id, req.arrival_ns, u16::MAX, measured, user);
+                return;
+            }
+        };
+        if measured {
+            self.collectors[pool].arrived += 1;
+        }
+        let total = isl as u64 + req.output_tokens as u64;
+        if pool >= self.views.len() || !self.views[pool].fits(total) {
+            self.reject("exceeds_pool_ctx", measured, Some(pool));
+            self.rejected_request(id, req.arrival_ns, pool as u16, measured, user);
+            return;
+        }
+        let slab = self.reqs.insert(ReqState {
+            id,
+            arrival_ns: req.arrival_ns,
+            isl: isl.max(1),
+            osl: req.output_tokens.max(1),
+            generated: 0,
+            first_admit_ns: NEVER,
+            dispatch_ns: req.arrival_ns + delay,
+            first_token_ns: NEVER,
+            done_ns: NEVER,
+            pool: pool as u16,
+            instance: 0,
+            measured,
+            user,
+        });
+        if delay > 0 {
+            self.events
+                .push(self.now + delay, id, EventKind::Delayed { req: slab });
+        } else {
+            self.dispatch(slab);
+        }
+        self.check_saturation(id);
+    }
+
+    fn rejected_request(
+        &mut self,
+        id: u64,
+        arrival_ns: u64,
+        pool: u16,
+        _measured: bool,
+        user: u32,
+    ) {
+        if self.cfg.record_requests {
+            self.records.push(RequestRecord {
+                id,
+                arrival_ns,
+                first_token_ns: NEVER,
+                done_ns: NEVER,
+                pool,
+                instance: u32::MAX,
+            });
+        }
+        if user != u32::MAX {
+            let t = self.think_delay();
+            self.schedule_user(user, t);
+        }
+    }
+
+    /// Hand a routed request to an instance of its pool.
+    fn dispatch(&mut self, slab: u32) {
+        let p = self.reqs[slab].pool as usize;
+        let pool = &mut self.pools[p];
+        let n = pool.instances.len();
+        let i = match pool.dispatch {
+            DispatchPolicy::Central => 0,
+            DispatchPolicy::Jsq => pool.loads.pick_min(&mut self.dispatch_rng),
+            DispatchPolicy::RoundRobin => {
+                let i = pool.rr % n;
+                pool.rr = (pool.rr + 1) % n;
+                i
+            }
+            DispatchPolicy::PowerOfTwo => {
+                let a = self.dispatch_rng.random_range(0..n);
+                let b = self.dispatch_rng.random_range(0..n);
+                if pool.loads.load(b) < pool.loads.load(a) {
+                    b
+                } else {
+                    a
+                }
+            }
+            DispatchPolicy::LeastKv => {
+                let now = self.now;
+                let mut best = (u64::MAX, 0usize, 0u32);
+                for (i, s) in pool.instances.iter().enumerate() {
+                    let kv = s.kv_used_blocks(now);
+                    if kv < best.0 {
+                        best = (kv, i, 1);
+                    } else if kv == best.0 {
+                        best.2 += 1;
+                        if self.dispatch_rng.random_range(0..best.2) == 0 {
+                            best.1 = i;
+                        }
+                    }
+                }
+                best.1
+            }
+        };
+        let q = if pool.central { 0 } else { i };
+        if let Some(cap) = pool.max_queue
+            && pool.queues[q].len() >= cap as usize
+            && !(pool.central || pool.instances[i].has_room())
+        {
+            let r = self.reqs.remove(slab);
+            self.reject("queue_full", r.measured, Some(p));
+            self.rejected_request(r.id, r.arrival_ns, p as u16, r.measured, r.user);
+            return;
+        }
+        let was_empty = pool.queues[q].is_empty();
+        pool.queues[q].push_back(slab);
+        pool.waiting += 1;
+        self.waiting_total += 1;
+        if pool.central {
+            self.notify_central(p, was_empty);
+            while let Some(p) = self.kick.pop() {
+                self.notify_central(p, true);
+            }
+        } else {
+            self.reqs[slab].instance = i as u32;
+            pool.loads.inc(i);
+            if let Some(t) = self.call(p, i, |s, now, cx| s.on_enqueue(now, was_empty, cx)) {
+                self.pools[p].epochs[i] += 1;
+                self.push_wake(p, i, t);
+            }
+            self.drain_done(p, i);
+        }
+    }
+
+    /// Offer the central queue of pool `p` to its instances, in index order,
+    /// until it is empty; instances mid-run cut the run at the current step.
+    fn notify_central(&mut self, p: usize, was_empty: bool) {
+        for j in 0..self.pools[p].instances.len() {
+            if self.pools[p].queues[0].is_empty() {
+                break;
+            }
+            if !self.pools[p].instances[j].has_room() {
+                continue;
+            }
+            if let Some(t) = self.call(p, j, |s, now, cx| s.on_enqueue(now, was_empty, cx)) {
+                self.pools[p].epochs[j] += 1;
+                self.push_wake(p, j, t);
+            }
+            self.drain_done(p, j);
+        }
+    }
+
+    fn drain_done(&mut self, p: usize, i: usize) {
+        while let Some(slab) = self.done.pop() {
+            let r = self.reqs.remove(slab);
+            self.completed += 1;
+            if !self.pools[p].central {
+                self.pools[p].loads.dec(i);
+            }
+            let r = ReqState {
+                instance: i as u32,
+                ..r
+            };
+            self.record(&r);
+            if self.in_window(r.done_ns) {
+                let c = &mut self.collectors[p];
+                c.window_completions += 1;
+                c.window_input_tok += r.isl as u64;
+                c.window_output_tok += r.osl as u64;
+            }
+            if r.measured {
+                let ttft = r.first_token_ns - r.arrival_ns;
+                let e2e = r.done_ns - r.arrival_ns;
+                let c = &mut self.collectors[p];
+                c.completed += 1;
+                c.ttft.record(ttft);
+                c.e2e.record(e2e);
+                c.queue_wait
+                    .record(r.first_admit_ns.saturating_sub(r.dispatch_ns));
+                let mut ok = ttft <= self.slo_ttft_ns;
+                if r.osl > 1 {
+                    let tpot = (e2e - ttft) / (r.osl as u64 - 1);
+                    c.tpot.record(tpot);
+                    if let Some(t) = self.slo_tpot_ns {
+                        ok &= tpot <= t;
+                    }
+                }
+                c.slo_met += ok as u64;
+            }
+            if r.user != u32::MAX {
+                let t = self.think_delay();
+                self.schedule_user(r.user, t);
+            }
+        }
+    }
+
+    fn check_saturation(&mut self, id: u64) {
+        if self.waiting_total > self.max_waiting {
+            self.verdict = Verdict::Unstable {
+                detected_at_s: self.now as f64 * 1e-9,
+                reason: format!(
+                    "{} requests waiting (limit {})",
+                    self.waiting_total, self.max_waiting
+                ),
+            };
+            return;
+        }
+        if id < self.warm_count || id % self.trend.every != 0 {
+            return;
+        }
+        let w = self.waiting_total;
+        if w > self.trend.last {
+            self.trend.rises += 1;
+        } else {
+            self.trend.rises = 0;
+        }
+        self.trend.last = w;
+        if self.trend.rises >= TREND_RISES && w > 2 * self.trend.capacity {
+            self.verdict = Verdict::Unstable {
+                detected_at_s: self.now as f64 * 1e-9,
+                reason: format!(
+                    "waiting queue rose at {TREND_RISES} consecutive checkpoints to {w} requests"
+                ),
+            };
+        }
+    }
+
+    fn finish(mut self, wall_s: f64, skipped: crate::workload::SkipCounts) -> SimOutcome {
+        // Requests still in flight: measured ones count as SLO misses, and a
+        // missing first token is recorded as a lower bound (now − arrival).
+        let now = self.now;
+        let live: Vec<ReqState> = self.reqs.iter_live().copied().collect();
+        for r in &live {
+            self.record(r);
+            if r.measured {
+                let c = &mut self.collectors[r.pool as usize];
+                c.unfinished += 1;
+                let ttft = if r.first_token_ns == NEVER {
+                    now - r.arrival_ns
+                } else {
+                    r.first_token_ns - r.arrival_ns
+                };
+                c.ttft.record(ttft);
+            }
+        }
+        self.records.sort_unstable_by_key(|r| r.id);
+        let mut fleet = self.fleet_rejects.clone();
+        fleet.arrived += self.fleet_rejects.rejected_total();
+        let pools: Vec<PoolOutcome> = self
+            .pools
+            .iter()
+            .zip(&self.collectors)
+            .map(|(pool, c)| {
+                fleet.merge(c);
+                let mut window_stats = InstanceStats::default();
+                let mut total_stats = InstanceStats::default();
+                for (i, s) in pool.instances.iter().enumerate() {
+                    window_stats.add(&pool.end_stats[i].since(&pool.warm_stats[i]));
+                    total_stats.add(&s.stats_at(now));
+                }
+                PoolOutcome {
+                    metrics: c.clone(),
+                    window_stats,
+                    total_stats,
+                }
+            })
+            .collect();
+        let ws = self.window_start.unwrap_or(0) as f64 * 1e-9;
+        let we = self.window_end.unwrap_or(now) as f64 * 1e-9;
+        SimOutcome {
+            pools,
+            fleet,
+            arrived: self.arrived,
+            completed: self.completed,
+            rejected: self.rejected,
+            in_flight: live.len() as u64,
+            measured: self.measured,
+            window_s: (ws, we),
+            end_s: now as f64 * 1e-9,
+            verdict: self.verdict,
+            events: self.events.popped(),
+            wall_s,
+            router: (self.router.name().to_string(), self.router.stats()),
+            skipped,
+            records: self.records,
+        }
+    }
+}

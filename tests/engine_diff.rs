@@ -1,0 +1,172 @@
+//! Differential test: the fast-forward engine and the naive step engine must
+//! produce the same per-request timestamps on many randomized scenarios,
+//! including KV pressure with preemptions, bursts and several instances.
+
+use kvfleet::engine::dispatch::DispatchPolicy;
+use kvfleet::engine::{
+    self, Arrivals, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
+};
+use kvfleet::profile::{PowerCurve, Profile};
+use kvfleet::workload::Request;
+use kvfleet::workload::memory::VecSource;
+use kvfleet_routers::RouterSpec;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let blk = [1u32, 4, 16][rng.random_range(0..3)];
+    let max_len = rng.random_range(8..600u32);
+    // KV from "barely fits one request" to roomy, so some scenarios preempt a lot.
+    let kv_tok = rng.random_range(max_len as u64 * 2..max_len as u64 * 40);
+    let profile = Profile {
+        name: "rand".into(),
+        w_s: rng.random_range(0.0005..0.02),
+        h_s: if rng.random_bool(0.2) {
+            0.0
+        } else {
+            rng.random_range(0.0..0.002)
+        },
+        calibration_ctx: [1024, 8192][rng.random_range(0..2)],
+        chunk: [1u32, 7, 64, 512, 4096][rng.random_range(0..5)],
+        blk_size: blk,
+        total_kv_blks: kv_tok.div_ceil(blk as u64),
+        max_slots: rng.random_range(1..40),
+        cost_per_hr: 1.0,
+        gpus_per_instance: 1,
+        prefill_s_per_token: if rng.random_bool(0.3) {
+            rng.random_range(0.0..1e-5)
+        } else {
+            0.0
+        },
+        power: PowerCurve::new(100.0, 400.0, 1.0, 3.0),
+    };
+    let instances = rng.random_range(1..5);
+    let dispatch = [
+        DispatchPolicy::Jsq,
+        DispatchPolicy::RoundRobin,
+        DispatchPolicy::PowerOfTwo,
+        DispatchPolicy::LeastKv,
+        DispatchPolicy::Central,
+    ][rng.random_range(0..5)];
+    let n = rng.random_range(20..400);
+    let mut t = 0u64;
+    let mut reqs = Vec::with_capacity(n);
+    let mean_gap_ns = rng.random_range(1e5..5e7);
+    for _ in 0..n {
+        // Bursts: sometimes many requests at the same nanosecond.
+        if !rng.random_bool(0.15) {
+            t += (-(1.0 - rng.random::<f64>()).ln() * mean_gap_ns) as u64;
+        }
+        let isl = rng.random_range(1..max_len);
+        let osl = rng.random_range(1..=(max_len - isl).max(1));
+        reqs.push(Request::new(t, isl, osl));
+    }
+    let cfg = SimConfig {
+        pools: vec![PoolConfig {
+            id: "p".into(),
+            profile,
+            instances,
+            max_ctx_tok: max_len + 1,
+            dispatch,
+            max_queue: None,
+            max_num_seqs: None,
+            models: vec![],
+        }],
+        router: RouterSpec::length(),
+        engine: EngineKind::Fast,
+        service_model: ServiceModel::Iteration,
+        seed,
+        warmup: Warmup {
+            fraction: 0.0,
+            seconds: None,
+        },
+        slo: Slo {
+            ttft_ms: 1000.0,
+            tpot_ms: None,
+        },
+        validate: true,
+        record_requests: true,
+        max_waiting: Some(u64::MAX),
+    };
+    (cfg, reqs)
+}
+
+fn rel_diff(a: u64, b: u64) -> f64 {
+    if a == b {
+        0.0
+    } else {
+        (a as f64 - b as f64).abs() / (a.max(b) as f64)
+    }
+}
+
+#[test]
+fn fast_engine_matches_step_engine_on_random_scenarios() {
+    let mut total_preemptions = 0u64;
+    let mut scenarios_with_preemption = 0;
+    for seed in 0..240u64 {
+        let (mut cfg, reqs) = random_scenario(seed);
+        let fast = engine::run(
+            &cfg,
+            Arrivals::Open(Box::new(VecSource::new(reqs.clone()))),
+            0,
+            None,
+        )
+        .expect("fast run");
+        cfg.engine = EngineKind::Step;
+        let step = engine::run(
+            &cfg,
+            Arrivals::Open(Box::new(VecSource::new(reqs))),
+            0,
+            None,
+        )
+        .expect("step run");
+        assert_eq!(
+            fast.records.len(),
+            step.records.len(),
+            "seed {seed}: record count"
+        );
+        assert_eq!(fast.completed, step.completed, "seed {seed}");
+        for (f, s) in fast.records.iter().zip(&step.records) {
+            assert_eq!(
+                (f.id, f.pool, f.instance),
+                (s.id, s.pool, s.instance),
+                "seed {seed}: placement of request {}",
+                f.id
+            );
+            assert!(
+                rel_diff(f.first_token_ns, s.first_token_ns) <= 1e-9,
+                "seed {seed}: TTFT of request {}: {f:?} vs {s:?}",
+                f.id
+            );
+            assert!(
+                rel_diff(f.done_ns, s.done_ns) <= 1e-9,
+                "seed {seed}: E2E of request {}: {f:?} vs {s:?}",
+                f.id
+            );
+        }
+        let p_fast: u64 = fast.pools.iter().map(|p| p.total_stats.preemptions).sum();
+        let p_step: u64 = step.pools.iter().map(|p| p.total_stats.preemptions).sum();
+        assert_eq!(p_fast, p_step, "seed {seed}: preemptions");
+        assert_eq!(
+            fast.arrived,
+            fast.completed + fast.rejected_total() + fast.in_flight,
+            "seed {seed}: conservation"
+        );
+        total_preemptions += p_fast;
+        scenarios_with_preemption += (p_fast > 0) as u32;
+        // The fast engine must actually skip steps.
+        let steps: u64 = fast.pools.iter().map(|p| p.total_stats.steps).sum();
+        assert!(
+            fast.events <= step.events,
+            "seed {seed}: fast used more events ({} > {})",
+            fast.events,
+            step.events
+        );
+        assert!(steps > 0);
+    }
+    assert!(
+        scenarios_with_preemption >= 20,
+        "only {scenarios_with_preemption} scenarios preempted ({total_preemptions} preemptions)"
+    );
+}
