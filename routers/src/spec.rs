@@ -35,6 +35,7 @@ pub enum RouterSpec {
         mean_output_tok: Option<u32>,
     },
     /// Uniformly random among pools that fit the request.
+    #[serde(deserialize_with = "no_fields")]
     Random,
 }
 
@@ -90,4 +91,11 @@ pub fn build(
         )),
         RouterSpec::Random => Box::new(RandomRouter::new(pools.len(), seed)),
     })
+}
+
+fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+    NoFields::deserialize(d).map(|_| ())
 }
