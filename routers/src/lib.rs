@@ -13,7 +13,7 @@ pub mod builtin;
 mod spec;
 mod view;
 
-pub use spec::{LengthSignal, RouterSpec, build};
+pub use spec::{BuildError, LengthSignal, RouterSpec, UnknownKindError, build};
 pub use view::{FleetView, PoolView, RequestView};
 
 use std::collections::BTreeMap;
@@ -50,6 +50,12 @@ impl RejectReason {
     }
 }
 
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A router's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -72,8 +78,30 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    /// The pool this decision sends the request to, if any.
+    pub fn pool(&self) -> Option<usize> {
+        match *self {
+            Decision::Route { pool } | Decision::RouteTransformed { pool, .. } => Some(pool),
+            Decision::Reject { .. } => None,
+        }
+    }
+
+    /// Total tokens (input + output) of the copy that reaches the pool: the
+    /// request's own total, or the transformed one. `None` for a rejection.
+    pub fn routed_total_tokens(&self, req: &RequestView<'_>) -> Option<u64> {
+        match *self {
+            Decision::Route { .. } => Some(req.total_tokens()),
+            Decision::RouteTransformed { transform, .. } => {
+                Some(transform.input_tokens as u64 + req.output_tokens as u64)
+            }
+            Decision::Reject { .. } => None,
+        }
+    }
+}
+
 /// Counters every router keeps; they appear in the JSON report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RouterStats {
     /// Requests routed to each pool, by pool index.
     pub routed: Vec<u64>,
@@ -83,12 +111,62 @@ pub struct RouterStats {
     pub spilled: u64,
     /// Requests refused, by reason.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Router-specific counters (e.g. `compression_failed`, `fallback`), by name.
+    pub extra: BTreeMap<&'static str, u64>,
+}
+
+impl RouterStats {
+    /// Zeroed counters for a fleet of `n_pools` pools.
+    pub fn for_pools(n_pools: usize) -> Self {
+        RouterStats {
+            routed: vec![0; n_pools],
+            ..RouterStats::default()
+        }
+    }
+
+    /// Count a decision (routed per pool, or rejected by reason) and return it
+    /// unchanged, so a router can end `route` with `self.stats.record(d)`.
+    /// `compressed`, `spilled` and `extra` are left to the router.
+    pub fn record(&mut self, decision: Decision) -> Decision {
+        match decision {
+            Decision::Route { pool } | Decision::RouteTransformed { pool, .. } => {
+                if pool >= self.routed.len() {
+                    self.routed.resize(pool + 1, 0);
+                }
+                self.routed[pool] += 1;
+            }
+            Decision::Reject { reason } => {
+                *self.rejected.entry(reason.as_str()).or_default() += 1;
+            }
+        }
+        decision
+    }
+
+    /// Add one to the router-specific counter `name`.
+    pub fn bump(&mut self, name: &'static str) {
+        *self.extra.entry(name).or_default() += 1;
+    }
+
+    /// Requests routed to any pool.
+    pub fn routed_total(&self) -> u64 {
+        self.routed.iter().sum()
+    }
+
+    /// Requests rejected for any reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
 }
 
 /// A routing policy: picks a pool for each request.
 ///
 /// Implementations must be deterministic given their construction seed, and
-/// must never mutate shared request data.
+/// must never mutate shared request data. A router is built for one fleet:
+/// `fleet.pools` passed to [`Router::route`] holds the same pools, in the same
+/// order, as the slice given at construction (only their load changes).
+/// A decision must never name a pool whose [`PoolView::fits`] is false for the
+/// routed copy's total tokens; reject with [`RejectReason::ExceedsMaxContext`]
+/// instead.
 pub trait Router: Send {
     /// Short name used in reports (e.g. `"length"`).
     fn name(&self) -> &str;

@@ -1,8 +1,7 @@
 //! `length`: send each request to the smallest pool whose context fits it.
 
-use crate::{
-    Decision, FleetView, LengthSignal, PoolView, RejectReason, RequestView, Router, RouterStats,
-};
+use super::common::{by_ctx, too_long};
+use crate::{Decision, FleetView, LengthSignal, PoolView, RequestView, Router, RouterStats};
 
 /// Routes by request length: the smallest pool (by max context) that fits the
 /// chosen length signal; with a threshold, signal ≤ threshold goes to the
@@ -26,17 +25,12 @@ impl LengthRouter {
         threshold_tok: Option<u32>,
         mean_output_tok: Option<u32>,
     ) -> Self {
-        let mut by_ctx: Vec<usize> = (0..pools.len()).collect();
-        by_ctx.sort_by_key(|&i| (pools[i].max_ctx_tok, i));
         LengthRouter {
             signal,
             threshold_tok,
             mean_output_tok: mean_output_tok.unwrap_or(0),
-            by_ctx,
-            stats: RouterStats {
-                routed: vec![0; pools.len()],
-                ..RouterStats::default()
-            },
+            by_ctx: by_ctx(pools),
+            stats: RouterStats::for_pools(pools.len()),
         }
     }
 
@@ -50,14 +44,10 @@ impl LengthRouter {
             }
         }
     }
-}
 
-impl Router for LengthRouter {
-    fn name(&self) -> &str {
-        "length"
-    }
-
-    fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
+    /// The pool `length` picks for `req`, or `None` when the request's
+    /// ISL + OSL fits no pool. Counts nothing (shared with other routers).
+    pub(crate) fn choose(&self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Option<usize> {
         let signal = self.signal_tokens(req);
         let total = req.total_tokens();
         // Pools the request physically fits, in ascending context order.
@@ -74,28 +64,26 @@ impl Router for LengthRouter {
             Some(b) => fitting.find(|&i| fleet.pools[i].max_ctx_tok > b),
         };
         // Fall back to any pool the request physically fits.
-        let choice = choice.or_else(|| {
+        choice.or_else(|| {
             self.by_ctx
                 .iter()
                 .copied()
                 .find(|&i| fleet.pools[i].fits(total))
-        });
-        match choice {
-            Some(pool) => {
-                self.stats.routed[pool] += 1;
-                Decision::Route { pool }
-            }
-            None => {
-                *self
-                    .stats
-                    .rejected
-                    .entry(RejectReason::ExceedsMaxContext.as_str())
-                    .or_default() += 1;
-                Decision::Reject {
-                    reason: RejectReason::ExceedsMaxContext,
-                }
-            }
-        }
+        })
+    }
+}
+
+impl Router for LengthRouter {
+    fn name(&self) -> &str {
+        "length"
+    }
+
+    fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
+        let decision = match self.choose(req, fleet) {
+            Some(pool) => Decision::Route { pool },
+            None => too_long(),
+        };
+        self.stats.record(decision)
     }
 
     fn stats(&self) -> RouterStats {

@@ -3,7 +3,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::{Decision, FleetView, RejectReason, RequestView, Router, RouterStats};
+use super::common::too_long;
+use crate::{Decision, FleetView, RequestView, Router, RouterStats};
 
 /// Picks uniformly among pools whose context fits the request.
 pub struct RandomRouter {
@@ -18,10 +19,7 @@ impl RandomRouter {
         RandomRouter {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             fitting: Vec::with_capacity(n_pools),
-            stats: RouterStats {
-                routed: vec![0; n_pools],
-                ..RouterStats::default()
-            },
+            stats: RouterStats::for_pools(n_pools),
         }
     }
 }
@@ -36,19 +34,13 @@ impl Router for RandomRouter {
         self.fitting.clear();
         self.fitting
             .extend((0..fleet.pools.len()).filter(|&i| fleet.pools[i].fits(total)));
-        if self.fitting.is_empty() {
-            *self
-                .stats
-                .rejected
-                .entry(RejectReason::ExceedsMaxContext.as_str())
-                .or_default() += 1;
-            return Decision::Reject {
-                reason: RejectReason::ExceedsMaxContext,
-            };
-        }
-        let pool = self.fitting[self.rng.random_range(0..self.fitting.len())];
-        self.stats.routed[pool] += 1;
-        Decision::Route { pool }
+        let decision = if self.fitting.is_empty() {
+            too_long()
+        } else {
+            let pool = self.fitting[self.rng.random_range(0..self.fitting.len())];
+            Decision::Route { pool }
+        };
+        self.stats.record(decision)
     }
 
     fn stats(&self) -> RouterStats {
