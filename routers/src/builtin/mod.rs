@@ -22,3 +22,6 @@ pub use semantic::SemanticRouter;
 pub use spillover::SpilloverRouter;
 
 pub(crate) use common::{check_range, resolve_pool};
+
+#[cfg(test)]
+pub(crate) mod testutil;

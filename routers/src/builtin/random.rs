@@ -47,3 +47,44 @@ impl Router for RandomRouter {
         self.stats.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectReason;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    #[test]
+    fn only_fitting_pools_roughly_uniform_and_seeded() {
+        let p = vec![pool("a", 1000), pool("b", 8000), pool("c", 8000)];
+        let mut r = RandomRouter::new(3, 7);
+        let mut again = RandomRouter::new(3, 7);
+        let mut counts = [0u32; 3];
+        for _ in 0..3000 {
+            let d = r.route(&req(2000, 100), &fleet(&p));
+            assert_eq!(d, again.route(&req(2000, 100), &fleet(&p)));
+            counts[d.pool().unwrap()] += 1;
+        }
+        assert_eq!(counts[0], 0);
+        assert!((1300..1700).contains(&counts[1]), "{counts:?}");
+        assert_eq!(r.stats().routed_total(), 3000);
+        assert_eq!(
+            r.route(&req(8000, 1), &fleet(&p)),
+            Decision::Reject {
+                reason: RejectReason::ExceedsMaxContext
+            }
+        );
+    }
+
+    #[test]
+    fn different_seeds_give_different_streams() {
+        let p = vec![pool("a", 8000), pool("b", 8000)];
+        let picks = |seed| {
+            let mut r = RandomRouter::new(2, seed);
+            (0..64)
+                .map(|_| r.route(&req(1, 1), &fleet(&p)).pool().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(picks(1), picks(2));
+    }
+}

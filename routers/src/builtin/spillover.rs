@@ -58,3 +58,73 @@ impl Router for SpilloverRouter {
         self.stats.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectReason;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    fn pools(short_running: u32) -> Vec<PoolView> {
+        let mut p = vec![pool("long", 8000), pool("short", 1000)];
+        p[1].running = short_running; // of 100 slots
+        p
+    }
+
+    #[test]
+    fn spills_only_strictly_above_threshold() {
+        let mut r = SpilloverRouter::new(&pools(0), 0.9);
+        let below = pools(89);
+        let at = pools(90);
+        let above = pools(91);
+        assert_eq!(r.route(&req(500, 100), &fleet(&below)), Decision::Route { pool: 1 });
+        assert_eq!(r.route(&req(500, 100), &fleet(&at)), Decision::Route { pool: 1 });
+        assert_eq!(r.stats().spilled, 0);
+        assert_eq!(r.route(&req(500, 100), &fleet(&above)), Decision::Route { pool: 0 });
+        assert_eq!(r.stats().spilled, 1);
+        assert_eq!(r.stats().routed, vec![1, 2]);
+    }
+
+    #[test]
+    fn threshold_is_a_fraction_of_slots_not_requests_per_gpu() {
+        // 4 instances, 40 slots, 30 running: utilisation 0.75 (7.5 per GPU).
+        let mut p = pools(30);
+        p[1].instances = 4;
+        p[1].slots = 40;
+        let mut r = SpilloverRouter::new(&p, 0.8);
+        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 1 });
+        p[1].running = 33; // 0.825
+        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 0 });
+    }
+
+    #[test]
+    fn waiting_does_not_count_towards_utilisation() {
+        let mut p = pools(50);
+        p[1].waiting = 1000;
+        let mut r = SpilloverRouter::new(&p, 0.9);
+        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 1 });
+    }
+
+    #[test]
+    fn long_requests_are_not_spills_and_busy_largest_pool_keeps_its_requests() {
+        let mut p = pools(100);
+        p[0].running = 100;
+        let mut r = SpilloverRouter::new(&p, 0.5);
+        assert_eq!(r.route(&req(2000, 10), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(r.stats().spilled, 0);
+        assert_eq!(
+            r.route(&req(8000, 10), &fleet(&p)),
+            Decision::Reject {
+                reason: RejectReason::ExceedsMaxContext
+            }
+        );
+    }
+
+    #[test]
+    fn spills_to_the_next_larger_pool_not_the_largest() {
+        let mut p = vec![pool("xl", 32000), pool("s", 1000), pool("m", 4000)];
+        p[1].running = 100;
+        let mut r = SpilloverRouter::new(&p, 0.9);
+        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 2 });
+    }
+}
