@@ -87,3 +87,80 @@ impl Router for ModelRouter {
         self.stats.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    fn pools() -> Vec<PoolView> {
+        let mut p = vec![pool("small", 2000), pool("big", 32000), pool("coder", 16000)];
+        p[2].models = vec!["coder-7b".to_string()];
+        p
+    }
+
+    fn map() -> BTreeMap<String, usize> {
+        [("llama-8b".to_string(), 0), ("llama-70b".to_string(), 1)]
+            .into_iter()
+            .collect()
+    }
+
+    fn asking(model: &str) -> RequestView<'_> {
+        RequestView {
+            model: Some(model),
+            ..req(500, 500)
+        }
+    }
+
+    const NO_MATCH: Decision = Decision::Reject {
+        reason: RejectReason::NoMatchingPool,
+    };
+    const TOO_LONG: Decision = Decision::Reject {
+        reason: RejectReason::ExceedsMaxContext,
+    };
+
+    #[test]
+    fn map_then_declared_then_default() {
+        let p = pools();
+        let mut r = ModelRouter::new(&p, map(), Some(1));
+        assert_eq!(r.route(&asking("llama-8b"), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(r.route(&asking("llama-70b"), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(r.route(&asking("coder-7b"), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(r.route(&asking("mystery"), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(r.route(&req(1, 1), &fleet(&p)), Decision::Route { pool: 1 });
+        let s = r.stats();
+        assert_eq!(s.extra.get("default"), Some(&2));
+        assert_eq!(s.extra.get("declared"), Some(&1));
+    }
+
+    #[test]
+    fn unknown_model_without_default_is_rejected() {
+        let p = pools();
+        let mut r = ModelRouter::new(&p, map(), None);
+        assert_eq!(r.route(&asking("mystery"), &fleet(&p)), NO_MATCH);
+        assert_eq!(r.route(&req(1, 1), &fleet(&p)), NO_MATCH);
+        assert_eq!(r.stats().rejected.get("no_matching_pool"), Some(&2));
+    }
+
+    #[test]
+    fn mapped_pool_too_small_is_rejected_not_rerouted() {
+        let p = pools();
+        let mut r = ModelRouter::new(&p, map(), Some(1));
+        let long = RequestView {
+            model: Some("llama-8b"),
+            ..req(1500, 501)
+        };
+        assert_eq!(r.route(&long, &fleet(&p)), TOO_LONG);
+        let huge = RequestView {
+            model: Some("coder-7b"),
+            ..req(16000, 1)
+        };
+        assert_eq!(r.route(&huge, &fleet(&p)), TOO_LONG);
+        let mut r = ModelRouter::new(&p, map(), Some(0));
+        let default_too_small = RequestView {
+            model: Some("mystery"),
+            ..req(2000, 1)
+        };
+        assert_eq!(r.route(&default_too_small, &fleet(&p)), TOO_LONG);
+    }
+}

@@ -107,3 +107,124 @@ impl Router for PrefixAffinityRouter {
         self.stats.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    fn pools(n: usize) -> Vec<PoolView> {
+        (0..n).map(|i| pool(&format!("pool-{i}"), 8000)).collect()
+    }
+
+    fn keyed(hashes: &[u64]) -> RequestView<'_> {
+        RequestView {
+            prefix_hashes: hashes,
+            ..req(100, 100)
+        }
+    }
+
+    fn owners(r: &mut PrefixAffinityRouter, p: &[PoolView], keys: u64) -> Vec<usize> {
+        (0..keys)
+            .map(|k| r.route(&keyed(&[k, 999]), &fleet(p)).pool().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn same_first_hash_same_pool_across_calls_and_loads() {
+        let mut p = pools(4);
+        let mut r = PrefixAffinityRouter::new(&p, 128, 1.0);
+        let first = owners(&mut r, &p, 500);
+        // Load below the threshold does not move anything.
+        for (i, q) in p.iter_mut().enumerate() {
+            q.running = 10 * i as u32;
+            q.waiting = 50;
+        }
+        assert_eq!(owners(&mut r, &p, 500), first);
+        // Only the first hash matters.
+        let d = r.route(&keyed(&[7, 1, 2, 3]), &fleet(&p));
+        assert_eq!(d.pool(), Some(first[7]));
+        assert_eq!(r.stats().spilled, 0);
+    }
+
+    #[test]
+    fn keys_spread_over_pools() {
+        let p = pools(4);
+        let mut r = PrefixAffinityRouter::new(&p, 128, 1.0);
+        let mut counts = [0u32; 4];
+        for o in owners(&mut r, &p, 20_000) {
+            counts[o] += 1;
+        }
+        for c in counts {
+            assert!((3500..6500).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn adding_a_pool_moves_about_one_in_n_keys_all_to_the_new_pool() {
+        let four = pools(4);
+        let five = pools(5);
+        let before = owners(&mut PrefixAffinityRouter::new(&four, 128, 1.0), &four, 20_000);
+        let after = owners(&mut PrefixAffinityRouter::new(&five, 128, 1.0), &five, 20_000);
+        let moved: Vec<usize> = (0..before.len()).filter(|&k| before[k] != after[k]).collect();
+        assert!(moved.iter().all(|&k| after[k] == 4));
+        let frac = moved.len() as f64 / before.len() as f64;
+        assert!((0.14..0.26).contains(&frac), "moved {frac}");
+    }
+
+    #[test]
+    fn skips_pools_that_do_not_fit() {
+        let mut p = pools(3);
+        p[1].max_ctx_tok = 1000;
+        let mut r = PrefixAffinityRouter::new(&p, 64, 1.0);
+        let small: Vec<usize> = owners(&mut r, &p, 300);
+        assert!(small.contains(&1));
+        for k in 0..300u64 {
+            let big = RequestView {
+                prefix_hashes: &[k],
+                ..req(1000, 1000)
+            };
+            let d = r.route(&big, &fleet(&p)).pool().unwrap();
+            assert_ne!(d, 1);
+            // Keys not owned by the small pool keep their owner.
+            if small[k as usize] != 1 {
+                assert_eq!(d, small[k as usize]);
+            }
+        }
+    }
+
+    #[test]
+    fn overloaded_target_falls_back_to_least_loaded() {
+        let mut p = pools(3);
+        let mut r = PrefixAffinityRouter::new(&p, 64, 1.0);
+        let t = r.route(&keyed(&[42]), &fleet(&p)).pool().unwrap();
+        for q in p.iter_mut() {
+            q.running = 60;
+        }
+        // Exactly at the threshold: still the target.
+        p[t].running = 100;
+        assert_eq!(r.route(&keyed(&[42]), &fleet(&p)).pool(), Some(t));
+        p[t].waiting = 1;
+        let other = (t + 1) % 3;
+        p[other].running = 10;
+        assert_eq!(r.route(&keyed(&[42]), &fleet(&p)).pool(), Some(other));
+        assert_eq!(r.stats().spilled, 1);
+    }
+
+    #[test]
+    fn no_prefix_goes_least_loaded() {
+        let mut p = pools(3);
+        p[0].running = 5;
+        p[1].running = 1;
+        p[2].running = 3;
+        let mut r = PrefixAffinityRouter::new(&p, 64, 1.0);
+        assert_eq!(r.route(&req(1, 1), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(r.stats().extra.get("no_prefix"), Some(&1));
+        assert_eq!(
+            r.route(&req(8000, 1), &fleet(&p)),
+            Decision::Reject {
+                reason: crate::RejectReason::ExceedsMaxContext
+            }
+        );
+    }
+}

@@ -70,3 +70,84 @@ impl Router for SemanticRouter {
         self.stats.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectReason;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    fn pools() -> Vec<PoolView> {
+        vec![pool("long", 32000), pool("short", 2000), pool("reasoning", 16000)]
+    }
+
+    fn map() -> BTreeMap<String, usize> {
+        [("small".to_string(), 1), ("o-series".to_string(), 2)]
+            .into_iter()
+            .collect()
+    }
+
+    fn labels(v: &str) -> Vec<(String, String)> {
+        vec![
+            ("complexity".to_string(), "high".to_string()),
+            ("selected_model".to_string(), v.to_string()),
+        ]
+    }
+
+    #[test]
+    fn routes_by_label_value_with_fallback_pool() {
+        let p = pools();
+        let mut r = SemanticRouter::new(&p, "selected_model".into(), map(), Some(0));
+        let l = labels("o-series");
+        let labelled = RequestView {
+            labels: &l,
+            ..req(100, 100)
+        };
+        assert_eq!(r.route(&labelled, &fleet(&p)), Decision::Route { pool: 2 });
+        let l = labels("unmapped");
+        let unmapped = RequestView {
+            labels: &l,
+            ..req(100, 100)
+        };
+        assert_eq!(r.route(&unmapped, &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(r.route(&req(100, 100), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(r.stats().extra.get("fallback"), Some(&2));
+    }
+
+    #[test]
+    fn without_fallback_pool_uses_smallest_fitting() {
+        let p = pools();
+        let mut r = SemanticRouter::new(&p, "selected_model".into(), map(), None);
+        assert_eq!(r.route(&req(100, 100), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(r.route(&req(3000, 100), &fleet(&p)), Decision::Route { pool: 2 });
+    }
+
+    #[test]
+    fn custom_label_key() {
+        let p = pools();
+        let by_complexity = [("high".to_string(), 2)].into_iter().collect();
+        let mut r = SemanticRouter::new(&p, "complexity".into(), by_complexity, Some(1));
+        let l = labels("small");
+        let high = RequestView {
+            labels: &l,
+            ..req(100, 100)
+        };
+        assert_eq!(r.route(&high, &fleet(&p)), Decision::Route { pool: 2 });
+    }
+
+    #[test]
+    fn mapped_or_fallback_pool_too_small_is_rejected() {
+        let p = pools();
+        let mut r = SemanticRouter::new(&p, "selected_model".into(), map(), Some(1));
+        let l = labels("small");
+        let too_long = RequestView {
+            labels: &l,
+            ..req(2000, 1)
+        };
+        let reject = Decision::Reject {
+            reason: RejectReason::ExceedsMaxContext,
+        };
+        assert_eq!(r.route(&too_long, &fleet(&p)), reject);
+        assert_eq!(r.route(&req(2000, 1), &fleet(&p)), reject);
+    }
+}
