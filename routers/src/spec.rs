@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builtin::{
     CompressParams, CompressRouter, LeastLoadedRouter, LengthRouter, ModelRouter,
-    PrefixAffinityRouter, RandomRouter, SemanticRouter, SpilloverRouter, check_range,
-    resolve_pool,
+    PrefixAffinityRouter, RandomRouter, SemanticRouter, SpilloverRouter, check_range, resolve_pool,
 };
 use crate::{PoolView, Router};
 
@@ -362,7 +361,13 @@ pub fn build(
         RouterSpec::Spillover {
             utilisation_threshold,
         } => {
-            check_range(kind, "utilisation_threshold", *utilisation_threshold, 0.0, 1e6)?;
+            check_range(
+                kind,
+                "utilisation_threshold",
+                *utilisation_threshold,
+                0.0,
+                1e6,
+            )?;
             Box::new(SpilloverRouter::new(pools, *utilisation_threshold))
         }
         RouterSpec::Model {

@@ -21,16 +21,22 @@ fn arb_pool() -> impl Strategy<Value = (u32, u64, u32, u32, u32, bool)> {
 fn make_pools(raw: &[(u32, u64, u32, u32, u32, bool)]) -> Vec<PoolView> {
     raw.iter()
         .enumerate()
-        .map(|(i, &(ctx, kv, slots, running, waiting, serves_m))| PoolView {
-            id: format!("p{i}"),
-            max_ctx_tok: ctx,
-            instances: 1 + i as u32,
-            slots,
-            running,
-            waiting,
-            kv_capacity_tok: kv,
-            models: if serves_m { vec!["m1".into()] } else { Vec::new() },
-        })
+        .map(
+            |(i, &(ctx, kv, slots, running, waiting, serves_m))| PoolView {
+                id: format!("p{i}"),
+                max_ctx_tok: ctx,
+                instances: 1 + i as u32,
+                slots,
+                running,
+                waiting,
+                kv_capacity_tok: kv,
+                models: if serves_m {
+                    vec!["m1".into()]
+                } else {
+                    Vec::new()
+                },
+            },
+        )
         .collect()
 }
 
@@ -91,15 +97,20 @@ struct Knobs {
 }
 
 fn arb_knobs() -> impl Strategy<Value = Knobs> {
-    (1.0f64..4.0, 1u32..100_000, 0.0f64..=1.0, 0usize..8, any::<bool>()).prop_map(
-        |(gamma, b_tok, frac, pick, default)| Knobs {
+    (
+        1.0f64..4.0,
+        1u32..100_000,
+        0.0f64..=1.0,
+        0usize..8,
+        any::<bool>(),
+    )
+        .prop_map(|(gamma, b_tok, frac, pick, default)| Knobs {
             gamma,
             b_tok,
             frac,
             pick,
             default,
-        },
-    )
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -123,15 +134,17 @@ fn arb_req() -> impl Strategy<Value = Req> {
         prop::sample::select(vec![None, Some("a"), Some("b")]),
         prop::collection::vec(any::<u64>(), 0..3),
     )
-        .prop_map(|(input, output, predicted, category, model, label, prefix)| Req {
-            input,
-            output,
-            predicted,
-            category,
-            model,
-            label,
-            prefix,
-        })
+        .prop_map(
+            |(input, output, predicted, category, model, label, prefix)| Req {
+                input,
+                output,
+                predicted,
+                category,
+                model,
+                label,
+                prefix,
+            },
+        )
 }
 
 proptest! {

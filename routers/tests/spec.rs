@@ -44,7 +44,11 @@ fn every_kind_parses_from_toml_and_json() {
                 mean_output_tok: Some(300),
             },
         ),
-        ("kind = \"random\"", r#"{"kind":"random"}"#, RouterSpec::Random),
+        (
+            "kind = \"random\"",
+            r#"{"kind":"random"}"#,
+            RouterSpec::Random,
+        ),
         (
             "kind = \"compress-and-route\"\ngamma = 2.0\nthreshold_tok = 8192\nsafe_categories = [\"prose\"]\nratio_floor = 0.3\nsuccess_prob = 0.9\ncompression_latency_ns = 5000000",
             r#"{"kind":"compress-and-route","gamma":2.0,"threshold_tok":8192,"safe_categories":["prose"],"ratio_floor":0.3,"success_prob":0.9,"compression_latency_ns":5000000}"#,
@@ -57,7 +61,11 @@ fn every_kind_parses_from_toml_and_json() {
                 compression_latency_ns: 5_000_000,
             },
         ),
-        ("kind = \"least-loaded\"", r#"{"kind":"least-loaded"}"#, RouterSpec::LeastLoaded),
+        (
+            "kind = \"least-loaded\"",
+            r#"{"kind":"least-loaded"}"#,
+            RouterSpec::LeastLoaded,
+        ),
         (
             "kind = \"spillover\"\nutilisation_threshold = 0.75",
             r#"{"kind":"spillover","utilisation_threshold":0.75}"#,
@@ -193,7 +201,10 @@ fn parse_list_builds_default_specs() {
         assert!(msg.contains(kind), "{msg} lacks {kind}");
     }
     assert!(RouterSpec::parse_list(" , ").is_err());
-    assert_eq!("spillover".parse::<RouterSpec>().unwrap().kind(), "spillover");
+    assert_eq!(
+        "spillover".parse::<RouterSpec>().unwrap().kind(),
+        "spillover"
+    );
 }
 
 fn build_err(spec: &str) -> String {
@@ -209,7 +220,10 @@ fn unknown_pool_ids_are_build_errors_naming_them() {
         ("kind = \"model\"\ndefault_pool = \"lng\"", "lng"),
         ("kind = \"model\"\nmodel_pools = { m = \"shrt\" }", "shrt"),
         ("kind = \"semantic\"\nfallback_pool = \"nope\"", "nope"),
-        ("kind = \"semantic\"\nlabel_pools = { x = \"gone\" }", "gone"),
+        (
+            "kind = \"semantic\"\nlabel_pools = { x = \"gone\" }",
+            "gone",
+        ),
     ] {
         let msg = build_err(spec);
         assert!(msg.contains(&format!("`{id}`")), "{msg}");
@@ -221,18 +235,46 @@ fn unknown_pool_ids_are_build_errors_naming_them() {
 fn out_of_range_parameters_are_build_errors() {
     for (spec, field) in [
         ("kind = \"compress-and-route\"\ngamma = 0.9", "gamma"),
-        ("kind = \"compress-and-route\"\nsuccess_prob = 1.5", "success_prob"),
-        ("kind = \"compress-and-route\"\nratio_floor = -0.1", "ratio_floor"),
-        ("kind = \"compress-and-route\"\nthreshold_tok = 70000", "threshold_tok"),
-        ("kind = \"compress-and-route\"\nthreshold_tok = 0", "threshold_tok"),
-        ("kind = \"spillover\"\nutilisation_threshold = -1.0", "utilisation_threshold"),
-        ("kind = \"prefix-affinity\"\nvirtual_nodes = 0", "virtual_nodes"),
-        ("kind = \"prefix-affinity\"\noverload_threshold = nan", "overload_threshold"),
+        (
+            "kind = \"compress-and-route\"\nsuccess_prob = 1.5",
+            "success_prob",
+        ),
+        (
+            "kind = \"compress-and-route\"\nratio_floor = -0.1",
+            "ratio_floor",
+        ),
+        (
+            "kind = \"compress-and-route\"\nthreshold_tok = 70000",
+            "threshold_tok",
+        ),
+        (
+            "kind = \"compress-and-route\"\nthreshold_tok = 0",
+            "threshold_tok",
+        ),
+        (
+            "kind = \"spillover\"\nutilisation_threshold = -1.0",
+            "utilisation_threshold",
+        ),
+        (
+            "kind = \"prefix-affinity\"\nvirtual_nodes = 0",
+            "virtual_nodes",
+        ),
+        (
+            "kind = \"prefix-affinity\"\noverload_threshold = nan",
+            "overload_threshold",
+        ),
     ] {
         let msg = build_err(spec);
         assert!(msg.contains(field), "{spec}: {msg}");
     }
-    assert!(build(&RouterSpec::default_for("compress-and-route").unwrap(), &[], 0).is_err());
+    assert!(
+        build(
+            &RouterSpec::default_for("compress-and-route").unwrap(),
+            &[],
+            0
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -267,7 +309,12 @@ fn built_routers_report_their_kind_and_use_resolved_pools() {
     let stats = serde_json::to_value(r.stats()).unwrap();
     assert_eq!(stats["routed"], serde_json::json!([0, 1]));
     // Default compress-and-route: B = the smallest pool's context.
-    let mut r = build(&RouterSpec::default_for("compress-and-route").unwrap(), &pools, 0).unwrap();
+    let mut r = build(
+        &RouterSpec::default_for("compress-and-route").unwrap(),
+        &pools,
+        0,
+    )
+    .unwrap();
     let band = RequestView {
         input_tokens: 9000,
         ..req

@@ -13,7 +13,11 @@ pub(crate) fn by_ctx(pools: &[PoolView]) -> Vec<usize> {
 /// The pool with the lowest [`PoolView::load`] among those in `order` that fit
 /// `total_tok`; ties go to the earlier pool in `order` (the smaller context
 /// when `order` comes from [`by_ctx`]).
-pub(crate) fn least_loaded(order: &[usize], fleet: &FleetView<'_>, total_tok: u64) -> Option<usize> {
+pub(crate) fn least_loaded(
+    order: &[usize],
+    fleet: &FleetView<'_>,
+    total_tok: u64,
+) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for &i in order {
         let pool = &fleet.pools[i];

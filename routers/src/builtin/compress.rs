@@ -170,13 +170,19 @@ mod tests {
         let p = pools();
         let mut r = CompressRouter::new(&p, params(1.5, 1000), 0);
         // Exactly B: short pool, untouched.
-        assert_eq!(r.route(&req(900, 100), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&req(900, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
         // B + 1: compressed to ISL = B − OSL.
         assert_eq!(r.route(&req(901, 100), &fleet(&p)), compressed(900));
         // Exactly γ·B: still compressed.
         assert_eq!(r.route(&req(1400, 100), &fleet(&p)), compressed(900));
         // γ·B + 1: long pool, as length.
-        assert_eq!(r.route(&req(1401, 100), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(1401, 100), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         let s = r.stats();
         assert_eq!(s.compressed, 2);
         assert_eq!(s.routed, vec![1, 3]);
@@ -188,7 +194,10 @@ mod tests {
         let p = pools();
         let mut r = CompressRouter::new(&p, params(1.1, 1000), 0);
         assert_eq!(r.route(&req(1000, 100), &fleet(&p)), compressed(900));
-        assert_eq!(r.route(&req(1001, 100), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(1001, 100), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
     }
 
     #[test]
@@ -218,9 +227,15 @@ mod tests {
         // 500 / 1000 = the floor exactly: allowed.
         assert_eq!(r.route(&req(1000, 500), &fleet(&p)), compressed(500));
         // 500 / 1002 < 0.5: not compressible.
-        assert_eq!(r.route(&req(1002, 500), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(1002, 500), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         // OSL ≥ B leaves no input at all.
-        assert_eq!(r.route(&req(100, 1000), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(100, 1000), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         assert_eq!(r.stats().extra.get("not_compressible"), Some(&2));
     }
 
@@ -237,7 +252,10 @@ mod tests {
         );
         let mut always = CompressRouter::new(&p, params(1.5, 1000), 0);
         for _ in 0..200 {
-            assert_eq!(never.route(&req(1100, 100), &fleet(&p)), Decision::Route { pool: 0 });
+            assert_eq!(
+                never.route(&req(1100, 100), &fleet(&p)),
+                Decision::Route { pool: 0 }
+            );
             assert_eq!(always.route(&req(1100, 100), &fleet(&p)), compressed(900));
         }
         assert_eq!(never.stats().compressed, 0);
@@ -261,7 +279,10 @@ mod tests {
         };
         let a = run(3);
         assert_eq!(a, run(3));
-        let n = a.iter().filter(|d| matches!(d, Decision::RouteTransformed { .. })).count();
+        let n = a
+            .iter()
+            .filter(|d| matches!(d, Decision::RouteTransformed { .. }))
+            .count();
         assert!((430..570).contains(&n), "{n}");
     }
 
@@ -309,7 +330,10 @@ mod tests {
             }
         );
         // ≤ B still goes to the smallest pool that fits, as length does.
-        assert_eq!(r.route(&req(500, 100), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(500, 100), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
     }
 
     #[test]
@@ -317,7 +341,10 @@ mod tests {
         let mut p = pools();
         p[1].kv_capacity_tok = 950;
         let mut r = CompressRouter::new(&p, params(1.5, 1000), 0);
-        assert_eq!(r.route(&req(1100, 100), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(1100, 100), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         assert_eq!(r.stats().compressed, 0);
     }
 }

@@ -53,8 +53,14 @@ mod tests {
         p[2].running = 30;
         p[2].waiting = 10; // load 0.4
         let mut r = LeastLoadedRouter::new(&p);
-        assert_eq!(r.route(&req(100, 100), &fleet(&p)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&req(2000, 100), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(100, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(2000, 100), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
         assert_eq!(
             r.route(&req(8000, 1), &fleet(&p)),
             Decision::Reject {
@@ -81,6 +87,9 @@ mod tests {
         p[2].slots = 0;
         let mut r = LeastLoadedRouter::new(&p);
         assert_eq!(r.route(&req(1, 1), &fleet(&p)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&req(8500, 1), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(8500, 1), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 }

@@ -106,9 +106,18 @@ mod tests {
     fn smallest_fitting_pool_without_threshold() {
         let p = pools();
         let mut r = LengthRouter::new(&p, LengthSignal::Total, None, None);
-        assert_eq!(r.route(&req(900, 100), &fleet(&p)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&req(900, 101), &fleet(&p)), Decision::Route { pool: 2 });
-        assert_eq!(r.route(&req(4000, 4000), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(900, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(900, 101), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+        assert_eq!(
+            r.route(&req(4000, 4000), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         assert_eq!(
             r.route(&req(4000, 4001), &fleet(&p)),
             Decision::Reject {
@@ -125,12 +134,24 @@ mod tests {
         let p = pools();
         let mut r = LengthRouter::new(&p, LengthSignal::Total, Some(500), None);
         // ≤ B: smallest fitting pool.
-        assert_eq!(r.route(&req(400, 100), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&req(400, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
         // > B: smallest pool whose context exceeds B (here the short pool, 1000 > 500).
-        assert_eq!(r.route(&req(400, 101), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&req(400, 101), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
         let mut r = LengthRouter::new(&p, LengthSignal::Total, Some(1000), None);
-        assert_eq!(r.route(&req(900, 100), &fleet(&p)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&req(900, 101), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(900, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(900, 101), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 
     #[test]
@@ -138,9 +159,15 @@ mod tests {
         let p = pools();
         let mut r = LengthRouter::new(&p, LengthSignal::Input, Some(1000), None);
         // ISL 500 ≤ B, but ISL + OSL = 3000 does not fit the short pool.
-        assert_eq!(r.route(&req(500, 2500), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(500, 2500), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
         // ISL 1001 > B goes long even though total would fit mid.
-        assert_eq!(r.route(&req(1001, 10), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(1001, 10), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 
     #[test]
@@ -148,7 +175,10 @@ mod tests {
         let p = pools();
         let mut r = LengthRouter::new(&p, LengthSignal::Estimate, Some(1000), Some(700));
         // No prediction: 400 + 700 > 1000 → long side, though the true total is 500.
-        assert_eq!(r.route(&req(400, 100), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(400, 100), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
         let with_pred = RequestView {
             predicted_output_tokens: Some(50),
             ..req(400, 100)
@@ -161,6 +191,9 @@ mod tests {
         let mut p = pools();
         p[1].kv_capacity_tok = 600;
         let mut r = LengthRouter::new(&p, LengthSignal::Total, None, None);
-        assert_eq!(r.route(&req(500, 101), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(500, 101), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 }

@@ -40,7 +40,7 @@ impl ModelRouter {
         }
     }
 
-    fn to_default(&mut self, fleet: &FleetView<'_>, total: u64) -> Decision {
+    fn route_default(&mut self, fleet: &FleetView<'_>, total: u64) -> Decision {
         match self.default_pool {
             Some(pool) => {
                 self.stats.bump("default");
@@ -75,10 +75,10 @@ impl Router for ModelRouter {
                         })
                         .map_or_else(too_long, |pool| Decision::Route { pool })
                 } else {
-                    self.to_default(fleet, total)
+                    self.route_default(fleet, total)
                 }
             }
-            None => self.to_default(fleet, total),
+            None => self.route_default(fleet, total),
         };
         self.stats.record(decision)
     }
@@ -94,7 +94,11 @@ mod tests {
     use crate::builtin::testutil::{fleet, pool, req};
 
     fn pools() -> Vec<PoolView> {
-        let mut p = vec![pool("small", 2000), pool("big", 32000), pool("coder", 16000)];
+        let mut p = vec![
+            pool("small", 2000),
+            pool("big", 32000),
+            pool("coder", 16000),
+        ];
         p[2].models = vec!["coder-7b".to_string()];
         p
     }
@@ -123,10 +127,22 @@ mod tests {
     fn map_then_declared_then_default() {
         let p = pools();
         let mut r = ModelRouter::new(&p, map(), Some(1));
-        assert_eq!(r.route(&asking("llama-8b"), &fleet(&p)), Decision::Route { pool: 0 });
-        assert_eq!(r.route(&asking("llama-70b"), &fleet(&p)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&asking("coder-7b"), &fleet(&p)), Decision::Route { pool: 2 });
-        assert_eq!(r.route(&asking("mystery"), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&asking("llama-8b"), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
+        assert_eq!(
+            r.route(&asking("llama-70b"), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&asking("coder-7b"), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+        assert_eq!(
+            r.route(&asking("mystery"), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
         assert_eq!(r.route(&req(1, 1), &fleet(&p)), Decision::Route { pool: 1 });
         let s = r.stats();
         assert_eq!(s.extra.get("default"), Some(&2));

@@ -48,8 +48,7 @@ impl PrefixAffinityRouter {
             .enumerate()
             .flat_map(|(i, p)| {
                 let base = hash_str(&p.id);
-                (0..virtual_nodes as u64)
-                    .map(move |v| (mix64(base ^ mix64(v.wrapping_add(1))), i))
+                (0..virtual_nodes as u64).map(move |v| (mix64(base ^ mix64(v.wrapping_add(1))), i))
             })
             .collect();
         ring.sort_unstable();
@@ -164,9 +163,19 @@ mod tests {
     fn adding_a_pool_moves_about_one_in_n_keys_all_to_the_new_pool() {
         let four = pools(4);
         let five = pools(5);
-        let before = owners(&mut PrefixAffinityRouter::new(&four, 128, 1.0), &four, 20_000);
-        let after = owners(&mut PrefixAffinityRouter::new(&five, 128, 1.0), &five, 20_000);
-        let moved: Vec<usize> = (0..before.len()).filter(|&k| before[k] != after[k]).collect();
+        let before = owners(
+            &mut PrefixAffinityRouter::new(&four, 128, 1.0),
+            &four,
+            20_000,
+        );
+        let after = owners(
+            &mut PrefixAffinityRouter::new(&five, 128, 1.0),
+            &five,
+            20_000,
+        );
+        let moved: Vec<usize> = (0..before.len())
+            .filter(|&k| before[k] != after[k])
+            .collect();
         assert!(moved.iter().all(|&k| after[k] == 4));
         let frac = moved.len() as f64 / before.len() as f64;
         assert!((0.14..0.26).contains(&frac), "moved {frac}");

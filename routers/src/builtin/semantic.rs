@@ -78,7 +78,11 @@ mod tests {
     use crate::builtin::testutil::{fleet, pool, req};
 
     fn pools() -> Vec<PoolView> {
-        vec![pool("long", 32000), pool("short", 2000), pool("reasoning", 16000)]
+        vec![
+            pool("long", 32000),
+            pool("short", 2000),
+            pool("reasoning", 16000),
+        ]
     }
 
     fn map() -> BTreeMap<String, usize> {
@@ -110,7 +114,10 @@ mod tests {
             ..req(100, 100)
         };
         assert_eq!(r.route(&unmapped, &fleet(&p)), Decision::Route { pool: 0 });
-        assert_eq!(r.route(&req(100, 100), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(100, 100), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         assert_eq!(r.stats().extra.get("fallback"), Some(&2));
     }
 
@@ -118,8 +125,14 @@ mod tests {
     fn without_fallback_pool_uses_smallest_fitting() {
         let p = pools();
         let mut r = SemanticRouter::new(&p, "selected_model".into(), map(), None);
-        assert_eq!(r.route(&req(100, 100), &fleet(&p)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&req(3000, 100), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(100, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(3000, 100), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 
     #[test]

@@ -77,10 +77,19 @@ mod tests {
         let below = pools(89);
         let at = pools(90);
         let above = pools(91);
-        assert_eq!(r.route(&req(500, 100), &fleet(&below)), Decision::Route { pool: 1 });
-        assert_eq!(r.route(&req(500, 100), &fleet(&at)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&req(500, 100), &fleet(&below)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(500, 100), &fleet(&at)),
+            Decision::Route { pool: 1 }
+        );
         assert_eq!(r.stats().spilled, 0);
-        assert_eq!(r.route(&req(500, 100), &fleet(&above)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(500, 100), &fleet(&above)),
+            Decision::Route { pool: 0 }
+        );
         assert_eq!(r.stats().spilled, 1);
         assert_eq!(r.stats().routed, vec![1, 2]);
     }
@@ -92,9 +101,15 @@ mod tests {
         p[1].instances = 4;
         p[1].slots = 40;
         let mut r = SpilloverRouter::new(&p, 0.8);
-        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&req(10, 10), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
         p[1].running = 33; // 0.825
-        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(10, 10), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
     }
 
     #[test]
@@ -102,7 +117,10 @@ mod tests {
         let mut p = pools(50);
         p[1].waiting = 1000;
         let mut r = SpilloverRouter::new(&p, 0.9);
-        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 1 });
+        assert_eq!(
+            r.route(&req(10, 10), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
     }
 
     #[test]
@@ -110,7 +128,10 @@ mod tests {
         let mut p = pools(100);
         p[0].running = 100;
         let mut r = SpilloverRouter::new(&p, 0.5);
-        assert_eq!(r.route(&req(2000, 10), &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(
+            r.route(&req(2000, 10), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
         assert_eq!(r.stats().spilled, 0);
         assert_eq!(
             r.route(&req(8000, 10), &fleet(&p)),
@@ -125,6 +146,9 @@ mod tests {
         let mut p = vec![pool("xl", 32000), pool("s", 1000), pool("m", 4000)];
         p[1].running = 100;
         let mut r = SpilloverRouter::new(&p, 0.9);
-        assert_eq!(r.route(&req(10, 10), &fleet(&p)), Decision::Route { pool: 2 });
+        assert_eq!(
+            r.route(&req(10, 10), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 }
