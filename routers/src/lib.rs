@@ -6,8 +6,15 @@
 //! [`RequestView`], and answers with a [`Decision`]. Routers are built from a
 //! serde [`RouterSpec`] (TOML or JSON) by [`build`].
 //!
-//! Built-in routers live in [`builtin`]; see `routers/README.md` for how to
-//! write and plug in your own.
+//! Built-in routers live in [`builtin`] (`length`, `compress-and-route`,
+//! `random`, `least-loaded`, `spillover`, `model`, `semantic`,
+//! `prefix-affinity`; [`RouterSpec::KINDS`]); see `routers/README.md` and
+//! `examples/custom_router.rs` for how to write and plug in your own.
+//!
+//! Every router keeps [`RouterStats`] counters (routed per pool, compressed,
+//! spilled, rejected by reason, router-specific extras) for the JSON report.
+
+#![warn(missing_docs)]
 
 pub mod builtin;
 mod spec;
