@@ -182,3 +182,59 @@ pub trait Router: Send {
     /// Counters accumulated so far.
     fn stats(&self) -> RouterStats;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> RequestView<'static> {
+        RequestView {
+            id: 0,
+            arrival_s: 0.0,
+            input_tokens: 700,
+            output_tokens: 300,
+            predicted_output_tokens: None,
+            category: "prose",
+            model: None,
+            labels: &[],
+            prefix_hashes: &[],
+        }
+    }
+
+    #[test]
+    fn decision_helpers() {
+        let t = Decision::RouteTransformed {
+            pool: 2,
+            transform: Transform {
+                input_tokens: 200,
+                added_latency_ns: 5,
+            },
+        };
+        assert_eq!(t.pool(), Some(2));
+        assert_eq!(t.routed_total_tokens(&req()), Some(500));
+        assert_eq!(
+            Decision::Route { pool: 1 }.routed_total_tokens(&req()),
+            Some(1000)
+        );
+        let r = Decision::Reject {
+            reason: RejectReason::NoMatchingPool,
+        };
+        assert_eq!((r.pool(), r.routed_total_tokens(&req())), (None, None));
+    }
+
+    #[test]
+    fn stats_record_counts_and_grows() {
+        let mut s = RouterStats::for_pools(2);
+        s.record(Decision::Route { pool: 1 });
+        s.record(Decision::Route { pool: 3 });
+        s.record(Decision::Reject {
+            reason: RejectReason::CompressionFailed,
+        });
+        s.bump("x");
+        s.bump("x");
+        assert_eq!(s.routed, vec![0, 1, 0, 1]);
+        assert_eq!((s.routed_total(), s.rejected_total()), (2, 1));
+        assert_eq!(s.rejected.get("compression_failed"), Some(&1));
+        assert_eq!(s.extra.get("x"), Some(&2));
+    }
+}
