@@ -6,14 +6,21 @@
 //! [`RequestView`], and answers with a [`Decision`]. Routers are built from a
 //! serde [`RouterSpec`] (TOML or JSON) by [`build`].
 //!
-//! Built-in routers live in [`builtin`]; see `routers/README.md` for how to
-//! write and plug in your own.
+//! Built-in routers live in [`builtin`] (`length`, `compress-and-route`,
+//! `random`, `least-loaded`, `spillover`, `model`, `semantic`,
+//! `prefix-affinity`; [`RouterSpec::KINDS`]); see `routers/README.md` and
+//! `examples/custom_router.rs` for how to write and plug in your own.
+//!
+//! Every router keeps [`RouterStats`] counters (routed per pool, compressed,
+//! spilled, rejected by reason, router-specific extras) for the JSON report.
+
+#![warn(missing_docs)]
 
 pub mod builtin;
 mod spec;
 mod view;
 
-pub use spec::{LengthSignal, RouterSpec, build};
+pub use spec::{BuildError, LengthSignal, RouterSpec, UnknownKindError, build};
 pub use view::{FleetView, PoolView, RequestView};
 
 use std::collections::BTreeMap;
@@ -50,6 +57,12 @@ impl RejectReason {
     }
 }
 
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A router's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -72,8 +85,30 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    /// The pool this decision sends the request to, if any.
+    pub fn pool(&self) -> Option<usize> {
+        match *self {
+            Decision::Route { pool } | Decision::RouteTransformed { pool, .. } => Some(pool),
+            Decision::Reject { .. } => None,
+        }
+    }
+
+    /// Total tokens (input + output) of the copy that reaches the pool: the
+    /// request's own total, or the transformed one. `None` for a rejection.
+    pub fn routed_total_tokens(&self, req: &RequestView<'_>) -> Option<u64> {
+        match *self {
+            Decision::Route { .. } => Some(req.total_tokens()),
+            Decision::RouteTransformed { transform, .. } => {
+                Some(transform.input_tokens as u64 + req.output_tokens as u64)
+            }
+            Decision::Reject { .. } => None,
+        }
+    }
+}
+
 /// Counters every router keeps; they appear in the JSON report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RouterStats {
     /// Requests routed to each pool, by pool index.
     pub routed: Vec<u64>,
@@ -83,12 +118,62 @@ pub struct RouterStats {
     pub spilled: u64,
     /// Requests refused, by reason.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Router-specific counters (e.g. `compression_failed`, `fallback`), by name.
+    pub extra: BTreeMap<&'static str, u64>,
+}
+
+impl RouterStats {
+    /// Zeroed counters for a fleet of `n_pools` pools.
+    pub fn for_pools(n_pools: usize) -> Self {
+        RouterStats {
+            routed: vec![0; n_pools],
+            ..RouterStats::default()
+        }
+    }
+
+    /// Count a decision (routed per pool, or rejected by reason) and return it
+    /// unchanged, so a router can end `route` with `self.stats.record(d)`.
+    /// `compressed`, `spilled` and `extra` are left to the router.
+    pub fn record(&mut self, decision: Decision) -> Decision {
+        match decision {
+            Decision::Route { pool } | Decision::RouteTransformed { pool, .. } => {
+                if pool >= self.routed.len() {
+                    self.routed.resize(pool + 1, 0);
+                }
+                self.routed[pool] += 1;
+            }
+            Decision::Reject { reason } => {
+                *self.rejected.entry(reason.as_str()).or_default() += 1;
+            }
+        }
+        decision
+    }
+
+    /// Add one to the router-specific counter `name`.
+    pub fn bump(&mut self, name: &'static str) {
+        *self.extra.entry(name).or_default() += 1;
+    }
+
+    /// Requests routed to any pool.
+    pub fn routed_total(&self) -> u64 {
+        self.routed.iter().sum()
+    }
+
+    /// Requests rejected for any reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
 }
 
 /// A routing policy: picks a pool for each request.
 ///
 /// Implementations must be deterministic given their construction seed, and
-/// must never mutate shared request data.
+/// must never mutate shared request data. A router is built for one fleet:
+/// `fleet.pools` passed to [`Router::route`] holds the same pools, in the same
+/// order, as the slice given at construction (only their load changes).
+/// A decision must never name a pool whose [`PoolView::fits`] is false for the
+/// routed copy's total tokens; reject with [`RejectReason::ExceedsMaxContext`]
+/// instead.
 pub trait Router: Send {
     /// Short name used in reports (e.g. `"length"`).
     fn name(&self) -> &str;
@@ -96,4 +181,60 @@ pub trait Router: Send {
     fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision;
     /// Counters accumulated so far.
     fn stats(&self) -> RouterStats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> RequestView<'static> {
+        RequestView {
+            id: 0,
+            arrival_s: 0.0,
+            input_tokens: 700,
+            output_tokens: 300,
+            predicted_output_tokens: None,
+            category: "prose",
+            model: None,
+            labels: &[],
+            prefix_hashes: &[],
+        }
+    }
+
+    #[test]
+    fn decision_helpers() {
+        let t = Decision::RouteTransformed {
+            pool: 2,
+            transform: Transform {
+                input_tokens: 200,
+                added_latency_ns: 5,
+            },
+        };
+        assert_eq!(t.pool(), Some(2));
+        assert_eq!(t.routed_total_tokens(&req()), Some(500));
+        assert_eq!(
+            Decision::Route { pool: 1 }.routed_total_tokens(&req()),
+            Some(1000)
+        );
+        let r = Decision::Reject {
+            reason: RejectReason::NoMatchingPool,
+        };
+        assert_eq!((r.pool(), r.routed_total_tokens(&req())), (None, None));
+    }
+
+    #[test]
+    fn stats_record_counts_and_grows() {
+        let mut s = RouterStats::for_pools(2);
+        s.record(Decision::Route { pool: 1 });
+        s.record(Decision::Route { pool: 3 });
+        s.record(Decision::Reject {
+            reason: RejectReason::CompressionFailed,
+        });
+        s.bump("x");
+        s.bump("x");
+        assert_eq!(s.routed, vec![0, 1, 0, 1]);
+        assert_eq!((s.routed_total(), s.rejected_total()), (2, 1));
+        assert_eq!(s.rejected.get("compression_failed"), Some(&1));
+        assert_eq!(s.extra.get("x"), Some(&2));
+    }
 }

@@ -1,8 +1,7 @@
 //! `length`: send each request to the smallest pool whose context fits it.
 
-use crate::{
-    Decision, FleetView, LengthSignal, PoolView, RejectReason, RequestView, Router, RouterStats,
-};
+use super::common::{by_ctx, too_long};
+use crate::{Decision, FleetView, LengthSignal, PoolView, RequestView, Router, RouterStats};
 
 /// Routes by request length: the smallest pool (by max context) that fits the
 /// chosen length signal; with a threshold, signal ≤ threshold goes to the
@@ -26,17 +25,12 @@ impl LengthRouter {
         threshold_tok: Option<u32>,
         mean_output_tok: Option<u32>,
     ) -> Self {
-        let mut by_ctx: Vec<usize> = (0..pools.len()).collect();
-        by_ctx.sort_by_key(|&i| (pools[i].max_ctx_tok, i));
         LengthRouter {
             signal,
             threshold_tok,
             mean_output_tok: mean_output_tok.unwrap_or(0),
-            by_ctx,
-            stats: RouterStats {
-                routed: vec![0; pools.len()],
-                ..RouterStats::default()
-            },
+            by_ctx: by_ctx(pools),
+            stats: RouterStats::for_pools(pools.len()),
         }
     }
 
@@ -50,14 +44,10 @@ impl LengthRouter {
             }
         }
     }
-}
 
-impl Router for LengthRouter {
-    fn name(&self) -> &str {
-        "length"
-    }
-
-    fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
+    /// The pool `length` picks for `req`, or `None` when the request's
+    /// ISL + OSL fits no pool. Counts nothing (shared with other routers).
+    pub(crate) fn choose(&self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Option<usize> {
         let signal = self.signal_tokens(req);
         let total = req.total_tokens();
         // Pools the request physically fits, in ascending context order.
@@ -74,31 +64,136 @@ impl Router for LengthRouter {
             Some(b) => fitting.find(|&i| fleet.pools[i].max_ctx_tok > b),
         };
         // Fall back to any pool the request physically fits.
-        let choice = choice.or_else(|| {
+        choice.or_else(|| {
             self.by_ctx
                 .iter()
                 .copied()
                 .find(|&i| fleet.pools[i].fits(total))
-        });
-        match choice {
-            Some(pool) => {
-                self.stats.routed[pool] += 1;
-                Decision::Route { pool }
-            }
-            None => {
-                *self
-                    .stats
-                    .rejected
-                    .entry(RejectReason::ExceedsMaxContext.as_str())
-                    .or_default() += 1;
-                Decision::Reject {
-                    reason: RejectReason::ExceedsMaxContext,
-                }
-            }
-        }
+        })
+    }
+}
+
+impl Router for LengthRouter {
+    fn name(&self) -> &str {
+        "length"
+    }
+
+    fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
+        let decision = match self.choose(req, fleet) {
+            Some(pool) => Decision::Route { pool },
+            None => too_long(),
+        };
+        self.stats.record(decision)
     }
 
     fn stats(&self) -> RouterStats {
         self.stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectReason;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    fn pools() -> Vec<PoolView> {
+        // Deliberately not in context order.
+        vec![pool("long", 8000), pool("short", 1000), pool("mid", 4000)]
+    }
+
+    #[test]
+    fn smallest_fitting_pool_without_threshold() {
+        let p = pools();
+        let mut r = LengthRouter::new(&p, LengthSignal::Total, None, None);
+        assert_eq!(
+            r.route(&req(900, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(900, 101), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+        assert_eq!(
+            r.route(&req(4000, 4000), &fleet(&p)),
+            Decision::Route { pool: 0 }
+        );
+        assert_eq!(
+            r.route(&req(4000, 4001), &fleet(&p)),
+            Decision::Reject {
+                reason: RejectReason::ExceedsMaxContext
+            }
+        );
+        let s = r.stats();
+        assert_eq!(s.routed, vec![1, 1, 1]);
+        assert_eq!(s.rejected.get("exceeds_max_ctx"), Some(&1));
+    }
+
+    #[test]
+    fn threshold_splits_short_and_long() {
+        let p = pools();
+        let mut r = LengthRouter::new(&p, LengthSignal::Total, Some(500), None);
+        // ≤ B: smallest fitting pool.
+        assert_eq!(
+            r.route(&req(400, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        // > B: smallest pool whose context exceeds B (here the short pool, 1000 > 500).
+        assert_eq!(
+            r.route(&req(400, 101), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        let mut r = LengthRouter::new(&p, LengthSignal::Total, Some(1000), None);
+        assert_eq!(
+            r.route(&req(900, 100), &fleet(&p)),
+            Decision::Route { pool: 1 }
+        );
+        assert_eq!(
+            r.route(&req(900, 101), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+    }
+
+    #[test]
+    fn input_signal_ignores_output_for_the_split_but_never_overflows() {
+        let p = pools();
+        let mut r = LengthRouter::new(&p, LengthSignal::Input, Some(1000), None);
+        // ISL 500 ≤ B, but ISL + OSL = 3000 does not fit the short pool.
+        assert_eq!(
+            r.route(&req(500, 2500), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+        // ISL 1001 > B goes long even though total would fit mid.
+        assert_eq!(
+            r.route(&req(1001, 10), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+    }
+
+    #[test]
+    fn estimate_uses_prediction_then_mean() {
+        let p = pools();
+        let mut r = LengthRouter::new(&p, LengthSignal::Estimate, Some(1000), Some(700));
+        // No prediction: 400 + 700 > 1000 → long side, though the true total is 500.
+        assert_eq!(
+            r.route(&req(400, 100), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
+        let with_pred = RequestView {
+            predicted_output_tokens: Some(50),
+            ..req(400, 100)
+        };
+        assert_eq!(r.route(&with_pred, &fleet(&p)), Decision::Route { pool: 1 });
+    }
+
+    #[test]
+    fn kv_capacity_limits_fit() {
+        let mut p = pools();
+        p[1].kv_capacity_tok = 600;
+        let mut r = LengthRouter::new(&p, LengthSignal::Total, None, None);
+        assert_eq!(
+            r.route(&req(500, 101), &fleet(&p)),
+            Decision::Route { pool: 2 }
+        );
     }
 }

@@ -3,7 +3,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::{Decision, FleetView, RejectReason, RequestView, Router, RouterStats};
+use super::common::too_long;
+use crate::{Decision, FleetView, RequestView, Router, RouterStats};
 
 /// Picks uniformly among pools whose context fits the request.
 pub struct RandomRouter {
@@ -18,10 +19,7 @@ impl RandomRouter {
         RandomRouter {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             fitting: Vec::with_capacity(n_pools),
-            stats: RouterStats {
-                routed: vec![0; n_pools],
-                ..RouterStats::default()
-            },
+            stats: RouterStats::for_pools(n_pools),
         }
     }
 }
@@ -36,22 +34,57 @@ impl Router for RandomRouter {
         self.fitting.clear();
         self.fitting
             .extend((0..fleet.pools.len()).filter(|&i| fleet.pools[i].fits(total)));
-        if self.fitting.is_empty() {
-            *self
-                .stats
-                .rejected
-                .entry(RejectReason::ExceedsMaxContext.as_str())
-                .or_default() += 1;
-            return Decision::Reject {
-                reason: RejectReason::ExceedsMaxContext,
-            };
-        }
-        let pool = self.fitting[self.rng.random_range(0..self.fitting.len())];
-        self.stats.routed[pool] += 1;
-        Decision::Route { pool }
+        let decision = if self.fitting.is_empty() {
+            too_long()
+        } else {
+            let pool = self.fitting[self.rng.random_range(0..self.fitting.len())];
+            Decision::Route { pool }
+        };
+        self.stats.record(decision)
     }
 
     fn stats(&self) -> RouterStats {
         self.stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectReason;
+    use crate::builtin::testutil::{fleet, pool, req};
+
+    #[test]
+    fn only_fitting_pools_roughly_uniform_and_seeded() {
+        let p = vec![pool("a", 1000), pool("b", 8000), pool("c", 8000)];
+        let mut r = RandomRouter::new(3, 7);
+        let mut again = RandomRouter::new(3, 7);
+        let mut counts = [0u32; 3];
+        for _ in 0..3000 {
+            let d = r.route(&req(2000, 100), &fleet(&p));
+            assert_eq!(d, again.route(&req(2000, 100), &fleet(&p)));
+            counts[d.pool().unwrap()] += 1;
+        }
+        assert_eq!(counts[0], 0);
+        assert!((1300..1700).contains(&counts[1]), "{counts:?}");
+        assert_eq!(r.stats().routed_total(), 3000);
+        assert_eq!(
+            r.route(&req(8000, 1), &fleet(&p)),
+            Decision::Reject {
+                reason: RejectReason::ExceedsMaxContext
+            }
+        );
+    }
+
+    #[test]
+    fn different_seeds_give_different_streams() {
+        let p = vec![pool("a", 8000), pool("b", 8000)];
+        let picks = |seed| {
+            let mut r = RandomRouter::new(2, seed);
+            (0..64)
+                .map(|_| r.route(&req(1, 1), &fleet(&p)).pool().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(picks(1), picks(2));
     }
 }
