@@ -25,6 +25,7 @@
 //! - [`rng`] — one seed, one independent stream per purpose and replication.
 //! - [`error`] — bad-input errors (exit code 2).
 
+pub mod analytic;
 pub mod cli;
 pub mod engine;
 pub mod error;

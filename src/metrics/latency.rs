@@ -43,7 +43,10 @@ impl LatencyHist {
     /// Record one value, ns.
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns);
+        // `record` grows the auto-resizing histogram; `saturating_record` would clamp.
+        if self.hist.record(ns).is_err() {
+            self.hist.saturating_record(ns);
+        }
         self.sum_ns += ns as u128;
         self.count += 1;
         self.positive += (ns > 0) as u64;
