@@ -427,8 +427,9 @@ mod tests {
 
     #[test]
     fn profile_segment_rates() {
-        let p = ArrivalProcess::parse_profile("--rate-profile", "0:50,600:120,1200:0,1800:80", None)
-            .unwrap();
+        let p =
+            ArrivalProcess::parse_profile("--rate-profile", "0:50,600:120,1200:0,1800:80", None)
+                .unwrap();
         let t = times(&p, 2, 200_000);
         let count = |a: f64, b: f64| t.iter().filter(|&&x| x >= a && x < b).count() as f64;
         assert!((count(0.0, 600.0) / 600.0 - 50.0).abs() < 2.0);
@@ -475,7 +476,15 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_flag() {
-        for bad in ["", "5:10", "0:10,0:20", "0:10,5:-1", "0:0,10:0", "0:x", "0-10"] {
+        for bad in [
+            "",
+            "5:10",
+            "0:10,0:20",
+            "0:10,5:-1",
+            "0:0,10:0",
+            "0:x",
+            "0-10",
+        ] {
             match ArrivalProcess::parse_profile("--rate-profile", bad, None) {
                 Err(InputError::Field { field, .. }) => assert_eq!(field, "--rate-profile"),
                 other => panic!("{bad}: {other:?}"),
@@ -485,7 +494,11 @@ mod tests {
         for bad in ["1:2:3", "1:2:0:1", "0:0:1:1", "-1:2:1:1", "a:b:c:d"] {
             assert!(ArrivalProcess::parse_mmpp("--mmpp", bad).is_err(), "{bad}");
         }
-        assert!(ArrivalProcess::Poisson { rate_per_s: 0.0 }.validate("--lam").is_err());
+        assert!(
+            ArrivalProcess::Poisson { rate_per_s: 0.0 }
+                .validate("--lam")
+                .is_err()
+        );
     }
 
     #[test]

@@ -252,15 +252,24 @@ mod tests {
     fn validation_names_the_offending_index() {
         assert!(err_index(vec![]).starts_with("CDF entry 0:"));
         let e = err_index(vec![(10, 0.2), (10, 0.5), (20, 1.0)]);
-        assert!(e.starts_with("CDF entry 1:") && e.contains("ascending"), "{e}");
+        assert!(
+            e.starts_with("CDF entry 1:") && e.contains("ascending"),
+            "{e}"
+        );
         let e = err_index(vec![(10, 0.2), (5, 0.5), (20, 1.0)]);
         assert!(e.starts_with("CDF entry 1:"), "{e}");
         let e = err_index(vec![(10, 0.2), (20, 1.5), (30, 1.0)]);
         assert!(e.starts_with("CDF entry 1:") && e.contains("[0, 1]"), "{e}");
         let e = err_index(vec![(10, 0.2), (20, 0.6), (30, 0.5), (40, 1.0)]);
-        assert!(e.starts_with("CDF entry 2:") && e.contains("non-decreasing"), "{e}");
+        assert!(
+            e.starts_with("CDF entry 2:") && e.contains("non-decreasing"),
+            "{e}"
+        );
         let e = err_index(vec![(10, 0.2), (20, 0.9)]);
-        assert!(e.starts_with("CDF entry 1:") && e.contains("expected 1"), "{e}");
+        assert!(
+            e.starts_with("CDF entry 1:") && e.contains("expected 1"),
+            "{e}"
+        );
         let e = err_index(vec![(10, 0.2), (20, f64::NAN), (30, 1.0)]);
         assert!(e.starts_with("CDF entry 1:") && e.contains("finite"), "{e}");
         let e = err_index(vec![(0, 0.2), (20, 1.0)]);
@@ -355,9 +364,8 @@ mod tests {
         assert!(chi2 < 20.5, "chi2 = {chi2}");
         let emp = sum / n as f64;
         let m = cdf.mean_total();
-        let exact = 0.1 * (65.0 + 128.0) / 2.0
-            + 0.5 * (129.0 + 512.0) / 2.0
-            + 0.4 * (513.0 + 2048.0) / 2.0;
+        let exact =
+            0.1 * (65.0 + 128.0) / 2.0 + 0.5 * (129.0 + 512.0) / 2.0 + 0.4 * (513.0 + 2048.0) / 2.0;
         assert!((m - exact).abs() < 1e-9);
         assert!((emp - m).abs() / m < 0.005, "emp {emp} mean {m}");
         assert_eq!(cdf.fraction_at_or_below(64), 0.0);
@@ -380,7 +388,11 @@ mod tests {
             if p.extension().is_some_and(|e| e == "json") {
                 let c = LengthCdf::load(&p).unwrap_or_else(|e| panic!("{e}"));
                 let m = c.mean_total();
-                assert!(m >= 1.0 && m <= c.max_tokens() as f64, "{}: {m}", p.display());
+                assert!(
+                    m >= 1.0 && m <= c.max_tokens() as f64,
+                    "{}: {m}",
+                    p.display()
+                );
                 n += 1;
             }
         }

@@ -98,9 +98,8 @@ impl LengthDist {
     /// Parse a spec string; `flag` names the flag or field in error messages.
     pub fn parse(flag: &str, spec: &str) -> Result<Self, InputError> {
         let parts: Vec<&str> = spec.trim().split(':').collect();
-        let bad_arity = |form: &str| {
-            InputError::field(flag, format!("`{spec}`: expected `{form}`"))
-        };
+        let bad_arity =
+            |form: &str| InputError::field(flag, format!("`{spec}`: expected `{form}`"));
         match parts[0].trim().to_ascii_lowercase().as_str() {
             "fixed" => {
                 let [_, n] = parts[..] else {
@@ -117,10 +116,7 @@ impl LengthDist {
                 let lo_tok = parse_u32(flag, spec, "A", a)?;
                 let hi_tok = parse_u32(flag, spec, "B", b)?;
                 if lo_tok > hi_tok {
-                    return Err(InputError::field(
-                        flag,
-                        format!("`{spec}`: expected A ≤ B"),
-                    ));
+                    return Err(InputError::field(flag, format!("`{spec}`: expected A ≤ B")));
                 }
                 Ok(LengthDist::Uniform { lo_tok, hi_tok })
             }
@@ -148,9 +144,7 @@ impl LengthDist {
                         ));
                     }
                 };
-                let max_tok = max
-                    .map(|mx| parse_u32(flag, spec, "MAX", mx))
-                    .transpose()?;
+                let max_tok = max.map(|mx| parse_u32(flag, spec, "MAX", mx)).transpose()?;
                 Ok(LengthDist::LogNormal {
                     median_tok,
                     sigma,
@@ -395,14 +389,19 @@ impl CategoryMix {
             let Some((name, w)) = item.split_once('=') else {
                 return Err(InputError::field(
                     flag,
-                    format!("`{item}`: expected CATEGORY=WEIGHT (e.g. prose=0.6,code=0.25,rag=0.15)"),
+                    format!(
+                        "`{item}`: expected CATEGORY=WEIGHT (e.g. prose=0.6,code=0.25,rag=0.15)"
+                    ),
                 ));
             };
             let cat = Category::from_word(name);
             if cat == Category::Other {
                 return Err(InputError::field(
                     flag,
-                    format!("unknown category `{}`; expected prose, code, rag or mixed", name.trim()),
+                    format!(
+                        "unknown category `{}`; expected prose, code, rag or mixed",
+                        name.trim()
+                    ),
                 ));
             }
             if weights.iter().any(|(c, _)| *c == cat) {
@@ -416,7 +415,11 @@ impl CategoryMix {
                 _ => {
                     return Err(InputError::field(
                         flag,
-                        format!("weight `{}` of {}: expected a finite number ≥ 0", w.trim(), cat.as_str()),
+                        format!(
+                            "weight `{}` of {}: expected a finite number ≥ 0",
+                            w.trim(),
+                            cat.as_str()
+                        ),
                     ));
                 }
             };
@@ -584,8 +587,16 @@ mod tests {
             so += o as f64;
         }
         let (ei, eo) = (m.mean_isl(), m.mean_osl());
-        assert!((si / n as f64 - ei).abs() / ei < 0.01, "{} {ei}", si / n as f64);
-        assert!((so / n as f64 - eo).abs() / eo < 0.01, "{} {eo}", so / n as f64);
+        assert!(
+            (si / n as f64 - ei).abs() / ei < 0.01,
+            "{} {ei}",
+            si / n as f64
+        );
+        assert!(
+            (so / n as f64 - eo).abs() / eo < 0.01,
+            "{} {eo}",
+            so / n as f64
+        );
         assert_eq!(split_total(1, 0.8), (1, 1));
         assert_eq!(split_total(10, 0.8), (8, 2));
         assert_eq!(split_total(3, 0.5), (1, 2));
@@ -611,12 +622,16 @@ mod tests {
         }
         let only = CategoryMix::parse("f", "code=2").unwrap();
         assert!((0..100).all(|_| only.sample(&mut rng) == Category::Code));
-        for bad in ["prose", "prose=-1", "poetry=1", "prose=0", "code=1,code=2", ""] {
+        for bad in [
+            "prose",
+            "prose=-1",
+            "poetry=1",
+            "prose=0",
+            "code=1,code=2",
+            "",
+        ] {
             assert!(CategoryMix::parse("--categories", bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            CategoryMix::parse("f", &mix.to_string()).unwrap(),
-            mix
-        );
+        assert_eq!(CategoryMix::parse("f", &mix.to_string()).unwrap(), mix);
     }
 }

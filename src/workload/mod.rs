@@ -12,6 +12,7 @@
 pub mod arrivals;
 pub mod cdf;
 pub mod lengths;
+pub mod spec;
 pub mod synthetic;
 pub mod trace;
 

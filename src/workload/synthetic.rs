@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(a.len_hint(), Some(500));
         let ra = drain(&mut a);
         assert_eq!(ra.len(), 500);
-        assert!(ra.iter().all(|r| r.input_tokens == 100 && r.output_tokens == 10));
+        assert!(
+            ra.iter()
+                .all(|r| r.input_tokens == 100 && r.output_tokens == 10)
+        );
         let mut b = SyntheticSource::new(
             p.clone(),
             model("exp:300", "uniform:1:50"),
@@ -121,7 +124,11 @@ mod tests {
         );
         let rb = drain(&mut b);
         // Same arrivals and categories, different lengths.
-        assert!(ra.iter().zip(&rb).all(|(x, y)| x.arrival_ns == y.arrival_ns));
+        assert!(
+            ra.iter()
+                .zip(&rb)
+                .all(|(x, y)| x.arrival_ns == y.arrival_ns)
+        );
         assert!(ra.iter().zip(&rb).all(|(x, y)| x.category == y.category));
         assert!(rb.iter().any(|r| r.input_tokens != 100));
         // Same seed → identical; different replication → different arrivals.

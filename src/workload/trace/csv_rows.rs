@@ -70,11 +70,7 @@ impl<R: BufRead + Send> CsvRows<R> {
                 expected: format!("a {format} header line and at least one row"),
             });
         }
-        let find = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case(name))
-        };
+        let find = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
         let req = required(format);
         let mut idx = [0usize; 3];
         for (k, name) in req.iter().enumerate() {
@@ -132,8 +128,9 @@ impl<R: BufRead + Send> CsvRows<R> {
                         self.headers.join(",")
                     ),
                 )),
-                Some(b) => std::str::from_utf8(b)
-                    .map_err(|_| bad(col, "not valid UTF-8 text".into())),
+                Some(b) => {
+                    std::str::from_utf8(b).map_err(|_| bad(col, "not valid UTF-8 text".into()))
+                }
             }
         };
         let opt_text = |col: Option<usize>| -> Result<Option<String>, Row> {

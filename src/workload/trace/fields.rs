@@ -158,7 +158,9 @@ fn digits(s: &str, n: usize) -> Option<u32> {
 pub(crate) fn parse_datetime_ns(s: &str) -> Result<i64, String> {
     let t = s.trim();
     let bad = |what: &str| {
-        format!("`{t}`: {what}; expected a datetime like `2023-11-16 18:15:46.6805900` or `2024-05-10 00:00:00.009930+00:00`")
+        format!(
+            "`{t}`: {what}; expected a datetime like `2023-11-16 18:15:46.6805900` or `2024-05-10 00:00:00.009930+00:00`"
+        )
     };
     if t.len() < 19 || !t.is_char_boundary(10) || !t.is_char_boundary(19) {
         return Err(bad("too short"));
@@ -274,13 +276,19 @@ mod tests {
         // 2023-11-16 = 19677 days (1700092800 s).
         assert_eq!(days_since_epoch(2023, 11, 16), 19_677);
         assert_eq!(days_since_epoch(2024, 5, 10), 19_853);
-        assert_eq!(days_since_epoch(2024, 2, 29) + 1, days_since_epoch(2024, 3, 1));
+        assert_eq!(
+            days_since_epoch(2024, 2, 29) + 1,
+            days_since_epoch(2024, 3, 1)
+        );
     }
 
     #[test]
     fn datetimes() {
         let a = parse_datetime_ns("2023-11-16 18:15:46.6805900").unwrap();
-        assert_eq!(a, (1_700_092_800 + 18 * 3600 + 15 * 60 + 46) * 1_000_000_000 + 680_590_000);
+        assert_eq!(
+            a,
+            (1_700_092_800 + 18 * 3600 + 15 * 60 + 46) * 1_000_000_000 + 680_590_000
+        );
         let b = parse_datetime_ns("2024-05-10 00:00:00.009930+00:00").unwrap();
         assert_eq!(b, 1_715_299_200 * 1_000_000_000 + 9_930_000);
         let c = parse_datetime_ns("2024-05-10T02:00:00+02:00").unwrap();

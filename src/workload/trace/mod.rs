@@ -272,7 +272,11 @@ impl TraceSource {
                 offset_ns
             } else {
                 let v = (offset_ns as f64 * self.opts.time_scale).round();
-                if v >= u64::MAX as f64 { u64::MAX } else { v as u64 }
+                if v >= u64::MAX as f64 {
+                    u64::MAX
+                } else {
+                    v as u64
+                }
             };
             self.emitted += 1;
             return Ok(Some(Request {

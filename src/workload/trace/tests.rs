@@ -28,7 +28,9 @@ fn arrivals(v: &[Request]) -> Vec<u64> {
 }
 
 fn tokens(v: &[Request]) -> Vec<(u32, u32)> {
-    v.iter().map(|r| (r.input_tokens, r.output_tokens)).collect()
+    v.iter()
+        .map(|r| (r.input_tokens, r.output_tokens))
+        .collect()
 }
 
 fn label<'a>(r: &'a Request, key: &str) -> Option<&'a str> {
@@ -91,11 +93,17 @@ fn fleet_sim_jsonl_rezeroed_with_labels() {
     let (v, skips) = read_all("fleet_sim.jsonl", &TraceOptions::default());
     assert_eq!(arrivals(&v), [0, 250_000_000, 1_500_000_000]);
     assert_eq!(tokens(&v), [(100, 20), (200, 30), (300, 40)]);
-    assert_eq!(v[0].extra.as_ref().unwrap().model.as_deref(), Some("llama-8b"));
+    assert_eq!(
+        v[0].extra.as_ref().unwrap().model.as_deref(),
+        Some("llama-8b")
+    );
     assert_eq!(v[1].category, Category::Code);
     assert_eq!(label(&v[1], "selected_model"), Some("llama70b"));
     assert_eq!(label(&v[1], "complexity"), Some("high"));
-    assert_eq!(v[1].extra.as_ref().unwrap().model.as_deref(), Some("llama70b"));
+    assert_eq!(
+        v[1].extra.as_ref().unwrap().model.as_deref(),
+        Some("llama70b")
+    );
     assert_eq!(v[2].category, Category::Other);
     assert_eq!(v[2].category_str(), "poetry");
     assert_eq!(skips, SkipCounts::default());
@@ -124,7 +132,10 @@ fn fleet_sim_csv() {
     assert_eq!(label(&v[0], "complexity"), Some("low"));
     assert_eq!(v[1].category, Category::Rag);
     assert_eq!(label(&v[1], "complexity"), None);
-    assert_eq!(v[1].extra.as_ref().unwrap().model.as_deref(), Some("llama-70b"));
+    assert_eq!(
+        v[1].extra.as_ref().unwrap().model.as_deref(),
+        Some("llama-70b")
+    );
     assert!(v[2].extra.is_none());
 }
 
@@ -198,7 +209,10 @@ fn malformed_rows_name_line_and_field() {
         InputError::EmptyFile { .. }
     ));
     let msg = first_error("bad_timestamp_azure.csv", &TraceOptions::default()).to_string();
-    assert!(msg.contains("bad_timestamp_azure.csv:3") && msg.contains("expected"), "{msg}");
+    assert!(
+        msg.contains("bad_timestamp_azure.csv:3") && msg.contains("expected"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -317,9 +331,9 @@ fn render(format: TraceFormat, rows: &[(u64, u32, u32)]) -> String {
     for &(ms, i, o) in rows {
         let secs = format!("{}.{:03}", 7 + ms / 1000, ms % 1000);
         s += &match format {
-            TraceFormat::FleetSimJsonl => format!(
-                "{{\"timestamp\":{secs},\"prompt_tokens\":{i},\"generated_tokens\":{o}}}\n"
-            ),
+            TraceFormat::FleetSimJsonl => {
+                format!("{{\"timestamp\":{secs},\"prompt_tokens\":{i},\"generated_tokens\":{o}}}\n")
+            }
             TraceFormat::Mooncake => format!(
                 "{{\"timestamp\":{},\"input_length\":{i},\"output_length\":{o},\"hash_ids\":[1,2]}}\n",
                 ms + 3
