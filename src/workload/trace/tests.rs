@@ -405,3 +405,16 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn format_names_agree_between_clap_serde_and_display() {
+    use clap::ValueEnum;
+    for f in ALL {
+        let clap_name = f.to_possible_value().unwrap().get_name().to_string();
+        assert_eq!(clap_name, f.name());
+        assert_eq!(f.to_string(), f.name());
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(json, format!("\"{}\"", f.name()));
+        assert_eq!(serde_json::from_str::<TraceFormat>(&json).unwrap(), f);
+    }
+}
