@@ -4,6 +4,7 @@
 
 pub mod output;
 pub mod sizing_calc;
+pub mod workload_args;
 
 use clap::{Parser, Subcommand};
 

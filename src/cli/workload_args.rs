@@ -1,0 +1,214 @@
+//! Workload flags shared by the simulating subcommands, resolved into a
+//! validated [`WorkloadSpec`].
+
+use std::path::PathBuf;
+
+use crate::error::InputError;
+use crate::workload::spec::{FieldNaming, TraceSpec, WorkloadSpec};
+use crate::workload::trace::TraceFormat;
+
+/// Where requests come from. With no workload flag the built-in chat
+/// workload is used (lognormal ISL/OSL, Poisson at 40 req/s, 100,000 requests).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WorkloadArgs {
+    /// Total-token CDF JSON file (`[[tokens, cumulative_fraction], ...]`).
+    #[arg(long, value_name = "FILE", help_heading = "Workload")]
+    pub cdf: Option<PathBuf>,
+    /// Input share of a CDF total, in (0, 1) [default: 0.8].
+    #[arg(long, value_name = "F", help_heading = "Workload")]
+    pub input_frac: Option<f64>,
+    /// ISL distribution: fixed:N, uniform:A:B, exp:MEAN, lognormal:MEDIAN:SIGMA[:MAX], range:N:RATIO.
+    #[arg(long, value_name = "SPEC", help_heading = "Workload")]
+    pub isl: Option<String>,
+    /// OSL distribution (same forms as --isl).
+    #[arg(long, value_name = "SPEC", help_heading = "Workload")]
+    pub osl: Option<String>,
+    /// Category mix, e.g. prose=0.6,code=0.25,rag=0.15.
+    #[arg(long, value_name = "MIX", help_heading = "Workload")]
+    pub categories: Option<String>,
+    /// Poisson arrival rate, requests/s.
+    #[arg(long, value_name = "RATE", help_heading = "Workload")]
+    pub lam: Option<f64>,
+    /// Piecewise-constant rate profile START_S:RATE,... (e.g. 0:50,600:120,1200:80).
+    #[arg(long, value_name = "SEGMENTS", help_heading = "Workload")]
+    pub rate_profile: Option<String>,
+    /// Repeat the rate profile with this period, s (e.g. 86400 for diurnal).
+    #[arg(long, value_name = "S", help_heading = "Workload")]
+    pub rate_period_s: Option<f64>,
+    /// Two-state MMPP HIGH_RATE:LOW_RATE:MEAN_HIGH_S:MEAN_LOW_S.
+    #[arg(long, value_name = "SPEC", help_heading = "Workload")]
+    pub mmpp: Option<String>,
+    /// Closed loop with this many users.
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub users: Option<u32>,
+    /// Closed loop: mean exponential think time, s.
+    #[arg(long, value_name = "S", help_heading = "Workload")]
+    pub think_time_s: Option<f64>,
+    /// Replay a trace file (fleet-sim, Azure, Mooncake, Vidur, BurstGPT).
+    #[arg(long, value_name = "FILE", help_heading = "Workload")]
+    pub trace: Option<PathBuf>,
+    /// Force the trace format instead of detecting it.
+    #[arg(long, value_name = "F", help_heading = "Workload")]
+    pub trace_format: Option<TraceFormat>,
+    /// Multiply trace inter-arrival gaps by X (load × 1/X) [default: 1].
+    #[arg(long, value_name = "X", help_heading = "Workload")]
+    pub time_scale: Option<f64>,
+    /// Replay at most N trace requests.
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub max_requests: Option<u64>,
+    /// Skip and count malformed trace rows instead of failing.
+    #[arg(long, help_heading = "Workload")]
+    pub skip_bad_rows: bool,
+    /// Number of synthetic requests [default: 100000].
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub n_req: Option<u64>,
+}
+
+impl WorkloadArgs {
+    /// Resolve the flags into a validated workload; errors name the flag.
+    pub fn resolve(&self) -> Result<WorkloadSpec, InputError> {
+        let trace = match &self.trace {
+            Some(path) => Some(TraceSpec {
+                path: path.clone(),
+                format: self.trace_format,
+                time_scale: self.time_scale.unwrap_or(1.0),
+                max_requests: self.max_requests,
+                skip_bad_rows: self.skip_bad_rows,
+            }),
+            None => {
+                let trace_only = [
+                    ("--trace-format", self.trace_format.is_some()),
+                    ("--time-scale", self.time_scale.is_some()),
+                    ("--max-requests", self.max_requests.is_some()),
+                    ("--skip-bad-rows", self.skip_bad_rows),
+                ];
+                if let Some((flag, _)) = trace_only.iter().find(|(_, set)| *set) {
+                    return Err(InputError::field(
+                        *flag,
+                        "only applies to trace replay; give --trace FILE too",
+                    ));
+                }
+                None
+            }
+        };
+        let spec = WorkloadSpec {
+            cdf: self.cdf.clone(),
+            input_frac: self.input_frac,
+            isl: self.isl.clone(),
+            osl: self.osl.clone(),
+            categories: self.categories.clone(),
+            lam: self.lam,
+            rate_profile: self.rate_profile.clone(),
+            rate_period_s: self.rate_period_s,
+            mmpp: self.mmpp.clone(),
+            users: self.users,
+            think_time_s: self.think_time_s,
+            trace,
+            n_requests: self.n_req,
+        };
+        let spec = if spec == WorkloadSpec::default() {
+            WorkloadSpec::default_chat()
+        } else {
+            spec
+        };
+        spec.validate_named(FieldNaming::Flags)?;
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        workload: WorkloadArgs,
+    }
+
+    fn resolve(args: &[&str]) -> Result<WorkloadSpec, InputError> {
+        let mut argv = vec!["kvfleet"];
+        argv.extend_from_slice(args);
+        TestCli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .workload
+            .resolve()
+    }
+
+    fn flag_of(args: &[&str]) -> String {
+        match resolve(args) {
+            Err(InputError::Field { field, .. }) => field,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_flags_is_default_chat_and_lam_only_keeps_lengths() {
+        assert_eq!(resolve(&[]).unwrap(), WorkloadSpec::default_chat());
+        let s = resolve(&["--lam", "12.5"]).unwrap();
+        assert_eq!(s.lam, Some(12.5));
+        assert_eq!(s.mean_isl(), WorkloadSpec::default_chat().mean_isl());
+        assert_eq!(s.n_requests(), 100_000);
+        let s = resolve(&["--isl", "fixed:100", "--osl", "fixed:10", "--n-req", "7"]).unwrap();
+        assert_eq!(s.n_requests(), 7);
+        assert_eq!(s.mean_isl(), Some(100.0));
+    }
+
+    #[test]
+    fn bad_combinations_name_the_flag() {
+        assert_eq!(flag_of(&["--cdf", "c.json", "--isl", "fixed:3"]), "--isl");
+        assert_eq!(flag_of(&["--trace", "t.csv", "--lam", "3"]), "--lam");
+        assert_eq!(flag_of(&["--trace", "t.csv", "--n-req", "3"]), "--n-req");
+        assert_eq!(flag_of(&["--lam", "0"]), "--lam");
+        assert_eq!(flag_of(&["--lam", "inf"]), "--lam");
+        assert_eq!(
+            flag_of(&["--cdf", "c.json", "--input-frac", "1.5"]),
+            "--input-frac"
+        );
+        assert_eq!(flag_of(&["--input-frac", "0.5"]), "--input-frac");
+        assert_eq!(flag_of(&["--lam", "3", "--mmpp", "1:2:3:4"]), "--mmpp");
+        assert_eq!(flag_of(&["--mmpp", "1:2:3"]), "--mmpp");
+        assert_eq!(flag_of(&["--rate-profile", "5:10"]), "--rate-profile");
+        assert_eq!(flag_of(&["--rate-period-s", "60"]), "--rate-period-s");
+        assert_eq!(flag_of(&["--users", "4"]), "--users");
+        assert_eq!(flag_of(&["--think-time-s", "4"]), "--think-time-s");
+        assert_eq!(flag_of(&["--time-scale", "2"]), "--time-scale");
+        assert_eq!(flag_of(&["--skip-bad-rows"]), "--skip-bad-rows");
+        assert_eq!(
+            flag_of(&["--trace", "t.csv", "--time-scale", "0"]),
+            "--time-scale"
+        );
+        assert_eq!(flag_of(&["--isl", "weird:3"]), "--isl");
+        assert_eq!(flag_of(&["--categories", "prose"]), "--categories");
+        assert_eq!(flag_of(&["--n-req", "0"]), "--n-req");
+    }
+
+    #[test]
+    fn good_combinations_resolve() {
+        let s = resolve(&[
+            "--trace",
+            "t.csv",
+            "--trace-format",
+            "burstgpt",
+            "--time-scale",
+            "2",
+        ])
+        .unwrap();
+        let t = s.trace.unwrap();
+        assert_eq!((t.format, t.time_scale), (Some(TraceFormat::BurstGpt), 2.0));
+        let s = resolve(&["--rate-profile", "0:50,600:120", "--rate-period-s", "1200"]).unwrap();
+        assert!((s.mean_rate().unwrap() - 85.0).abs() < 1e-9);
+        let s = resolve(&[
+            "--users",
+            "16",
+            "--think-time-s",
+            "1.5",
+            "--isl",
+            "fixed:10",
+        ])
+        .unwrap();
+        assert_eq!(s.users, Some(16));
+        assert!(resolve(&["--cdf", "c.json", "--input-frac", "0.7"]).is_ok());
+    }
+}
