@@ -20,10 +20,10 @@ pub struct SizingCalcArgs {
     #[arg(long, value_name = "U")]
     pub target_users: u32,
     /// Target p95 workflow runtime, seconds (0 = not a target).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub target_workflow_runtime: Option<f64>,
     /// Target p95 LLM latency, seconds (0 = not a target).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub target_llm_latency: Option<f64>,
     /// Write SVG charts (concurrency vs p95 with fit, outliers, target) here.
     #[arg(long, value_name = "DIR")]

@@ -219,10 +219,16 @@ mod tests {
         let r = rough_estimate(&point(8, 2.1, 7.90895), &cfg);
         assert!((r.by_wf_runtime.unwrap() - 79.0895).abs() < 1e-9);
         assert_eq!(r.by_llm_latency, None);
-        assert_eq!(rough_estimate(&point(16, 3.3, 12.677), &cfg), RoughEstimates::default());
+        assert_eq!(
+            rough_estimate(&point(16, 3.3, 12.677), &cfg),
+            RoughEstimates::default()
+        );
         let both = SizingConfig::new(8, 100, Some(10.0), Some(2.0)).unwrap();
         // runtime met, latency missed → nothing
-        assert_eq!(rough_estimate(&point(8, 2.1, 7.9), &both), RoughEstimates::default());
+        assert_eq!(
+            rough_estimate(&point(8, 2.1, 7.9), &both),
+            RoughEstimates::default()
+        );
         let r = rough_estimate(&point(4, 1.5, 5.0), &both);
         assert!((r.by_wf_runtime.unwrap() - 100.0).abs() < 1e-9);
         assert!((r.by_llm_latency.unwrap() - 150.0).abs() < 1e-9);

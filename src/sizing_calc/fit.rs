@@ -117,10 +117,7 @@ pub fn ols(points: &[(f64, f64)]) -> Option<LinearFit> {
     if sxx <= 0.0 {
         return None;
     }
-    let sxy: f64 = points
-        .iter()
-        .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
-        .sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
     let slope = sxy / sxx;
     let intercept = mean_y - slope * mean_x;
     let ss_res: f64 = points
@@ -351,7 +348,11 @@ mod tests {
         let c: Vec<u32> = vec![1, 2, 4, 8, 16, 32, 64];
         let y: Vec<f64> = c.iter().map(|&x| 0.1 * f64::from(x) + 0.3).collect();
         let out = fit_metric(&pts(&c, &y), &FitConfig::default());
-        assert!(out.outliers_removed.is_empty(), "{:?}", out.outliers_removed);
+        assert!(
+            out.outliers_removed.is_empty(),
+            "{:?}",
+            out.outliers_removed
+        );
         assert_eq!(out.status, FitStatus::Accepted);
     }
 
@@ -377,5 +378,38 @@ mod tests {
         let flat = fit_metric(&pts(&[1, 2, 3], &[2.0, 2.0, 2.0]), &FitConfig::default());
         assert_eq!(flat.status, FitStatus::PoorFit);
         assert!(flat.reason.unwrap().contains("constant"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quantile_is_monotone_and_bounded(
+            v in proptest::collection::vec(-1e6f64..1e6, 1..40),
+            p in 0.0f64..=1.0,
+            q in 0.0f64..=1.0,
+        ) {
+            let (lo, hi) = if p <= q { (p, q) } else { (q, p) };
+            let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let a = quantile_linear(&v, lo);
+            let b = quantile_linear(&v, hi);
+            proptest::prop_assert!(a <= b + 1e-9 * max.abs().max(1.0));
+            proptest::prop_assert!(a >= min && b <= max);
+        }
+
+        #[test]
+        fn exact_lines_are_recovered_without_outliers(
+            slope in 0.001f64..5.0,
+            intercept in 0.0f64..20.0,
+            n in 2usize..16,
+        ) {
+            let data: Vec<(u32, f64)> = (1..=n as u32)
+                .map(|c| (c * 3, slope * f64::from(c * 3) + intercept))
+                .collect();
+            let out = fit_metric(&data, &FitConfig::default());
+            proptest::prop_assert!(out.outliers_removed.is_empty());
+            let f = out.fit.unwrap();
+            proptest::prop_assert!((f.slope_s_per_user - slope).abs() < 1e-9 * slope.max(1.0));
+            proptest::prop_assert!((f.intercept_s - intercept).abs() < 1e-7);
+        }
     }
 }

@@ -182,7 +182,10 @@ pub fn parse_nat_json(path: &Path, text: &str) -> Result<Vec<SweepPoint>, InputE
     let Value::Object(top) = &value else {
         return Err(InputError::File {
             path: path.to_path_buf(),
-            reason: format!("expected a JSON object at the top level, got {}", type_name(&value)),
+            reason: format!(
+                "expected a JSON object at the top level, got {}",
+                type_name(&value)
+            ),
         });
     };
     let calc = get_object(path, top, "calc_data", "")?;
@@ -251,7 +254,10 @@ fn parse_items(
             return Err(entry_err(
                 path,
                 format!("field `{at}.per_item_metrics`"),
-                format!("expected an object keyed by item id, got {}", type_name(other)),
+                format!(
+                    "expected an object keyed by item id, got {}",
+                    type_name(other)
+                ),
             ));
         }
     };
@@ -397,7 +403,11 @@ fn job_time_s(name: &str, file: &Path) -> f64 {
 /// Read a directory of NAT jobs; for each concurrency the newest job wins.
 pub fn load_dir(dir: &Path) -> Result<LoadedSweep, InputError> {
     let online = dir.join("online");
-    let root = if online.is_dir() { online } else { dir.to_path_buf() };
+    let root = if online.is_dir() {
+        online
+    } else {
+        dir.to_path_buf()
+    };
     let io = |e: std::io::Error| cannot_read(&root, &e);
     let mut jobs = Vec::new();
     let mut notes = Vec::new();
@@ -444,9 +454,11 @@ pub fn load_dir(dir: &Path) -> Result<LoadedSweep, InputError> {
     for job in &jobs {
         let points = parse_nat_json(&job.file, &read(&job.file)?)?;
         for p in points {
-            if !by_concurrency.contains_key(&p.concurrency) {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                by_concurrency.entry(p.concurrency)
+            {
                 sources.insert(p.concurrency, job.file.display().to_string());
-                by_concurrency.insert(p.concurrency, p);
+                slot.insert(p);
             }
         }
     }
@@ -492,7 +504,10 @@ mod tests {
         let bad = err_text(parse_nat_json(&p("a.json"), "{nope"));
         assert!(bad.starts_with("a.json: invalid JSON"), "{bad}");
         let e = err_text(parse_nat_json(&p("a.json"), r#"{"gpu_estimates": {}}"#));
-        assert!(e.contains("field `calc_data`") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("field `calc_data`") && e.contains("missing"),
+            "{e}"
+        );
         let e = err_text(parse_nat_json(&p("a.json"), r#"{"calc_data": {"x": {}}}"#));
         assert!(e.contains("`calc_data.x`"), "{e}");
         let e = err_text(parse_nat_json(&p("a.json"), r#"{"calc_data": {"4": {}}}"#));
@@ -561,7 +576,10 @@ mod tests {
 
     #[test]
     fn job_time_from_name_or_mtime() {
-        assert_eq!(job_time_s("job_1700000000", Path::new("/nonexistent")), 1.7e9);
+        assert_eq!(
+            job_time_s("job_1700000000", Path::new("/nonexistent")),
+            1.7e9
+        );
         assert_eq!(job_time_s("job_abc", Path::new("/nonexistent")), 0.0);
     }
 

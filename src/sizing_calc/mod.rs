@@ -170,7 +170,7 @@ fn check_target(flag: &str, value: Option<f64>) -> Result<Option<f64>, InputErro
             flag,
             format!("expected seconds >= 0 (0 = not a target), got {v}"),
         )),
-        Some(v) if v == 0.0 => Ok(None),
+        Some(0.0) => Ok(None),
         Some(v) => Ok(Some(v)),
     }
 }

@@ -25,13 +25,9 @@ pub fn render_svg(report: &SizingReport, metric: Metric) -> anyhow::Result<Strin
         .filter(|r| r.excluded.is_none())
         .filter_map(|r| {
             let c = r.point.concurrency;
-            metric.p95_s(&r.point).map(|y| {
-                (
-                    f64::from(c),
-                    y,
-                    result.fit.outliers_removed.contains(&c),
-                )
-            })
+            metric
+                .p95_s(&r.point)
+                .map(|y| (f64::from(c), y, result.fit.outliers_removed.contains(&c)))
         })
         .collect();
     let x_max = pts.iter().map(|p| p.0).fold(1.0, f64::max) * 1.05;

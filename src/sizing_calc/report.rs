@@ -124,15 +124,8 @@ pub fn build(mut points: Vec<SweepPoint>, config: &SizingConfig) -> SizingReport
             }
         }
         let target_s = config.target_s(metric);
-        let estimate = target_s.map(|t| {
-            slope_estimate(
-                metric,
-                &fit,
-                t,
-                config.target_users,
-                config.test_gpu_count,
-            )
-        });
+        let estimate = target_s
+            .map(|t| slope_estimate(metric, &fit, t, config.target_users, config.test_gpu_count));
         metrics.push(MetricResult {
             metric,
             target_s,
@@ -170,11 +163,12 @@ fn recommend(metrics: &[MetricResult]) -> Recommendation {
     for m in metrics {
         match &m.estimate {
             None => {}
-            Some(SlopeEstimate::Estimate { gpu_count, .. }) => {
-                if best.is_none_or(|(g, _)| *gpu_count > g) {
-                    best = Some((*gpu_count, m.metric));
-                }
+            Some(SlopeEstimate::Estimate { gpu_count, .. })
+                if best.is_none_or(|(g, _)| *gpu_count > g) =>
+            {
+                best = Some((*gpu_count, m.metric));
             }
+            Some(SlopeEstimate::Estimate { .. }) => {}
             Some(SlopeEstimate::Infeasible { reason } | SlopeEstimate::NoFit { reason }) => {
                 problems.push(reason.clone());
             }
@@ -275,21 +269,46 @@ mod tests {
         // latency target 0.5 s is below the latency intercept ≈ 1.0 s
         let cfg = SizingConfig::new(8, 100, Some(10.0), Some(0.5)).unwrap();
         let r = build(golden_points(), &cfg);
-        assert!(r.metric(Metric::WfRuntime).estimate.as_ref().unwrap().gpu_count().is_some());
+        assert!(
+            r.metric(Metric::WfRuntime)
+                .estimate
+                .as_ref()
+                .unwrap()
+                .gpu_count()
+                .is_some()
+        );
         assert!(matches!(
             r.metric(Metric::LlmLatency).estimate,
             Some(SlopeEstimate::Infeasible { .. })
         ));
         assert_eq!(r.recommendation.gpu_count, None);
-        assert!(r.recommendation.reason.as_ref().unwrap().contains("intercept"));
+        assert!(
+            r.recommendation
+                .reason
+                .as_ref()
+                .unwrap()
+                .contains("intercept")
+        );
     }
 
     #[test]
     fn recommendation_is_the_max_of_both() {
         let cfg = SizingConfig::new(8, 100, Some(10.0), Some(2.0)).unwrap();
         let r = build(golden_points(), &cfg);
-        let wf = r.metric(Metric::WfRuntime).estimate.as_ref().unwrap().gpu_count().unwrap();
-        let llm = r.metric(Metric::LlmLatency).estimate.as_ref().unwrap().gpu_count().unwrap();
+        let wf = r
+            .metric(Metric::WfRuntime)
+            .estimate
+            .as_ref()
+            .unwrap()
+            .gpu_count()
+            .unwrap();
+        let llm = r
+            .metric(Metric::LlmLatency)
+            .estimate
+            .as_ref()
+            .unwrap()
+            .gpu_count()
+            .unwrap();
         assert_eq!(r.recommendation.gpu_count, Some(wf.max(llm)));
         assert!(llm > wf);
         assert_eq!(r.recommendation.limited_by, Some(Metric::LlmLatency));

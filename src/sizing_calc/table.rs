@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use comfy_table::{CellAlignment, Table, presets};
 
+use super::SizingConfig;
 use super::estimate::SlopeEstimate;
 use super::fit::FitStatus;
 use super::report::SizingReport;
-use super::SizingConfig;
 use crate::cli::output::{CsvReport, HumanReport};
 
 /// Format with 6 significant digits and no trailing zeros (NAT's tables
@@ -149,15 +149,11 @@ fn list(v: &[u32]) -> String {
     }
 }
 
-fn status_text(status: FitStatus, reason: Option<&str>) -> String {
-    let s = match status {
+fn status_text(status: FitStatus) -> &'static str {
+    match status {
         FitStatus::Accepted => "accepted",
         FitStatus::PoorFit => "rejected",
         FitStatus::TooFewPoints => "too few points",
-    };
-    match reason {
-        Some(why) => format!("{s}: {why}"),
-        None => s.into(),
     }
 }
 
@@ -180,7 +176,7 @@ fn fit_table(r: &SizingReport) -> Table {
             opt(f.map(|f| f.slope_s_per_user)),
             opt(f.map(|f| f.intercept_s)),
             f.map(|f| format!("{:.4}", f.r_squared)).unwrap_or_default(),
-            status_text(m.fit.status, m.fit.reason.as_deref()),
+            status_text(m.fit.status).to_string(),
         ]);
     }
     for i in 3..6 {
@@ -212,9 +208,10 @@ fn estimate_table(r: &SizingReport) -> Table {
                 format!("{gpu_count:.1}"),
                 String::new(),
             ),
-            SlopeEstimate::Infeasible { reason } | SlopeEstimate::NoFit { reason } => {
-                (String::new(), "-".into(), reason.clone())
+            SlopeEstimate::Infeasible { .. } => {
+                (String::new(), "-".into(), "infeasible target".into())
             }
+            SlopeEstimate::NoFit { .. } => (String::new(), "-".into(), "no usable fit".into()),
         };
         t.add_row(vec![
             m.metric.label().to_string(),
@@ -235,13 +232,20 @@ impl HumanReport for SizingReport {
     fn human(&self) -> String {
         let mut s = header_lines(&self.config);
         s.push_str("Per concurrency results:\n");
-        s.push_str(
-            "Alerts: !W = workflow interrupted, !M = p95 missing or zero (both excluded from \
-             fits), !L = LLM latency outlier, !R = workflow runtime outlier\n",
-        );
+        if self.rows.iter().any(|r| !alerts(r).is_empty()) {
+            s.push_str(
+                "Alerts: !W = workflow interrupted, !M = p95 missing or zero (both excluded \
+                 from fits), !L = LLM latency outlier, !R = workflow runtime outlier\n",
+            );
+        }
         let _ = writeln!(s, "{}", concurrency_table(self));
         s.push_str("\n=== LINEAR FITS (p95 vs concurrency) ===\n");
         let _ = writeln!(s, "{}", fit_table(self));
+        for m in &self.metrics {
+            if let Some(why) = &m.fit.reason {
+                let _ = writeln!(s, "{} fit: {why}", m.metric.label());
+            }
+        }
         s.push_str("\n=== GPU ESTIMATES ===\n");
         let _ = writeln!(s, "{}", estimate_table(self));
         let rec = &self.recommendation;
