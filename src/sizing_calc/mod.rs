@@ -13,6 +13,7 @@
 //!    schema plus a `kvfleet` section, [`table`] renders the human table
 //!    and CSV, and [`plot`] draws SVG charts.
 
+pub mod csv_input;
 pub mod estimate;
 pub mod fit;
 pub mod input;
