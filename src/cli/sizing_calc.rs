@@ -10,7 +10,7 @@ use crate::sizing_calc::{self, SizingConfig, input, plot};
 pub struct SizingCalcArgs {
     /// Measurements: NAT calc_runner_output.json, a NAT output directory of
     /// job_* runs (newest job wins per concurrency), or a CSV with columns
-    /// concurrency,llm_latency_p95,workflow_runtime_p95,total_runtime[,interrupted].
+    /// concurrency,llm_latency_p95,workflow_runtime_p95,total_runtime (+ optional interrupted).
     #[arg(long, value_name = "FILE|DIR")]
     pub metrics: PathBuf,
     /// GPUs the measurements were taken on.
