@@ -60,6 +60,16 @@ pub enum InputError {
         /// The parser's message, naming line/field where it can.
         reason: String,
     },
+    /// One entry of a data file (a JSON field or a CSV cell) is missing or malformed.
+    #[error("{path}: {location}: {reason}")]
+    FileEntry {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file: a JSON field path, or a CSV line and column.
+        location: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
     /// A command-line flag or configuration field has an unusable value.
     #[error("{field}: {reason}")]
     Field {
