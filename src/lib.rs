@@ -32,5 +32,7 @@ pub mod error;
 pub mod metrics;
 pub mod profile;
 pub mod rng;
+pub mod scenario;
+pub mod simulate;
 pub mod sizing_calc;
 pub mod workload;

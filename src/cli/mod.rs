@@ -3,6 +3,8 @@
 //! and only then handed to the library.
 
 pub mod output;
+pub mod progress;
+pub mod simulate;
 pub mod sizing_calc;
 pub mod workload_args;
 
@@ -20,6 +22,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Simulate a fleet on a workload (built-in default chat workload without flags).
+    Simulate(Box<simulate::SimulateArgs>),
+    /// Run a scenario TOML file.
+    Run(simulate::RunArgs),
     /// Measured-concurrency-sweep GPU estimate (NAT `sizing calc` compatible).
     SizingCalc(sizing_calc::SizingCalcArgs),
 }
@@ -28,6 +34,8 @@ pub enum Command {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Simulate(args) => simulate::run(*args),
+        Command::Run(args) => simulate::run_scenario(args),
         Command::SizingCalc(args) => sizing_calc::run(args),
     }
 }

@@ -117,3 +117,25 @@ mod tests {
         assert_eq!(LatencyHist::default().summary_ms().p99, None);
     }
 }
+
+/// [`LatencySummary`] read back from JSON (replication averaging).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct LatencySummaryIn {
+    mean: Option<f64>,
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p99: Option<f64>,
+    p999: Option<f64>,
+}
+
+impl From<LatencySummaryIn> for LatencySummary {
+    fn from(v: LatencySummaryIn) -> Self {
+        LatencySummary {
+            mean: v.mean,
+            p50: v.p50,
+            p90: v.p90,
+            p99: v.p99,
+            p999: v.p999,
+        }
+    }
+}

@@ -4,5 +4,8 @@
 pub mod collector;
 pub mod latency;
 
+pub mod report;
+pub mod stats;
+
 pub use collector::Collector;
-pub use latency::{LatencyHist, LatencySummary};
+pub use latency::{LatencyHist, LatencySummary, LatencySummaryIn};

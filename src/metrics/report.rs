@@ -1,0 +1,395 @@
+//! The report of a simulation: the JSON contract of `simulate --json` and
+//! the human table.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::collector::Collector;
+use super::latency::LatencySummary;
+use crate::engine::server::InstanceStats;
+use crate::engine::{PoolConfig, SimConfig, SimOutcome, Verdict};
+
+/// Request counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestCounts {
+    /// Requests that arrived (including warm-up).
+    pub arrived: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Requests rejected.
+    pub rejected: u64,
+    /// Requests still in flight when the run ended.
+    pub in_flight: u64,
+    /// Requests counted in statistics (after warm-up).
+    pub measured: u64,
+    /// Rejections by reason.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// SLO attainment.
+#[derive(Debug, Clone, Serialize)]
+pub struct SloReport {
+    /// TTFT target, ms.
+    pub ttft_ms: f64,
+    /// TPOT target, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<f64>,
+    /// Fraction of measured requests meeting every SLO (rejected and unfinished are misses).
+    pub attainment: Option<f64>,
+}
+
+/// Rates over the measurement window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// Completions per second.
+    pub req_per_s: f64,
+    /// Input tokens of completions per second.
+    pub input_tok_per_s: f64,
+    /// Output tokens of completions per second.
+    pub output_tok_per_s: f64,
+}
+
+/// Energy over the measurement window.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnergyReport {
+    /// Energy, J.
+    pub energy_j: f64,
+    /// Average power, W.
+    pub avg_power_w: f64,
+    /// Output tokens per joule.
+    pub output_tok_per_j: Option<f64>,
+}
+
+/// Cost of the fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostReport {
+    /// $ per hour.
+    pub per_hr_usd: f64,
+    /// $ per year (8760 h).
+    pub per_year_usd: f64,
+    /// $ per million output tokens at the measured throughput.
+    pub per_million_output_tok_usd: Option<f64>,
+}
+
+/// Metrics shared by the fleet and each pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricBlock {
+    /// Time to first token, ms.
+    pub ttft_ms: LatencySummary,
+    /// Time per output token, ms.
+    pub tpot_ms: LatencySummary,
+    /// End-to-end latency, ms.
+    pub e2e_ms: LatencySummary,
+    /// Queue wait before first admission, ms.
+    pub queue_wait_ms: LatencySummary,
+    /// P(queue wait > 0).
+    pub p_wait: Option<f64>,
+    /// SLO attainment.
+    pub slo: SloReport,
+    /// Measured requests meeting every SLO per second of the window.
+    pub goodput_req_per_s: f64,
+    /// Throughput.
+    pub throughput: Throughput,
+    /// Fraction of instance-time spent stepping.
+    pub utilisation: f64,
+    /// Mean running sequences per step while busy.
+    pub mean_batch: f64,
+    /// Mean fraction of KV blocks in use.
+    pub kv_occupancy: f64,
+    /// Recompute preemptions in the window.
+    pub preemptions: u64,
+    /// Energy.
+    pub energy: EnergyReport,
+    /// Cost.
+    pub cost: CostReport,
+}
+
+/// One pool's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolReport {
+    /// Pool id.
+    pub id: String,
+    /// Profile name.
+    pub gpu: String,
+    /// Serving instances.
+    pub instances: u32,
+    /// GPUs.
+    pub gpus: u64,
+    /// Max context, tokens.
+    pub max_ctx: u32,
+    /// Dispatch policy.
+    pub dispatch: String,
+    /// Running-sequence cap per instance.
+    pub max_num_seqs: u32,
+    /// Slots per instance at max context (slot model and analytic layer).
+    pub n_slots: u32,
+    /// Measured requests that reached this pool.
+    pub requests: RequestCounts,
+    /// Metrics.
+    #[serde(flatten)]
+    pub metrics: MetricBlock,
+}
+
+/// Engine counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineReport {
+    /// `fast` or `step`.
+    pub name: String,
+    /// `iteration` or `slot`.
+    pub service_model: String,
+    /// Events processed.
+    pub events: u64,
+    /// Wall-clock seconds (null with `--no-timing`).
+    pub wall_s: Option<f64>,
+    /// Simulated requests per wall-clock second (null with `--no-timing`).
+    pub sim_requests_per_s: Option<f64>,
+}
+
+/// Router counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterReport {
+    /// Router name.
+    pub name: String,
+    /// Requests routed per pool id.
+    pub routed: BTreeMap<String, u64>,
+    /// Compressed requests.
+    pub compressed: u64,
+    /// Spilled requests.
+    pub spilled: u64,
+    /// Router rejections by reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// The report of one simulation (or the mean of replications).
+#[derive(Debug, Clone, Serialize)]
+pub struct SimReport {
+    /// What was simulated.
+    pub workload: String,
+    /// `stable` or `unstable`.
+    pub verdict: String,
+    /// When and why the run was found unstable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unstable: Option<Unstable>,
+    /// Request counts (fleet).
+    pub requests: RequestCounts,
+    /// Fleet metrics.
+    #[serde(flatten)]
+    pub fleet: MetricBlock,
+    /// Total instances.
+    pub instances: u64,
+    /// Total GPUs.
+    pub gpus: u64,
+    /// Per-pool reports.
+    pub pools: Vec<PoolReport>,
+    /// Router counters.
+    pub router: RouterReport,
+    /// Engine counters.
+    pub engine: EngineReport,
+    /// Measurement window, s.
+    pub window_s: [f64; 2],
+    /// Simulated time at the end, s.
+    pub sim_end_s: f64,
+    /// Trace rows skipped.
+    pub skipped_rows: crate::workload::SkipCounts,
+    /// Replication statistics (present with `--replications R > 1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replications: Option<Replications>,
+}
+
+/// Instability details.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unstable {
+    /// Simulated time of detection, s.
+    pub detected_at_s: f64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Replication statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replications {
+    /// Number of replications.
+    pub count: u32,
+    /// Replications found unstable.
+    pub unstable: u32,
+    /// 95% CI half-width of each headline metric, keyed by its JSON path.
+    pub ci95: BTreeMap<String, Option<f64>>,
+}
+
+fn metric_block(
+    c: &Collector,
+    st: &InstanceStats,
+    pools: &[&PoolConfig],
+    window_ns: f64,
+    cfg: &SimConfig,
+) -> MetricBlock {
+    let instances: f64 = pools.iter().map(|p| p.instances as f64).sum();
+    let inst_ns = (instances * window_ns).max(1.0);
+    let kv_cap: f64 = pools
+        .iter()
+        .map(|p| p.instances as f64 * p.profile.total_kv_blks as f64)
+        .sum();
+    let idle_w: f64 = pools
+        .iter()
+        .map(|p| p.instances as f64 * p.profile.power.p_idle_w)
+        .sum();
+    let per_hr: f64 = pools
+        .iter()
+        .map(|p| p.instances as f64 * p.profile.cost_per_hr)
+        .sum();
+    let window_s = (window_ns * 1e-9).max(1e-12);
+    // Idle energy: each instance draws idle power when not stepping.
+    let idle_frac_ns = (inst_ns - st.busy_ns).max(0.0);
+    let mean_idle_w = if instances > 0.0 {
+        idle_w / instances
+    } else {
+        0.0
+    };
+    let energy_j = st.busy_energy_j + mean_idle_w * idle_frac_ns * 1e-9;
+    let out_tok_s = c.window_output_tok as f64 / window_s;
+    MetricBlock {
+        ttft_ms: c.ttft.summary_ms(),
+        tpot_ms: c.tpot.summary_ms(),
+        e2e_ms: c.e2e.summary_ms(),
+        queue_wait_ms: c.queue_wait.summary_ms(),
+        p_wait: c.queue_wait.fraction_positive(),
+        slo: SloReport {
+            ttft_ms: cfg.slo.ttft_ms,
+            tpot_ms: cfg.slo.tpot_ms,
+            attainment: c.attainment(),
+        },
+        goodput_req_per_s: c.slo_met as f64 / window_s,
+        throughput: Throughput {
+            req_per_s: c.window_completions as f64 / window_s,
+            input_tok_per_s: c.window_input_tok as f64 / window_s,
+            output_tok_per_s: out_tok_s,
+        },
+        utilisation: st.busy_ns / inst_ns,
+        mean_batch: if st.busy_ns > 0.0 {
+            st.batch_ns / st.busy_ns
+        } else {
+            0.0
+        },
+        kv_occupancy: if kv_cap > 0.0 {
+            st.kv_blocks_ns / (kv_cap * window_ns.max(1.0))
+        } else {
+            0.0
+        },
+        preemptions: st.preemptions,
+        energy: EnergyReport {
+            energy_j,
+            avg_power_w: energy_j / window_s,
+            output_tok_per_j: (energy_j > 0.0).then(|| c.window_output_tok as f64 / energy_j),
+        },
+        cost: CostReport {
+            per_hr_usd: per_hr,
+            per_year_usd: per_hr * 8760.0,
+            per_million_output_tok_usd: (out_tok_s > 0.0)
+                .then(|| per_hr / (out_tok_s * 3600.0) * 1e6),
+        },
+    }
+}
+
+fn counts(arrived: u64, c: &Collector, in_flight: u64) -> RequestCounts {
+    RequestCounts {
+        arrived,
+        completed: c.completed,
+        rejected: c.rejected_total(),
+        in_flight,
+        measured: c.arrived,
+        rejected_by_reason: c.rejected.clone(),
+    }
+}
+
+impl SimReport {
+    /// Build the report of one replication.
+    pub fn from_outcome(
+        cfg: &SimConfig,
+        out: &SimOutcome,
+        workload: &str,
+        timing: bool,
+    ) -> SimReport {
+        let window_ns = ((out.window_s.1 - out.window_s.0) * 1e9).max(1.0);
+        let all: Vec<&PoolConfig> = cfg.pools.iter().collect();
+        let mut fleet_stats = InstanceStats::default();
+        let pools: Vec<PoolReport> = cfg
+            .pools
+            .iter()
+            .zip(&out.pools)
+            .map(|(p, o)| {
+                fleet_stats.add(&o.window_stats);
+                PoolReport {
+                    id: p.id.clone(),
+                    gpu: p.profile.name.clone(),
+                    instances: p.instances,
+                    gpus: p.gpus(),
+                    max_ctx: p.max_ctx_tok,
+                    dispatch: p.dispatch.as_str().to_string(),
+                    max_num_seqs: p.max_num_seqs(),
+                    n_slots: p.n_slots(),
+                    requests: counts(o.metrics.arrived, &o.metrics, o.metrics.unfinished),
+                    metrics: metric_block(&o.metrics, &o.window_stats, &[p], window_ns, cfg),
+                }
+            })
+            .collect();
+        let (router_name, rs) = &out.router;
+        let (verdict, unstable) = match &out.verdict {
+            Verdict::Stable => ("stable", None),
+            Verdict::Unstable {
+                detected_at_s,
+                reason,
+            } => (
+                "unstable",
+                Some(Unstable {
+                    detected_at_s: *detected_at_s,
+                    reason: reason.clone(),
+                }),
+            ),
+        };
+        SimReport {
+            workload: workload.to_string(),
+            verdict: verdict.to_string(),
+            unstable,
+            requests: RequestCounts {
+                arrived: out.arrived,
+                completed: out.completed,
+                rejected: out.rejected_total(),
+                in_flight: out.in_flight,
+                measured: out.measured,
+                rejected_by_reason: out.rejected.clone(),
+            },
+            fleet: metric_block(&out.fleet, &fleet_stats, &all, window_ns, cfg),
+            instances: cfg.pools.iter().map(|p| p.instances as u64).sum(),
+            gpus: cfg.pools.iter().map(|p| p.gpus()).sum(),
+            pools,
+            router: RouterReport {
+                name: router_name.clone(),
+                routed: cfg
+                    .pools
+                    .iter()
+                    .zip(&rs.routed)
+                    .map(|(p, n)| (p.id.clone(), *n))
+                    .collect(),
+                compressed: rs.compressed,
+                spilled: rs.spilled,
+                rejected: rs
+                    .rejected
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+            },
+            engine: EngineReport {
+                name: cfg.engine.as_str().to_string(),
+                service_model: format!("{:?}", cfg.service_model).to_lowercase(),
+                events: out.events,
+                wall_s: timing.then_some(out.wall_s),
+                sim_requests_per_s: timing.then(|| out.arrived as f64 / out.wall_s.max(1e-9)),
+            },
+            window_s: [out.window_s.0, out.window_s.1],
+            sim_end_s: out.end_s,
+            skipped_rows: out.skipped.clone(),
+            replications: None,
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Scenario files (TOML): a workload, pools, a router and run settings in one
+//! place. Paths inside are relative to the scenario file.
+//!
+//! ```toml
+//! [workload]
+//! cdf = "../data/azure_cdf.json"
+//! lam = 100
+//! n_requests = 200000
+//!
+//! [[pools]]
+//! id = "short"
+//! gpu = "h100"
+//! instances = 2
+//! max_ctx = 4096
+//!
+//! [router]
+//! kind = "length"
+//!
+//! [sim]
+//! seed = 7
+//! slo_ttft_ms = 500
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use kvfleet_routers::RouterSpec;
+use serde::Deserialize;
+
+use crate::engine::dispatch::DispatchPolicy;
+use crate::engine::{EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use crate::error::InputError;
+use crate::profile::{ProfileOverrides, resolve_profile};
+use crate::simulate::SimulateJob;
+use crate::workload::spec::WorkloadSpec;
+
+/// One pool as written in a scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Pool id.
+    pub id: String,
+    /// Preset name, `custom`, or a profile TOML path.
+    pub gpu: String,
+    /// Serving instances.
+    pub instances: u32,
+    /// Max context, tokens.
+    pub max_ctx: u32,
+    /// Dispatch policy (default `jsq`).
+    #[serde(default)]
+    pub dispatch: DispatchPolicy,
+    /// Bounded waiting queue.
+    #[serde(default)]
+    pub max_queue: Option<u32>,
+    /// Override of `max_num_seqs`.
+    #[serde(default)]
+    pub max_num_seqs: Option<u32>,
+    /// Model ids served.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Profile field overrides (`w_ms`, `h_ms`, `kv_blocks`, ...).
+    #[serde(default)]
+    pub profile: ProfileOverrides,
+}
+
+/// Run settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Root seed.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `fast` or `step`.
+    #[serde(default)]
+    pub engine: EngineKind,
+    /// `iteration` or `slot`.
+    #[serde(default)]
+    pub service_model: ServiceModel,
+    /// Warm-up fraction of requests.
+    #[serde(default = "default_warmup")]
+    pub warmup: f64,
+    /// Warm-up in seconds (instead of the fraction).
+    #[serde(default)]
+    pub warmup_s: Option<f64>,
+    /// Replications.
+    #[serde(default = "default_reps")]
+    pub replications: u32,
+    /// TTFT SLO, ms.
+    #[serde(default = "default_slo")]
+    pub slo_ttft_ms: f64,
+    /// TPOT SLO, ms.
+    #[serde(default)]
+    pub slo_tpot_ms: Option<f64>,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_warmup() -> f64 {
+    0.1
+}
+fn default_reps() -> u32 {
+    1
+}
+fn default_slo() -> f64 {
+    500.0
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            seed: default_seed(),
+            engine: EngineKind::Fast,
+            service_model: ServiceModel::Iteration,
+            warmup: default_warmup(),
+            warmup_s: None,
+            replications: 1,
+            slo_ttft_ms: default_slo(),
+            slo_tpot_ms: None,
+        }
+    }
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Free text: the planning question this scenario answers.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The workload.
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    /// Pools in fleet order.
+    pub pools: Vec<PoolSpec>,
+    /// The router (default: `length`).
+    #[serde(default = "RouterSpec::length")]
+    pub router: RouterSpec,
+    /// Run settings.
+    #[serde(default)]
+    pub sim: RunSpec,
+}
+
+fn rebase(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Scenario {
+    /// Load and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut s: Scenario = toml::from_str(&text).map_err(|e| InputError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(c) = &s.workload.cdf {
+            s.workload.cdf = Some(rebase(base, c));
+        }
+        if let Some(t) = &mut s.workload.trace {
+            t.path = rebase(base, &t.path);
+        }
+        for p in &mut s.pools {
+            if p.gpu.ends_with(".toml") {
+                p.gpu = rebase(base, Path::new(&p.gpu))
+                    .to_string_lossy()
+                    .into_owned();
+            }
+        }
+        if s.pools.is_empty() {
+            return Err(InputError::File {
+                path: path.to_path_buf(),
+                reason: "`pools`: expected at least one [[pools]] table".into(),
+            });
+        }
+        Ok(s)
+    }
+
+    /// Resolve into a simulation job.
+    pub fn into_job(self) -> Result<SimulateJob, InputError> {
+        let pools = self
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let field = format!("pools[{i}].gpu");
+                let profile = resolve_profile(&field, &p.gpu, &p.profile)?;
+                pool_config(
+                    i,
+                    p.id.clone(),
+                    profile,
+                    p.instances,
+                    p.max_ctx,
+                    p.dispatch,
+                    p.max_queue,
+                    p.max_num_seqs,
+                    p.models.clone(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.workload.validate()?;
+        let sim = self.sim;
+        check_sim(sim.warmup, sim.slo_ttft_ms, sim.replications)?;
+        Ok(SimulateJob {
+            cfg: SimConfig {
+                pools,
+                router: self.router,
+                engine: sim.engine,
+                service_model: sim.service_model,
+                seed: sim.seed,
+                warmup: Warmup {
+                    fraction: sim.warmup,
+                    seconds: sim.warmup_s,
+                },
+                slo: Slo {
+                    ttft_ms: sim.slo_ttft_ms,
+                    tpot_ms: sim.slo_tpot_ms,
+                },
+                validate: false,
+                record_requests: false,
+                max_waiting: None,
+            },
+            workload: self.workload,
+            replications: sim.replications,
+            timing: true,
+            progress: true,
+        })
+    }
+}
+
+/// Validate run settings.
+pub fn check_sim(warmup: f64, slo_ttft_ms: f64, replications: u32) -> Result<(), InputError> {
+    if !(0.0..1.0).contains(&warmup) {
+        return Err(InputError::field(
+            "warmup",
+            format!("expected a fraction in [0, 1), got {warmup}"),
+        ));
+    }
+    if !(slo_ttft_ms.is_finite() && slo_ttft_ms > 0.0) {
+        return Err(InputError::field(
+            "slo",
+            format!("expected a positive number of ms, got {slo_ttft_ms}"),
+        ));
+    }
+    if replications == 0 {
+        return Err(InputError::field("replications", "expected at least 1"));
+    }
+    Ok(())
+}
+
+/// Build and validate one pool.
+#[allow(clippy::too_many_arguments)]
+pub fn pool_config(
+    index: usize,
+    id: String,
+    profile: crate::profile::Profile,
+    instances: u32,
+    max_ctx: u32,
+    dispatch: DispatchPolicy,
+    max_queue: Option<u32>,
+    max_num_seqs: Option<u32>,
+    models: Vec<String>,
+) -> Result<PoolConfig, InputError> {
+    if instances == 0 {
+        return Err(InputError::field(
+            format!("pools[{index}].instances"),
+            "expected at least 1 instance",
+        ));
+    }
+    if max_ctx < 2 {
+        return Err(InputError::field(
+            format!("pools[{index}].max_ctx"),
+            "expected at least 2 tokens",
+        ));
+    }
+    if max_num_seqs == Some(0) {
+        return Err(InputError::field(
+            format!("pools[{index}].max_num_seqs"),
+            "expected at least 1",
+        ));
+    }
+    Ok(PoolConfig {
+        id,
+        profile,
+        instances,
+        max_ctx_tok: max_ctx,
+        dispatch,
+        max_queue,
+        max_num_seqs,
+        models,
+    })
+}

@@ -1,0 +1,429 @@
+//! The `simulate` job: open the workload, run R replications in parallel
+//! (each with its own seed stream, derived before any parallel work), and
+//! build the report (means and 95% CIs of headline metrics for R > 1).
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::cli::output::HumanReport;
+use crate::engine::{self, Arrivals, ClosedLoop, SimConfig};
+use crate::error::InputError;
+use crate::metrics::report::{Replications, SimReport};
+use crate::metrics::stats::mean_ci95;
+use crate::rng::Streams;
+use crate::workload::spec::{Workload, WorkloadSpec};
+use crate::workload::trace;
+use crate::workload::{Request, RequestSource, SkipCounts};
+
+/// A fully resolved simulation job.
+#[derive(Debug, Clone)]
+pub struct SimulateJob {
+    /// Fleet, router, engine and statistics settings.
+    pub cfg: SimConfig,
+    /// The workload.
+    pub workload: WorkloadSpec,
+    /// Independent replications (≥ 1).
+    pub replications: u32,
+    /// Report wall-clock timing (off for byte-identical output).
+    pub timing: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// A trace source with a known length (counted in a pre-pass) so that the
+/// warm-up fraction and saturation checkpoints can be placed.
+struct Counted {
+    inner: Box<dyn RequestSource>,
+    n: u64,
+}
+
+impl RequestSource for Counted {
+    fn next_request(&mut self) -> Result<Option<Request>, InputError> {
+        self.inner.next_request()
+    }
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.n)
+    }
+    fn skipped(&self) -> SkipCounts {
+        self.inner.skipped()
+    }
+}
+
+/// Open the workload of replication `replication` as engine arrivals.
+pub fn open_arrivals(
+    spec: &WorkloadSpec,
+    seed: u64,
+    replication: u32,
+) -> Result<Arrivals, InputError> {
+    let streams = Streams::new(seed, replication);
+    Ok(match spec.open(&streams)? {
+        Workload::Open(src) => match (&spec.trace, src.len_hint()) {
+            (Some(t), None) => Arrivals::Open(Box::new(Counted {
+                n: trace::count_requests(&t.path, &t.options())?,
+                inner: src,
+            })),
+            _ => Arrivals::Open(src),
+        },
+        Workload::Closed(c) => {
+            let (lengths, cats) = (c.lengths, c.categories);
+            Arrivals::Closed(ClosedLoop {
+                users: c.users,
+                think_time_mean_s: c.think_time_mean_s,
+                n_requests: c.n_requests,
+                sampler: Box::new(move |rng| {
+                    let (i, o) = lengths.sample(rng);
+                    (i, o, cats.sample(rng))
+                }),
+            })
+        }
+    })
+}
+
+/// Run the job and build its report.
+pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
+    let reps = job.replications.max(1);
+    let n_hint = job
+        .workload
+        .trace
+        .as_ref()
+        .and_then(|t| t.max_requests)
+        .unwrap_or(job.workload.n_requests());
+    let pb = crate::cli::progress::bar(job.progress, n_hint * reps as u64, "simulating");
+    // Open every replication's workload first (errors surface before any work).
+    let arrivals: Vec<Arrivals> = (0..reps)
+        .map(|r| open_arrivals(&job.workload, job.cfg.seed, r))
+        .collect::<Result<_, _>>()?;
+    let outcomes: Vec<_> = arrivals
+        .into_par_iter()
+        .enumerate()
+        .map(|(r, a)| engine::run(&job.cfg, a, r as u32, pb.as_ref()))
+        .collect::<Result<_, _>>()?;
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    let desc = job.workload.describe();
+    let reports: Vec<SimReport> = outcomes
+        .iter()
+        .map(|o| SimReport::from_outcome(&job.cfg, o, &desc, job.timing))
+        .collect();
+    if reports.len() == 1 {
+        return Ok(reports.into_iter().next().expect("one report"));
+    }
+    aggregate(reports)
+}
+
+/// JSON paths of the headline metrics averaged over replications.
+const HEADLINE: &[&str] = &[
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "queue_wait_ms",
+    "p_wait",
+    "slo.attainment",
+    "goodput_req_per_s",
+    "throughput",
+    "utilisation",
+    "mean_batch",
+    "kv_occupancy",
+    "preemptions",
+    "energy",
+];
+
+fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
+    match v {
+        Value::Number(n) => out.push((prefix.to_string(), n.as_f64().unwrap_or(f64::NAN))),
+        Value::Object(m) => {
+            for (k, x) in m {
+                leaves(&format!("{prefix}.{k}"), x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn get_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    path.split('.').try_fold(v, |v, k| v.get_mut(k))
+}
+
+/// Replace headline metrics of the first report by their means over all
+/// replications and attach 95% CI half-widths (other fields: replication 0).
+fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
+    let values: Vec<Value> = reports
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    let mut base = values[0].clone();
+    let mut ci95 = std::collections::BTreeMap::new();
+    let mut prefixes: Vec<String> = HEADLINE.iter().map(|s| s.to_string()).collect();
+    for (i, p) in reports[0].pools.iter().enumerate() {
+        prefixes.extend(HEADLINE.iter().map(|h| format!("pools.{i}.{h}")));
+        let _ = p;
+    }
+    for prefix in prefixes {
+        let Some(node) = get_path(&values[0], &prefix) else {
+            continue;
+        };
+        let mut paths = Vec::new();
+        leaves(&prefix, node, &mut paths);
+        for (path, _) in paths {
+            let xs: Vec<f64> = values
+                .iter()
+                .filter_map(|v| get_path(v, &path).and_then(Value::as_f64))
+                .collect();
+            if xs.len() != values.len() {
+                continue;
+            }
+            let (mean, half) = mean_ci95(&xs);
+            if let Some(slot) = get_mut(&mut base, &path) {
+                *slot = serde_json::json!(mean);
+            }
+            ci95.insert(path, half);
+        }
+    }
+    let mut report: SimReport = reports.into_iter().next().context("no replications")?;
+    let unstable = values.iter().filter(|v| v["verdict"] == "unstable").count() as u32;
+    // Re-read the averaged values into the typed report.
+    let averaged: AveragedFields = serde_json::from_value(base)?;
+    averaged.apply(&mut report);
+    report.replications = Some(Replications {
+        count: values.len() as u32,
+        unstable,
+        ci95,
+    });
+    if unstable > 0 {
+        report.verdict = "unstable".into();
+    }
+    Ok(report)
+}
+
+fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| match v {
+        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => v.get(k),
+    })
+}
+
+/// The averaged headline fields, read back from JSON.
+#[derive(serde::Deserialize)]
+struct AveragedFields {
+    #[serde(flatten)]
+    fleet: AvgBlock,
+    pools: Vec<AvgBlock>,
+}
+
+#[derive(serde::Deserialize)]
+struct AvgBlock {
+    ttft_ms: crate::metrics::LatencySummaryIn,
+    tpot_ms: crate::metrics::LatencySummaryIn,
+    e2e_ms: crate::metrics::LatencySummaryIn,
+    queue_wait_ms: crate::metrics::LatencySummaryIn,
+    p_wait: Option<f64>,
+    slo: SloIn,
+    goodput_req_per_s: f64,
+    throughput: ThroughputIn,
+    utilisation: f64,
+    mean_batch: f64,
+    kv_occupancy: f64,
+    preemptions: f64,
+    energy: EnergyIn,
+}
+
+#[derive(serde::Deserialize)]
+struct SloIn {
+    attainment: Option<f64>,
+}
+#[derive(serde::Deserialize)]
+struct ThroughputIn {
+    req_per_s: f64,
+    input_tok_per_s: f64,
+    output_tok_per_s: f64,
+}
+#[derive(serde::Deserialize)]
+struct EnergyIn {
+    energy_j: f64,
+    avg_power_w: f64,
+    output_tok_per_j: Option<f64>,
+}
+
+impl AvgBlock {
+    fn apply(self, m: &mut crate::metrics::report::MetricBlock) {
+        m.ttft_ms = self.ttft_ms.into();
+        m.tpot_ms = self.tpot_ms.into();
+        m.e2e_ms = self.e2e_ms.into();
+        m.queue_wait_ms = self.queue_wait_ms.into();
+        m.p_wait = self.p_wait;
+        m.slo.attainment = self.slo.attainment;
+        m.goodput_req_per_s = self.goodput_req_per_s;
+        m.throughput.req_per_s = self.throughput.req_per_s;
+        m.throughput.input_tok_per_s = self.throughput.input_tok_per_s;
+        m.throughput.output_tok_per_s = self.throughput.output_tok_per_s;
+        m.utilisation = self.utilisation;
+        m.mean_batch = self.mean_batch;
+        m.kv_occupancy = self.kv_occupancy;
+        m.preemptions = self.preemptions.round() as u64;
+        m.energy.energy_j = self.energy.energy_j;
+        m.energy.avg_power_w = self.energy.avg_power_w;
+        m.energy.output_tok_per_j = self.energy.output_tok_per_j;
+    }
+}
+
+impl AveragedFields {
+    fn apply(self, r: &mut SimReport) {
+        self.fleet.apply(&mut r.fleet);
+        for (b, p) in self.pools.into_iter().zip(r.pools.iter_mut()) {
+            b.apply(&mut p.metrics);
+        }
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+        None => "—".into(),
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.2}%", 100.0 * x))
+        .unwrap_or_else(|| "—".into())
+}
+
+impl HumanReport for SimReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "Workload: {}", self.workload);
+        let _ = writeln!(
+            s,
+            "Fleet: {} instances, {} GPUs, ${:.2}/hr (${:.0}K/yr)   Engine: {} ({})",
+            self.instances,
+            self.gpus,
+            self.fleet.cost.per_hr_usd,
+            self.fleet.cost.per_year_usd / 1e3,
+            self.engine.name,
+            self.engine.service_model
+        );
+        let r = &self.requests;
+        let _ = writeln!(
+            s,
+            "Requests: {} arrived, {} completed, {} rejected, {} in flight, {} measured",
+            r.arrived, r.completed, r.rejected, r.in_flight, r.measured
+        );
+        for (why, n) in &r.rejected_by_reason {
+            let _ = writeln!(s, "  rejected {why}: {n}");
+        }
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(vec![
+            "pool",
+            "gpu",
+            "inst",
+            "max ctx",
+            "P50 TTFT ms",
+            "P99 TTFT ms",
+            "P99 TPOT ms",
+            "P99 E2E ms",
+            "util",
+            "batch",
+            "KV",
+            "SLO",
+            "preempt",
+        ]);
+        let row = |name: &str,
+                   gpu: &str,
+                   inst: String,
+                   ctx: String,
+                   m: &crate::metrics::report::MetricBlock| {
+            vec![
+                name.to_string(),
+                gpu.to_string(),
+                inst,
+                ctx,
+                ms(m.ttft_ms.p50),
+                ms(m.ttft_ms.p99),
+                ms(m.tpot_ms.p99),
+                ms(m.e2e_ms.p99),
+                format!("{:.1}%", 100.0 * m.utilisation),
+                format!("{:.1}", m.mean_batch),
+                format!("{:.1}%", 100.0 * m.kv_occupancy),
+                pct(m.slo.attainment),
+                m.preemptions.to_string(),
+            ]
+        };
+        for p in &self.pools {
+            t.add_row(row(
+                &p.id,
+                &p.gpu,
+                p.instances.to_string(),
+                p.max_ctx.to_string(),
+                &p.metrics,
+            ));
+        }
+        if self.pools.len() > 1 {
+            t.add_row(row(
+                "fleet",
+                "",
+                self.instances.to_string(),
+                String::new(),
+                &self.fleet,
+            ));
+        }
+        let _ = writeln!(s, "{t}");
+        let f = &self.fleet;
+        let _ = writeln!(
+            s,
+            "Throughput {:.1} req/s, {:.0} out tok/s; goodput {:.1} req/s; SLO TTFT ≤ {} ms met by {}",
+            f.throughput.req_per_s,
+            f.throughput.output_tok_per_s,
+            f.goodput_req_per_s,
+            f.slo.ttft_ms,
+            pct(f.slo.attainment)
+        );
+        let _ = writeln!(
+            s,
+            "Power {:.1} kW avg, {} out tok/J, ${} per M out tok",
+            f.energy.avg_power_w / 1e3,
+            f.energy
+                .output_tok_per_j
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "—".into()),
+            f.cost
+                .per_million_output_tok_usd
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "—".into())
+        );
+        match &self.unstable {
+            Some(u) => {
+                let _ = writeln!(
+                    s,
+                    "Verdict: UNSTABLE at t = {:.1} s ({})",
+                    u.detected_at_s, u.reason
+                );
+            }
+            None => {
+                let _ = writeln!(s, "Verdict: stable");
+            }
+        }
+        if let Some(rep) = &self.replications {
+            let h = rep.ci95.get("ttft_ms.p99").copied().flatten();
+            let _ = writeln!(
+                s,
+                "Replications: {} (means shown; P99 TTFT ± {} ms at 95%)",
+                rep.count,
+                h.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into())
+            );
+        }
+        if let (Some(w), Some(rps)) = (self.engine.wall_s, self.engine.sim_requests_per_s) {
+            let _ = writeln!(
+                s,
+                "Simulated in {w:.2} s ({:.2} M requests/s, {} events)",
+                rps / 1e6,
+                self.engine.events
+            );
+        }
+        s
+    }
+}
