@@ -1,1 +1,93 @@
-fn main() {}
+//! Simulated requests per second of the fast and step engines on a chat
+//! workload: the Azure CDF from `../shared/data` when present (else the
+//! built-in default chat lengths), 8 H100 instances, λ = 150 req/s (≈80% of
+//! the fleet's saturation rate of ≈190 req/s), 1M requests for the fast
+//! engine and 100k for the step engine. Single-threaded. Run with
+//! `cargo bench --bench engine`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use kvfleet::engine::dispatch::DispatchPolicy;
+use kvfleet::engine::{self, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use kvfleet::profile::Profile;
+use kvfleet::simulate::open_arrivals;
+use kvfleet::workload::spec::WorkloadSpec;
+use kvfleet_routers::RouterSpec;
+
+fn workload(n: u64) -> (WorkloadSpec, &'static str) {
+    let cdf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cdf/azure_cdf.json");
+    let mut w = WorkloadSpec::default_chat();
+    w.lam = Some(150.0);
+    w.n_requests = Some(n);
+    if cdf.is_file() {
+        w.cdf = Some(cdf);
+        w.isl = None;
+        w.osl = None;
+        (w, "Azure CDF")
+    } else {
+        (w, "built-in chat lengths (../shared/data absent)")
+    }
+}
+
+fn config(engine: EngineKind) -> SimConfig {
+    SimConfig {
+        pools: vec![PoolConfig {
+            id: "pool".into(),
+            profile: Profile::preset("h100").expect("preset"),
+            instances: 8,
+            max_ctx_tok: 8192,
+            dispatch: DispatchPolicy::Jsq,
+            max_queue: None,
+            max_num_seqs: None,
+            models: vec![],
+        }],
+        router: RouterSpec::length(),
+        engine,
+        service_model: ServiceModel::Iteration,
+        seed: 1,
+        warmup: Warmup::default(),
+        slo: Slo {
+            ttft_ms: 500.0,
+            tpot_ms: None,
+        },
+        validate: false,
+        record_requests: false,
+        max_waiting: None,
+    }
+}
+
+fn measure(engine: EngineKind, n: u64, repeats: usize) {
+    let (w, what) = workload(n);
+    let cfg = config(engine);
+    let mut rates = Vec::new();
+    let mut events = 0;
+    for r in 0..repeats {
+        let arrivals = open_arrivals(&w, cfg.seed, r as u32).expect("workload opens");
+        let t = Instant::now();
+        let out = engine::run(&cfg, arrivals, r as u32, None).expect("run");
+        let wall = t.elapsed().as_secs_f64();
+        assert_eq!(
+            out.arrived,
+            out.completed + out.rejected_total() + out.in_flight
+        );
+        rates.push(out.arrived as f64 / wall);
+        events = out.events;
+    }
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    println!(
+        "{:<5} engine: {:>9.0} simulated requests/s (median of {repeats}, {n} requests, {events} events, {what})",
+        engine.as_str(),
+        median
+    );
+}
+
+fn main() {
+    // `cargo test` also builds benches with `--bench`-less args; keep it quick then.
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
+    measure(EngineKind::Fast, 1_000_000, 5);
+    measure(EngineKind::Step, 100_000, 3);
+}

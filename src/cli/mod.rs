@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 /// kvfleet: capacity planning for LLM serving fleets.
 #[derive(Debug, Parser)]
-#[command(name = "kvfleet", version, about, long_about = None)]
+#[command(name = "kvfleet", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]

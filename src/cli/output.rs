@@ -39,12 +39,22 @@ pub fn emit<R: Serialize + HumanReport>(report: &R, args: &OutputArgs) -> anyhow
         std::fs::write(path, format!("{json}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if args.json {
-        println!("{json}");
+    let text = if args.json {
+        format!("{json}\n")
     } else {
-        print!("{}", report.human());
+        report.human()
+    };
+    write_stdout(&text)
+}
+
+/// Write to stdout; a closed pipe (`kvfleet ... | head`) is not an error.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 /// Write a CSV rendering of a report to a file.

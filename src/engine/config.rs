@@ -130,6 +130,9 @@ pub struct SimConfig {
     pub max_waiting: Option<u64>,
 }
 
+/// Draws (ISL, OSL, category) for one closed-loop request.
+pub type RequestSampler = Box<dyn FnMut(&mut SimRng) -> (u32, u32, Category) + Send>;
+
 /// A closed-loop user population: each user issues a request, waits for it to
 /// finish (or be rejected), thinks for an exponential time, and repeats.
 pub struct ClosedLoop {
@@ -140,7 +143,7 @@ pub struct ClosedLoop {
     /// Total requests to issue.
     pub n_requests: u64,
     /// Draws (ISL, OSL, category) for each request.
-    pub sampler: Box<dyn FnMut(&mut SimRng) -> (u32, u32, Category) + Send>,
+    pub sampler: RequestSampler,
 }
 
 /// Where the requests of a run come from.

@@ -741,7 +741,7 @@ impl<S: Server> Sim<'_, S> {
             };
             return;
         }
-        if id < self.warm_count || id % self.trend.every != 0 {
+        if id < self.warm_count || !id.is_multiple_of(self.trend.every) {
             return;
         }
         let w = self.waiting_total;
