@@ -145,7 +145,10 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
 }
 
 fn get_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    path.split('.').try_fold(v, |v, k| v.get_mut(k))
+    path.split('.').try_fold(v, |v, k| match v {
+        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => v.get_mut(k),
+    })
 }
 
 /// Replace headline metrics of the first report by their means over all
@@ -158,9 +161,8 @@ fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
     let mut base = values[0].clone();
     let mut ci95 = std::collections::BTreeMap::new();
     let mut prefixes: Vec<String> = HEADLINE.iter().map(|s| s.to_string()).collect();
-    for (i, p) in reports[0].pools.iter().enumerate() {
+    for i in 0..reports[0].pools.len() {
         prefixes.extend(HEADLINE.iter().map(|h| format!("pools.{i}.{h}")));
-        let _ = p;
     }
     for prefix in prefixes {
         let Some(node) = get_path(&values[0], &prefix) else {
@@ -178,16 +180,19 @@ fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
             }
             let (mean, half) = mean_ci95(&xs);
             if let Some(slot) = get_mut(&mut base, &path) {
-                *slot = serde_json::json!(mean);
+                // Counts (integers in the report) stay integers.
+                *slot = if slot.is_u64() {
+                    serde_json::json!(mean.round() as u64)
+                } else {
+                    serde_json::json!(mean)
+                };
             }
             ci95.insert(path, half);
         }
     }
-    let mut report: SimReport = reports.into_iter().next().context("no replications")?;
     let unstable = values.iter().filter(|v| v["verdict"] == "unstable").count() as u32;
-    // Re-read the averaged values into the typed report.
-    let averaged: AveragedFields = serde_json::from_value(base)?;
-    averaged.apply(&mut report);
+    let mut report: SimReport =
+        serde_json::from_value(base).context("re-reading the averaged report")?;
     report.replications = Some(Replications {
         count: values.len() as u32,
         unstable,
@@ -204,79 +209,6 @@ fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
         Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
         _ => v.get(k),
     })
-}
-
-/// The averaged headline fields, read back from JSON.
-#[derive(serde::Deserialize)]
-struct AveragedFields {
-    #[serde(flatten)]
-    fleet: AvgBlock,
-    pools: Vec<AvgBlock>,
-}
-
-#[derive(serde::Deserialize)]
-struct AvgBlock {
-    ttft_ms: crate::metrics::LatencySummaryIn,
-    tpot_ms: crate::metrics::LatencySummaryIn,
-    e2e_ms: crate::metrics::LatencySummaryIn,
-    queue_wait_ms: crate::metrics::LatencySummaryIn,
-    p_wait: Option<f64>,
-    slo: SloIn,
-    goodput_req_per_s: f64,
-    throughput: ThroughputIn,
-    utilisation: f64,
-    mean_batch: f64,
-    kv_occupancy: f64,
-    preemptions: f64,
-    energy: EnergyIn,
-}
-
-#[derive(serde::Deserialize)]
-struct SloIn {
-    attainment: Option<f64>,
-}
-#[derive(serde::Deserialize)]
-struct ThroughputIn {
-    req_per_s: f64,
-    input_tok_per_s: f64,
-    output_tok_per_s: f64,
-}
-#[derive(serde::Deserialize)]
-struct EnergyIn {
-    energy_j: f64,
-    avg_power_w: f64,
-    output_tok_per_j: Option<f64>,
-}
-
-impl AvgBlock {
-    fn apply(self, m: &mut crate::metrics::report::MetricBlock) {
-        m.ttft_ms = self.ttft_ms.into();
-        m.tpot_ms = self.tpot_ms.into();
-        m.e2e_ms = self.e2e_ms.into();
-        m.queue_wait_ms = self.queue_wait_ms.into();
-        m.p_wait = self.p_wait;
-        m.slo.attainment = self.slo.attainment;
-        m.goodput_req_per_s = self.goodput_req_per_s;
-        m.throughput.req_per_s = self.throughput.req_per_s;
-        m.throughput.input_tok_per_s = self.throughput.input_tok_per_s;
-        m.throughput.output_tok_per_s = self.throughput.output_tok_per_s;
-        m.utilisation = self.utilisation;
-        m.mean_batch = self.mean_batch;
-        m.kv_occupancy = self.kv_occupancy;
-        m.preemptions = self.preemptions.round() as u64;
-        m.energy.energy_j = self.energy.energy_j;
-        m.energy.avg_power_w = self.energy.avg_power_w;
-        m.energy.output_tok_per_j = self.energy.output_tok_per_j;
-    }
-}
-
-impl AveragedFields {
-    fn apply(self, r: &mut SimReport) {
-        self.fleet.apply(&mut r.fleet);
-        for (b, p) in self.pools.into_iter().zip(r.pools.iter_mut()) {
-            b.apply(&mut p.metrics);
-        }
-    }
 }
 
 fn ms(v: Option<f64>) -> String {

@@ -102,6 +102,14 @@ fn replications_are_identical_with_one_or_two_threads() {
             .as_f64()
             .is_some_and(|h| h > 0.0)
     );
+    // One pool: the pool's averaged metrics are the fleet's averaged metrics.
+    assert_eq!(v["pools"][0]["ttft_ms"], v["ttft_ms"]);
+    assert_eq!(v["pools"][0]["utilisation"], v["utilisation"]);
+    assert!(
+        v["replications"]["ci95"]["pools.0.ttft_ms.p99"]
+            .as_f64()
+            .is_some()
+    );
 }
 
 #[test]

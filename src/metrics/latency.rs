@@ -2,7 +2,7 @@
 //! percentiles plus exact sums for means and exact counts of positive values.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One latency distribution in nanoseconds.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ impl Default for LatencyHist {
 }
 
 /// Mean and percentiles of a distribution, milliseconds (`null` when empty).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Mean, ms.
     pub mean: Option<f64>,
@@ -115,27 +115,5 @@ mod tests {
         m.merge(&h);
         assert_eq!(m.count(), 1001);
         assert_eq!(LatencyHist::default().summary_ms().p99, None);
-    }
-}
-
-/// [`LatencySummary`] read back from JSON (replication averaging).
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-pub struct LatencySummaryIn {
-    mean: Option<f64>,
-    p50: Option<f64>,
-    p90: Option<f64>,
-    p99: Option<f64>,
-    p999: Option<f64>,
-}
-
-impl From<LatencySummaryIn> for LatencySummary {
-    fn from(v: LatencySummaryIn) -> Self {
-        LatencySummary {
-            mean: v.mean,
-            p50: v.p50,
-            p90: v.p90,
-            p99: v.p99,
-            p999: v.p999,
-        }
     }
 }

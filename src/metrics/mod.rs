@@ -8,4 +8,4 @@ pub mod report;
 pub mod stats;
 
 pub use collector::Collector;
-pub use latency::{LatencyHist, LatencySummary, LatencySummaryIn};
+pub use latency::{LatencyHist, LatencySummary};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::collector::Collector;
 use super::latency::LatencySummary;
@@ -11,7 +11,7 @@ use crate::engine::server::InstanceStats;
 use crate::engine::{PoolConfig, SimConfig, SimOutcome, Verdict};
 
 /// Request counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestCounts {
     /// Requests that arrived (including warm-up).
     pub arrived: u64,
@@ -28,7 +28,7 @@ pub struct RequestCounts {
 }
 
 /// SLO attainment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SloReport {
     /// TTFT target, ms.
     pub ttft_ms: f64,
@@ -40,7 +40,7 @@ pub struct SloReport {
 }
 
 /// Rates over the measurement window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Throughput {
     /// Completions per second.
     pub req_per_s: f64,
@@ -51,7 +51,7 @@ pub struct Throughput {
 }
 
 /// Energy over the measurement window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnergyReport {
     /// Energy, J.
     pub energy_j: f64,
@@ -62,7 +62,7 @@ pub struct EnergyReport {
 }
 
 /// Cost of the fleet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CostReport {
     /// $ per hour.
     pub per_hr_usd: f64,
@@ -73,7 +73,7 @@ pub struct CostReport {
 }
 
 /// Metrics shared by the fleet and each pool.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricBlock {
     /// Time to first token, ms.
     pub ttft_ms: LatencySummary,
@@ -106,7 +106,7 @@ pub struct MetricBlock {
 }
 
 /// One pool's report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PoolReport {
     /// Pool id.
     pub id: String,
@@ -132,7 +132,7 @@ pub struct PoolReport {
 }
 
 /// Engine counters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineReport {
     /// `fast` or `step`.
     pub name: String,
@@ -147,7 +147,7 @@ pub struct EngineReport {
 }
 
 /// Router counters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouterReport {
     /// Router name.
     pub name: String,
@@ -162,7 +162,7 @@ pub struct RouterReport {
 }
 
 /// The report of one simulation (or the mean of replications).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimReport {
     /// What was simulated.
     pub workload: String,
@@ -198,7 +198,7 @@ pub struct SimReport {
 }
 
 /// Instability details.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unstable {
     /// Simulated time of detection, s.
     pub detected_at_s: f64,
@@ -207,7 +207,7 @@ pub struct Unstable {
 }
 
 /// Replication statistics.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Replications {
     /// Number of replications.
     pub count: u32,

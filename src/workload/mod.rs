@@ -123,7 +123,7 @@ impl Request {
 }
 
 /// Counts of trace rows that were skipped rather than replayed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SkipCounts {
     /// Malformed rows skipped because of `--skip-bad-rows`.
     pub bad_rows: u64,
