@@ -105,6 +105,24 @@ pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
         pb.finish_and_clear();
     }
     let desc = job.workload.describe();
+    for (r, o) in outcomes.iter().enumerate() {
+        if let engine::Verdict::Unstable {
+            detected_at_s,
+            reason,
+        } = &o.verdict
+            && job.progress
+        {
+            tracing::warn!(
+                "replication {r}: unstable at t = {detected_at_s:.1} s ({reason}); the run stopped early"
+            );
+        }
+        tracing::info!(
+            "replication {r}: {} requests, {} events in {:.3} s",
+            o.arrived,
+            o.events,
+            o.wall_s
+        );
+    }
     let reports: Vec<SimReport> = outcomes
         .iter()
         .map(|o| SimReport::from_outcome(&job.cfg, o, &desc, job.timing))

@@ -33,9 +33,23 @@ pub enum Command {
 /// Parse the process arguments and run the chosen subcommand.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_logging();
     match cli.command {
         Command::Simulate(args) => simulate::run(*args),
         Command::Run(args) => simulate::run_scenario(args),
         Command::SizingCalc(args) => sizing_calc::run(args),
     }
+}
+
+/// Log lines go to stderr; `KVFLEET_LOG` sets the filter (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KVFLEET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
