@@ -1,6 +1,8 @@
 //! Choosing an instance inside a pool (DESIGN §6).
 
 use rand::RngExt;
+
+use super::server::Server;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::SimRng;
@@ -31,6 +33,66 @@ impl DispatchPolicy {
             DispatchPolicy::PowerOfTwo => "power-of-two",
             DispatchPolicy::LeastKv => "least-kv",
             DispatchPolicy::Central => "central",
+        }
+    }
+}
+
+/// A pool's dispatcher: its policy and the per-instance state it needs.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    policy: DispatchPolicy,
+    /// Requests assigned and not completed, per instance.
+    pub loads: LoadBuckets,
+    rr_next: usize,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `n` idle instances.
+    pub fn new(policy: DispatchPolicy, n: usize) -> Self {
+        Dispatcher {
+            policy,
+            loads: LoadBuckets::new(n),
+            rr_next: 0,
+        }
+    }
+
+    /// The instance for the next request (always 0 for the central queue,
+    /// whose instances pull from the shared queue).
+    pub fn choose<S: Server>(&mut self, instances: &[S], now_ns: u64, rng: &mut SimRng) -> usize {
+        let n = instances.len();
+        match self.policy {
+            DispatchPolicy::Central => 0,
+            DispatchPolicy::Jsq => self.loads.pick_min(rng),
+            DispatchPolicy::RoundRobin => {
+                let i = self.rr_next;
+                self.rr_next = (i + 1) % n;
+                i
+            }
+            DispatchPolicy::PowerOfTwo => {
+                let a = rng.random_range(0..n);
+                let b = rng.random_range(0..n);
+                if self.loads.load(b) < self.loads.load(a) {
+                    b
+                } else {
+                    a
+                }
+            }
+            DispatchPolicy::LeastKv => {
+                // Reservoir choice among instances tied at the minimum.
+                let (mut best_kv, mut best, mut ties) = (u64::MAX, 0usize, 0u32);
+                for (i, s) in instances.iter().enumerate() {
+                    let kv = s.kv_used_blocks(now_ns);
+                    if kv < best_kv {
+                        (best_kv, best, ties) = (kv, i, 1);
+                    } else if kv == best_kv {
+                        ties += 1;
+                        if rng.random_range(0..ties) == 0 {
+                            best = i;
+                        }
+                    }
+                }
+                best
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dispatch;
 pub mod events;
 pub mod iteration;
+mod outcome;
 pub mod requests;
 pub mod server;
 mod sim;
@@ -20,4 +21,5 @@ pub mod units;
 pub use config::{
     Arrivals, ClosedLoop, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
 };
-pub use sim::{PoolOutcome, RequestRecord, SimOutcome, Verdict, run};
+pub use outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict};
+pub use sim::run;

@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router, RouterStats};
-use rand::RngExt;
+use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router};
 use rand_distr::{Distribution, Exp};
 
 use super::config::{Arrivals, EngineKind, ServiceModel, SimConfig};
-use super::dispatch::{DispatchPolicy, LoadBuckets};
+use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
+use super::outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict};
 use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, Server};
 use super::slot::SlotInstance;
@@ -20,99 +20,12 @@ use crate::metrics::Collector;
 use crate::rng::{Purpose, SimRng, Streams};
 use crate::workload::Request;
 
-/// Whether the run reached a steady state.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "lowercase", tag = "verdict")]
-pub enum Verdict {
-    /// Queues stayed bounded.
-    Stable,
-    /// Queues grew without bound; the run stopped early.
-    Unstable {
-        /// Simulated time of detection, s.
-        detected_at_s: f64,
-        /// What triggered detection.
-        reason: String,
-    },
-}
-
-/// Per-request timestamps (kept only with `record_requests`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestRecord {
-    /// Arrival sequence number.
-    pub id: u64,
-    /// Arrival, ns.
-    pub arrival_ns: u64,
-    /// First token, ns (`u64::MAX` if none).
-    pub first_token_ns: u64,
-    /// Completion, ns (`u64::MAX` if rejected or unfinished).
-    pub done_ns: u64,
-    /// Pool index (`u16::MAX` if rejected by the router).
-    pub pool: u16,
-    /// Instance within the pool.
-    pub instance: u32,
-}
-
-/// What one pool did during a run.
-#[derive(Debug, Clone)]
-pub struct PoolOutcome {
-    /// Measured outcomes.
-    pub metrics: Collector,
-    /// Instance statistics summed over the pool's instances, within the measurement window.
-    pub window_stats: InstanceStats,
-    /// Instance statistics summed over the whole run.
-    pub total_stats: InstanceStats,
-}
-
-/// The raw outcome of one replication.
-#[derive(Debug, Clone)]
-pub struct SimOutcome {
-    /// Per pool, in fleet order.
-    pub pools: Vec<PoolOutcome>,
-    /// Fleet-wide measured outcomes (pools merged, plus router rejections).
-    pub fleet: Collector,
-    /// Requests that arrived (all, including warm-up).
-    pub arrived: u64,
-    /// Requests completed (all).
-    pub completed: u64,
-    /// Requests rejected (all), by reason.
-    pub rejected: BTreeMap<String, u64>,
-    /// Requests still in flight at the end.
-    pub in_flight: u64,
-    /// Requests counted in statistics.
-    pub measured: u64,
-    /// Start and end of the measurement window, s.
-    pub window_s: (f64, f64),
-    /// Simulated time at the end of the run, s.
-    pub end_s: f64,
-    /// Stability verdict.
-    pub verdict: Verdict,
-    /// Events processed.
-    pub events: u64,
-    /// Wall-clock time of the run, s.
-    pub wall_s: f64,
-    /// Router name and counters.
-    pub router: (String, RouterStats),
-    /// Trace rows skipped.
-    pub skipped: crate::workload::SkipCounts,
-    /// Per-request records, if requested.
-    pub records: Vec<RequestRecord>,
-}
-
-impl SimOutcome {
-    /// Total rejected requests.
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected.values().sum()
-    }
-}
-
 struct PoolRt<S> {
     instances: Vec<S>,
     epochs: Vec<u32>,
     queues: Vec<VecDeque<u32>>,
-    loads: LoadBuckets,
-    rr: usize,
+    dispatcher: Dispatcher,
     central: bool,
-    dispatch: DispatchPolicy,
     max_queue: Option<u32>,
     base: u32,
     running: u32,
@@ -230,10 +143,8 @@ fn run_with<S: Server>(
             queues: (0..if central { 1 } else { n })
                 .map(|_| VecDeque::new())
                 .collect(),
-            loads: LoadBuckets::new(n),
-            rr: 0,
+            dispatcher: Dispatcher::new(p.dispatch, n),
             central,
-            dispatch: p.dispatch,
             max_queue: p.max_queue,
             base,
             running: 0,
@@ -538,7 +449,7 @@ impl<S: Server> Sim<'_, S> {
             }
             Decision::Reject { reason } => {
                 self.reject(reason.as_str(), measured, None);
-                self.rejected_request(id, req.arrival_ns, u16::MAX, measured, user);
+                self.rejected_request(id, req.arrival_ns, u16::MAX, user);
                 return;
             }
         };
@@ -548,7 +459,7 @@ impl<S: Server> Sim<'_, S> {
         let total = isl as u64 + req.output_tokens as u64;
         if pool >= self.views.len() || !self.views[pool].fits(total) {
             self.reject("exceeds_pool_ctx", measured, Some(pool));
-            self.rejected_request(id, req.arrival_ns, pool as u16, measured, user);
+            self.rejected_request(id, req.arrival_ns, pool as u16, user);
             return;
         }
         let slab = self.reqs.insert(ReqState {
@@ -575,14 +486,7 @@ impl<S: Server> Sim<'_, S> {
         self.check_saturation(id);
     }
 
-    fn rejected_request(
-        &mut self,
-        id: u64,
-        arrival_ns: u64,
-        pool: u16,
-        _measured: bool,
-        user: u32,
-    ) {
+    fn rejected_request(&mut self, id: u64, arrival_ns: u64, pool: u16, user: u32) {
         if self.cfg.record_requests {
             self.records.push(RequestRecord {
                 id,
@@ -603,41 +507,9 @@ impl<S: Server> Sim<'_, S> {
     fn dispatch(&mut self, slab: u32) {
         let p = self.reqs[slab].pool as usize;
         let pool = &mut self.pools[p];
-        let n = pool.instances.len();
-        let i = match pool.dispatch {
-            DispatchPolicy::Central => 0,
-            DispatchPolicy::Jsq => pool.loads.pick_min(&mut self.dispatch_rng),
-            DispatchPolicy::RoundRobin => {
-                let i = pool.rr % n;
-                pool.rr = (pool.rr + 1) % n;
-                i
-            }
-            DispatchPolicy::PowerOfTwo => {
-                let a = self.dispatch_rng.random_range(0..n);
-                let b = self.dispatch_rng.random_range(0..n);
-                if pool.loads.load(b) < pool.loads.load(a) {
-                    b
-                } else {
-                    a
-                }
-            }
-            DispatchPolicy::LeastKv => {
-                let now = self.now;
-                let mut best = (u64::MAX, 0usize, 0u32);
-                for (i, s) in pool.instances.iter().enumerate() {
-                    let kv = s.kv_used_blocks(now);
-                    if kv < best.0 {
-                        best = (kv, i, 1);
-                    } else if kv == best.0 {
-                        best.2 += 1;
-                        if self.dispatch_rng.random_range(0..best.2) == 0 {
-                            best.1 = i;
-                        }
-                    }
-                }
-                best.1
-            }
-        };
+        let i = pool
+            .dispatcher
+            .choose(&pool.instances, self.now, &mut self.dispatch_rng);
         let q = if pool.central { 0 } else { i };
         if let Some(cap) = pool.max_queue
             && pool.queues[q].len() >= cap as usize
@@ -645,7 +517,7 @@ impl<S: Server> Sim<'_, S> {
         {
             let r = self.reqs.remove(slab);
             self.reject("queue_full", r.measured, Some(p));
-            self.rejected_request(r.id, r.arrival_ns, p as u16, r.measured, r.user);
+            self.rejected_request(r.id, r.arrival_ns, p as u16, r.user);
             return;
         }
         let was_empty = pool.queues[q].is_empty();
@@ -659,7 +531,7 @@ impl<S: Server> Sim<'_, S> {
             }
         } else {
             self.reqs[slab].instance = i as u32;
-            pool.loads.inc(i);
+            pool.dispatcher.loads.inc(i);
             if let Some(t) = self.call(p, i, |s, now, cx| s.on_enqueue(now, was_empty, cx)) {
                 self.pools[p].epochs[i] += 1;
                 self.push_wake(p, i, t);
@@ -691,7 +563,7 @@ impl<S: Server> Sim<'_, S> {
             let r = self.reqs.remove(slab);
             self.completed += 1;
             if !self.pools[p].central {
-                self.pools[p].loads.dec(i);
+                self.pools[p].dispatcher.loads.dec(i);
             }
             let r = ReqState {
                 instance: i as u32,

@@ -1,0 +1,93 @@
+//! The raw outcome of one replication, before it becomes a report.
+
+use std::collections::BTreeMap;
+
+use kvfleet_routers::RouterStats;
+
+use super::server::InstanceStats;
+use crate::metrics::Collector;
+
+/// Whether the run reached a steady state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "verdict")]
+pub enum Verdict {
+    /// Queues stayed bounded.
+    Stable,
+    /// Queues grew without bound; the run stopped early.
+    Unstable {
+        /// Simulated time of detection, s.
+        detected_at_s: f64,
+        /// What triggered detection.
+        reason: String,
+    },
+}
+
+/// Per-request timestamps (kept only with `record_requests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Arrival sequence number.
+    pub id: u64,
+    /// Arrival, ns.
+    pub arrival_ns: u64,
+    /// First token, ns (`u64::MAX` if none).
+    pub first_token_ns: u64,
+    /// Completion, ns (`u64::MAX` if rejected or unfinished).
+    pub done_ns: u64,
+    /// Pool index (`u16::MAX` if rejected by the router).
+    pub pool: u16,
+    /// Instance within the pool.
+    pub instance: u32,
+}
+
+/// What one pool did during a run.
+#[derive(Debug, Clone)]
+pub struct PoolOutcome {
+    /// Measured outcomes.
+    pub metrics: Collector,
+    /// Instance statistics summed over the pool's instances, within the measurement window.
+    pub window_stats: InstanceStats,
+    /// Instance statistics summed over the whole run.
+    pub total_stats: InstanceStats,
+}
+
+/// The raw outcome of one replication.
+#[derive(Debug, Clone)]
+pub struct SimOutcome {
+    /// Per pool, in fleet order.
+    pub pools: Vec<PoolOutcome>,
+    /// Fleet-wide measured outcomes (pools merged, plus router rejections).
+    pub fleet: Collector,
+    /// Requests that arrived (all, including warm-up).
+    pub arrived: u64,
+    /// Requests completed (all).
+    pub completed: u64,
+    /// Requests rejected (all), by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Requests still in flight at the end.
+    pub in_flight: u64,
+    /// Requests counted in statistics.
+    pub measured: u64,
+    /// Start and end of the measurement window, s.
+    pub window_s: (f64, f64),
+    /// Simulated time at the end of the run, s.
+    pub end_s: f64,
+    /// Stability verdict.
+    pub verdict: Verdict,
+    /// Events processed.
+    pub events: u64,
+    /// Wall-clock time of the run, s.
+    pub wall_s: f64,
+    /// Router name and counters.
+    pub router: (String, RouterStats),
+    /// Trace rows skipped.
+    pub skipped: crate::workload::SkipCounts,
+    /// Per-request records, if requested.
+    pub records: Vec<RequestRecord>,
+}
+
+impl SimOutcome {
+    /// Total rejected requests.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
