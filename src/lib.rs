@@ -27,8 +27,10 @@
 
 pub mod analytic;
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod error;
+pub mod fleet_file;
 pub mod metrics;
 pub mod profile;
 pub mod rng;

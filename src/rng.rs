@@ -77,3 +77,14 @@ impl Streams {
         self.stream(purpose).next_u64()
     }
 }
+
+impl Streams {
+    /// An independent family of streams for a sub-component (e.g. one pool's
+    /// workload), seeded from this family's stream for `purpose`.
+    pub fn derived(&self, purpose: Purpose) -> Streams {
+        use rand::SeedableRng;
+        Streams {
+            root: SimRng::seed_from_u64(self.seed_for(purpose)),
+        }
+    }
+}

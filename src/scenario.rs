@@ -120,6 +120,17 @@ impl Default for RunSpec {
     }
 }
 
+/// One pool's own traffic stream (multi-workload fleets): a CDF at a share
+/// of the total arrival rate. Its requests carry the pool's id as their model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolWorkloadSpec {
+    /// Total-token CDF file.
+    pub cdf: PathBuf,
+    /// Share of the total arrival rate `workload.lam`.
+    pub lam_frac: f64,
+}
+
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +149,9 @@ pub struct Scenario {
     /// Run settings.
     #[serde(default)]
     pub sim: RunSpec,
+    /// Per-pool workloads keyed by pool id (instead of one shared stream).
+    #[serde(default)]
+    pub workloads: std::collections::BTreeMap<String, PoolWorkloadSpec>,
 }
 
 fn rebase(base: &Path, p: &Path) -> PathBuf {
@@ -160,6 +174,9 @@ impl Scenario {
             reason: e.to_string().trim().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        for w in s.workloads.values_mut() {
+            w.cdf = rebase(base, &w.cdf);
+        }
         if let Some(c) = &s.workload.cdf {
             s.workload.cdf = Some(rebase(base, c));
         }
@@ -204,7 +221,10 @@ impl Scenario {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.workload.validate()?;
+        let per_pool = self.pool_workloads()?;
+        if per_pool.is_empty() {
+            self.workload.validate()?;
+        }
         let sim = self.sim;
         check_sim(sim.warmup, sim.slo_ttft_ms, sim.replications)?;
         Ok(SimulateJob {
@@ -227,10 +247,54 @@ impl Scenario {
                 max_waiting: None,
             },
             workload: self.workload,
+            per_pool,
             replications: sim.replications,
             timing: true,
             progress: true,
         })
+    }
+}
+
+impl Scenario {
+    /// The per-pool workloads as (pool index, workload spec), validated
+    /// against the pools; the total rate comes from `workload.lam`.
+    pub fn pool_workloads(&self) -> Result<Vec<(usize, WorkloadSpec)>, InputError> {
+        if self.workloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(lam) = self.workload.lam else {
+            return Err(InputError::field(
+                "lam",
+                "per-pool workloads need a total arrival rate (`--lam` or `workload.lam`)",
+            ));
+        };
+        let mut out = Vec::new();
+        for (id, w) in &self.workloads {
+            let Some(i) = self.pools.iter().position(|p| &p.id == id) else {
+                let ids: Vec<&str> = self.pools.iter().map(|p| p.id.as_str()).collect();
+                return Err(InputError::field(
+                    format!("workloads.{id}"),
+                    format!("no pool `{id}`; pools are {}", ids.join(", ")),
+                ));
+            };
+            if !(w.lam_frac.is_finite() && w.lam_frac > 0.0) {
+                return Err(InputError::field(
+                    format!("workloads.{id}.lam_frac"),
+                    format!("expected a positive share, got {}", w.lam_frac),
+                ));
+            }
+            let spec = WorkloadSpec {
+                cdf: Some(w.cdf.clone()),
+                lam: Some(lam * w.lam_frac),
+                n_requests: self.workload.n_requests,
+                input_frac: self.workload.input_frac,
+                categories: self.workload.categories.clone(),
+                ..WorkloadSpec::default()
+            };
+            spec.validate()?;
+            out.push((i, spec));
+        }
+        Ok(out)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::error::InputError;
 use crate::metrics::report::{Replications, SimReport};
 use crate::metrics::stats::mean_ci95;
 use crate::rng::Streams;
+use crate::workload::merge::MergedSource;
 use crate::workload::spec::{Workload, WorkloadSpec};
 use crate::workload::trace;
 use crate::workload::{Request, RequestSource, SkipCounts};
@@ -23,8 +24,11 @@ use crate::workload::{Request, RequestSource, SkipCounts};
 pub struct SimulateJob {
     /// Fleet, router, engine and statistics settings.
     pub cfg: SimConfig,
-    /// The workload.
+    /// The workload (its `lam` and `n_requests` are the totals when `per_pool` is set).
     pub workload: WorkloadSpec,
+    /// Per-pool workload streams (pool index, spec), merged in time order;
+    /// each request carries its pool's id as its model. Empty: one shared stream.
+    pub per_pool: Vec<(usize, WorkloadSpec)>,
     /// Independent replications (≥ 1).
     pub replications: u32,
     /// Report wall-clock timing (off for byte-identical output).
@@ -82,8 +86,61 @@ pub fn open_arrivals(
     })
 }
 
+/// Open the arrivals of one replication of a job: its workload, or its
+/// per-pool workloads merged (each on an independent stream family).
+pub fn open_job_arrivals(job: &SimulateJob, replication: u32) -> Result<Arrivals, InputError> {
+    if job.per_pool.is_empty() {
+        return open_arrivals(&job.workload, job.cfg.seed, replication);
+    }
+    let streams = Streams::new(job.cfg.seed, replication);
+    let mut sources: Vec<Box<dyn RequestSource>> = Vec::new();
+    for (pool, spec) in &job.per_pool {
+        let sub = streams.derived(crate::rng::Purpose::PoolWorkload(*pool as u32));
+        let Workload::Open(src) = spec.open(&sub)? else {
+            return Err(InputError::field(
+                "workloads",
+                "per-pool workloads must be open (Poisson) streams",
+            ));
+        };
+        sources.push(Box::new(Labelled {
+            inner: src,
+            model: job.cfg.pools[*pool].id.clone(),
+        }));
+    }
+    Ok(Arrivals::Open(Box::new(MergedSource::new(
+        sources,
+        Some(job.workload.n_requests()),
+    ))))
+}
+
+/// Tags every request of a stream with a model id.
+struct Labelled {
+    inner: Box<dyn RequestSource>,
+    model: String,
+}
+
+impl RequestSource for Labelled {
+    fn next_request(&mut self) -> Result<Option<Request>, InputError> {
+        Ok(self.inner.next_request()?.map(|mut r| {
+            r.extra.get_or_insert_with(Default::default).model = Some(self.model.clone());
+            r
+        }))
+    }
+    fn len_hint(&self) -> Option<u64> {
+        self.inner.len_hint()
+    }
+    fn skipped(&self) -> SkipCounts {
+        self.inner.skipped()
+    }
+}
+
 /// Run the job and build its report.
 pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
+    aggregate(run_replications(job)?)
+}
+
+/// Run every replication of the job and report each one separately.
+pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
     let reps = job.replications.max(1);
     let n_hint = job
         .workload
@@ -94,7 +151,7 @@ pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
     let pb = crate::cli::progress::bar(job.progress, n_hint * reps as u64, "simulating");
     // Open every replication's workload first (errors surface before any work).
     let arrivals: Vec<Arrivals> = (0..reps)
-        .map(|r| open_arrivals(&job.workload, job.cfg.seed, r))
+        .map(|r| open_job_arrivals(job, r))
         .collect::<Result<_, _>>()?;
     let outcomes: Vec<_> = arrivals
         .into_par_iter()
@@ -104,7 +161,32 @@ pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
-    let desc = job.workload.describe();
+    let desc = if job.per_pool.is_empty() {
+        job.workload.describe()
+    } else {
+        let parts: Vec<String> = job
+            .per_pool
+            .iter()
+            .map(|(i, w)| {
+                let cdf = w
+                    .cdf
+                    .as_ref()
+                    .map(|c| c.display().to_string())
+                    .unwrap_or_default();
+                format!(
+                    "{}: {} at {:.1} req/s",
+                    job.cfg.pools[*i].id,
+                    cdf,
+                    w.lam.unwrap_or(0.0)
+                )
+            })
+            .collect();
+        format!(
+            "{} requests from per-pool streams [{}]",
+            job.workload.n_requests(),
+            parts.join("; ")
+        )
+    };
     for (r, o) in outcomes.iter().enumerate() {
         if let engine::Verdict::Unstable {
             detected_at_s,
@@ -123,14 +205,10 @@ pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
             o.wall_s
         );
     }
-    let reports: Vec<SimReport> = outcomes
+    Ok(outcomes
         .iter()
         .map(|o| SimReport::from_outcome(&job.cfg, o, &desc, job.timing))
-        .collect();
-    if reports.len() == 1 {
-        return Ok(reports.into_iter().next().expect("one report"));
-    }
-    aggregate(reports)
+        .collect())
 }
 
 /// JSON paths of the headline metrics averaged over replications.
@@ -169,9 +247,14 @@ fn get_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
     })
 }
 
-/// Replace headline metrics of the first report by their means over all
-/// replications and attach 95% CI half-widths (other fields: replication 0).
-fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
+/// One report from the replications' reports: a single report as it is;
+/// otherwise the first report with its headline metrics replaced by their
+/// means over all replications and 95% CI half-widths attached (other
+/// fields: replication 0).
+pub fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
+    if reports.len() == 1 {
+        return reports.into_iter().next().context("one report");
+    }
     let values: Vec<Value> = reports
         .iter()
         .map(serde_json::to_value)

@@ -2,6 +2,8 @@
 //! validated configuration (bad input → [`crate::error::InputError`], exit 2)
 //! and only then handed to the library.
 
+pub mod compare;
+pub mod fleet;
 pub mod output;
 pub mod progress;
 pub mod simulate;
@@ -24,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Simulate a fleet on a workload (built-in default chat workload without flags).
     Simulate(Box<simulate::SimulateArgs>),
+    /// Compare routers on one fleet and one arrival stream.
+    CompareRouters(Box<compare::CompareArgs>),
+    /// Simulate a multi-pool fleet file (reference JSON or scenario TOML).
+    SimulateFleet(Box<fleet::SimulateFleetArgs>),
     /// Run a scenario TOML file.
     Run(simulate::RunArgs),
     /// Measured-concurrency-sweep GPU estimate (NAT `sizing calc` compatible).
@@ -37,6 +43,8 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate::run(*args),
         Command::Run(args) => simulate::run_scenario(args),
+        Command::SimulateFleet(args) => fleet::run(*args),
+        Command::CompareRouters(args) => compare::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(args),
     }
 }

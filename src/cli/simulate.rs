@@ -17,7 +17,7 @@ use crate::simulate::{SimulateJob, run_job};
 /// Flags of `simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// Scenario TOML with workload, pools, router and run settings (flags below then only override seed/engine/replications).
+    /// Scenario TOML or reference fleet JSON (workload flags, seed, engine and replications override the file's).
     #[arg(long, value_name = "FILE.toml")]
     pub scenario: Option<PathBuf>,
     /// Workload flags.
@@ -104,7 +104,17 @@ impl SimulateArgs {
     /// Resolve flags into a validated job.
     pub fn resolve(&self) -> Result<SimulateJob, InputError> {
         let mut job = match &self.scenario {
-            Some(path) => Scenario::load(path)?.into_job()?,
+            Some(path) => {
+                let run = super::fleet::RunFlags {
+                    seed: None,
+                    replications: None,
+                    engine: None,
+                    slo: None,
+                    warmup: None,
+                    no_timing: self.no_timing,
+                };
+                super::fleet::resolve_fleet(path, &self.workload, &run, self.output.quiet)?
+            }
             None => self.resolve_flags()?,
         };
         if let Some(s) = self.seed {
@@ -230,6 +240,7 @@ impl SimulateArgs {
                 max_waiting: None,
             },
             workload,
+            per_pool: Vec::new(),
             replications: 1,
             timing: true,
             progress: true,

@@ -72,11 +72,18 @@ struct Sim<'c, S: Server> {
     arrival_seq: u64,
 }
 
-/// Detects a waiting queue that keeps growing.
+/// Detects a pool whose waiting queue keeps growing (checked every `every`
+/// arrivals after warm-up, per pool, so one drowning pool is not hidden by
+/// healthy ones).
 struct Trend {
     every: u64,
-    last: u64,
+    pools: Vec<PoolTrend>,
+}
+
+struct PoolTrend {
+    last: u32,
     rises: u32,
+    /// Concurrent sequences the pool can run.
     capacity: u64,
 }
 
@@ -154,6 +161,14 @@ fn run_with<S: Server>(
         });
     }
     let capacity: u64 = views.iter().map(|v| v.slots as u64).sum::<u64>().max(1);
+    let pool_trends: Vec<PoolTrend> = views
+        .iter()
+        .map(|v| PoolTrend {
+            last: 0,
+            rises: 0,
+            capacity: v.slots.max(1) as u64,
+        })
+        .collect();
     let len_hint = match &arrivals {
         Arrivals::Open(src) => src.len_hint(),
         Arrivals::Closed(c) => Some(c.n_requests),
@@ -197,9 +212,7 @@ fn run_with<S: Server>(
         max_waiting: cfg.max_waiting.unwrap_or((capacity * 64).max(50_000)),
         trend: Trend {
             every: trend_every,
-            last: 0,
-            rises: 0,
-            capacity,
+            pools: pool_trends,
         },
         verdict: Verdict::Stable,
         think: None,
@@ -616,20 +629,20 @@ impl<S: Server> Sim<'_, S> {
         if id < self.warm_count || !id.is_multiple_of(self.trend.every) {
             return;
         }
-        let w = self.waiting_total;
-        if w > self.trend.last {
-            self.trend.rises += 1;
-        } else {
-            self.trend.rises = 0;
-        }
-        self.trend.last = w;
-        if self.trend.rises >= TREND_RISES && w > 2 * self.trend.capacity {
-            self.verdict = Verdict::Unstable {
-                detected_at_s: self.now as f64 * 1e-9,
-                reason: format!(
-                    "waiting queue rose at {TREND_RISES} consecutive checkpoints to {w} requests"
-                ),
-            };
+        for (p, t) in self.trend.pools.iter_mut().enumerate() {
+            let w = self.pools[p].waiting;
+            t.rises = if w > t.last { t.rises + 1 } else { 0 };
+            t.last = w;
+            if t.rises >= TREND_RISES && w as u64 > 2 * t.capacity {
+                self.verdict = Verdict::Unstable {
+                    detected_at_s: self.now as f64 * 1e-9,
+                    reason: format!(
+                        "pool `{}`: waiting queue rose at {TREND_RISES} consecutive checkpoints to {w} requests",
+                        self.cfg.pools[p].id
+                    ),
+                };
+                return;
+            }
         }
     }
 

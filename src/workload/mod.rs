@@ -13,6 +13,7 @@ pub mod arrivals;
 pub mod cdf;
 pub mod lengths;
 pub mod memory;
+pub mod merge;
 pub mod spec;
 pub mod synthetic;
 pub mod trace;

@@ -7,7 +7,7 @@ use crate::{Decision, FleetView, PoolView, RejectReason, RequestView, Router, Ro
 
 /// Routes by model id. Lookup order for a request asking for model `m`:
 /// 1. the explicit `model → pool` map;
-/// 2. the smallest fitting pool whose [`PoolView::models`] lists `m`;
+/// 2. the smallest fitting pool whose [`PoolView::models`] lists `m`, or whose id is `m`;
 /// 3. the default pool.
 ///
 /// A request without a model id goes to the default pool. With no match and
@@ -53,6 +53,11 @@ impl ModelRouter {
     }
 }
 
+/// A pool serves model `m` when it lists it in `models` or is named after it.
+fn serves(p: &PoolView, m: &str) -> bool {
+    p.id == m || p.models.iter().any(|x| x == m)
+}
+
 impl Router for ModelRouter {
     fn name(&self) -> &str {
         "model"
@@ -64,15 +69,12 @@ impl Router for ModelRouter {
             Some(m) => {
                 if let Some(&pool) = self.model_pools.get(m) {
                     route_if_fits(fleet, pool, total)
-                } else if fleet.pools.iter().any(|p| p.models.iter().any(|x| x == m)) {
+                } else if fleet.pools.iter().any(|p| serves(p, m)) {
                     self.stats.bump("declared");
                     self.by_ctx
                         .iter()
                         .copied()
-                        .find(|&i| {
-                            let p = &fleet.pools[i];
-                            p.models.iter().any(|x| x == m) && p.fits(total)
-                        })
+                        .find(|&i| serves(&fleet.pools[i], m) && fleet.pools[i].fits(total))
                         .map_or_else(too_long, |pool| Decision::Route { pool })
                 } else {
                     self.route_default(fleet, total)

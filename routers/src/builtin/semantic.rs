@@ -6,7 +6,8 @@ use super::common::{by_ctx, route_if_fits, too_long};
 use crate::{Decision, FleetView, PoolView, RequestView, Router, RouterStats};
 
 /// Routes by the value of one trace label (default key `selected_model`): a
-/// `value → pool` map, and for a missing label or an unmapped value the
+/// `value → pool` map, then a pool whose id equals the value or whose
+/// [`PoolView::models`] lists it, and for a missing label or an unmapped value the
 /// fallback pool, or — without a fallback — the smallest pool that fits (as
 /// `length`). A mapped or fallback pool too small for the request's
 /// ISL + OSL gives [`crate::RejectReason::ExceedsMaxContext`].
@@ -45,9 +46,14 @@ impl Router for SemanticRouter {
 
     fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
         let total = req.total_tokens();
-        let mapped = req
-            .label(&self.label)
-            .and_then(|v| self.label_pools.get(v).copied());
+        let mapped = req.label(&self.label).and_then(|v| {
+            self.label_pools.get(v).copied().or_else(|| {
+                fleet
+                    .pools
+                    .iter()
+                    .position(|p| p.id == v || p.models.iter().any(|m| m == v))
+            })
+        });
         let decision = match (mapped, self.fallback_pool) {
             (Some(pool), _) => route_if_fits(fleet, pool, total),
             (None, Some(pool)) => {
@@ -162,5 +168,23 @@ mod tests {
         };
         assert_eq!(r.route(&too_long, &fleet(&p)), reject);
         assert_eq!(r.route(&req(2000, 1), &fleet(&p)), reject);
+    }
+
+    #[test]
+    fn a_label_naming_a_pool_selects_it_without_a_map() {
+        let mut p = vec![pool("llama8b", 4096), pool("llama70b", 8192)];
+        p[1].models = vec!["big".to_string()];
+        let mut r = SemanticRouter::new(&p, "selected_model".into(), BTreeMap::new(), None);
+        let labels = [("selected_model".to_string(), "llama70b".to_string())];
+        let mut q = req(100, 10);
+        q.labels = &labels;
+        assert_eq!(r.route(&q, &fleet(&p)), Decision::Route { pool: 1 });
+        let labels = [("selected_model".to_string(), "big".to_string())];
+        q.labels = &labels;
+        assert_eq!(r.route(&q, &fleet(&p)), Decision::Route { pool: 1 });
+        let labels = [("selected_model".to_string(), "unknown".to_string())];
+        q.labels = &labels;
+        assert_eq!(r.route(&q, &fleet(&p)), Decision::Route { pool: 0 });
+        assert_eq!(r.stats().extra.get("fallback"), Some(&1));
     }
 }

@@ -1,0 +1,100 @@
+//! `kvfleet simulate-fleet FLEET.json|FLEET.toml`: a multi-pool fleet from a
+//! file, on the workload flags (or the file's per-pool workloads).
+
+use std::path::PathBuf;
+
+use super::output::{OutputArgs, emit};
+use super::workload_args::WorkloadArgs;
+use crate::engine::EngineKind;
+use crate::error::InputError;
+use crate::fleet_file::load_fleet;
+use crate::scenario::check_sim;
+use crate::simulate::{SimulateJob, run_job};
+use crate::workload::spec::WorkloadSpec;
+
+/// Run settings shared by the fleet-file commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunFlags {
+    /// Root seed (default: the file's, else 42).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Independent replications (default: the file's, else 1).
+    #[arg(long)]
+    pub replications: Option<u32>,
+    /// `fast` or `step`.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineKind>,
+    /// TTFT SLO, ms (default: the file's, else 500).
+    #[arg(long)]
+    pub slo: Option<f64>,
+    /// Warm-up fraction of requests (default: the file's, else 0.1).
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Omit wall-clock timing from the report.
+    #[arg(long)]
+    pub no_timing: bool,
+}
+
+/// Flags of `simulate-fleet`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateFleetArgs {
+    /// Fleet file: the reference JSON layout or a scenario TOML.
+    pub fleet: PathBuf,
+    /// Workload flags: the shared stream, or with per-pool workloads the total `--lam` and `--n-req`.
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Run settings.
+    #[command(flatten)]
+    pub run: RunFlags,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Load a fleet file and apply the workload and run flags.
+pub fn resolve_fleet(
+    fleet: &std::path::Path,
+    workload: &WorkloadArgs,
+    run: &RunFlags,
+    quiet: bool,
+) -> Result<SimulateJob, InputError> {
+    let mut scenario = load_fleet(fleet)?;
+    let flags = workload.resolve()?;
+    // Flags win over the file's workload when any workload flag was given.
+    if flags != WorkloadSpec::default_chat()
+        || (scenario.workload == WorkloadSpec::default() && scenario.workloads.is_empty())
+    {
+        scenario.workload = flags;
+    }
+    if let Some(s) = run.seed {
+        scenario.sim.seed = s;
+    }
+    if let Some(r) = run.replications {
+        scenario.sim.replications = r;
+    }
+    if let Some(e) = run.engine {
+        scenario.sim.engine = e;
+    }
+    if let Some(s) = run.slo {
+        scenario.sim.slo_ttft_ms = s;
+    }
+    if let Some(w) = run.warmup {
+        scenario.sim.warmup = w;
+    }
+    check_sim(
+        scenario.sim.warmup,
+        scenario.sim.slo_ttft_ms,
+        scenario.sim.replications,
+    )?;
+    let mut job = scenario.into_job()?;
+    job.timing = !run.no_timing;
+    job.progress = !quiet;
+    Ok(job)
+}
+
+/// Run `simulate-fleet`.
+pub fn run(args: SimulateFleetArgs) -> anyhow::Result<()> {
+    let job = resolve_fleet(&args.fleet, &args.workload, &args.run, args.output.quiet)?;
+    let report = run_job(&job)?;
+    emit(&report, &args.output)
+}
