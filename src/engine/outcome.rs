@@ -73,7 +73,7 @@ pub struct SimOutcome {
     pub end_s: f64,
     /// Stability verdict.
     pub verdict: Verdict,
-    /// Events processed.
+    /// Events processed (cancelled wake-ups skipped by the epoch check are not counted).
     pub events: u64,
     /// Wall-clock time of the run, s.
     pub wall_s: f64,

@@ -64,6 +64,10 @@ struct Sim<'c, S: Server> {
     max_waiting: u64,
     trend: Trend,
     verdict: Verdict,
+    /// Saturation detected while arrivals continue: stop now (bounded memory).
+    stop_early: bool,
+    /// Cancelled wake-ups skipped (not counted as processed events).
+    stale_events: u64,
     // closed loop
     think: Option<Exp<f64>>,
     think_rng: SimRng,
@@ -83,6 +87,8 @@ struct Trend {
 struct PoolTrend {
     last: u32,
     rises: u32,
+    /// Waiting requests when the measurement window opened.
+    waiting_at_window_start: u32,
     /// Concurrent sequences the pool can run.
     capacity: u64,
 }
@@ -166,6 +172,7 @@ fn run_with<S: Server>(
         .map(|v| PoolTrend {
             last: 0,
             rises: 0,
+            waiting_at_window_start: 0,
             capacity: v.slots.max(1) as u64,
         })
         .collect();
@@ -215,6 +222,8 @@ fn run_with<S: Server>(
             pools: pool_trends,
         },
         verdict: Verdict::Stable,
+        stop_early: false,
+        stale_events: 0,
         think: None,
         think_rng: streams.stream(Purpose::ThinkTime),
         issued: 0,
@@ -254,6 +263,7 @@ fn run_with<S: Server>(
                 let (p, i) = sim.where_is[instance as usize];
                 let (p, i) = (p as usize, i as usize);
                 if sim.pools[p].epochs[i] != epoch {
+                    sim.stale_events += 1;
                     continue;
                 }
                 let next = sim.call(p, i, |s, now, cx| s.on_wake(now, cx));
@@ -301,7 +311,7 @@ fn run_with<S: Server>(
             }
             since_progress = 0;
         }
-        if sim.verdict != Verdict::Stable {
+        if sim.stop_early {
             break;
         }
     }
@@ -380,10 +390,11 @@ impl<S: Server> Sim<'_, S> {
             return;
         }
         self.window_start = Some(self.now);
-        for pool in &mut self.pools {
+        for (pool, t) in self.pools.iter_mut().zip(&mut self.trend.pools) {
             for (i, s) in pool.instances.iter().enumerate() {
                 pool.warm_stats[i] = s.stats_at(self.now);
             }
+            t.waiting_at_window_start = pool.waiting;
         }
     }
 
@@ -396,6 +407,31 @@ impl<S: Server> Sim<'_, S> {
         for pool in &mut self.pools {
             for (i, s) in pool.instances.iter().enumerate() {
                 pool.end_stats[i] = s.stats_at(self.now);
+            }
+        }
+        self.check_backlog_growth();
+    }
+
+    /// A stable queue's backlog wanders by O(√n) over n arrivals; a backlog
+    /// that grew by more than 4·√n over the measurement window (n: the pool's
+    /// measured arrivals) is growing without bound, even if the run was too
+    /// short for the checkpoint trend to notice.
+    fn check_backlog_growth(&mut self) {
+        if self.verdict != Verdict::Stable {
+            return;
+        }
+        for (p, t) in self.trend.pools.iter().enumerate() {
+            let grew = self.pools[p].waiting as f64 - t.waiting_at_window_start as f64;
+            let n = self.collectors[p].arrived as f64;
+            if n > 0.0 && grew > 4.0 * n.sqrt() {
+                self.verdict = Verdict::Unstable {
+                    detected_at_s: self.now as f64 * 1e-9,
+                    reason: format!(
+                        "pool `{}`: waiting backlog grew by {grew:.0} requests over the measurement window ({n:.0} arrivals)",
+                        self.cfg.pools[p].id
+                    ),
+                };
+                return;
             }
         }
     }
@@ -624,6 +660,7 @@ impl<S: Server> Sim<'_, S> {
                     self.waiting_total, self.max_waiting
                 ),
             };
+            self.stop_early = true;
             return;
         }
         if id < self.warm_count || !id.is_multiple_of(self.trend.every) {
@@ -641,6 +678,7 @@ impl<S: Server> Sim<'_, S> {
                         self.cfg.pools[p].id
                     ),
                 };
+                self.stop_early = true;
                 return;
             }
         }
@@ -699,7 +737,7 @@ impl<S: Server> Sim<'_, S> {
             window_s: (ws, we),
             end_s: now as f64 * 1e-9,
             verdict: self.verdict,
-            events: self.events.popped(),
+            events: self.events.popped() - self.stale_events,
             wall_s,
             router: (self.router.name().to_string(), self.router.stats()),
             skipped,
