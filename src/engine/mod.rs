@@ -22,4 +22,4 @@ pub use config::{
     Arrivals, ClosedLoop, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
 };
 pub use outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict};
-pub use sim::run;
+pub use sim::{pool_views, run, run_with_router};

@@ -95,37 +95,9 @@ struct PoolTrend {
 
 const TREND_RISES: u32 = 12;
 
-/// Run one replication. `replication` selects the independent seed stream.
-pub fn run(
-    cfg: &SimConfig,
-    arrivals: Arrivals,
-    replication: u32,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Result<SimOutcome, InputError> {
-    let fast = cfg.engine == EngineKind::Fast;
-    match cfg.service_model {
-        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, |p| {
-            let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
-            s.set_validate(cfg.validate);
-            s
-        }),
-        ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, |p| {
-            SlotInstance::new(&p.profile, p.n_slots())
-        }),
-    }
-}
-
-fn run_with<S: Server>(
-    cfg: &SimConfig,
-    arrivals: Arrivals,
-    replication: u32,
-    progress: Option<&indicatif::ProgressBar>,
-    make: impl Fn(&super::config::PoolConfig) -> S,
-) -> Result<SimOutcome, InputError> {
-    let wall = Instant::now();
-    let streams = Streams::new(cfg.seed, replication);
-    let views: Vec<PoolView> = cfg
-        .pools
+/// The read-only pool views routers see, for a fleet configuration.
+pub fn pool_views(cfg: &SimConfig) -> Vec<PoolView> {
+    cfg.pools
         .iter()
         .map(|p| PoolView {
             id: p.id.clone(),
@@ -140,9 +112,56 @@ fn run_with<S: Server>(
             kv_capacity_tok: p.profile.kv_capacity_tok(),
             models: p.models.clone(),
         })
-        .collect();
-    let router = kvfleet_routers::build(&cfg.router, &views, streams.seed_for(Purpose::Router))
+        .collect()
+}
+
+/// Run one replication with the router of `cfg.router`. `replication`
+/// selects the independent seed stream.
+pub fn run(
+    cfg: &SimConfig,
+    arrivals: Arrivals,
+    replication: u32,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<SimOutcome, InputError> {
+    let seed = Streams::new(cfg.seed, replication).seed_for(Purpose::Router);
+    let router = kvfleet_routers::build(&cfg.router, &pool_views(cfg), seed)
         .map_err(|e| InputError::field("router", e.to_string()))?;
+    run_with_router(cfg, arrivals, replication, progress, router)
+}
+
+/// Run one replication with any router, e.g. a user-defined one built over
+/// [`pool_views`] (`cfg.router` is then ignored).
+pub fn run_with_router(
+    cfg: &SimConfig,
+    arrivals: Arrivals,
+    replication: u32,
+    progress: Option<&indicatif::ProgressBar>,
+    router: Box<dyn Router>,
+) -> Result<SimOutcome, InputError> {
+    let fast = cfg.engine == EngineKind::Fast;
+    match cfg.service_model {
+        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, router, |p| {
+            let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
+            s.set_validate(cfg.validate);
+            s
+        }),
+        ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, router, |p| {
+            SlotInstance::new(&p.profile, p.n_slots())
+        }),
+    }
+}
+
+fn run_with<S: Server>(
+    cfg: &SimConfig,
+    arrivals: Arrivals,
+    replication: u32,
+    progress: Option<&indicatif::ProgressBar>,
+    router: Box<dyn Router>,
+    make: impl Fn(&super::config::PoolConfig) -> S,
+) -> Result<SimOutcome, InputError> {
+    let wall = Instant::now();
+    let streams = Streams::new(cfg.seed, replication);
+    let views = pool_views(cfg);
     let mut pools = Vec::new();
     let mut where_is = Vec::new();
     for (pi, p) in cfg.pools.iter().enumerate() {
