@@ -33,7 +33,7 @@ pub enum Command {
     /// Run a scenario TOML file.
     Run(simulate::RunArgs),
     /// Measured-concurrency-sweep GPU estimate (NAT `sizing calc` compatible).
-    SizingCalc(sizing_calc::SizingCalcArgs),
+    SizingCalc(Box<sizing_calc::SizingCalcArgs>),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -45,7 +45,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Run(args) => simulate::run_scenario(args),
         Command::SimulateFleet(args) => fleet::run(*args),
         Command::CompareRouters(args) => compare::run(*args),
-        Command::SizingCalc(args) => sizing_calc::run(args),
+        Command::SizingCalc(args) => sizing_calc::run(*args),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct RequestRecord {
     pub pool: u16,
     /// Instance within the pool.
     pub instance: u32,
+    /// Closed-loop user (`u32::MAX` for open workloads).
+    pub user: u32,
 }
 
 /// What one pool did during a run.

@@ -478,6 +478,7 @@ impl<S: Server> Sim<'_, S> {
                 done_ns: r.done_ns,
                 pool: r.pool,
                 instance: r.instance,
+                user: r.user,
             });
         }
     }
@@ -563,6 +564,7 @@ impl<S: Server> Sim<'_, S> {
                 done_ns: NEVER,
                 pool,
                 instance: u32::MAX,
+                user,
             });
         }
         if user != u32::MAX {

@@ -20,6 +20,8 @@ pub mod input;
 pub mod nat_json;
 pub mod plot;
 pub mod report;
+pub mod simulate;
+pub mod simulated_report;
 pub mod table;
 
 use crate::error::InputError;
