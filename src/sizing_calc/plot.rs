@@ -63,7 +63,10 @@ pub fn render_svg(report: &SizingReport, metric: Metric) -> anyhow::Result<Strin
         chart
             .configure_mesh()
             .x_desc("concurrency")
-            .y_desc(format!("p95 {} (s)", metric.label().replace("Workflow", "workflow")))
+            .y_desc(format!(
+                "p95 {} (s)",
+                metric.label().replace("Workflow", "workflow")
+            ))
             .draw()
             .map_err(plot_err)?;
 
