@@ -32,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod fleet_file;
 pub mod metrics;
+pub mod planner;
 pub mod profile;
 pub mod rng;
 pub mod scenario;

@@ -4,10 +4,12 @@
 
 pub mod compare;
 pub mod fleet;
+pub mod optimize;
 pub mod output;
 pub mod progress;
 pub mod simulate;
 pub mod sizing_calc;
+pub mod whatif;
 pub mod workload_args;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,10 @@ pub enum Command {
     Simulate(Box<simulate::SimulateArgs>),
     /// Compare routers on one fleet and one arrival stream.
     CompareRouters(Box<compare::CompareArgs>),
+    /// Cheapest fleet shape (homogeneous or two-pool) that the DES confirms meets the SLO.
+    Optimize(Box<optimize::OptimizeArgs>),
+    /// Fleet size per arrival rate (and per GPU type), with the rate at which each size stops meeting the SLO.
+    Whatif(Box<whatif::WhatifArgs>),
     /// Simulate a multi-pool fleet file (reference JSON or scenario TOML).
     SimulateFleet(Box<fleet::SimulateFleetArgs>),
     /// Run a scenario TOML file.
@@ -45,6 +51,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Run(args) => simulate::run_scenario(args),
         Command::SimulateFleet(args) => fleet::run(*args),
         Command::CompareRouters(args) => compare::run(*args),
+        Command::Optimize(args) => optimize::run(*args),
+        Command::Whatif(args) => whatif::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
     }
 }

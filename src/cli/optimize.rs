@@ -1,0 +1,279 @@
+//! `kvfleet optimize`: the cheapest fleet shape that the DES confirms.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::output::{HumanReport, OutputArgs, emit};
+use crate::error::InputError;
+use crate::planner::SizingSettings;
+use crate::planner::optimize::{Candidate, OptimizeConfig, OptimizeReport, availability, optimize};
+use crate::profile::{ProfileOverrides, resolve_profile};
+use crate::workload::cdf::LengthCdf;
+use crate::workload::spec::WorkloadSpec;
+
+/// Flags shared by the planners (reference names).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Total-token CDF of the workload.
+    #[arg(long)]
+    pub cdf: PathBuf,
+    /// TTFT SLO (P99 per pool), ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub slo: f64,
+    /// Long-pool (and homogeneous) max context, tokens.
+    #[arg(long, default_value_t = 65536)]
+    pub long_max_ctx: u32,
+    /// Short-pool profile.
+    #[arg(long, default_value = "a100")]
+    pub gpu_short: String,
+    /// Long-pool profile.
+    #[arg(long, default_value = "a100")]
+    pub gpu_long: String,
+    /// Requests per DES simulation.
+    #[arg(long, default_value_t = 20_000)]
+    pub n_sim_req: u64,
+    /// Seed of every simulation (common random numbers across candidates).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Node availability A (counts become ceil(n / A)).
+    #[arg(long, conflicts_with = "failure_rate_per_day")]
+    pub node_avail: Option<f64>,
+    /// Node failure rate per node-day (with --mttr-hours: A = 1/(1 + r·MTTR/24)).
+    #[arg(long, requires = "mttr_hours")]
+    pub failure_rate_per_day: Option<f64>,
+    /// Mean time to repair, hours.
+    #[arg(long)]
+    pub mttr_hours: Option<f64>,
+}
+
+impl PlanArgs {
+    /// The workload at rate `lam`.
+    pub fn workload(&self, lam: f64) -> Result<WorkloadSpec, InputError> {
+        if !(lam.is_finite() && lam > 0.0) {
+            return Err(InputError::field(
+                "--lam",
+                format!("expected a positive rate, got {lam}"),
+            ));
+        }
+        let w = WorkloadSpec {
+            cdf: Some(self.cdf.clone()),
+            lam: Some(lam),
+            n_requests: Some(self.n_sim_req),
+            ..WorkloadSpec::default()
+        };
+        w.validate_named(crate::workload::spec::FieldNaming::Flags)?;
+        Ok(w)
+    }
+
+    /// Node availability from the flags (1 without them).
+    pub fn availability(&self) -> Result<f64, InputError> {
+        let a = match (self.node_avail, self.failure_rate_per_day, self.mttr_hours) {
+            (Some(a), _, _) => a,
+            (None, Some(r), Some(m)) if r >= 0.0 && m >= 0.0 => availability(r, m),
+            (None, Some(_), _) => {
+                return Err(InputError::field(
+                    "--failure-rate-per-day",
+                    "expected rates ≥ 0 with --mttr-hours ≥ 0",
+                ));
+            }
+            _ => 1.0,
+        };
+        if !(a > 0.0 && a <= 1.0) {
+            return Err(InputError::field(
+                "--node-avail",
+                format!("expected an availability in (0, 1], got {a}"),
+            ));
+        }
+        Ok(a)
+    }
+
+    /// Sizing settings.
+    pub fn sizing(&self) -> Result<SizingSettings, InputError> {
+        if !(self.slo.is_finite() && self.slo > 0.0) {
+            return Err(InputError::field(
+                "--slo",
+                format!("expected a positive number of ms, got {}", self.slo),
+            ));
+        }
+        if self.n_sim_req < 1000 {
+            return Err(InputError::field(
+                "--n-sim-req",
+                "expected at least 1000 requests per simulation",
+            ));
+        }
+        Ok(SizingSettings::new(self.slo, self.n_sim_req, self.seed))
+    }
+}
+
+/// Flags of `optimize`.
+#[derive(Debug, clap::Args)]
+pub struct OptimizeArgs {
+    /// Planner flags.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Arrival rate, requests/s.
+    #[arg(long)]
+    pub lam: f64,
+    /// Short-pool threshold B; without it every CDF breakpoint below --long-max-ctx is a candidate.
+    #[arg(long)]
+    pub b_short: Option<u32>,
+    /// Largest γ of compress-and-route to try (1 = length routing only).
+    #[arg(long, default_value_t = 1.0)]
+    pub gamma_max: f64,
+    /// Candidates sized with the DES (cheapest first).
+    #[arg(long, default_value_t = 3)]
+    pub verify_top: usize,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Candidate thresholds: every CDF breakpoint strictly inside (0, 1) below `long_max_ctx`.
+pub fn breakpoints(cdf: &LengthCdf, long_max_ctx: u32) -> Vec<u32> {
+    cdf.points()
+        .iter()
+        .filter(|&&(t, f)| t < long_max_ctx && f > 0.0 && f < 1.0)
+        .map(|&(t, _)| t)
+        .collect()
+}
+
+/// γ values 1, 1.5, 2, ... up to `gamma_max`.
+pub fn gammas(gamma_max: f64) -> Vec<f64> {
+    let mut g = vec![1.0];
+    let mut x = 1.5;
+    while x <= gamma_max + 1e-9 {
+        g.push(x);
+        x += 0.5;
+    }
+    g
+}
+
+/// Resolve the flags of `optimize`.
+pub fn resolve(args: &OptimizeArgs) -> Result<OptimizeConfig, InputError> {
+    let p = &args.plan;
+    let cdf = LengthCdf::load(&p.cdf)?;
+    let b_values = match args.b_short {
+        Some(b) => vec![b],
+        None => breakpoints(&cdf, p.long_max_ctx),
+    };
+    if !(args.gamma_max.is_finite() && args.gamma_max >= 1.0) {
+        return Err(InputError::field(
+            "--gamma-max",
+            format!("expected γ ≥ 1, got {}", args.gamma_max),
+        ));
+    }
+    let cfg = OptimizeConfig {
+        workload: p.workload(args.lam)?,
+        b_values,
+        gammas: gammas(args.gamma_max),
+        gpu_short: resolve_profile("--gpu-short", &p.gpu_short, &ProfileOverrides::default())?,
+        gpu_long: resolve_profile("--gpu-long", &p.gpu_long, &ProfileOverrides::default())?,
+        long_max_ctx: p.long_max_ctx,
+        verify_top: args.verify_top,
+        sizing: p.sizing()?,
+        availability: p.availability()?,
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Run `optimize`.
+pub fn run(args: OptimizeArgs) -> anyhow::Result<()> {
+    let cfg = resolve(&args)?;
+    let report = optimize(&cfg, !args.output.quiet)?;
+    emit(&report, &args.output)
+}
+
+fn pools_cell(c: &Candidate) -> String {
+    c.pools
+        .iter()
+        .map(|p| format!("{}×{} ({})", p.instances, p.gpu, p.id))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+fn p99_cell(c: &Candidate) -> String {
+    c.des
+        .p99_ttft_ms_by_pool
+        .values()
+        .map(|v| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into()))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+impl HumanReport for OptimizeReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(vec![
+            "fleet",
+            "B_short",
+            "γ",
+            "pools",
+            "GPUs",
+            "$/yr",
+            "DES P99 TTFT ms",
+            "SLO",
+            "sims",
+        ]);
+        let row = |name: &str, c: &Candidate| {
+            vec![
+                name.to_string(),
+                c.b_short
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "—".into()),
+                format!("{:.1}", c.gamma),
+                pools_cell(c),
+                c.cost.gpus.to_string(),
+                format!("${:.0}K", c.cost.per_year_usd / 1e3),
+                p99_cell(c),
+                if c.slo_met {
+                    "✓".into()
+                } else {
+                    "✗".to_string()
+                },
+                c.des.evaluations.to_string(),
+            ]
+        };
+        t.add_row(row("homogeneous", &self.baseline));
+        for c in &self.candidates {
+            t.add_row(row("two-pool", c));
+        }
+        let _ = writeln!(s, "{t}");
+        let _ = writeln!(
+            s,
+            "SLO: P99 TTFT ≤ {} ms in every pool, verified by the DES; availability A = {:.4}",
+            self.slo_ttft_ms, self.availability
+        );
+        match &self.best {
+            Some(b) => {
+                let _ = writeln!(
+                    s,
+                    "Recommended: {} — {} GPUs, ${:.0}K/yr",
+                    pools_cell(b),
+                    b.cost.gpus,
+                    b.cost.per_year_usd / 1e3
+                );
+            }
+            None => {
+                let _ = writeln!(s, "No recommendation: no fleet shape tried meets the SLO.");
+            }
+        }
+        for c in std::iter::once(&self.baseline).chain(&self.candidates) {
+            if let Some(r) = &c.reason {
+                let _ = writeln!(
+                    s,
+                    "  {}: {r}",
+                    c.b_short
+                        .map(|b| format!("B={b}"))
+                        .unwrap_or_else(|| "homogeneous".into())
+                );
+            }
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "Note: {n}");
+        }
+        s
+    }
+}

@@ -1,0 +1,244 @@
+//! `kvfleet whatif`: fleet size and cost per arrival rate, and when to add GPUs.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use plotters::prelude::*;
+
+use super::optimize::PlanArgs;
+use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
+use crate::error::InputError;
+use crate::planner::FleetPlan;
+use crate::planner::whatif::{WhatifReport, whatif};
+use crate::profile::{ProfileOverrides, resolve_profile};
+
+/// Flags of `whatif`.
+#[derive(Debug, clap::Args)]
+pub struct WhatifArgs {
+    /// Planner flags.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Arrival rates to size for, requests/s.
+    #[arg(long, num_args = 1.., required = true)]
+    pub lam_range: Vec<f64>,
+    /// Compare GPU types (each used for both pools); default: --gpu-short/--gpu-long.
+    #[arg(long, num_args = 1..)]
+    pub gpu_compare: Vec<String>,
+    /// Short-pool threshold B (0: one homogeneous pool).
+    #[arg(long, default_value_t = 4096)]
+    pub b_short: u32,
+    /// Write the points as CSV.
+    #[arg(long, value_name = "FILE.csv")]
+    pub csv: Option<PathBuf>,
+    /// Write an SVG chart of GPUs vs λ.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn plan_for(args: &WhatifArgs, short: &str, long: &str) -> Result<FleetPlan, InputError> {
+    let p = &args.plan;
+    let s = resolve_profile("--gpu-short", short, &ProfileOverrides::default())?;
+    let l = resolve_profile("--gpu-long", long, &ProfileOverrides::default())?;
+    if args.b_short == 0 {
+        return Ok(FleetPlan::homogeneous(l, p.long_max_ctx));
+    }
+    if args.b_short >= p.long_max_ctx {
+        return Err(InputError::field(
+            "--b-short",
+            format!("expected less than --long-max-ctx ({})", p.long_max_ctx),
+        ));
+    }
+    Ok(FleetPlan {
+        b_short: Some(args.b_short),
+        gamma: 1.0,
+        short: s,
+        long: l,
+        long_max_ctx: p.long_max_ctx,
+    })
+}
+
+/// Run `whatif`.
+pub fn run(args: WhatifArgs) -> anyhow::Result<()> {
+    let plans: Vec<FleetPlan> = if args.gpu_compare.is_empty() {
+        vec![plan_for(&args, &args.plan.gpu_short, &args.plan.gpu_long)?]
+    } else {
+        args.gpu_compare
+            .iter()
+            .map(|g| plan_for(&args, g, g))
+            .collect::<Result<_, _>>()?
+    };
+    if let Some(l) = args
+        .lam_range
+        .iter()
+        .find(|l| !(l.is_finite() && **l > 0.0))
+    {
+        return Err(
+            InputError::field("--lam-range", format!("expected positive rates, got {l}")).into(),
+        );
+    }
+    let workload = args.plan.workload(args.lam_range[0])?;
+    let report = whatif(
+        &plans,
+        &args.lam_range,
+        &workload,
+        &args.plan.sizing()?,
+        !args.output.quiet,
+    )?;
+    if let Some(path) = &args.csv {
+        write_csv(&report, path)?;
+    }
+    if let Some(path) = &args.plot {
+        plot(&report, path)?;
+    }
+    emit(&report, &args.output)
+}
+
+fn plot(r: &WhatifReport, path: &Path) -> anyhow::Result<()> {
+    let max_lam = r.points.iter().map(|p| p.lam).fold(0.0, f64::max) * 1.05;
+    let max_gpu = r.points.iter().map(|p| p.gpus).max().unwrap_or(1) as f64 * 1.1 + 1.0;
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "GPUs needed for P99 TTFT ≤ {} ms (DES-verified)",
+                r.slo_ttft_ms
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..max_lam, 0.0..max_gpu)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("arrival rate λ (req/s)")
+        .y_desc("GPUs")
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut gpus: Vec<&str> = r.points.iter().map(|p| p.gpu.as_str()).collect();
+    gpus.dedup();
+    for (i, g) in gpus.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts: Vec<(f64, f64)> = r
+            .points
+            .iter()
+            .filter(|p| p.gpu == *g)
+            .map(|p| (p.lam, p.gpus as f64))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(g.to_string())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+impl HumanReport for WhatifReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(vec![
+            "GPU",
+            "λ (req/s)",
+            "instances",
+            "GPUs",
+            "$/yr",
+            "vs cheapest",
+            "P99 TTFT ms",
+            "SLO",
+            "add GPUs before λ =",
+        ]);
+        for p in &self.points {
+            t.add_row(vec![
+                p.gpu.clone(),
+                format!("{}", p.lam),
+                p.counts
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                p.gpus.to_string(),
+                format!("${:.0}K", p.cost_per_year_usd / 1e3),
+                p.cost_vs_cheapest
+                    .map(|c| format!("{:+.0}%", 100.0 * c))
+                    .unwrap_or_else(|| "—".into()),
+                p.p99_ttft_ms_by_pool
+                    .iter()
+                    .map(|v| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into()))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                if p.slo_met {
+                    "✓".into()
+                } else {
+                    "✗".into()
+                },
+                p.max_lam_within_slo
+                    .map(|l| format!("{l:.0}"))
+                    .unwrap_or_else(|| "—".into()),
+            ]);
+        }
+        let _ = writeln!(s, "{t}");
+        let _ = writeln!(
+            s,
+            "Each fleet is the DES-minimal one for its λ (P99 TTFT ≤ {} ms in every pool); the last column is the rate at which that fleet stops meeting the SLO.",
+            self.slo_ttft_ms
+        );
+        for n in &self.notes {
+            let _ = writeln!(s, "Note: {n}");
+        }
+        s
+    }
+}
+
+impl CsvReport for WhatifReport {
+    fn csv(&self) -> String {
+        let mut s = String::from(
+            "gpu,lam,b_short,instances,gpus,cost_per_year_usd,cost_vs_cheapest,slo_met,max_lam_within_slo\n",
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{:.2},{},{},{}",
+                p.gpu,
+                p.lam,
+                p.b_short.map(|b| b.to_string()).unwrap_or_default(),
+                p.counts
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                p.gpus,
+                p.cost_per_year_usd,
+                p.cost_vs_cheapest
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                p.slo_met,
+                p.max_lam_within_slo
+                    .map(|l| l.to_string())
+                    .unwrap_or_default()
+            );
+        }
+        s
+    }
+}

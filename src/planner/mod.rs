@@ -1,0 +1,14 @@
+//! Planners: fleets sized with the simulator in the loop.
+//!
+//! A [`FleetPlan`] is a fleet shape (homogeneous, or short/long pools split
+//! at B with a `length` or `compress-and-route` router). [`sizing`] finds
+//! the smallest instance counts whose DES P99 TTFT meets the SLO in every
+//! pool; `optimize`, `whatif` and `pareto` wrap it in search loops.
+
+pub mod optimize;
+pub mod plan;
+pub mod sizing;
+pub mod whatif;
+
+pub use plan::FleetPlan;
+pub use sizing::{PoolResult, SizedFleet, SizingSettings, size_fleet};

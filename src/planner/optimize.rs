@@ -1,0 +1,282 @@
+//! `optimize`: which two-pool split (B, γ) is cheapest while meeting the
+//! P99 TTFT SLO, verified and sized with the DES; the homogeneous baseline is
+//! always included, and a reliability margin is applied last.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::plan::FleetPlan;
+use super::sizing::{SizedFleet, SizingSettings, size_fleet};
+use crate::error::InputError;
+use crate::profile::Profile;
+use crate::workload::spec::WorkloadSpec;
+
+/// Node availability from a failure rate and repair time:
+/// `A = 1 / (1 + r · MTTR / 24)` (r per node-day, MTTR in hours).
+pub fn availability(failure_rate_per_day: f64, mttr_hours: f64) -> f64 {
+    1.0 / (1.0 + failure_rate_per_day * mttr_hours / 24.0)
+}
+
+/// What to optimise.
+#[derive(Debug, Clone)]
+pub struct OptimizeConfig {
+    /// Workload (CDF lengths and Poisson rate).
+    pub workload: WorkloadSpec,
+    /// Candidate short-pool thresholds B.
+    pub b_values: Vec<u32>,
+    /// Candidate γ values (1 = plain length routing).
+    pub gammas: Vec<f64>,
+    /// Short-pool profile.
+    pub gpu_short: Profile,
+    /// Long-pool profile (also the homogeneous baseline's).
+    pub gpu_long: Profile,
+    /// Long-pool max context, tokens.
+    pub long_max_ctx: u32,
+    /// How many candidates (cheapest first by the analytic screen) the DES sizes.
+    pub verify_top: usize,
+    /// DES sizing settings.
+    pub sizing: SizingSettings,
+    /// Node availability A in (0, 1]; counts become ceil(n / A).
+    pub availability: f64,
+}
+
+/// One fleet in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// Short-pool threshold (null for the homogeneous baseline).
+    pub b_short: Option<u32>,
+    /// γ.
+    pub gamma: f64,
+    /// Pools with their DES-minimal sizes and the production sizes after the reliability margin.
+    pub pools: Vec<CandidatePool>,
+    /// Analytic P99 TTFT per pool at the DES-minimal sizes (null until the analytic screen runs).
+    pub analytic: AnalyticBlock,
+    /// DES results at the DES-minimal sizes.
+    pub des: DesBlock,
+    /// Cost at production sizes.
+    pub cost: CostBlock,
+    /// Whether the DES confirms the SLO.
+    pub slo_met: bool,
+    /// Why the SLO cannot be met.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A pool of a candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidatePool {
+    /// Pool id.
+    pub id: String,
+    /// Profile name.
+    pub gpu: String,
+    /// Max context, tokens.
+    pub max_ctx: u32,
+    /// Instances at production size (after the reliability margin).
+    pub instances: u32,
+    /// GPUs at production size.
+    pub gpus: u64,
+    /// DES-minimal instances (before the margin).
+    pub slo_instances: u32,
+}
+
+/// Analytic estimates.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AnalyticBlock {
+    /// P99 TTFT per pool, ms.
+    pub p99_ttft_ms_by_pool: std::collections::BTreeMap<String, Option<f64>>,
+    /// Pools where analytic and DES P99 differ by more than 25%.
+    pub disagrees: Vec<String>,
+}
+
+/// DES results.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesBlock {
+    /// P99 TTFT per pool, ms.
+    pub p99_ttft_ms_by_pool: std::collections::BTreeMap<String, Option<f64>>,
+    /// Fleet SLO attainment.
+    pub attainment: Option<f64>,
+    /// Simulations run to size this fleet.
+    pub evaluations: u32,
+}
+
+/// Cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostBlock {
+    /// $ per hour.
+    pub per_hr_usd: f64,
+    /// $ per year.
+    pub per_year_usd: f64,
+    /// GPUs.
+    pub gpus: u64,
+}
+
+/// The optimisation result.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptimizeReport {
+    /// The homogeneous baseline.
+    pub baseline: Candidate,
+    /// DES-verified candidates, cheapest first.
+    pub candidates: Vec<Candidate>,
+    /// The cheapest SLO-meeting fleet (a candidate or the baseline).
+    pub best: Option<Candidate>,
+    /// Remarks (e.g. the recommendation costs more than the baseline).
+    pub notes: Vec<String>,
+    /// Node availability applied.
+    pub availability: f64,
+    /// SLO, ms.
+    pub slo_ttft_ms: f64,
+}
+
+fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Candidate {
+    let prod: Vec<u32> = sized
+        .counts
+        .iter()
+        .map(|&n| (n as f64 / availability - 1e-9).ceil() as u32)
+        .collect();
+    let pools = plan
+        .pools(&prod)
+        .iter()
+        .zip(&sized.counts)
+        .map(|(p, &slo_n)| CandidatePool {
+            id: p.id.clone(),
+            gpu: p.profile.name.clone(),
+            max_ctx: p.max_ctx_tok,
+            instances: p.instances,
+            gpus: p.gpus(),
+            slo_instances: slo_n,
+        })
+        .collect();
+    let per_hr = plan.cost_per_hr(&prod);
+    Candidate {
+        b_short: plan.b_short,
+        gamma: plan.gamma,
+        pools,
+        analytic: AnalyticBlock::default(),
+        des: DesBlock {
+            p99_ttft_ms_by_pool: sized
+                .pools
+                .iter()
+                .map(|p| (p.id.clone(), p.p99_ttft_ms))
+                .collect(),
+            attainment: sized.attainment,
+            evaluations: sized.evaluations,
+        },
+        cost: CostBlock {
+            per_hr_usd: per_hr,
+            per_year_usd: per_hr * 8760.0,
+            gpus: plan.gpus(&prod),
+        },
+        slo_met: sized.slo_met,
+        reason: sized.reason.clone(),
+    }
+}
+
+impl OptimizeConfig {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<(), InputError> {
+        if !(self.availability > 0.0 && self.availability <= 1.0) {
+            return Err(InputError::field(
+                "--node-avail",
+                format!(
+                    "expected an availability in (0, 1], got {}",
+                    self.availability
+                ),
+            ));
+        }
+        if self.b_values.iter().any(|&b| b >= self.long_max_ctx) {
+            return Err(InputError::field(
+                "--b-short",
+                format!(
+                    "expected thresholds below --long-max-ctx ({})",
+                    self.long_max_ctx
+                ),
+            ));
+        }
+        if self.gammas.iter().any(|&g| g.is_nan() || g < 1.0) {
+            return Err(InputError::field("--gamma-max", "expected γ ≥ 1"));
+        }
+        Ok(())
+    }
+
+    /// The candidate plans (B × γ), in order.
+    pub fn plans(&self) -> Vec<FleetPlan> {
+        let mut out = Vec::new();
+        for &b in &self.b_values {
+            for &g in &self.gammas {
+                out.push(FleetPlan {
+                    b_short: Some(b),
+                    gamma: g,
+                    short: self.gpu_short.clone(),
+                    long: self.gpu_long.clone(),
+                    long_max_ctx: self.long_max_ctx,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Size the baseline and the candidates with the DES and pick the cheapest
+/// SLO-meeting fleet. `screen` orders candidates before DES verification
+/// (cheapest analytic estimate first) and returns at most `verify_top`.
+pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<OptimizeReport> {
+    cfg.validate()?;
+    let plans = cfg.plans();
+    let verify: Vec<FleetPlan> = plans.into_iter().take(cfg.verify_top.max(1)).collect();
+    let base_plan = FleetPlan::homogeneous(cfg.gpu_long.clone(), cfg.long_max_ctx);
+    let pb = crate::cli::progress::bar(
+        progress,
+        verify.len() as u64 + 1,
+        "sizing fleets with the DES",
+    );
+    let mut all = vec![base_plan.clone()];
+    all.extend(verify);
+    let sized: Vec<(FleetPlan, SizedFleet)> = all
+        .into_par_iter()
+        .map(|p| {
+            let s = size_fleet(&p, &cfg.workload, &cfg.sizing, None);
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            s.map(|s| (p, s))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    let mut it = sized.iter();
+    let (bp, bs) = it.next().expect("baseline is always sized");
+    let baseline = candidate(bp, bs, cfg.availability);
+    let mut candidates: Vec<Candidate> =
+        it.map(|(p, s)| candidate(p, s, cfg.availability)).collect();
+    candidates.sort_by(|a, b| {
+        (!a.slo_met, a.cost.per_hr_usd)
+            .partial_cmp(&(!b.slo_met, b.cost.per_hr_usd))
+            .expect("finite costs")
+    });
+    let mut notes = Vec::new();
+    let best_candidate = candidates.iter().find(|c| c.slo_met).cloned();
+    let best = match (best_candidate, baseline.slo_met) {
+        (Some(c), true) if c.cost.per_hr_usd >= baseline.cost.per_hr_usd => {
+            notes.push(format!(
+                "the cheapest two-pool fleet (${:.2}/hr) does not beat the homogeneous baseline (${:.2}/hr): the simpler baseline is recommended",
+                c.cost.per_hr_usd, baseline.cost.per_hr_usd
+            ));
+            Some(baseline.clone())
+        }
+        (Some(c), _) => Some(c),
+        (None, true) => Some(baseline.clone()),
+        (None, false) => {
+            notes.push("no fleet shape tried meets the SLO".into());
+            None
+        }
+    };
+    Ok(OptimizeReport {
+        baseline,
+        candidates,
+        best,
+        notes,
+        availability: cfg.availability,
+        slo_ttft_ms: cfg.sizing.slo_ttft_ms,
+    })
+}

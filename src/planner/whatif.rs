@@ -1,0 +1,233 @@
+//! `whatif`: the fleet each arrival rate needs, and the rate at which each
+//! fleet size stops meeting the SLO (when to add GPUs before a violation).
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::plan::FleetPlan;
+use super::sizing::{SizedFleet, SizingSettings, size_fleet};
+use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
+use crate::simulate::{SimulateJob, run_job};
+use crate::workload::spec::WorkloadSpec;
+
+/// One (GPU type, λ) point.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatifPoint {
+    /// Profile name of the fleet.
+    pub gpu: String,
+    /// Arrival rate, requests/s.
+    pub lam: f64,
+    /// Short-pool threshold (null: homogeneous).
+    pub b_short: Option<u32>,
+    /// Instances per pool (monotone in λ).
+    pub counts: Vec<u32>,
+    /// GPUs.
+    pub gpus: u64,
+    /// $ per hour.
+    pub cost_per_hr_usd: f64,
+    /// $ per year.
+    pub cost_per_year_usd: f64,
+    /// DES P99 TTFT per pool at this λ, ms.
+    pub p99_ttft_ms_by_pool: Vec<Option<f64>>,
+    /// Whether the DES confirms the SLO.
+    pub slo_met: bool,
+    /// The largest λ this fleet sustains within the SLO (DES bisection), requests/s.
+    pub max_lam_within_slo: Option<f64>,
+    /// Cost relative to the cheapest GPU type at this λ (0 for the cheapest).
+    pub cost_vs_cheapest: Option<f64>,
+}
+
+/// The what-if sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatifReport {
+    /// Points, by GPU type then ascending λ.
+    pub points: Vec<WhatifPoint>,
+    /// Remarks (monotonicity repairs, infeasible points).
+    pub notes: Vec<String>,
+    /// SLO, ms.
+    pub slo_ttft_ms: f64,
+}
+
+fn workload_at(w: &WorkloadSpec, lam: f64) -> WorkloadSpec {
+    WorkloadSpec {
+        lam: Some(lam),
+        ..w.clone()
+    }
+}
+
+/// Does the fleet with `counts` meet the SLO at rate `lam`?
+fn meets(
+    plan: &FleetPlan,
+    counts: &[u32],
+    w: &WorkloadSpec,
+    s: &SizingSettings,
+    lam: f64,
+) -> anyhow::Result<bool> {
+    let job = SimulateJob {
+        cfg: SimConfig {
+            pools: plan.pools(counts),
+            router: plan.router(),
+            engine: EngineKind::Fast,
+            service_model: ServiceModel::Iteration,
+            seed: s.seed,
+            warmup: Warmup::default(),
+            slo: Slo {
+                ttft_ms: s.slo_ttft_ms,
+                tpot_ms: None,
+            },
+            validate: false,
+            record_requests: false,
+            max_waiting: None,
+        },
+        workload: WorkloadSpec {
+            n_requests: Some(s.n_requests),
+            ..workload_at(w, lam)
+        },
+        per_pool: Vec::new(),
+        replications: 1,
+        timing: false,
+        progress: false,
+    };
+    let r = run_job(&job)?;
+    Ok(r.verdict == "stable"
+        && r.pools
+            .iter()
+            .all(|p| p.metrics.ttft_ms.p99.is_none_or(|v| v <= s.slo_ttft_ms)))
+}
+
+/// The largest λ in [lo, hi] the fleet sustains (bisection to 1%), given it sustains `lo`.
+fn max_lam(
+    plan: &FleetPlan,
+    counts: &[u32],
+    w: &WorkloadSpec,
+    s: &SizingSettings,
+    lo: f64,
+) -> anyhow::Result<f64> {
+    let (mut lo, mut hi) = (lo, lo * 2.0);
+    while meets(plan, counts, w, s, hi)? {
+        lo = hi;
+        hi *= 2.0;
+        if hi > 1e7 {
+            return Ok(lo);
+        }
+    }
+    while (hi - lo) / lo > 0.01 {
+        let mid = 0.5 * (lo + hi);
+        if meets(plan, counts, w, s, mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+/// Size `plans` (one per GPU type) at every λ, make counts monotone in λ,
+/// and find each fleet's step threshold.
+pub fn whatif(
+    plans: &[FleetPlan],
+    lams: &[f64],
+    workload: &WorkloadSpec,
+    s: &SizingSettings,
+    progress: bool,
+) -> anyhow::Result<WhatifReport> {
+    let mut lams = lams.to_vec();
+    lams.sort_by(f64::total_cmp);
+    let jobs: Vec<(usize, f64)> = (0..plans.len())
+        .flat_map(|g| lams.iter().map(move |&l| (g, l)))
+        .collect();
+    let pb = crate::cli::progress::bar(progress, jobs.len() as u64 * 2, "what-if sweep");
+    let sized: Vec<SizedFleet> = jobs
+        .par_iter()
+        .map(|&(g, lam)| {
+            let r = size_fleet(&plans[g], &workload_at(workload, lam), s, None);
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            r
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut notes = Vec::new();
+    let mut points: Vec<(usize, WhatifPoint)> = Vec::new();
+    for (g, plan) in plans.iter().enumerate() {
+        let mut running: Vec<u32> = vec![0; plan.shapes().len()];
+        for ((_, lam), sf) in jobs.iter().zip(&sized).filter(|((jg, _), _)| *jg == g) {
+            let mut counts = sf.counts.clone();
+            for (i, c) in counts.iter_mut().enumerate() {
+                if *c < running[i] {
+                    notes.push(format!(
+                        "{} at λ = {lam}: pool {} raised from {} to {} instances to keep counts monotone in λ (the DES minimum at this λ was within noise of the smaller rate's)",
+                        plan.long.name,
+                        plan.shapes()[i].id,
+                        *c,
+                        running[i]
+                    ));
+                    *c = running[i];
+                }
+                running[i] = *c;
+            }
+            if let Some(r) = &sf.reason {
+                notes.push(format!("{} at λ = {lam}: {r}", plan.long.name));
+            }
+            points.push((
+                g,
+                WhatifPoint {
+                    gpu: plan.long.name.clone(),
+                    lam: *lam,
+                    b_short: plan.b_short,
+                    gpus: plan.gpus(&counts),
+                    cost_per_hr_usd: plan.cost_per_hr(&counts),
+                    cost_per_year_usd: plan.cost_per_hr(&counts) * 8760.0,
+                    p99_ttft_ms_by_pool: sf.pools.iter().map(|p| p.p99_ttft_ms).collect(),
+                    slo_met: sf.slo_met,
+                    counts,
+                    max_lam_within_slo: None,
+                    cost_vs_cheapest: None,
+                },
+            ));
+        }
+    }
+    // Step thresholds, in parallel.
+    let thresholds: Vec<Option<f64>> = points
+        .par_iter()
+        .map(|(g, p)| {
+            let t = if p.slo_met {
+                max_lam(&plans[*g], &p.counts, workload, s, p.lam).map(Some)
+            } else {
+                Ok(None)
+            };
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            t
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    let mut out: Vec<WhatifPoint> = points
+        .into_iter()
+        .zip(thresholds)
+        .map(|((_, mut p), t)| {
+            p.max_lam_within_slo = t;
+            p
+        })
+        .collect();
+    // Cost relative to the cheapest GPU type at each λ.
+    for &lam in &lams {
+        let cheapest = out
+            .iter()
+            .filter(|p| p.lam == lam && p.slo_met)
+            .map(|p| p.cost_per_hr_usd)
+            .fold(f64::INFINITY, f64::min);
+        for p in out.iter_mut().filter(|p| p.lam == lam) {
+            p.cost_vs_cheapest =
+                (cheapest.is_finite() && p.slo_met).then(|| p.cost_per_hr_usd / cheapest - 1.0);
+        }
+    }
+    Ok(WhatifReport {
+        points: out,
+        notes,
+        slo_ttft_ms: s.slo_ttft_ms,
+    })
+}
