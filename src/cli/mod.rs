@@ -6,6 +6,7 @@ pub mod compare;
 pub mod fleet;
 pub mod optimize;
 pub mod output;
+pub mod pareto;
 pub mod progress;
 pub mod simulate;
 pub mod sizing_calc;
@@ -34,6 +35,8 @@ pub enum Command {
     Optimize(Box<optimize::OptimizeArgs>),
     /// Fleet size per arrival rate (and per GPU type), with the rate at which each size stops meeting the SLO.
     Whatif(Box<whatif::WhatifArgs>),
+    /// Short-pool threshold sweep: cost / latency frontier and recommendation.
+    Pareto(Box<pareto::ParetoArgs>),
     /// Simulate a multi-pool fleet file (reference JSON or scenario TOML).
     SimulateFleet(Box<fleet::SimulateFleetArgs>),
     /// Run a scenario TOML file.
@@ -53,6 +56,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::CompareRouters(args) => compare::run(*args),
         Command::Optimize(args) => optimize::run(*args),
         Command::Whatif(args) => whatif::run(*args),
+        Command::Pareto(args) => pareto::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
     }
 }

@@ -6,6 +6,7 @@
 //! pool; `optimize`, `whatif` and `pareto` wrap it in search loops.
 
 pub mod optimize;
+pub mod pareto;
 pub mod plan;
 pub mod sizing;
 pub mod whatif;
