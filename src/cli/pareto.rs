@@ -209,7 +209,7 @@ impl CsvReport for ParetoReport {
 fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
     let all: Vec<&ParetoPoint> = std::iter::once(&r.baseline)
         .chain(&r.points)
-        .filter(|p| p.worst_p99_ttft_ms.is_some())
+        .filter(|p| p.worst_p99_ttft_ms.is_some() && p.reason.is_none()) // infeasible points have no meaningful cost
         .collect();
     let max_cost = all
         .iter()
