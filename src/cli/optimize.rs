@@ -192,10 +192,10 @@ fn pools_cell(c: &Candidate) -> String {
         .join(" + ")
 }
 
-fn p99_cell(c: &Candidate) -> String {
-    c.des
-        .p99_ttft_ms_by_pool
-        .values()
+/// P99s in fleet order, `a / b`.
+pub fn p99_cell(c: &Candidate) -> String {
+    c.des_p99_in_fleet_order()
+        .iter()
         .map(|v| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into()))
         .collect::<Vec<_>>()
         .join(" / ")

@@ -72,15 +72,12 @@ pub fn run(args: ParetoArgs) -> anyhow::Result<()> {
     emit(&report, &args.output)
 }
 
-fn ms(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into())
-}
-
 fn row(p: &ParetoPoint) -> Vec<String> {
-    if p.reason.is_some() {
+    if p.fleet.reason.is_some() {
         // The search stopped without a feasible size: counts and cost are meaningless.
         let mut r = vec![
-            p.b_short
+            p.fleet
+                .b_short
                 .map(|b| b.to_string())
                 .unwrap_or_else(|| "homo".into()),
             p.alpha_short
@@ -89,39 +86,31 @@ fn row(p: &ParetoPoint) -> Vec<String> {
             "infeasible".into(),
         ];
         r.extend(["—", "—", "—"].map(String::from));
-        r.push(
-            p.p99_ttft_ms_by_pool
-                .iter()
-                .map(|v| ms(*v))
-                .collect::<Vec<_>>()
-                .join(" / "),
-        );
+        r.push(super::optimize::p99_cell(&p.fleet));
         r.extend(["✗".to_string(), String::new()]);
         return r;
     }
     vec![
-        p.b_short
+        p.fleet
+            .b_short
             .map(|b| b.to_string())
             .unwrap_or_else(|| "homo".into()),
         p.alpha_short
             .map(|a| format!("{:.1}%", 100.0 * a))
             .unwrap_or_else(|| "—".into()),
-        p.counts
+        p.fleet
+            .pools
             .iter()
-            .map(|c| c.to_string())
+            .map(|c| c.instances.to_string())
             .collect::<Vec<_>>()
             .join(" + "),
-        p.gpus.to_string(),
-        format!("${:.0}K", p.cost_per_year_usd / 1e3),
+        p.fleet.cost.gpus.to_string(),
+        format!("${:.0}K", p.fleet.cost.per_year_usd / 1e3),
         p.saving_vs_baseline
             .map(|s| format!("{:+.1}%", 100.0 * s))
             .unwrap_or_else(|| "—".into()),
-        p.p99_ttft_ms_by_pool
-            .iter()
-            .map(|v| ms(*v))
-            .collect::<Vec<_>>()
-            .join(" / "),
-        if p.slo_met {
+        super::optimize::p99_cell(&p.fleet),
+        if p.fleet.slo_met {
             "✓".into()
         } else {
             "✗".into()
@@ -161,11 +150,12 @@ impl HumanReport for ParetoReport {
             self.slo_ttft_ms, self.recommendation
         );
         for p in std::iter::once(&self.baseline).chain(&self.points) {
-            if let Some(r) = &p.reason {
+            if let Some(r) = &p.fleet.reason {
                 let _ = writeln!(
                     s,
                     "  {}: {r}",
-                    p.b_short
+                    p.fleet
+                        .b_short
                         .map(|b| format!("B={b}"))
                         .unwrap_or_else(|| "homogeneous".into())
                 );
@@ -185,20 +175,22 @@ impl CsvReport for ParetoReport {
             let _ = writeln!(
                 s,
                 "{},{},{},{},{:.2},{},{},{},{}",
-                p.b_short
+                p.fleet
+                    .b_short
                     .map(|b| b.to_string())
                     .unwrap_or_else(|| "homo".into()),
                 f(p.alpha_short),
-                p.counts
+                p.fleet
+                    .pools
                     .iter()
-                    .map(|c| c.to_string())
+                    .map(|c| c.instances.to_string())
                     .collect::<Vec<_>>()
                     .join("+"),
-                p.gpus,
-                p.cost_per_year_usd,
+                p.fleet.cost.gpus,
+                p.fleet.cost.per_year_usd,
                 f(p.saving_vs_baseline),
                 f(p.worst_p99_ttft_ms),
-                p.slo_met,
+                p.fleet.slo_met,
                 p.pareto
             );
         }
@@ -209,11 +201,11 @@ impl CsvReport for ParetoReport {
 fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
     let all: Vec<&ParetoPoint> = std::iter::once(&r.baseline)
         .chain(&r.points)
-        .filter(|p| p.worst_p99_ttft_ms.is_some() && p.reason.is_none()) // infeasible points have no meaningful cost
+        .filter(|p| p.worst_p99_ttft_ms.is_some() && p.fleet.reason.is_none()) // infeasible points have no meaningful cost
         .collect();
     let max_cost = all
         .iter()
-        .map(|p| p.cost_per_year_usd / 1e3)
+        .map(|p| p.fleet.cost.per_year_usd / 1e3)
         .fold(1.0, f64::max)
         * 1.1;
     let max_p99 = all
@@ -251,7 +243,7 @@ fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
     let pt = |p: &ParetoPoint| {
         (
-            p.cost_per_year_usd / 1e3,
+            p.fleet.cost.per_year_usd / 1e3,
             p.worst_p99_ttft_ms.unwrap_or(0.0),
         )
     };
@@ -276,6 +268,7 @@ fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
         .map_err(|x| e(&x))?;
     for p in &all {
         let label = p
+            .fleet
             .b_short
             .map(|b| b.to_string())
             .unwrap_or_else(|| "homo".into());

@@ -99,7 +99,14 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<()> {
 
 fn plot(r: &WhatifReport, path: &Path) -> anyhow::Result<()> {
     let max_lam = r.points.iter().map(|p| p.lam).fold(0.0, f64::max) * 1.05;
-    let max_gpu = r.points.iter().map(|p| p.gpus).max().unwrap_or(1) as f64 * 1.1 + 1.0;
+    let max_gpu = r
+        .points
+        .iter()
+        .map(|p| p.fleet.cost.gpus)
+        .max()
+        .unwrap_or(1) as f64
+        * 1.1
+        + 1.0;
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
@@ -121,15 +128,15 @@ fn plot(r: &WhatifReport, path: &Path) -> anyhow::Result<()> {
         .y_desc("GPUs")
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut gpus: Vec<&str> = r.points.iter().map(|p| p.gpu.as_str()).collect();
+    let mut gpus: Vec<&str> = r.points.iter().map(|p| p.gpu()).collect();
     gpus.dedup();
     for (i, g) in gpus.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let pts: Vec<(f64, f64)> = r
             .points
             .iter()
-            .filter(|p| p.gpu == *g)
-            .map(|p| (p.lam, p.gpus as f64))
+            .filter(|p| p.gpu() == *g)
+            .map(|p| (p.lam, p.fleet.cost.gpus as f64))
             .collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
@@ -171,24 +178,20 @@ impl HumanReport for WhatifReport {
         ]);
         for p in &self.points {
             t.add_row(vec![
-                p.gpu.clone(),
+                p.gpu().to_string(),
                 format!("{}", p.lam),
-                p.counts
+                p.counts()
                     .iter()
                     .map(|c| c.to_string())
                     .collect::<Vec<_>>()
                     .join(" + "),
-                p.gpus.to_string(),
-                format!("${:.0}K", p.cost_per_year_usd / 1e3),
+                p.fleet.cost.gpus.to_string(),
+                format!("${:.0}K", p.fleet.cost.per_year_usd / 1e3),
                 p.cost_vs_cheapest
                     .map(|c| format!("{:+.0}%", 100.0 * c))
                     .unwrap_or_else(|| "—".into()),
-                p.p99_ttft_ms_by_pool
-                    .iter()
-                    .map(|v| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into()))
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-                if p.slo_met {
+                super::optimize::p99_cell(&p.fleet),
+                if p.fleet.slo_met {
                     "✓".into()
                 } else {
                     "✗".into()
@@ -220,20 +223,20 @@ impl CsvReport for WhatifReport {
             let _ = writeln!(
                 s,
                 "{},{},{},{},{},{:.2},{},{},{}",
-                p.gpu,
+                p.gpu(),
                 p.lam,
-                p.b_short.map(|b| b.to_string()).unwrap_or_default(),
-                p.counts
+                p.fleet.b_short.map(|b| b.to_string()).unwrap_or_default(),
+                p.counts()
                     .iter()
                     .map(|c| c.to_string())
                     .collect::<Vec<_>>()
                     .join("+"),
-                p.gpus,
-                p.cost_per_year_usd,
+                p.fleet.cost.gpus,
+                p.fleet.cost.per_year_usd,
                 p.cost_vs_cheapest
                     .map(|c| c.to_string())
                     .unwrap_or_default(),
-                p.slo_met,
+                p.fleet.slo_met,
                 p.max_lam_within_slo
                     .map(|l| l.to_string())
                     .unwrap_or_default()

@@ -127,7 +127,8 @@ pub struct OptimizeReport {
     pub slo_ttft_ms: f64,
 }
 
-fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Candidate {
+/// The report form of a DES-sized fleet, with the reliability margin applied.
+pub fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Candidate {
     let prod: Vec<u32> = sized
         .counts
         .iter()
@@ -168,6 +169,16 @@ fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Candida
         },
         slo_met: sized.slo_met,
         reason: sized.reason.clone(),
+    }
+}
+
+impl Candidate {
+    /// DES P99 TTFT per pool in fleet order (the map is keyed by pool id).
+    pub fn des_p99_in_fleet_order(&self) -> Vec<Option<f64>> {
+        self.pools
+            .iter()
+            .map(|p| self.des.p99_ttft_ms_by_pool.get(&p.id).copied().flatten())
+            .collect()
     }
 }
 

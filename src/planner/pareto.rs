@@ -3,40 +3,39 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::sizing::{SizingSettings, size_fleet};
 use crate::workload::spec::WorkloadSpec;
 
-/// One threshold (or the homogeneous baseline).
+/// One threshold (or the homogeneous baseline): an `optimize` candidate plus
+/// the sweep's columns.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParetoPoint {
-    /// Short-pool threshold (null: homogeneous baseline).
-    pub b_short: Option<u32>,
+    /// The sized fleet, in `optimize`'s candidate shape.
+    #[serde(flatten)]
+    pub fleet: Candidate,
     /// Fraction of requests with ISL + OSL ≤ B (the short pool's share).
     pub alpha_short: Option<f64>,
-    /// Instances per pool.
-    pub counts: Vec<u32>,
-    /// GPUs.
-    pub gpus: u64,
-    /// $ per year.
-    pub cost_per_year_usd: f64,
     /// Saving against the homogeneous baseline (negative: dearer).
     pub saving_vs_baseline: Option<f64>,
-    /// DES P99 TTFT per pool, ms.
-    pub p99_ttft_ms_by_pool: Vec<Option<f64>>,
-    /// Worst pool's P99 TTFT, ms.
+    /// Worst pool's DES P99 TTFT, ms.
     pub worst_p99_ttft_ms: Option<f64>,
-    /// Whether the DES confirms the SLO.
-    pub slo_met: bool,
     /// On the Pareto frontier of (cost, worst P99) among SLO-meeting points.
     pub pareto: bool,
-    /// Why the SLO cannot be met.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    /// The recommended point.
+    pub recommended: bool,
 }
 
-/// The threshold sweep.
-#[derive(Debug, Clone, Serialize)]
+impl ParetoPoint {
+    fn cost(&self) -> f64 {
+        self.fleet.cost.per_year_usd
+    }
+}
+
+/// The threshold sweep. Its JSON form is an array of points, the
+/// homogeneous baseline (`b_short: null`) first.
+#[derive(Debug, Clone)]
 pub struct ParetoReport {
     /// The homogeneous baseline.
     pub baseline: ParetoPoint,
@@ -83,69 +82,74 @@ pub fn pareto(
     let mut pts: Vec<ParetoPoint> = plans
         .iter()
         .zip(&sized)
-        .map(|(p, sf)| {
-            let p99: Vec<Option<f64>> = sf.pools.iter().map(|x| x.p99_ttft_ms).collect();
-            ParetoPoint {
-                b_short: p.b_short,
-                alpha_short: p.b_short.map(share),
-                gpus: sf.gpus,
-                cost_per_year_usd: sf.cost_per_hr * 8760.0,
-                saving_vs_baseline: None,
-                worst_p99_ttft_ms: p99.iter().flatten().copied().reduce(f64::max),
-                p99_ttft_ms_by_pool: p99,
-                counts: sf.counts.clone(),
-                slo_met: sf.slo_met,
-                pareto: false,
-                reason: sf.reason.clone(),
-            }
+        .map(|(p, sf)| ParetoPoint {
+            fleet: candidate(p, sf, 1.0),
+            alpha_short: p.b_short.map(share),
+            saving_vs_baseline: None,
+            worst_p99_ttft_ms: sf
+                .pools
+                .iter()
+                .filter_map(|x| x.p99_ttft_ms)
+                .reduce(f64::max),
+            pareto: false,
+            recommended: false,
         })
         .collect();
-    let base_cost = pts[0].cost_per_year_usd;
-    let base_ok = pts[0].slo_met;
+    let base_cost = pts[0].cost();
+    let base_ok = pts[0].fleet.slo_met;
     for p in &mut pts {
-        p.saving_vs_baseline = base_ok.then(|| 1.0 - p.cost_per_year_usd / base_cost);
+        p.saving_vs_baseline = base_ok.then(|| 1.0 - p.cost() / base_cost);
     }
     // Frontier among SLO-meeting points (baseline included).
-    let snapshot = pts.clone();
-    for p in pts.iter_mut().filter(|p| p.slo_met) {
-        let (c, w) = (p.cost_per_year_usd, p.worst_p99_ttft_ms.unwrap_or(0.0));
-        p.pareto = !snapshot.iter().filter(|q| q.slo_met).any(|q| {
-            let (qc, qw) = (q.cost_per_year_usd, q.worst_p99_ttft_ms.unwrap_or(0.0));
-            qc <= c && qw <= w && (qc < c || qw < w)
-        });
+    let snap: Vec<(bool, f64, f64)> = pts
+        .iter()
+        .map(|p| {
+            (
+                p.fleet.slo_met,
+                p.cost(),
+                p.worst_p99_ttft_ms.unwrap_or(0.0),
+            )
+        })
+        .collect();
+    for p in pts.iter_mut().filter(|p| p.fleet.slo_met) {
+        let (c, w) = (p.cost(), p.worst_p99_ttft_ms.unwrap_or(0.0));
+        p.pareto = !snap
+            .iter()
+            .any(|&(ok, qc, qw)| ok && qc <= c && qw <= w && (qc < c || qw < w));
     }
-    let baseline = pts.remove(0);
-    let cheapest = pts.iter().filter(|p| p.slo_met).min_by(|a, b| {
-        a.cost_per_year_usd.total_cmp(&b.cost_per_year_usd).then(
-            a.worst_p99_ttft_ms
-                .unwrap_or(0.0)
-                .total_cmp(&b.worst_p99_ttft_ms.unwrap_or(0.0)),
-        )
-    });
-    let (recommended_b_short, recommendation) = match cheapest {
-        Some(c) if !baseline.slo_met || c.cost_per_year_usd < baseline.cost_per_year_usd => (
-            c.b_short,
-            format!(
-                "B_short = {} is the cheapest SLO-meeting split ({} GPUs, ${:.0}K/yr){}",
-                c.b_short.unwrap_or(0),
-                c.gpus,
-                c.cost_per_year_usd / 1e3,
-                if baseline.slo_met {
-                    format!(
-                        ", {:.1}% below the homogeneous baseline",
-                        100.0 * c.saving_vs_baseline.unwrap_or(0.0)
-                    )
-                } else {
-                    ", and the homogeneous baseline misses the SLO".into()
-                }
-            ),
-        ),
+    let key = |p: &ParetoPoint| (p.cost(), p.worst_p99_ttft_ms.unwrap_or(0.0));
+    let cheapest = (1..pts.len())
+        .filter(|&i| pts[i].fleet.slo_met)
+        .min_by(|&a, &b| {
+            key(&pts[a])
+                .partial_cmp(&key(&pts[b]))
+                .expect("finite costs")
+        });
+    let (rec, recommendation) = match cheapest {
+        Some(i) if !base_ok || pts[i].cost() < base_cost => {
+            let p = &pts[i];
+            let vs = if base_ok {
+                format!(
+                    ", {:.1}% below the homogeneous baseline",
+                    100.0 * p.saving_vs_baseline.unwrap_or(0.0)
+                )
+            } else {
+                ", and the homogeneous baseline misses the SLO".into()
+            };
+            let text = format!(
+                "B_short = {} is the cheapest SLO-meeting split ({} GPUs, ${:.0}K/yr){vs}",
+                p.fleet.b_short.unwrap_or(0),
+                p.fleet.cost.gpus,
+                p.cost() / 1e3
+            );
+            (Some(i), text)
+        }
         Some(_) => (
-            None,
+            Some(0),
             "no split beats the homogeneous baseline's cost: keep one pool".into(),
         ),
-        None if baseline.slo_met => (
-            None,
+        None if base_ok => (
+            Some(0),
             "no split meets the SLO: keep the homogeneous pool".into(),
         ),
         None => (
@@ -153,6 +157,11 @@ pub fn pareto(
             "neither the baseline nor any split meets the SLO".into(),
         ),
     };
+    if let Some(i) = rec {
+        pts[i].recommended = true;
+    }
+    let recommended_b_short = rec.and_then(|i| pts[i].fleet.b_short);
+    let baseline = pts.remove(0);
     Ok(ParetoReport {
         baseline,
         points: pts,
@@ -160,4 +169,10 @@ pub fn pareto(
         recommendation,
         slo_ttft_ms: s.slo_ttft_ms,
     })
+}
+
+impl Serialize for ParetoReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(std::iter::once(&self.baseline).chain(&self.points))
+    }
 }

@@ -4,41 +4,45 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::sizing::{SizedFleet, SizingSettings, size_fleet};
 use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::simulate::{SimulateJob, run_job};
 use crate::workload::spec::WorkloadSpec;
 
-/// One (GPU type, λ) point.
+/// One (GPU type, λ) point: an `optimize` candidate plus the sweep's columns.
 #[derive(Debug, Clone, Serialize)]
 pub struct WhatifPoint {
-    /// Profile name of the fleet.
-    pub gpu: String,
+    /// The sized fleet (counts made monotone in λ), in `optimize`'s candidate shape.
+    #[serde(flatten)]
+    pub fleet: Candidate,
     /// Arrival rate, requests/s.
     pub lam: f64,
-    /// Short-pool threshold (null: homogeneous).
-    pub b_short: Option<u32>,
-    /// Instances per pool (monotone in λ).
-    pub counts: Vec<u32>,
-    /// GPUs.
-    pub gpus: u64,
-    /// $ per hour.
-    pub cost_per_hr_usd: f64,
-    /// $ per year.
-    pub cost_per_year_usd: f64,
-    /// DES P99 TTFT per pool at this λ, ms.
-    pub p99_ttft_ms_by_pool: Vec<Option<f64>>,
-    /// Whether the DES confirms the SLO.
-    pub slo_met: bool,
     /// The largest λ this fleet sustains within the SLO (DES bisection), requests/s.
     pub max_lam_within_slo: Option<f64>,
     /// Cost relative to the cheapest GPU type at this λ (0 for the cheapest).
     pub cost_vs_cheapest: Option<f64>,
 }
 
-/// The what-if sweep.
-#[derive(Debug, Clone, Serialize)]
+impl WhatifPoint {
+    /// Instances per pool, in fleet order.
+    pub fn counts(&self) -> Vec<u32> {
+        self.fleet.pools.iter().map(|p| p.instances).collect()
+    }
+
+    /// The GPU type (the long or homogeneous pool's profile).
+    pub fn gpu(&self) -> &str {
+        self.fleet
+            .pools
+            .last()
+            .map(|p| p.gpu.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// The what-if sweep. Its JSON form is the array of points.
+#[derive(Debug, Clone)]
 pub struct WhatifReport {
     /// Points, by GPU type then ascending λ.
     pub points: Vec<WhatifPoint>,
@@ -169,18 +173,15 @@ pub fn whatif(
             if let Some(r) = &sf.reason {
                 notes.push(format!("{} at λ = {lam}: {r}", plan.long.name));
             }
+            let repaired = SizedFleet {
+                counts,
+                ..sf.clone()
+            };
             points.push((
                 g,
                 WhatifPoint {
-                    gpu: plan.long.name.clone(),
+                    fleet: candidate(plan, &repaired, 1.0),
                     lam: *lam,
-                    b_short: plan.b_short,
-                    gpus: plan.gpus(&counts),
-                    cost_per_hr_usd: plan.cost_per_hr(&counts),
-                    cost_per_year_usd: plan.cost_per_hr(&counts) * 8760.0,
-                    p99_ttft_ms_by_pool: sf.pools.iter().map(|p| p.p99_ttft_ms).collect(),
-                    slo_met: sf.slo_met,
-                    counts,
                     max_lam_within_slo: None,
                     cost_vs_cheapest: None,
                 },
@@ -191,8 +192,8 @@ pub fn whatif(
     let thresholds: Vec<Option<f64>> = points
         .par_iter()
         .map(|(g, p)| {
-            let t = if p.slo_met {
-                max_lam(&plans[*g], &p.counts, workload, s, p.lam).map(Some)
+            let t = if p.fleet.slo_met {
+                max_lam(&plans[*g], &p.counts(), workload, s, p.lam).map(Some)
             } else {
                 Ok(None)
             };
@@ -217,12 +218,12 @@ pub fn whatif(
     for &lam in &lams {
         let cheapest = out
             .iter()
-            .filter(|p| p.lam == lam && p.slo_met)
-            .map(|p| p.cost_per_hr_usd)
+            .filter(|p| p.lam == lam && p.fleet.slo_met)
+            .map(|p| p.fleet.cost.per_hr_usd)
             .fold(f64::INFINITY, f64::min);
         for p in out.iter_mut().filter(|p| p.lam == lam) {
-            p.cost_vs_cheapest =
-                (cheapest.is_finite() && p.slo_met).then(|| p.cost_per_hr_usd / cheapest - 1.0);
+            p.cost_vs_cheapest = (cheapest.is_finite() && p.fleet.slo_met)
+                .then(|| p.fleet.cost.per_hr_usd / cheapest - 1.0);
         }
     }
     Ok(WhatifReport {
@@ -230,4 +231,10 @@ pub fn whatif(
         notes,
         slo_ttft_ms: s.slo_ttft_ms,
     })
+}
+
+impl Serialize for WhatifReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(&self.points)
+    }
 }
