@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod optimize;
 pub mod output;
 pub mod pareto;
+pub mod plan_scenario;
 pub mod progress;
 pub mod simulate;
 pub mod sizing_calc;

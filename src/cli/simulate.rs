@@ -274,8 +274,13 @@ pub struct RunArgs {
     pub output: OutputArgs,
 }
 
-/// Run `run SCENARIO.toml`.
+/// Run `run SCENARIO.toml` (a simulation scenario, or a planner scenario with a `[plan]` table).
 pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
+    if let Ok(text) = std::fs::read_to_string(&args.scenario)
+        && super::plan_scenario::is_plan_scenario(&text)
+    {
+        return super::plan_scenario::run(&args.scenario, &text, args.output);
+    }
     let mut job = Scenario::load(&args.scenario)?.into_job()?;
     if let Some(s) = args.seed {
         job.cfg.seed = s;

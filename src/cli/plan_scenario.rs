@@ -1,0 +1,167 @@
+//! Planner scenarios: a TOML file with a `[plan]` table runs `optimize`,
+//! `pareto` or `whatif` with the flags written in the file (paths relative
+//! to the file), so a planning question is one reproducible file:
+//!
+//! ```toml
+//! description = "Puzzle 4: when do I need to add GPUs?"
+//! [plan]
+//! kind = "whatif"
+//! cdf = "../../../shared/data/cdf/azure_cdf.json"
+//! slo = 500
+//! gpu_short = "h100"
+//! gpu_long = "h100"
+//! long_max_ctx = 8192
+//! lam_range = [25, 50, 100]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::optimize::{OptimizeArgs, PlanArgs};
+use super::output::OutputArgs;
+use super::pareto::ParetoArgs;
+use super::whatif::WhatifArgs;
+use crate::error::InputError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    plan: PlanToml,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanToml {
+    kind: String,
+    cdf: PathBuf,
+    #[serde(default)]
+    lam: Option<f64>,
+    #[serde(default)]
+    lam_range: Vec<f64>,
+    #[serde(default = "d_slo")]
+    slo: f64,
+    #[serde(default = "d_ctx")]
+    long_max_ctx: u32,
+    #[serde(default = "d_gpu")]
+    gpu_short: String,
+    #[serde(default = "d_gpu")]
+    gpu_long: String,
+    #[serde(default)]
+    gpu_compare: Vec<String>,
+    #[serde(default)]
+    b_short: Option<u32>,
+    #[serde(default = "d_gamma")]
+    gamma_max: f64,
+    #[serde(default = "d_verify")]
+    verify_top: usize,
+    #[serde(default)]
+    fine: bool,
+    #[serde(default = "d_n")]
+    n_sim_req: u64,
+    #[serde(default = "d_seed")]
+    seed: u64,
+    #[serde(default)]
+    node_avail: Option<f64>,
+}
+
+fn d_slo() -> f64 {
+    500.0
+}
+fn d_ctx() -> u32 {
+    65536
+}
+fn d_gpu() -> String {
+    "a100".into()
+}
+fn d_gamma() -> f64 {
+    1.0
+}
+fn d_verify() -> usize {
+    3
+}
+fn d_n() -> u64 {
+    20_000
+}
+fn d_seed() -> u64 {
+    42
+}
+
+/// True when the TOML text has a top-level `[plan]` table.
+pub fn is_plan_scenario(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("plan"))
+}
+
+/// Run a planner scenario file.
+pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
+    let f: PlanFile = toml::from_str(text).map_err(|e| InputError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string().trim().replace('\n', " "),
+    })?;
+    let p = f.plan;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let plan = PlanArgs {
+        cdf: if p.cdf.is_absolute() {
+            p.cdf.clone()
+        } else {
+            base.join(&p.cdf)
+        },
+        slo: p.slo,
+        long_max_ctx: p.long_max_ctx,
+        gpu_short: p.gpu_short,
+        gpu_long: p.gpu_long,
+        n_sim_req: p.n_sim_req,
+        seed: p.seed,
+        node_avail: p.node_avail,
+        failure_rate_per_day: None,
+        mttr_hours: None,
+    };
+    let need_lam = || {
+        p.lam
+            .ok_or_else(|| InputError::field("plan.lam", "this kind needs `lam`"))
+    };
+    match p.kind.as_str() {
+        "optimize" => super::optimize::run(OptimizeArgs {
+            plan,
+            lam: need_lam()?,
+            b_short: p.b_short,
+            gamma_max: p.gamma_max,
+            verify_top: p.verify_top,
+            output,
+        }),
+        "pareto" => super::pareto::run(ParetoArgs {
+            plan,
+            lam: need_lam()?,
+            fine: p.fine,
+            csv: None,
+            plot: None,
+            output,
+        }),
+        "whatif" => {
+            if p.lam_range.is_empty() {
+                return Err(InputError::field(
+                    "plan.lam_range",
+                    "whatif needs a non-empty `lam_range`",
+                )
+                .into());
+            }
+            super::whatif::run(WhatifArgs {
+                plan,
+                lam_range: p.lam_range,
+                gpu_compare: p.gpu_compare,
+                b_short: p.b_short.unwrap_or(4096),
+                csv: None,
+                plot: None,
+                output,
+            })
+        }
+        other => Err(InputError::field(
+            "plan.kind",
+            format!("unknown planner `{other}`; expected optimize, pareto or whatif"),
+        )
+        .into()),
+    }
+}
