@@ -89,7 +89,7 @@ fn overload_is_unstable_with_null_waits_and_des_rows_appear() {
         "--osl",
         "exp:50",
         "--lam",
-        "30",
+        "420",
         "--n-gpus",
         "1",
         "--calib-samples",
@@ -110,7 +110,10 @@ fn overload_is_unstable_with_null_waits_and_des_rows_appear() {
             "des-iteration"
         ]
     );
+    // λ = 420 req/s on 128 slots of ~285 ms: ρ ≈ 0.93, so waits are positive.
     assert_eq!(rows[4]["vs_des_slot"], 0.0);
+    assert!(rows[1]["vs_des_slot"].is_f64(), "{}", rows[1]);
+    assert!(rows[5]["mean_wait_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(rows[4]["disagrees_with_des"], false);
     assert_eq!(v["des_requests"], 20000);
 }
@@ -149,7 +152,7 @@ fn bad_flags_exit_2_naming_the_flag() {
         (&["--lam", "0"], "--lam"),
         (&["--gpu", "tpu9"], "unknown GPU profile"),
         (&["--n-gpus", "0"], "--n-gpus"),
-        (&["--slo", "-5"], "--slo"),
+        (&["--slo=-5"], "--slo"),
         (&["--max-ctx", "100000000"], "--max-ctx"),
         (&["--mmpp", "1:2:3:4"], "--mmpp"),
         (&["--verify-des", "0"], "--verify-des"),

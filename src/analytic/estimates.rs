@@ -114,7 +114,7 @@ fn degenerate(model: &'static str, cal: &PoolCalibration, pre_s: f64) -> Option<
             PoolEstimate::stable(model, 0.0, 0.0, 0.0, pre_s)
         });
     }
-    if lam == 0.0 || !(cal.mean_service_s > 0.0) {
+    if lam == 0.0 || cal.mean_service_s.is_nan() || cal.mean_service_s <= 0.0 {
         return Some(PoolEstimate::stable(model, 0.0, 0.0, 0.0, pre_s));
     }
     None
@@ -315,7 +315,7 @@ pub fn birth_death(cal: &PoolCalibration, profile: &Profile) -> PoolEstimate {
         return PoolEstimate::stable(M, 0.0, 0.0, 0.0, cal.p99_prefill_s);
     }
     let util = chain.lam_s / mu_b;
-    if !(util < 1.0) {
+    if util.is_nan() || util >= 1.0 {
         return PoolEstimate::unstable(M, util);
     }
     let sol = solve(&chain);
@@ -327,7 +327,7 @@ pub fn birth_death(cal: &PoolCalibration, profile: &Profile) -> PoolEstimate {
 /// Mean number of requests in one instance under the birth–death model
 /// (`None` when unstable or degenerate).
 pub fn birth_death_mean_in_instance(cal: &PoolCalibration, profile: &Profile) -> Option<f64> {
-    if cal.instances == 0 || !(cal.lam_req_s > 0.0) {
+    if cal.instances == 0 || cal.lam_req_s.is_nan() || cal.lam_req_s <= 0.0 {
         return None;
     }
     let chain = Chain::of(cal, profile);

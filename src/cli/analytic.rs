@@ -221,8 +221,10 @@ impl AnalyticArgs {
                 estimate: e,
             })
             .collect();
+        let mut shown = spec.clone();
+        shown.n_requests = Some(self.verify_des.unwrap_or(self.calib_samples as u64));
         Ok(AnalyticReport {
-            workload: spec.describe(),
+            workload: shown.describe(),
             gpu: profile.name.clone(),
             instances: self.n_gpus,
             gpus: self.n_gpus as u64 * profile.gpus_per_instance as u64,
