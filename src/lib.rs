@@ -19,7 +19,9 @@
 //!   them read-only views and applies their decisions.
 //! - [`metrics`] — hdrhistogram latencies, SLO attainment, utilisation,
 //!   replications with confidence intervals, the JSON report.
-//! - [`analytic`] — Erlang-B/C and M/M/c, the cross-check for the slot model.
+//! - [`analytic`] — Erlang-B/C and M/M/c, the cross-check for the slot model;
+//!   per-pool calibration from a workload and side-by-side estimates
+//!   (reference formula, M/M/c, Allen–Cunneen, batching-aware birth–death).
 //! - [`cli`] — argument parsing and resolution into validated configs;
 //!   each subcommand's logic is a library call, printed via [`cli::output`].
 //! - [`rng`] — one seed, one independent stream per purpose and replication.

@@ -2,6 +2,7 @@
 //! validated configuration (bad input → [`crate::error::InputError`], exit 2)
 //! and only then handed to the library.
 
+pub mod analytic;
 pub mod compare;
 pub mod fleet;
 pub mod optimize;
@@ -44,6 +45,8 @@ pub enum Command {
     Run(simulate::RunArgs),
     /// Measured-concurrency-sweep GPU estimate (NAT `sizing calc` compatible).
     SizingCalc(Box<sizing_calc::SizingCalcArgs>),
+    /// Analytic queueing estimates for one pool, side by side (optionally beside the DES).
+    Analytic(Box<analytic::AnalyticArgs>),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -59,6 +62,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Whatif(args) => whatif::run(*args),
         Command::Pareto(args) => pareto::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
+        Command::Analytic(args) => analytic::run(*args),
     }
 }
 
