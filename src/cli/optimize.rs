@@ -201,6 +201,20 @@ pub fn p99_cell(c: &Candidate) -> String {
         .join(" / ")
 }
 
+/// Analytic P99s in fleet order, `a / b`.
+fn analytic_cell(c: &Candidate) -> String {
+    c.pools
+        .iter()
+        .map(
+            |p| match c.analytic.p99_ttft_ms_by_pool.get(&p.id).copied().flatten() {
+                Some(x) => format!("{x:.0}"),
+                None => "∞".into(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 impl HumanReport for OptimizeReport {
     fn human(&self) -> String {
         let mut s = String::new();
@@ -214,6 +228,7 @@ impl HumanReport for OptimizeReport {
             "GPUs",
             "$/yr",
             "DES P99 TTFT ms",
+            "analytic P99 ms",
             "SLO",
             "sims",
         ]);
@@ -228,6 +243,7 @@ impl HumanReport for OptimizeReport {
                 c.cost.gpus.to_string(),
                 format!("${:.0}K", c.cost.per_year_usd / 1e3),
                 p99_cell(c),
+                analytic_cell(c),
                 if c.slo_met {
                     "✓".into()
                 } else {

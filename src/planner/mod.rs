@@ -8,6 +8,7 @@
 pub mod optimize;
 pub mod pareto;
 pub mod plan;
+pub mod screen;
 pub mod sizing;
 pub mod whatif;
 

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::plan::FleetPlan;
+use super::screen::Screen;
 use super::sizing::{SizedFleet, SizingSettings, size_fleet};
 use crate::error::InputError;
 use crate::profile::Profile;
@@ -172,7 +173,33 @@ pub fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Can
     }
 }
 
+/// Relative difference beyond which analytic and DES P99s are flagged.
+pub const DISAGREEMENT: f64 = 0.25;
+
 impl Candidate {
+    /// Fill the analytic block: the analytic P99 TTFT per pool at the
+    /// DES-minimal sizes, and the pools where it differs from the DES by more
+    /// than [`DISAGREEMENT`].
+    pub fn attach_analytic(&mut self, screen: &Screen, plan: &FleetPlan) {
+        let counts: Vec<u32> = self.pools.iter().map(|p| p.slo_instances).collect();
+        let analytic = screen.p99_ttft_ms(plan, &counts);
+        let des = self.des_p99_in_fleet_order();
+        self.analytic.disagrees.clear();
+        for ((pool, a), d) in self.pools.iter().zip(&analytic).zip(&des) {
+            self.analytic
+                .p99_ttft_ms_by_pool
+                .insert(pool.id.clone(), *a);
+            let differs = match (a, d) {
+                (Some(a), Some(d)) => (a - d).abs() > DISAGREEMENT * d.max(1e-9),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if differs {
+                self.analytic.disagrees.push(pool.id.clone());
+            }
+        }
+    }
+
     /// DES P99 TTFT per pool in fleet order (the map is keyed by pool id).
     pub fn des_p99_in_fleet_order(&self) -> Vec<Option<f64>> {
         self.pools
@@ -232,8 +259,26 @@ impl OptimizeConfig {
 /// (cheapest analytic estimate first) and returns at most `verify_top`.
 pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<OptimizeReport> {
     cfg.validate()?;
-    let plans = cfg.plans();
-    let verify: Vec<FleetPlan> = plans.into_iter().take(cfg.verify_top.max(1)).collect();
+    // Analytic screen: rank every (B, γ) plan by its analytic cost; infeasible last.
+    let screen = Screen::new(&cfg.workload, cfg.sizing.seed)?;
+    let mut ranked: Vec<(f64, FleetPlan)> = cfg
+        .plans()
+        .into_iter()
+        .map(|p| {
+            let cost = screen
+                .size(&p, cfg.sizing.slo_ttft_ms)
+                .map(|c| p.cost_per_hr(&c))
+                .unwrap_or(f64::INFINITY);
+            (cost, p)
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let screened = ranked.len();
+    let verify: Vec<FleetPlan> = ranked
+        .into_iter()
+        .take(cfg.verify_top.max(1))
+        .map(|(_, p)| p)
+        .collect();
     let base_plan = FleetPlan::homogeneous(cfg.gpu_long.clone(), cfg.long_max_ctx);
     let pb = crate::cli::progress::bar(
         progress,
@@ -255,17 +300,36 @@ pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<Optimize
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
+    let with_analytic = |p: &FleetPlan, s: &SizedFleet| {
+        let mut c = candidate(p, s, cfg.availability);
+        c.attach_analytic(&screen, p);
+        c
+    };
     let mut it = sized.iter();
     let (bp, bs) = it.next().expect("baseline is always sized");
-    let baseline = candidate(bp, bs, cfg.availability);
-    let mut candidates: Vec<Candidate> =
-        it.map(|(p, s)| candidate(p, s, cfg.availability)).collect();
+    let baseline = with_analytic(bp, bs);
+    let mut candidates: Vec<Candidate> = it.map(|(p, s)| with_analytic(p, s)).collect();
     candidates.sort_by(|a, b| {
         (!a.slo_met, a.cost.per_hr_usd)
             .partial_cmp(&(!b.slo_met, b.cost.per_hr_usd))
             .expect("finite costs")
     });
-    let mut notes = Vec::new();
+    let mut notes = vec![format!(
+        "{screened} (B, γ) plans ranked by the analytic screen (batching-aware birth–death); the cheapest {} sized with the DES",
+        candidates.len()
+    )];
+    for c in std::iter::once(&baseline).chain(&candidates) {
+        if !c.analytic.disagrees.is_empty() {
+            notes.push(format!(
+                "{}: analytic and DES P99 TTFT differ by more than {:.0}% in pool(s) {}",
+                c.b_short
+                    .map(|b| format!("B={b}, γ={}", c.gamma))
+                    .unwrap_or_else(|| "homogeneous".into()),
+                100.0 * DISAGREEMENT,
+                c.analytic.disagrees.join(", ")
+            ));
+        }
+    }
     let best_candidate = candidates.iter().find(|c| c.slo_met).cloned();
     let best = match (best_candidate, baseline.slo_met) {
         (Some(c), true) if c.cost.per_hr_usd >= baseline.cost.per_hr_usd => {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
+use super::screen::Screen;
 use super::sizing::{SizingSettings, size_fleet};
 use crate::workload::spec::WorkloadSpec;
 
@@ -59,6 +60,7 @@ pub fn pareto(
     share: &(dyn Fn(u32) -> f64 + Sync),
     progress: bool,
 ) -> anyhow::Result<ParetoReport> {
+    let screen = Screen::new(workload, s.seed)?;
     let mut plans = vec![FleetPlan::homogeneous(base.long.clone(), base.long_max_ctx)];
     plans.extend(thresholds.iter().map(|&b| FleetPlan {
         b_short: Some(b),
@@ -83,7 +85,11 @@ pub fn pareto(
         .iter()
         .zip(&sized)
         .map(|(p, sf)| ParetoPoint {
-            fleet: candidate(p, sf, 1.0),
+            fleet: {
+                let mut c = candidate(p, sf, 1.0);
+                c.attach_analytic(&screen, p);
+                c
+            },
             alpha_short: p.b_short.map(share),
             saving_vs_baseline: None,
             worst_p99_ttft_ms: sf

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
+use super::screen::Screen;
 use super::sizing::{SizedFleet, SizingSettings, size_fleet};
 use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::simulate::{SimulateJob, run_job};
@@ -180,7 +181,14 @@ pub fn whatif(
             points.push((
                 g,
                 WhatifPoint {
-                    fleet: candidate(plan, &repaired, 1.0),
+                    fleet: {
+                        let mut c = candidate(plan, &repaired, 1.0);
+                        c.attach_analytic(
+                            &Screen::new(&workload_at(workload, *lam), s.seed)?,
+                            plan,
+                        );
+                        c
+                    },
                     lam: *lam,
                     max_lam_within_slo: None,
                     cost_vs_cheapest: None,
