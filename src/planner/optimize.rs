@@ -94,8 +94,10 @@ pub struct AnalyticBlock {
 pub struct DesBlock {
     /// P99 TTFT per pool, ms.
     pub p99_ttft_ms_by_pool: std::collections::BTreeMap<String, Option<f64>>,
-    /// Fleet SLO attainment.
+    /// Fleet SLO attainment (mean over replications).
     pub attainment: Option<f64>,
+    /// Replications each sizing decision required the SLO in.
+    pub replications: u32,
     /// Simulations run to size this fleet.
     pub evaluations: u32,
 }
@@ -162,6 +164,7 @@ pub fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Can
                 .collect(),
             attainment: sized.attainment,
             evaluations: sized.evaluations,
+            replications: sized.replications,
         },
         cost: CostBlock {
             per_hr_usd: per_hr,

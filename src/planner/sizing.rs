@@ -7,9 +7,12 @@
 //! 2. Bisection per pool, with the other pools held at their upper bound.
 //!    Under `length` and `compress-and-route` routing a pool's traffic does
 //!    not depend on the other pools' sizes, so the pools are searched in
-//!    parallel. Every evaluation uses the same seed (common random numbers).
-//!    When a P99 lands within `close_band` of the SLO, the decision is taken
-//!    on the mean of `close_replications` replications.
+//!    parallel. Every evaluation runs `replications` independent replications
+//!    (the same seed streams for every candidate: common random numbers), and
+//!    a pool meets the SLO only if every replication is stable and its P99
+//!    TTFT is within the SLO. One replication's P99 of a heavy-tailed
+//!    workload moves by ±15% between seeds; sizing to a single stream gave
+//!    fleets that failed on the next seed.
 //! 3. Joint check at the minimal counts; a pool that fails it (interaction
 //!    or noise) gets one more instance until the check passes.
 
@@ -21,7 +24,7 @@ use serde::Serialize;
 use super::plan::FleetPlan;
 use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::metrics::report::SimReport;
-use crate::simulate::{SimulateJob, run_job};
+use crate::simulate::{SimulateJob, run_replications};
 use crate::workload::spec::WorkloadSpec;
 
 /// How pools are sized.
@@ -33,10 +36,8 @@ pub struct SizingSettings {
     pub n_requests: u64,
     /// Seed of every simulation (common random numbers).
     pub seed: u64,
-    /// Relative distance to the SLO inside which replications decide.
-    pub close_band: f64,
-    /// Replications used near the SLO.
-    pub close_replications: u32,
+    /// Independent replications per evaluation; the SLO must hold in each.
+    pub replications: u32,
     /// Largest pool the search tries, instances.
     pub max_instances: u32,
 }
@@ -48,8 +49,7 @@ impl SizingSettings {
             slo_ttft_ms,
             n_requests,
             seed,
-            close_band: 0.1,
-            close_replications: 3,
+            replications: 3,
             max_instances: 4096,
         }
     }
@@ -68,10 +68,8 @@ pub struct PoolResult {
     pub instances: u32,
     /// GPUs.
     pub gpus: u64,
-    /// DES P99 TTFT at this size, ms (null: no traffic).
+    /// DES P99 TTFT at this size, the worst over the replications, ms (null: no traffic).
     pub p99_ttft_ms: Option<f64>,
-    /// DES SLO attainment of the pool.
-    pub attainment: Option<f64>,
 }
 
 /// A fleet sized by the DES.
@@ -83,17 +81,92 @@ pub struct SizedFleet {
     pub pools: Vec<PoolResult>,
     /// Whether every pool met the SLO in the joint check.
     pub slo_met: bool,
-    /// Fleet SLO attainment in the joint check.
+    /// Fleet SLO attainment in the joint check (mean over replications).
     pub attainment: Option<f64>,
     /// $ per hour.
     pub cost_per_hr: f64,
     /// GPUs.
     pub gpus: u64,
-    /// Simulations run.
+    /// Evaluations run (each of `replications` simulations).
     pub evaluations: u32,
+    /// Replications per evaluation; the SLO held in each.
+    pub replications: u32,
     /// Why the SLO cannot be met, when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The worst case of one fleet over the replications of an evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Every replication ended stable.
+    pub stable: bool,
+    /// Per pool, the largest P99 TTFT over the replications, ms.
+    pub worst_p99_ttft_ms: Vec<Option<f64>>,
+    /// Mean fleet SLO attainment over the replications.
+    pub attainment: Option<f64>,
+}
+
+impl Evaluation {
+    /// Does pool `i` meet the SLO in every replication?
+    pub fn pool_meets(&self, i: usize, slo_ms: f64) -> bool {
+        self.stable && self.worst_p99_ttft_ms[i].is_none_or(|p| p <= slo_ms)
+    }
+
+    /// Does every pool meet the SLO in every replication?
+    pub fn meets(&self, slo_ms: f64) -> bool {
+        (0..self.worst_p99_ttft_ms.len()).all(|i| self.pool_meets(i, slo_ms))
+    }
+}
+
+/// Simulate `plan` with `counts` on `workload`: `settings.replications`
+/// independent replications of `settings.n_requests` requests each.
+pub fn evaluate(
+    plan: &FleetPlan,
+    counts: &[u32],
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+) -> anyhow::Result<Evaluation> {
+    let job = SimulateJob {
+        cfg: SimConfig {
+            pools: plan.pools(counts),
+            router: plan.router(),
+            engine: EngineKind::Fast,
+            service_model: ServiceModel::Iteration,
+            seed: settings.seed,
+            warmup: Warmup::default(),
+            slo: Slo {
+                ttft_ms: settings.slo_ttft_ms,
+                tpot_ms: None,
+            },
+            validate: false,
+            record_requests: false,
+            max_waiting: None,
+        },
+        workload: WorkloadSpec {
+            n_requests: Some(settings.n_requests),
+            ..workload.clone()
+        },
+        per_pool: Vec::new(),
+        replications: settings.replications.max(1),
+        timing: false,
+        progress: false,
+    };
+    let reps: Vec<SimReport> = run_replications(&job)?;
+    let k = counts.len();
+    let worst_p99_ttft_ms = (0..k)
+        .map(|i| {
+            reps.iter()
+                .filter_map(|r| r.pools[i].metrics.ttft_ms.p99)
+                .reduce(f64::max)
+        })
+        .collect();
+    let att: Vec<f64> = reps.iter().filter_map(|r| r.fleet.slo.attainment).collect();
+    Ok(Evaluation {
+        stable: reps.iter().all(|r| r.verdict == "stable"),
+        worst_p99_ttft_ms,
+        attainment: (!att.is_empty()).then(|| att.iter().sum::<f64>() / att.len() as f64),
+    })
 }
 
 struct Evaluator<'a> {
@@ -104,59 +177,9 @@ struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    fn run(&self, counts: &[u32], replications: u32) -> anyhow::Result<SimReport> {
+    fn run(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
         self.count.fetch_add(1, Ordering::Relaxed);
-        let job = SimulateJob {
-            cfg: SimConfig {
-                pools: self.plan.pools(counts),
-                router: self.plan.router(),
-                engine: EngineKind::Fast,
-                service_model: ServiceModel::Iteration,
-                seed: self.settings.seed,
-                warmup: Warmup::default(),
-                slo: Slo {
-                    ttft_ms: self.settings.slo_ttft_ms,
-                    tpot_ms: None,
-                },
-                validate: false,
-                record_requests: false,
-                max_waiting: None,
-            },
-            workload: WorkloadSpec {
-                n_requests: Some(self.settings.n_requests),
-                ..self.workload.clone()
-            },
-            per_pool: Vec::new(),
-            replications,
-            timing: false,
-            progress: false,
-        };
-        run_job(&job)
-    }
-
-    fn p99(r: &SimReport, pool: usize) -> Option<f64> {
-        r.pools[pool].metrics.ttft_ms.p99
-    }
-
-    /// Does `pool` meet the SLO at `counts`? Near the SLO, decide on replications.
-    fn pool_ok(&self, counts: &[u32], pool: usize) -> anyhow::Result<(bool, Option<f64>)> {
-        let slo = self.settings.slo_ttft_ms;
-        let r = self.run(counts, 1)?;
-        let p = Self::p99(&r, pool);
-        let verdict_ok = r.verdict == "stable";
-        match p {
-            None => Ok((verdict_ok, None)),
-            Some(v)
-                if verdict_ok
-                    && (v - slo).abs() <= self.settings.close_band * slo
-                    && self.settings.close_replications > 1 =>
-            {
-                let rr = self.run(counts, self.settings.close_replications)?;
-                let m = Self::p99(&rr, pool);
-                Ok((rr.verdict == "stable" && m.is_none_or(|m| m <= slo), m))
-            }
-            Some(v) => Ok((verdict_ok && v <= slo, Some(v))),
-        }
+        evaluate(self.plan, counts, self.workload, self.settings)
     }
 }
 
@@ -185,18 +208,15 @@ pub fn size_fleet(
     let mut last_p99: Vec<Option<f64>> = vec![None; k];
     let mut flat: Vec<u32> = vec![0; k];
     let mut reason = None;
+    let slo = settings.slo_ttft_ms;
     loop {
-        let r = ev.run(&ub, 1)?;
-        let slo = settings.slo_ttft_ms;
-        let stable = r.verdict == "stable";
-        let failing: Vec<usize> = (0..k)
-            .filter(|&i| !stable || Evaluator::p99(&r, i).is_some_and(|p| p > slo))
-            .collect();
+        let r = ev.run(&ub)?;
+        let failing: Vec<usize> = (0..k).filter(|&i| !r.pool_meets(i, slo)).collect();
         if failing.is_empty() {
             break;
         }
         for &i in &failing {
-            let now = Evaluator::p99(&r, i).filter(|_| stable);
+            let now = r.worst_p99_ttft_ms[i].filter(|_| r.stable);
             match (last_p99[i], now) {
                 (Some(prev), Some(now)) if now > 0.99 * prev && now > slo => flat[i] += 1,
                 _ => flat[i] = 0,
@@ -235,7 +255,7 @@ pub fn size_fleet(
                 let mid = lo + (hi - lo) / 2;
                 let mut c = ub.clone();
                 c[i] = mid;
-                if ev.pool_ok(&c, i)?.0 {
+                if ev.run(&c)?.pool_meets(i, slo) {
                     hi = mid;
                 } else {
                     lo = mid;
@@ -247,9 +267,8 @@ pub fn size_fleet(
     // 3. Joint check.
     let mut counts = minima;
     for _ in 0..8 {
-        let failing: Vec<usize> = (0..k)
-            .filter_map(|i| (!ev.pool_ok(&counts, i).ok()?.0).then_some(i))
-            .collect();
+        let r = ev.run(&counts)?;
+        let failing: Vec<usize> = (0..k).filter(|&i| !r.pool_meets(i, slo)).collect();
         if failing.is_empty() {
             break;
         }
@@ -266,33 +285,31 @@ fn joint(
     counts: Vec<u32>,
     reason: Option<String>,
 ) -> anyhow::Result<SizedFleet> {
-    let r = ev.run(&counts, 1)?;
+    let r = ev.run(&counts)?;
     let slo = ev.settings.slo_ttft_ms;
     let pools: Vec<PoolResult> = plan
         .pools(&counts)
         .iter()
-        .zip(&r.pools)
-        .map(|(p, rp)| PoolResult {
+        .zip(&r.worst_p99_ttft_ms)
+        .map(|(p, &p99)| PoolResult {
             id: p.id.clone(),
             gpu: p.profile.name.clone(),
             max_ctx: p.max_ctx_tok,
             instances: p.instances,
             gpus: p.gpus(),
-            p99_ttft_ms: rp.metrics.ttft_ms.p99,
-            attainment: rp.metrics.slo.attainment,
+            p99_ttft_ms: p99,
         })
         .collect();
-    let slo_met = reason.is_none()
-        && r.verdict == "stable"
-        && pools.iter().all(|p| p.p99_ttft_ms.is_none_or(|v| v <= slo));
+    let slo_met = reason.is_none() && r.meets(slo);
     Ok(SizedFleet {
         cost_per_hr: plan.cost_per_hr(&counts),
         gpus: plan.gpus(&counts),
         counts,
         pools,
         slo_met,
-        attainment: r.fleet.slo.attainment,
+        attainment: r.attainment,
         evaluations: ev.count.load(Ordering::Relaxed),
+        replications: ev.settings.replications.max(1),
         reason,
     })
 }

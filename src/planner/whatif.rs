@@ -7,9 +7,7 @@ use serde::Serialize;
 use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::screen::Screen;
-use super::sizing::{SizedFleet, SizingSettings, size_fleet};
-use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
-use crate::simulate::{SimulateJob, run_job};
+use super::sizing::{SizedFleet, SizingSettings, evaluate, size_fleet};
 use crate::workload::spec::WorkloadSpec;
 
 /// One (GPU type, λ) point: an `optimize` candidate plus the sweep's columns.
@@ -60,7 +58,7 @@ fn workload_at(w: &WorkloadSpec, lam: f64) -> WorkloadSpec {
     }
 }
 
-/// Does the fleet with `counts` meet the SLO at rate `lam`?
+/// Does the fleet with `counts` meet the SLO at rate `lam` (every replication)?
 fn meets(
     plan: &FleetPlan,
     counts: &[u32],
@@ -68,36 +66,7 @@ fn meets(
     s: &SizingSettings,
     lam: f64,
 ) -> anyhow::Result<bool> {
-    let job = SimulateJob {
-        cfg: SimConfig {
-            pools: plan.pools(counts),
-            router: plan.router(),
-            engine: EngineKind::Fast,
-            service_model: ServiceModel::Iteration,
-            seed: s.seed,
-            warmup: Warmup::default(),
-            slo: Slo {
-                ttft_ms: s.slo_ttft_ms,
-                tpot_ms: None,
-            },
-            validate: false,
-            record_requests: false,
-            max_waiting: None,
-        },
-        workload: WorkloadSpec {
-            n_requests: Some(s.n_requests),
-            ..workload_at(w, lam)
-        },
-        per_pool: Vec::new(),
-        replications: 1,
-        timing: false,
-        progress: false,
-    };
-    let r = run_job(&job)?;
-    Ok(r.verdict == "stable"
-        && r.pools
-            .iter()
-            .all(|p| p.metrics.ttft_ms.p99.is_none_or(|v| v <= s.slo_ttft_ms)))
+    Ok(evaluate(plan, counts, &workload_at(w, lam), s)?.meets(s.slo_ttft_ms))
 }
 
 /// The largest λ in [lo, hi] the fleet sustains (bisection to 1%), given it sustains `lo`.
