@@ -54,6 +54,8 @@ fn config(engine: EngineKind) -> SimConfig {
         validate: false,
         record_requests: false,
         max_waiting: None,
+        controls: Vec::new(),
+        windows: Vec::new(),
     }
 }
 

@@ -71,6 +71,8 @@ fn main() -> anyhow::Result<()> {
         validate: false,
         record_requests: false,
         max_waiting: None,
+        controls: Vec::new(),
+        windows: Vec::new(),
     };
     let mut workload = WorkloadSpec::default_chat();
     workload.n_requests = Some(50_000);

@@ -245,6 +245,8 @@ impl Scenario {
                 validate: false,
                 record_requests: false,
                 max_waiting: None,
+                controls: Vec::new(),
+                windows: Vec::new(),
             },
             workload: self.workload,
             per_pool,

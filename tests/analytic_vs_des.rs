@@ -67,6 +67,8 @@ fn config(profile: Profile, instances: u32, dispatch: DispatchPolicy) -> SimConf
         validate: false,
         record_requests: false,
         max_waiting: Some(u64::MAX),
+        controls: Vec::new(),
+        windows: Vec::new(),
     }
 }
 

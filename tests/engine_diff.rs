@@ -88,6 +88,8 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
         validate: true,
         record_requests: true,
         max_waiting: Some(u64::MAX),
+        controls: Vec::new(),
+        windows: Vec::new(),
     };
     (cfg, reqs)
 }

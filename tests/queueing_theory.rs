@@ -91,6 +91,8 @@ fn config(c: u32, instances: u32, dispatch: DispatchPolicy) -> SimConfig {
         validate: false,
         record_requests: false,
         max_waiting: Some(u64::MAX),
+        controls: Vec::new(),
+        windows: Vec::new(),
     }
 }
 

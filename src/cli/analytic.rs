@@ -271,6 +271,8 @@ impl AnalyticArgs {
                 validate: false,
                 record_requests: false,
                 max_waiting: None,
+                controls: Vec::new(),
+                windows: Vec::new(),
             },
             workload: spec.clone(),
             per_pool: Vec::new(),

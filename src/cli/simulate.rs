@@ -238,6 +238,8 @@ impl SimulateArgs {
                 validate: false,
                 record_requests: false,
                 max_waiting: None,
+                controls: Vec::new(),
+                windows: Vec::new(),
             },
             workload,
             per_pool: Vec::new(),

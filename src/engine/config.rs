@@ -128,6 +128,58 @@ pub struct SimConfig {
     pub record_requests: bool,
     /// Stop as unstable when this many requests are waiting (default: derived from capacity).
     pub max_waiting: Option<u64>,
+    /// Changes of a pool's running-sequence cap during the run, in time order.
+    pub controls: Vec<ControlChange>,
+    /// Arrival-time windows with their own metrics and energy (e.g. before, during and after an event).
+    pub windows: Vec<MetricWindow>,
+}
+
+/// A pool's `max_num_seqs` cap set to `max_num_seqs` at `at_s` (e.g. a
+/// demand-response event; a ramp is a sequence of such changes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ControlChange {
+    /// When, seconds since the start of the run.
+    pub at_s: f64,
+    /// Pool index.
+    pub pool: usize,
+    /// New running-sequence cap per instance.
+    pub max_num_seqs: u32,
+}
+
+impl ControlChange {
+    /// A linear ramp of `pool`'s cap from `from` to `to` over `[start_s, start_s + ramp_s]`,
+    /// one change per integer step (a single change when `ramp_s` is 0).
+    pub fn ramp(pool: usize, start_s: f64, ramp_s: f64, from: u32, to: u32) -> Vec<ControlChange> {
+        if ramp_s <= 0.0 || from == to {
+            return vec![ControlChange {
+                at_s: start_s,
+                pool,
+                max_num_seqs: to,
+            }];
+        }
+        let steps = from.abs_diff(to);
+        (1..=steps)
+            .map(|k| {
+                let cap = if to > from { from + k } else { from - k };
+                ControlChange {
+                    at_s: start_s + ramp_s * k as f64 / steps as f64,
+                    pool,
+                    max_num_seqs: cap,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A window of arrival times with its own metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricWindow {
+    /// Name shown in reports (`before`, `event`, `after`).
+    pub name: String,
+    /// Start, seconds since the start of the run.
+    pub start_s: f64,
+    /// End, seconds.
+    pub end_s: f64,
 }
 
 /// Draws (ISL, OSL, category) for one closed-loop request.

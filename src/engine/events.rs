@@ -17,6 +17,16 @@ pub enum EventKind {
         /// The instance's epoch when scheduled; stale if it changed since.
         epoch: u32,
     },
+    /// A scheduled control change (a pool's cap) takes effect.
+    Control {
+        /// Index into the configuration's controls.
+        index: u32,
+    },
+    /// Record every instance's integrated statistics (window boundaries).
+    Snapshot {
+        /// Index of the snapshot.
+        index: u32,
+    },
     /// The next request of the open workload arrives.
     Arrival,
     /// A closed-loop user issues its next request.
@@ -35,8 +45,9 @@ impl EventKind {
     fn rank(&self) -> u8 {
         match self {
             EventKind::Wake { .. } => 0,
-            EventKind::Arrival | EventKind::UserArrival { .. } => 1,
-            EventKind::Delayed { .. } => 2,
+            EventKind::Control { .. } | EventKind::Snapshot { .. } => 1,
+            EventKind::Arrival | EventKind::UserArrival { .. } => 2,
+            EventKind::Delayed { .. } => 3,
         }
     }
 }

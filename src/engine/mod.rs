@@ -19,7 +19,8 @@ pub mod slot;
 pub mod units;
 
 pub use config::{
-    Arrivals, ClosedLoop, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
+    Arrivals, ClosedLoop, ControlChange, EngineKind, MetricWindow, PoolConfig, ServiceModel,
+    SimConfig, Slo, Warmup,
 };
-pub use outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict};
+pub use outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict, WindowOutcome};
 pub use sim::{pool_views, run, run_with_router};

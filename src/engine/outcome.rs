@@ -85,6 +85,26 @@ pub struct SimOutcome {
     pub skipped: crate::workload::SkipCounts,
     /// Per-request records, if requested.
     pub records: Vec<RequestRecord>,
+    /// The configured metric windows.
+    pub windows: Vec<WindowOutcome>,
+    /// (time s, waiting requests) sampled at arrivals, at most every 100 ms.
+    pub queue_trace: Vec<(f64, u64)>,
+}
+
+/// Metrics of requests arriving in one window, and the fleet's integrated
+/// statistics (busy time, energy) over the window, per pool.
+#[derive(Debug, Clone)]
+pub struct WindowOutcome {
+    /// Window name.
+    pub name: String,
+    /// Start, s.
+    pub start_s: f64,
+    /// End, s (the end of the run if it came first).
+    pub end_s: f64,
+    /// Outcomes of requests that arrived in the window (all, no warm-up exclusion).
+    pub metrics: Collector,
+    /// Instance statistics summed per pool over the window.
+    pub stats_by_pool: Vec<InstanceStats>,
 }
 
 impl SimOutcome {

@@ -83,6 +83,10 @@ pub trait Server {
     /// Time-integrated statistics up to `now_ns`.
     fn stats_at(&self, now_ns: u64) -> InstanceStats;
 
+    /// Change the running-sequence cap; it applies from the next step. Running
+    /// sequences above a lowered cap are not preempted (as vLLM).
+    fn set_max_num_seqs(&mut self, cap: u32);
+
     /// Check internal accounting (panics on a violated invariant).
     fn check_invariants(&self, cx: &Ctx<'_>);
 

@@ -11,7 +11,7 @@ use super::config::{Arrivals, EngineKind, ServiceModel, SimConfig};
 use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
-use super::outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict};
+use super::outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict, WindowOutcome};
 use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, Server};
 use super::slot::SlotInstance;
@@ -60,6 +60,13 @@ struct Sim<'c, S: Server> {
     records: Vec<RequestRecord>,
     /// Pools whose central queue just went from empty to non-empty.
     kick: Vec<usize>,
+    /// Metric windows (arrival-time bounds, ns) and their collectors.
+    win: Vec<(u64, u64)>,
+    win_collectors: Vec<Collector>,
+    /// Per snapshot (window start and end), per pool, summed instance statistics.
+    snapshots: Vec<Vec<InstanceStats>>,
+    /// (time, waiting requests) sampled at most every 100 ms of simulated time.
+    queue_trace: Vec<(u64, u64)>,
     waiting_total: u64,
     max_waiting: u64,
     trend: Trend,
@@ -113,6 +120,27 @@ pub fn pool_views(cfg: &SimConfig) -> Vec<PoolView> {
             models: p.models.clone(),
         })
         .collect()
+}
+
+/// Record a completed request into a collector: TTFT, E2E, queue wait, TPOT
+/// (for OSL > 1) and whether it met every SLO.
+fn record_completed(c: &mut Collector, r: &ReqState, slo_ttft_ns: u64, slo_tpot_ns: Option<u64>) {
+    let ttft = r.first_token_ns - r.arrival_ns;
+    let e2e = r.done_ns - r.arrival_ns;
+    c.completed += 1;
+    c.ttft.record(ttft);
+    c.e2e.record(e2e);
+    c.queue_wait
+        .record(r.first_admit_ns.saturating_sub(r.dispatch_ns));
+    let mut ok = ttft <= slo_ttft_ns;
+    if r.osl > 1 {
+        let tpot = (e2e - ttft) / (r.osl as u64 - 1);
+        c.tpot.record(tpot);
+        if let Some(t) = slo_tpot_ns {
+            ok &= tpot <= t;
+        }
+    }
+    c.slo_met += ok as u64;
 }
 
 /// Run one replication with the router of `cfg.router`. `replication`
@@ -234,6 +262,19 @@ fn run_with<S: Server>(
         slo_tpot_ns: cfg.slo.tpot_ms.map(|t| (t * 1e6).round() as u64),
         records: Vec::new(),
         kick: Vec::new(),
+        win: cfg
+            .windows
+            .iter()
+            .map(|w| {
+                (
+                    crate::workload::secs_to_ns(w.start_s),
+                    crate::workload::secs_to_ns(w.end_s),
+                )
+            })
+            .collect(),
+        win_collectors: vec![Collector::default(); cfg.windows.len()],
+        snapshots: vec![vec![InstanceStats::default(); cfg.pools.len()]; 2 * cfg.windows.len()],
+        queue_trace: Vec::new(),
         waiting_total: 0,
         max_waiting: cfg.max_waiting.unwrap_or((capacity * 64).max(50_000)),
         trend: Trend {
@@ -250,6 +291,29 @@ fn run_with<S: Server>(
         arrival_seq: 0,
     };
 
+    for (k, c) in cfg.controls.iter().enumerate() {
+        sim.events.push(
+            crate::workload::secs_to_ns(c.at_s),
+            k as u64,
+            EventKind::Control { index: k as u32 },
+        );
+    }
+    for (w, &(a, b)) in sim.win.clone().iter().enumerate() {
+        sim.events.push(
+            a,
+            (1 << 32) + 2 * w as u64,
+            EventKind::Snapshot {
+                index: 2 * w as u32,
+            },
+        );
+        sim.events.push(
+            b,
+            (1 << 32) + 2 * w as u64 + 1,
+            EventKind::Snapshot {
+                index: 2 * w as u32 + 1,
+            },
+        );
+    }
     // Prime the arrival stream.
     let mut pending: Option<Request> = None;
     let mut lengths_rng = streams.stream(Purpose::Lengths);
@@ -323,6 +387,8 @@ fn run_with<S: Server>(
                 since_progress += 1;
             }
             EventKind::Delayed { req } => sim.dispatch(req),
+            EventKind::Control { index } => sim.apply_control(index as usize),
+            EventKind::Snapshot { index } => sim.snapshot(index as usize),
         }
         if since_progress >= 1 << 16 {
             if let Some(pb) = progress {
@@ -400,6 +466,55 @@ impl<S: Server> Sim<'_, S> {
         next
     }
 
+    fn in_metric_window(&self, w: usize, arrival_ns: u64) -> bool {
+        let (a, b) = self.win[w];
+        arrival_ns >= a && arrival_ns < b
+    }
+
+    /// Apply a cap change to every instance of its pool; a raised cap may make
+    /// queued requests admissible, so instances with waiting work are cut at
+    /// their current step (exactly as an arrival does).
+    fn apply_control(&mut self, index: usize) {
+        let c = self.cfg.controls[index];
+        let p = c.pool;
+        if p >= self.pools.len() {
+            return;
+        }
+        for s in &mut self.pools[p].instances {
+            s.set_max_num_seqs(c.max_num_seqs);
+        }
+        if self.pools[p].central {
+            if !self.pools[p].queues[0].is_empty() {
+                self.notify_central(p, true);
+            }
+        } else {
+            for i in 0..self.pools[p].instances.len() {
+                if self.pools[p].queues[i].is_empty() {
+                    continue;
+                }
+                if let Some(t) = self.call(p, i, |s, now, cx| s.on_enqueue(now, true, cx)) {
+                    self.pools[p].epochs[i] += 1;
+                    self.push_wake(p, i, t);
+                }
+                self.drain_done(p, i);
+            }
+        }
+        while let Some(p) = self.kick.pop() {
+            self.notify_central(p, true);
+        }
+    }
+
+    fn snapshot(&mut self, index: usize) {
+        let now = self.now;
+        for (p, pool) in self.pools.iter().enumerate() {
+            let mut sum = InstanceStats::default();
+            for s in &pool.instances {
+                sum.add(&s.stats_at(now));
+            }
+            self.snapshots[index][p] = sum;
+        }
+    }
+
     fn is_measured(&self, id: u64, arrival_ns: u64) -> bool {
         id >= self.warm_count && arrival_ns >= self.warm_ns
     }
@@ -459,8 +574,13 @@ impl<S: Server> Sim<'_, S> {
         matches!(self.window_start, Some(s) if t >= s) && self.window_end.is_none_or(|e| t <= e)
     }
 
-    fn reject(&mut self, reason: &str, measured: bool, pool: Option<usize>) {
+    fn reject(&mut self, reason: &str, measured: bool, pool: Option<usize>, arrival_ns: u64) {
         *self.rejected.entry(reason.to_string()).or_default() += 1;
+        for w in 0..self.win.len() {
+            if self.in_metric_window(w, arrival_ns) {
+                self.win_collectors[w].reject(reason);
+            }
+        }
         if measured {
             match pool {
                 Some(p) => self.collectors[p].reject(reason),
@@ -491,6 +611,18 @@ impl<S: Server> Sim<'_, S> {
             self.open_window();
             self.measured += 1;
         }
+        for w in 0..self.win.len() {
+            if self.in_metric_window(w, req.arrival_ns) {
+                self.win_collectors[w].arrived += 1;
+            }
+        }
+        if self
+            .queue_trace
+            .last()
+            .is_none_or(|&(t, _)| self.now >= t + 100_000_000)
+        {
+            self.queue_trace.push((self.now, self.waiting_total));
+        }
         for (v, p) in self.views.iter_mut().zip(&self.pools) {
             v.running = p.running;
             v.waiting = p.waiting;
@@ -517,7 +649,7 @@ impl<S: Server> Sim<'_, S> {
                 (pool, transform.input_tokens, transform.added_latency_ns)
             }
             Decision::Reject { reason } => {
-                self.reject(reason.as_str(), measured, None);
+                self.reject(reason.as_str(), measured, None, req.arrival_ns);
                 self.rejected_request(id, req.arrival_ns, u16::MAX, user);
                 return;
             }
@@ -527,7 +659,7 @@ impl<S: Server> Sim<'_, S> {
         }
         let total = isl as u64 + req.output_tokens as u64;
         if pool >= self.views.len() || !self.views[pool].fits(total) {
-            self.reject("exceeds_pool_ctx", measured, Some(pool));
+            self.reject("exceeds_pool_ctx", measured, Some(pool), req.arrival_ns);
             self.rejected_request(id, req.arrival_ns, pool as u16, user);
             return;
         }
@@ -586,7 +718,7 @@ impl<S: Server> Sim<'_, S> {
             && !(pool.central || pool.instances[i].has_room())
         {
             let r = self.reqs.remove(slab);
-            self.reject("queue_full", r.measured, Some(p));
+            self.reject("queue_full", r.measured, Some(p), r.arrival_ns);
             self.rejected_request(r.id, r.arrival_ns, p as u16, r.user);
             return;
         }
@@ -647,23 +779,22 @@ impl<S: Server> Sim<'_, S> {
                 c.window_output_tok += r.osl as u64;
             }
             if r.measured {
-                let ttft = r.first_token_ns - r.arrival_ns;
-                let e2e = r.done_ns - r.arrival_ns;
-                let c = &mut self.collectors[p];
-                c.completed += 1;
-                c.ttft.record(ttft);
-                c.e2e.record(e2e);
-                c.queue_wait
-                    .record(r.first_admit_ns.saturating_sub(r.dispatch_ns));
-                let mut ok = ttft <= self.slo_ttft_ns;
-                if r.osl > 1 {
-                    let tpot = (e2e - ttft) / (r.osl as u64 - 1);
-                    c.tpot.record(tpot);
-                    if let Some(t) = self.slo_tpot_ns {
-                        ok &= tpot <= t;
-                    }
+                record_completed(
+                    &mut self.collectors[p],
+                    &r,
+                    self.slo_ttft_ns,
+                    self.slo_tpot_ns,
+                );
+            }
+            for w in 0..self.win.len() {
+                if self.in_metric_window(w, r.arrival_ns) {
+                    record_completed(
+                        &mut self.win_collectors[w],
+                        &r,
+                        self.slo_ttft_ns,
+                        self.slo_tpot_ns,
+                    );
                 }
-                c.slo_met += ok as u64;
             }
             if r.user != u32::MAX {
                 let t = self.think_delay();
@@ -712,17 +843,49 @@ impl<S: Server> Sim<'_, S> {
         let live: Vec<ReqState> = self.reqs.iter_live().copied().collect();
         for r in &live {
             self.record(r);
+            let ttft = if r.first_token_ns == NEVER {
+                now - r.arrival_ns
+            } else {
+                r.first_token_ns - r.arrival_ns
+            };
             if r.measured {
                 let c = &mut self.collectors[r.pool as usize];
                 c.unfinished += 1;
-                let ttft = if r.first_token_ns == NEVER {
-                    now - r.arrival_ns
-                } else {
-                    r.first_token_ns - r.arrival_ns
-                };
                 c.ttft.record(ttft);
             }
+            for w in 0..self.win.len() {
+                if self.in_metric_window(w, r.arrival_ns) {
+                    self.win_collectors[w].unfinished += 1;
+                    self.win_collectors[w].ttft.record(ttft);
+                }
+            }
         }
+        // A window whose end was never reached ends now.
+        for w in 0..self.win.len() {
+            if self.win[w].1 > now {
+                self.snapshot(2 * w + 1);
+            }
+            if self.win[w].0 > now {
+                self.snapshot(2 * w);
+            }
+        }
+        let windows: Vec<WindowOutcome> = self
+            .cfg
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(w, mw)| WindowOutcome {
+                name: mw.name.clone(),
+                start_s: mw.start_s,
+                end_s: (self.win[w].1.min(now)) as f64 * 1e-9,
+                metrics: self.win_collectors[w].clone(),
+                stats_by_pool: self.snapshots[2 * w + 1]
+                    .iter()
+                    .zip(&self.snapshots[2 * w])
+                    .map(|(e, b)| e.since(b))
+                    .collect(),
+            })
+            .collect();
         self.records.sort_unstable_by_key(|r| r.id);
         let mut fleet = self.fleet_rejects.clone();
         fleet.arrived += self.fleet_rejects.rejected_total();
@@ -763,6 +926,12 @@ impl<S: Server> Sim<'_, S> {
             router: (self.router.name().to_string(), self.router.stats()),
             skipped,
             records: self.records,
+            windows,
+            queue_trace: self
+                .queue_trace
+                .iter()
+                .map(|&(t, w)| (t as f64 * 1e-9, w))
+                .collect(),
         }
     }
 }

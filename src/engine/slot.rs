@@ -17,6 +17,8 @@ pub struct SlotInstance {
     model: StepModel,
     chunk: u64,
     slots: u32,
+    /// Slots at the pool's max context (the cap can only lower them).
+    base_slots: u32,
     busy: u32,
     ends: BinaryHeap<Reverse<(u64, u32)>>,
     wake: Option<u64>,
@@ -33,6 +35,7 @@ impl SlotInstance {
             model: StepModel::of(profile),
             chunk: profile.chunk.max(1) as u64,
             slots: slots.max(1),
+            base_slots: slots.max(1),
             busy: 0,
             ends: BinaryHeap::new(),
             wake: None,
@@ -119,6 +122,10 @@ impl Server for SlotInstance {
 
     fn running(&self) -> u32 {
         self.busy
+    }
+
+    fn set_max_num_seqs(&mut self, cap: u32) {
+        self.slots = cap.clamp(1, self.base_slots);
     }
 
     fn kv_used_blocks(&self, _now_ns: u64) -> u64 {

@@ -142,6 +142,8 @@ pub fn evaluate(
             validate: false,
             record_requests: false,
             max_waiting: None,
+            controls: Vec::new(),
+            windows: Vec::new(),
         },
         workload: WorkloadSpec {
             n_requests: Some(settings.n_requests),

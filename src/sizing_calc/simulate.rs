@@ -140,6 +140,8 @@ impl SweepSimulation {
             validate: false,
             record_requests: true,
             max_waiting: None,
+            controls: Vec::new(),
+            windows: Vec::new(),
         }
     }
 
