@@ -5,6 +5,7 @@
 pub mod analytic;
 pub mod compare;
 pub mod fleet;
+pub mod gridflex;
 pub mod optimize;
 pub mod output;
 pub mod pareto;
@@ -39,6 +40,8 @@ pub enum Command {
     Whatif(Box<whatif::WhatifArgs>),
     /// Short-pool threshold sweep: cost / latency frontier and recommendation.
     Pareto(Box<pareto::ParetoArgs>),
+    /// Power curtailment depth against latency: sustained (analytic) and for a demand-response event (DES).
+    GridFlex(Box<gridflex::GridFlexArgs>),
     /// Simulate a multi-pool fleet file (reference JSON or scenario TOML).
     SimulateFleet(Box<fleet::SimulateFleetArgs>),
     /// Run a scenario TOML file.
@@ -61,6 +64,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Optimize(args) => optimize::run(*args),
         Command::Whatif(args) => whatif::run(*args),
         Command::Pareto(args) => pareto::run(*args),
+        Command::GridFlex(args) => gridflex::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
         Command::Analytic(args) => analytic::run(*args),
     }

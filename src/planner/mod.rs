@@ -5,6 +5,7 @@
 //! the smallest instance counts whose DES P99 TTFT meets the SLO in every
 //! pool; `optimize`, `whatif` and `pareto` wrap it in search loops.
 
+pub mod gridflex;
 pub mod optimize;
 pub mod pareto;
 pub mod plan;

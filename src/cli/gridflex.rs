@@ -1,0 +1,251 @@
+//! `kvfleet grid-flex`: power curtailment depth against latency, sustained and for an event.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
+use super::workload_args::WorkloadArgs;
+use crate::engine::dispatch::DispatchPolicy;
+use crate::engine::{EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use crate::error::InputError;
+use crate::planner::gridflex::{GridFlex, GridFlexReport};
+use crate::profile::{ProfileOverrides, resolve_profile};
+
+/// Flags of `grid-flex`.
+#[derive(Debug, clap::Args)]
+pub struct GridFlexArgs {
+    /// Workload flags (a Poisson `--lam` with CDF or ISL/OSL lengths).
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// GPU profile.
+    #[arg(long, default_value = "h100")]
+    pub gpu: String,
+    /// GPUs in the fleet (a multiple of the profile's GPUs per instance).
+    #[arg(long, default_value_t = 40)]
+    pub n_gpus: u32,
+    /// Max context, tokens.
+    #[arg(long, default_value_t = 8192)]
+    pub max_ctx: u32,
+    /// TTFT SLO, ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub slo: f64,
+    /// Flex depths to study, percent of the per-GPU power at full batch.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,5,10,15,20,25,30,40,50"
+    )]
+    pub flex_pcts: Vec<f64>,
+    /// Requests per simulated level (default: enough for the event and the after window).
+    #[arg(long, value_name = "N")]
+    pub verify_des: Option<u64>,
+    /// Event start, s.
+    #[arg(long, default_value_t = 600.0)]
+    pub event_start_s: f64,
+    /// Event duration, s.
+    #[arg(long, default_value_t = 900.0)]
+    pub event_duration_s: f64,
+    /// Window after the event in which latency is measured, s.
+    #[arg(long, default_value_t = 3600.0)]
+    pub after_s: f64,
+    /// Replications per level (event P99 is their mean).
+    #[arg(long, default_value_t = 1)]
+    pub replications: u32,
+    /// Root seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write the levels as CSV.
+    #[arg(long, value_name = "FILE.csv")]
+    pub csv: Option<PathBuf>,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Resolve the flags.
+pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
+    let profile = resolve_profile("--gpu", &a.gpu, &ProfileOverrides::default())?;
+    let g = profile.gpus_per_instance;
+    if a.n_gpus == 0 || !a.n_gpus.is_multiple_of(g) {
+        return Err(InputError::field(
+            "--n-gpus",
+            format!("expected a positive multiple of {g} GPUs per instance"),
+        ));
+    }
+    if let Some(f) = a
+        .flex_pcts
+        .iter()
+        .find(|f| !(f.is_finite() && **f >= 0.0 && **f < 100.0))
+    {
+        return Err(InputError::field(
+            "--flex-pcts",
+            format!("expected percentages in [0, 100), got {f}"),
+        ));
+    }
+    for (flag, v) in [
+        ("--event-start-s", a.event_start_s),
+        ("--event-duration-s", a.event_duration_s),
+        ("--after-s", a.after_s),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(InputError::field(
+                flag,
+                format!("expected a positive number of seconds, got {v}"),
+            ));
+        }
+    }
+    if !(a.slo.is_finite() && a.slo > 0.0) {
+        return Err(InputError::field(
+            "--slo",
+            "expected a positive number of ms",
+        ));
+    }
+    let mut workload = a.workload.resolve()?;
+    let lam = workload
+        .lam
+        .ok_or_else(|| InputError::field("--lam", "grid-flex needs a Poisson arrival rate"))?;
+    let horizon_s = a.event_start_s + a.event_duration_s + a.after_s;
+    workload.n_requests = Some(a.verify_des.unwrap_or((lam * horizon_s).ceil() as u64));
+    let cfg = SimConfig {
+        pools: vec![PoolConfig {
+            id: "pool".into(),
+            profile,
+            instances: a.n_gpus / g,
+            max_ctx_tok: a.max_ctx,
+            dispatch: DispatchPolicy::Jsq,
+            max_queue: None,
+            max_num_seqs: None,
+            models: vec![],
+        }],
+        router: kvfleet_routers::RouterSpec::length(),
+        engine: EngineKind::Fast,
+        service_model: ServiceModel::Iteration,
+        seed: a.seed,
+        warmup: Warmup::default(),
+        slo: Slo {
+            ttft_ms: a.slo,
+            tpot_ms: None,
+        },
+        validate: false,
+        record_requests: false,
+        max_waiting: None,
+        controls: Vec::new(),
+        windows: Vec::new(),
+    };
+    Ok(GridFlex {
+        cfg,
+        workload,
+        depths: a.flex_pcts.iter().map(|p| p / 100.0).collect(),
+        event_start_s: a.event_start_s,
+        event_duration_s: a.event_duration_s,
+        after_s: a.after_s,
+        replications: a.replications.max(1),
+    })
+}
+
+/// Run `grid-flex`.
+pub fn run(args: GridFlexArgs) -> anyhow::Result<()> {
+    let study = resolve(&args)?;
+    let report = study.run(!args.output.quiet)?;
+    if let Some(path) = &args.csv {
+        write_csv(&report, path)?;
+    }
+    emit(&report, &args.output)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "∞".into())
+}
+
+impl HumanReport for GridFlexReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Grid flexibility: {} instances ({} GPUs), SLO P99 TTFT ≤ {} ms, event at t = {} s for {} s",
+            self.instances, self.gpus, self.slo_ttft_ms, self.event_s[0], self.event_s[1]
+        );
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(vec![
+            "flex",
+            "n_max",
+            "W/GPU",
+            "fleet kW (cap)",
+            "analytic P99 (sustained)",
+            "event P99",
+            "after P99",
+            "event kW",
+            "recovery",
+            "saved kWh",
+            "SLO",
+        ]);
+        for l in &self.levels {
+            t.add_row(vec![
+                format!("{:.0}%", l.flex_pct),
+                l.n_max.to_string(),
+                format!("{:.0}", l.power_per_gpu_w),
+                format!("{:.1}", l.fleet_kw),
+                if l.analytic.stable {
+                    ms(l.analytic.p99_ttft_ms)
+                } else {
+                    "unstable".into()
+                },
+                ms(l.des.event_p99_ttft_ms),
+                ms(l.des.after_p99_ttft_ms),
+                format!("{:.1}", l.des.event_avg_kw),
+                l.des
+                    .recovery_s
+                    .map(|r| format!("{r:.0} s"))
+                    .unwrap_or_else(|| "—".into()),
+                format!("{:.2}", l.des.energy_saved_kwh),
+                if l.des.slo_met {
+                    "OK".into()
+                } else {
+                    "BREACH".into()
+                },
+            ]);
+        }
+        let _ = writeln!(s, "{t}");
+        let pct = |v: Option<f64>| {
+            v.map(|x| format!("{x:.0}%"))
+                .unwrap_or_else(|| "none".into())
+        };
+        let _ = writeln!(
+            s,
+            "Max safe flex depth: sustained {} (analytic steady state), event of {} s {} (DES: event and after-event P99 within SLO)",
+            pct(self.max_safe_flex_pct.sustained),
+            self.event_s[1],
+            pct(self.max_safe_flex_pct.event)
+        );
+        s
+    }
+}
+
+impl CsvReport for GridFlexReport {
+    fn csv(&self) -> String {
+        let mut s = String::from(
+            "flex_pct,n_max,power_per_gpu_w,fleet_kw,analytic_p99_ttft_ms,analytic_stable,event_p99_ttft_ms,after_p99_ttft_ms,event_avg_kw,recovery_s,energy_saved_kwh,slo_met\n",
+        );
+        let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        for l in &self.levels {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                l.flex_pct,
+                l.n_max,
+                l.power_per_gpu_w,
+                l.fleet_kw,
+                f(l.analytic.p99_ttft_ms),
+                l.analytic.stable,
+                f(l.des.event_p99_ttft_ms),
+                f(l.des.after_p99_ttft_ms),
+                l.des.event_avg_kw,
+                f(l.des.recovery_s),
+                l.des.energy_saved_kwh,
+                l.des.slo_met
+            );
+        }
+        s
+    }
+}

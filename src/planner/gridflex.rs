@@ -1,0 +1,349 @@
+//! Grid demand-response: how deep can a fleet curtail power, for how long?
+//!
+//! For each flex depth f the per-GPU power budget is `(1 − f) · P(max_num_seqs)`
+//! and the batch cap is its exact inverse (`PowerCurve::max_batch_within`).
+//! The analytic answer (batching-aware birth–death at that cap) says whether
+//! the fleet can sustain the cap at all; the DES answer simulates a
+//! demand-response event: the cap applies from `event_start_s` for
+//! `event_duration_s`, then is lifted, on the same arrivals as a zero-depth run.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::analytic::calibration::{PoolCalibration, sample_lengths};
+use crate::analytic::estimates::birth_death;
+use crate::engine::{self, ControlChange, MetricWindow, PoolConfig, SimConfig, SimOutcome};
+use crate::error::InputError;
+use crate::simulate::open_arrivals;
+use crate::workload::spec::WorkloadSpec;
+
+/// A grid-flex study.
+#[derive(Debug, Clone)]
+pub struct GridFlex {
+    /// The simulation (one pool), run unchanged at depth 0.
+    pub cfg: SimConfig,
+    /// The workload (Poisson rate and lengths).
+    pub workload: WorkloadSpec,
+    /// Flex depths, fractions in [0, 1).
+    pub depths: Vec<f64>,
+    /// Event start, s.
+    pub event_start_s: f64,
+    /// Event duration, s.
+    pub event_duration_s: f64,
+    /// Length of the after-event window, s.
+    pub after_s: f64,
+    /// Replications per level (event P99 is their mean).
+    pub replications: u32,
+}
+
+/// Analytic (sustained) answer at one depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlexAnalytic {
+    /// P99 TTFT, ms (null: unstable).
+    pub p99_ttft_ms: Option<f64>,
+    /// Whether the capped fleet is stable in steady state.
+    pub stable: bool,
+}
+
+/// DES (event) answer at one depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlexDes {
+    /// P99 TTFT of requests arriving during the event, ms (mean over replications).
+    pub event_p99_ttft_ms: Option<f64>,
+    /// P99 TTFT of requests arriving in the window after the event, ms.
+    pub after_p99_ttft_ms: Option<f64>,
+    /// Time after the event until the waiting queue is back to its pre-event level, s (null: not within the run).
+    pub recovery_s: Option<f64>,
+    /// Energy saved during the event against the zero-depth run, kWh.
+    pub energy_saved_kwh: f64,
+    /// Mean fleet power during the event, kW.
+    pub event_avg_kw: f64,
+    /// Event and after-event P99 within the SLO, and the run stable.
+    pub slo_met: bool,
+}
+
+/// One depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlexLevel {
+    /// Flex depth, percent.
+    pub flex_pct: f64,
+    /// Batch cap per instance.
+    pub n_max: u32,
+    /// Power per GPU at the cap, W.
+    pub power_per_gpu_w: f64,
+    /// Fleet power at the cap, kW.
+    pub fleet_kw: f64,
+    /// Steady-state analytic answer.
+    pub analytic: FlexAnalytic,
+    /// Simulated event.
+    pub des: FlexDes,
+}
+
+/// The deepest safe depths.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaxSafe {
+    /// For a sustained curtailment (analytic: stable and P99 within SLO at every shallower depth too).
+    pub sustained: Option<f64>,
+    /// For an event of the given duration (DES), with every shallower depth safe too.
+    pub event: Option<f64>,
+}
+
+/// The study's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridFlexReport {
+    /// One entry per depth.
+    pub levels: Vec<FlexLevel>,
+    /// Deepest safe depths, percent.
+    pub max_safe_flex_pct: MaxSafe,
+    /// SLO, ms.
+    pub slo_ttft_ms: f64,
+    /// Event start and duration, s.
+    pub event_s: [f64; 2],
+    /// Instances and GPUs.
+    pub instances: u32,
+    /// GPUs.
+    pub gpus: u64,
+}
+
+fn pool(cfg: &SimConfig) -> &PoolConfig {
+    &cfg.pools[0]
+}
+
+/// Fleet energy over a window, J: busy energy plus idle power for the rest.
+fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
+    let win = &out.windows[w];
+    let dur_ns = (win.end_s - win.start_s).max(0.0) * 1e9;
+    cfg.pools
+        .iter()
+        .zip(&win.stats_by_pool)
+        .map(|(p, st)| {
+            st.busy_energy_j
+                + p.profile.power.p_idle_w
+                    * (p.instances as f64 * dur_ns - st.busy_ns).max(0.0)
+                    * 1e-9
+        })
+        .sum()
+}
+
+/// Seconds after `t_end_s` until waiting is back to the 95th percentile of
+/// its level in the `pre_s` seconds before `t_start_s`.
+fn recovery_s(out: &SimOutcome, t_start_s: f64, t_end_s: f64, pre_s: f64) -> Option<f64> {
+    let mut pre: Vec<u64> = out
+        .queue_trace
+        .iter()
+        .filter(|(t, _)| *t >= t_start_s - pre_s && *t < t_start_s)
+        .map(|&(_, w)| w)
+        .collect();
+    pre.sort_unstable();
+    let base = pre
+        .get((pre.len() as f64 * 0.95) as usize)
+        .copied()
+        .or(pre.last().copied())
+        .unwrap_or(0);
+    out.queue_trace
+        .iter()
+        .find(|(t, w)| *t >= t_end_s && *w <= base)
+        .map(|(t, _)| t - t_end_s)
+}
+
+impl GridFlex {
+    fn caps(&self) -> Vec<u32> {
+        let p = pool(&self.cfg);
+        let full = p.max_num_seqs();
+        let p_full = p.profile.power.power_w(full, p.profile.max_slots);
+        self.depths
+            .iter()
+            .map(|&f| {
+                p.profile
+                    .power
+                    .max_batch_within((1.0 - f) * p_full, full)
+                    .unwrap_or(1)
+            })
+            .collect()
+    }
+
+    fn run_level(&self, cap: Option<u32>, rep: u32) -> Result<SimOutcome, InputError> {
+        let (t0, d) = (self.event_start_s, self.event_duration_s);
+        let mut cfg = self.cfg.clone();
+        cfg.windows = vec![
+            MetricWindow {
+                name: "event".into(),
+                start_s: t0,
+                end_s: t0 + d,
+            },
+            MetricWindow {
+                name: "after".into(),
+                start_s: t0 + d,
+                end_s: t0 + d + self.after_s,
+            },
+        ];
+        if let Some(cap) = cap {
+            let full = pool(&self.cfg).max_num_seqs();
+            cfg.controls = vec![
+                ControlChange {
+                    at_s: t0,
+                    pool: 0,
+                    max_num_seqs: cap,
+                },
+                ControlChange {
+                    at_s: t0 + d,
+                    pool: 0,
+                    max_num_seqs: full,
+                },
+            ];
+        }
+        engine::run(
+            &cfg,
+            open_arrivals(&self.workload, cfg.seed, rep)?,
+            rep,
+            None,
+        )
+    }
+
+    /// Run the study (levels × replications in parallel; deterministic).
+    pub fn run(&self, progress: bool) -> anyhow::Result<GridFlexReport> {
+        let p = pool(&self.cfg).clone();
+        let caps = self.caps();
+        let reps = self.replications.max(1);
+        let slo = self.cfg.slo.ttft_ms;
+        // Analytic calibration at the pool's context.
+        let model = self
+            .workload
+            .length_model()?
+            .ok_or_else(|| InputError::field("--cdf", "grid-flex needs a length model"))?;
+        let lam = self
+            .workload
+            .lam
+            .ok_or_else(|| InputError::field("--lam", "grid-flex needs a Poisson rate"))?;
+        let samples: Vec<(u32, u32)> = sample_lengths(&model, 50_000, self.cfg.seed)
+            .into_iter()
+            .filter(|&(a, b)| a as u64 + b as u64 <= p.max_ctx_tok as u64)
+            .collect();
+        let base_cal =
+            PoolCalibration::from_samples(&p.profile, p.max_ctx_tok, p.instances, lam, &samples);
+        // DES: baseline (no event) and every depth, each replication.
+        let jobs: Vec<(Option<usize>, u32)> = std::iter::once(None)
+            .chain((0..caps.len()).map(Some))
+            .flat_map(|l| (0..reps).map(move |r| (l, r)))
+            .collect();
+        let pb = crate::cli::progress::bar(progress, jobs.len() as u64, "grid-flex levels");
+        let outs: Vec<SimOutcome> = jobs
+            .par_iter()
+            .map(|&(l, r)| {
+                let o = self.run_level(l.map(|i| caps[i]), r);
+                if let Some(pb) = &pb {
+                    pb.inc(1);
+                }
+                o
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(pb) = &pb {
+            pb.finish_and_clear();
+        }
+        let base_energy: Vec<f64> = (0..reps as usize)
+            .map(|r| window_energy_j(&outs[r], &self.cfg, 0))
+            .collect();
+        let t_end = self.event_start_s + self.event_duration_s;
+        let gpus_per_inst = p.profile.gpus_per_instance as f64;
+        let mut levels = Vec::new();
+        for (i, (&f, &cap)) in self.depths.iter().zip(&caps).enumerate() {
+            let mut cal = base_cal;
+            cal.max_num_seqs = cap;
+            let bd = birth_death(&cal, &p.profile);
+            let runs = &outs[(i + 1) * reps as usize..(i + 2) * reps as usize];
+            let mean = |v: Vec<Option<f64>>| -> Option<f64> {
+                let v: Option<Vec<f64>> = v.into_iter().collect();
+                v.filter(|v| !v.is_empty())
+                    .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+            };
+            let ev = mean(
+                runs.iter()
+                    .map(|o| {
+                        o.windows[0]
+                            .metrics
+                            .ttft
+                            .percentile_ns(99.0)
+                            .map(|x| x / 1e6)
+                    })
+                    .collect(),
+            );
+            let after = mean(
+                runs.iter()
+                    .map(|o| {
+                        o.windows[1]
+                            .metrics
+                            .ttft
+                            .percentile_ns(99.0)
+                            .map(|x| x / 1e6)
+                    })
+                    .collect(),
+            );
+            let rec = mean(
+                runs.iter()
+                    .map(|o| recovery_s(o, self.event_start_s, t_end, 300.0))
+                    .collect(),
+            );
+            let saved_j: f64 = runs
+                .iter()
+                .enumerate()
+                .map(|(r, o)| base_energy[r] - window_energy_j(o, &self.cfg, 0))
+                .sum::<f64>()
+                / reps as f64;
+            let event_kw = runs
+                .iter()
+                .map(|o| window_energy_j(o, &self.cfg, 0))
+                .sum::<f64>()
+                / reps as f64
+                / self.event_duration_s.max(1e-9)
+                / 1e3;
+            let stable = runs.iter().all(|o| o.verdict == engine::Verdict::Stable);
+            // The power curve is per instance.
+            let pw = p.profile.power.power_w(cap, p.profile.max_slots) / gpus_per_inst.max(1.0);
+            levels.push(FlexLevel {
+                flex_pct: 100.0 * f,
+                n_max: cap,
+                power_per_gpu_w: pw,
+                fleet_kw: pw * p.gpus() as f64 / 1e3,
+                analytic: FlexAnalytic {
+                    p99_ttft_ms: (bd.stable && bd.p99_ttft_ms.is_finite())
+                        .then_some(bd.p99_ttft_ms),
+                    stable: bd.stable,
+                },
+                des: FlexDes {
+                    event_p99_ttft_ms: ev,
+                    after_p99_ttft_ms: after,
+                    recovery_s: rec,
+                    energy_saved_kwh: saved_j / 3.6e6,
+                    event_avg_kw: event_kw,
+                    slo_met: stable
+                        && ev.is_some_and(|v| v <= slo)
+                        && after.is_none_or(|v| v <= slo),
+                },
+            });
+        }
+        // Deepest depth such that it and every shallower depth are safe.
+        let deepest = |ok: &dyn Fn(&FlexLevel) -> bool| {
+            let mut order: Vec<&FlexLevel> = levels.iter().collect();
+            order.sort_by(|a, b| a.flex_pct.total_cmp(&b.flex_pct));
+            order
+                .iter()
+                .take_while(|l| ok(l))
+                .last()
+                .map(|l| l.flex_pct)
+        };
+        let max_safe_flex_pct = MaxSafe {
+            sustained: deepest(&|l: &FlexLevel| {
+                l.analytic.stable && l.analytic.p99_ttft_ms.is_some_and(|v| v <= slo)
+            }),
+            event: deepest(&|l: &FlexLevel| l.des.slo_met),
+        };
+        Ok(GridFlexReport {
+            levels,
+            max_safe_flex_pct,
+            slo_ttft_ms: slo,
+            event_s: [self.event_start_s, self.event_duration_s],
+            instances: p.instances,
+            gpus: p.gpus(),
+        })
+    }
+}
