@@ -13,6 +13,7 @@ pub mod plan_scenario;
 pub mod progress;
 pub mod simulate;
 pub mod sizing_calc;
+pub mod tpw;
 pub mod whatif;
 pub mod workload_args;
 
@@ -42,6 +43,8 @@ pub enum Command {
     Pareto(Box<pareto::ParetoArgs>),
     /// Power curtailment depth against latency: sustained (analytic) and for a demand-response event (DES).
     GridFlex(Box<gridflex::GridFlexArgs>),
+    /// Output tokens per joule of SLO-sized fleets (per GPU type, or homogeneous vs two-pool), with a utilisation sweep.
+    TokPerWatt(Box<tpw::TpwArgs>),
     /// Simulate a multi-pool fleet file (reference JSON or scenario TOML).
     SimulateFleet(Box<fleet::SimulateFleetArgs>),
     /// Run a scenario TOML file.
@@ -65,6 +68,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Whatif(args) => whatif::run(*args),
         Command::Pareto(args) => pareto::run(*args),
         Command::GridFlex(args) => gridflex::run(*args),
+        Command::TokPerWatt(args) => tpw::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
         Command::Analytic(args) => analytic::run(*args),
     }

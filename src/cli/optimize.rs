@@ -21,7 +21,7 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 500.0)]
     pub slo: f64,
     /// Long-pool (and homogeneous) max context, tokens.
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, visible_alias = "max-ctx", default_value_t = 65536)]
     pub long_max_ctx: u32,
     /// Short-pool profile.
     #[arg(long, default_value = "a100")]

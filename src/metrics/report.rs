@@ -359,7 +359,17 @@ impl SimReport {
                 measured: out.measured,
                 rejected_by_reason: out.rejected.clone(),
             },
-            fleet: metric_block(&out.fleet, &fleet_stats, &all, window_ns, cfg),
+            fleet: {
+                let mut f = metric_block(&out.fleet, &fleet_stats, &all, window_ns, cfg);
+                // Pools differ in idle power: fleet energy is the sum of the pools' energies.
+                let e: f64 = pools.iter().map(|p| p.metrics.energy.energy_j).sum();
+                let window_s = (window_ns * 1e-9).max(1e-12);
+                f.energy.energy_j = e;
+                f.energy.avg_power_w = e / window_s;
+                f.energy.output_tok_per_j =
+                    (e > 0.0).then(|| out.fleet.window_output_tok as f64 / e);
+                f
+            },
             instances: cfg.pools.iter().map(|p| p.instances as u64).sum(),
             gpus: cfg.pools.iter().map(|p| p.gpus()).sum(),
             pools,

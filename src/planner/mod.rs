@@ -11,6 +11,7 @@ pub mod pareto;
 pub mod plan;
 pub mod screen;
 pub mod sizing;
+pub mod tpw;
 pub mod whatif;
 
 pub use plan::FleetPlan;
