@@ -12,6 +12,7 @@
 //! ([`roofline`]) linearised by the same least-squares routine ([`fit`]) that
 //! `kvfleet calibrate` uses on measurements.
 
+pub mod calibrate;
 pub mod computed;
 pub mod fit;
 pub mod hardware;
