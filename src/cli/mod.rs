@@ -3,6 +3,7 @@
 //! and only then handed to the library.
 
 pub mod analytic;
+pub mod calibrate;
 pub mod compare;
 pub mod fleet;
 pub mod gridflex;
@@ -10,6 +11,7 @@ pub mod optimize;
 pub mod output;
 pub mod pareto;
 pub mod plan_scenario;
+pub mod profile;
 pub mod progress;
 pub mod simulate;
 pub mod sizing_calc;
@@ -53,6 +55,10 @@ pub enum Command {
     SizingCalc(Box<sizing_calc::SizingCalcArgs>),
     /// Analytic queueing estimates for one pool, side by side (optionally beside the DES).
     Analytic(Box<analytic::AnalyticArgs>),
+    /// A profile's derived numbers (KV capacity, step and prefill times, throughput, power); `profile step` for one roofline step.
+    Profile(Box<profile::ProfileArgs>),
+    /// Fit a profile's W, H and prefill cost per token to measured step times (CSV); prints the profile as TOML.
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 /// Parse the process arguments and run the chosen subcommand.
@@ -71,6 +77,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::TokPerWatt(args) => tpw::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
         Command::Analytic(args) => analytic::run(*args),
+        Command::Profile(args) => profile::run(*args),
+        Command::Calibrate(args) => calibrate::run(*args),
     }
 }
 

@@ -6,10 +6,22 @@
 //! Presets `a10g`, `a100`, `h100` carry the constants of the reference tool
 //! (`vllm-sr-sim`, DESIGN §4), each priced and counted as one GPU, calibrated
 //! for a 70B-class model.
+//!
+//! Computed profiles (`HW:MODEL:tpN:DTYPE`, [`computed`]) come from the hardware
+//! and model catalogs ([`hardware`], [`models`]) through a roofline step model
+//! ([`roofline`]) linearised by the same least-squares routine ([`fit`]) that
+//! `kvfleet calibrate` uses on measurements.
 
+pub mod calibrate;
+pub mod computed;
+pub mod fit;
+pub mod hardware;
+pub mod models;
 mod power;
 mod resolve;
+pub mod roofline;
 
+pub use computed::{ComputedProfile, computed_profile};
 pub use power::PowerCurve;
 pub use resolve::{ProfileOverrides, resolve_profile};
 

@@ -89,7 +89,8 @@ impl ProfileOverrides {
     }
 }
 
-/// Resolve `spec` — a preset name (`a10g`, `a100`, `h100`), `custom`, or a
+/// Resolve `spec` — a preset name (`a10g`, `a100`, `h100`), `custom`, a
+/// computed-profile spec `HW:MODEL:tpN:DTYPE` ([`super::computed`]), or a
 /// path to a profile TOML file — and apply `overrides`. `field` names the flag
 /// or scenario field for error messages.
 pub fn resolve_profile(
@@ -132,13 +133,15 @@ pub fn resolve_profile(
             prefill_s_per_token: 0.0,
             power: PowerCurve::new(0.0, 0.0, 0.0, 0.0),
         }
+    } else if super::computed::is_computed_spec(spec) {
+        super::computed::computed_profile(field, spec)?.profile
     } else if spec.ends_with(".toml") || Path::new(spec).is_file() {
         load_profile_toml(Path::new(spec))?
     } else {
         return Err(InputError::field(
             field,
             format!(
-                "unknown GPU profile `{spec}`; expected one of a10g, a100, h100, custom, or a profile .toml file"
+                "unknown GPU profile `{spec}`; expected one of a10g, a100, h100, custom, a computed profile HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8), or a profile .toml file"
             ),
         ));
     };

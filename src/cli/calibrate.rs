@@ -1,0 +1,89 @@
+//! `kvfleet calibrate`: fit W, H and the prefill cost per token to measured
+//! step times and print the fitted profile as TOML.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::output::write_stdout;
+use crate::error::InputError;
+use crate::profile::calibrate::{calibrate, read_samples};
+use crate::profile::{ProfileOverrides, resolve_profile};
+
+/// Flags of `calibrate`.
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// Measurements CSV: `batch,ctx,prefill_tokens,step_ms`, or
+    /// `batch_size,prompt_size,token_size,prompt_time,token_time` (ms).
+    pub measurements: PathBuf,
+    /// Profile supplying the fields that are not fitted (KV blocks, slots, chunk, price, power).
+    #[arg(long, default_value = "h100")]
+    pub gpu: String,
+    /// Name of the fitted profile (default: `calibrated-<gpu>`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the TOML profile here instead of stdout (the fit summary then goes to stdout).
+    #[arg(long, value_name = "FILE.toml")]
+    pub out: Option<PathBuf>,
+    /// Print every point's residual.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Print the fit as one JSON document instead.
+    #[arg(long)]
+    pub json: bool,
+    /// Base-profile overrides (e.g. --kv-blocks, --calibration-ctx).
+    #[command(flatten)]
+    pub profile: ProfileOverrides,
+}
+
+/// Run `calibrate`.
+pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
+    let base = resolve_profile("--gpu", &args.gpu, &args.profile)?;
+    let samples = read_samples(&args.measurements)?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("calibrated-{}", args.gpu));
+    let field = args.measurements.display().to_string();
+    let c = calibrate(&field, &base, samples, &name)?;
+    let toml =
+        toml::to_string(&c.profile).map_err(|e| InputError::field("--out", e.to_string()))?;
+    let mut summary = format!(
+        "# fitted on {} points: median relative error {:.3}%, max {:.3}%\n# W = {:.4} ms, H = {:.5} ms @ {} ctx, prefill = {:.4} µs/token\n",
+        c.samples.len(),
+        c.fit.median_rel_err * 100.0,
+        c.fit.max_rel_err * 100.0,
+        c.profile.w_s * 1e3,
+        c.profile.h_s * 1e3,
+        c.profile.calibration_ctx,
+        c.profile.prefill_s_per_token * 1e6
+    );
+    if args.verbose {
+        summary += "# line  batch  ctx  prefill  measured_ms  fitted_ms  rel_residual\n";
+        for (s, r) in c.samples.iter().zip(&c.fit.rel_residuals) {
+            summary += &format!(
+                "# {:>4} {:>6} {:>6} {:>7} {:>11.4} {:>10.4} {:>+12.4}\n",
+                s.line,
+                s.batch,
+                s.ctx_tok,
+                s.prefill_tok,
+                s.step_s * 1e3,
+                s.step_s * (1.0 + r) * 1e3,
+                r
+            );
+        }
+    }
+    if let Some(path) = &args.out {
+        std::fs::write(path, format!("{summary}{toml}"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        let j = serde_json::to_string_pretty(&c).context("serialising calibration")?;
+        return write_stdout(&format!("{j}\n"));
+    }
+    if args.out.is_some() {
+        write_stdout(&summary)
+    } else {
+        write_stdout(&format!("{summary}{toml}"))
+    }
+}

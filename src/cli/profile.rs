@@ -1,0 +1,459 @@
+//! `kvfleet profile`: a profile's derived numbers (capacity, step times,
+//! prefill times, saturation throughput, power), and `profile step`: one raw
+//! roofline step of a computed profile.
+
+use comfy_table::Table;
+use serde::Serialize;
+
+use super::output::{HumanReport, OutputArgs, emit};
+use crate::error::InputError;
+use crate::profile::roofline::{Batch, StepTime};
+use crate::profile::{
+    ComputedProfile, Profile, ProfileOverrides, computed_profile, resolve_profile,
+};
+
+/// Flags of `profile`.
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// `step`: one roofline step.
+    #[command(subcommand)]
+    pub cmd: Option<ProfileCmd>,
+    /// Profile: a10g, a100, h100, a profile .toml, or HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8).
+    #[arg(long, default_value = "h100")]
+    pub gpu: String,
+    /// Context at which to report max concurrent sequences, tokens.
+    #[arg(long, default_value_t = 8192)]
+    pub ctx: u32,
+    /// Batches of the step-time table.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128,256")]
+    pub batches: Vec<u32>,
+    /// Contexts of the step-time table, tokens.
+    #[arg(long, value_delimiter = ',', default_value = "1024,8192,32768")]
+    pub contexts: Vec<u32>,
+    /// Prompt lengths for the prefill-time table, tokens.
+    #[arg(long, value_delimiter = ',', default_value = "512,2048,8192,32768")]
+    pub prompts: Vec<u32>,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Subcommands of `profile`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProfileCmd {
+    /// One step of the raw roofline: B decode sequences at context C plus P prefill tokens.
+    Step(StepArgs),
+}
+
+/// Flags of `profile step`.
+#[derive(Debug, clap::Args)]
+pub struct StepArgs {
+    /// Computed profile HW:MODEL:tpN:DTYPE.
+    #[arg(long)]
+    pub gpu: String,
+    /// Decode sequences.
+    #[arg(long)]
+    pub batch: u32,
+    /// Context of each decode sequence, tokens.
+    #[arg(long)]
+    pub ctx: u32,
+    /// Prefill tokens in the step (a fresh prompt chunk).
+    #[arg(long, default_value_t = 0)]
+    pub prefill_tokens: u32,
+}
+
+/// The roofline instance behind a computed profile, summarised.
+#[derive(Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Hardware catalog name.
+    pub hardware: String,
+    /// Model name.
+    pub model: String,
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Expert-parallel degree.
+    pub ep: u64,
+    /// Weight storage dtype.
+    pub weight_dtype: String,
+    /// Math dtype on this hardware.
+    pub compute_dtype: String,
+    /// KV-cache dtype.
+    pub kv_dtype: String,
+    /// Total parameters, billions.
+    pub params_b: f64,
+    /// Parameters multiplied per token, billions.
+    pub active_params_b: f64,
+    /// Weights per GPU, GB.
+    pub weights_per_gpu_gb: f64,
+    /// KV bytes per token on each GPU.
+    pub kv_bytes_per_token_per_gpu: f64,
+    /// Median |relative error| of the linear profile against the roofline on its grid.
+    pub linear_fit_median_rel_err: f64,
+    /// Max |relative error| of the linear profile against the roofline on its grid.
+    pub linear_fit_max_rel_err: f64,
+    /// Grid points of the linearisation.
+    pub linear_fit_points: usize,
+}
+
+/// One cell of the step-time table.
+#[derive(Debug, Serialize)]
+pub struct StepRow {
+    /// Decode sequences.
+    pub batch: u32,
+    /// Context per sequence, tokens.
+    pub ctx: u32,
+    /// Linear-profile step time (what the DES uses), ms.
+    pub linear_ms: f64,
+    /// Roofline step time (computed profiles), ms.
+    pub roofline_ms: Option<f64>,
+    /// Roofline bound.
+    pub bound: Option<&'static str>,
+    /// Decode throughput of the linear profile, tokens/s.
+    pub decode_tok_per_s: f64,
+}
+
+/// Prefill time of one prompt (alone on the instance, chunked).
+#[derive(Debug, Serialize)]
+pub struct PrefillRow {
+    /// Prompt length, tokens.
+    pub prompt_tok: u32,
+    /// Steps (ceil(prompt / chunk)).
+    pub steps: u32,
+    /// Linear-profile prefill time, s.
+    pub linear_s: f64,
+    /// Roofline prefill time, s.
+    pub roofline_s: Option<f64>,
+}
+
+/// Power at one batch.
+#[derive(Debug, Serialize)]
+pub struct PowerRow {
+    /// Running sequences.
+    pub batch: u32,
+    /// Instance power, W.
+    pub power_w: f64,
+}
+
+/// Report of `kvfleet profile`.
+#[derive(Debug, Serialize)]
+pub struct ProfileReport {
+    /// The profile the simulator uses.
+    pub profile: Profile,
+    /// Roofline details (computed profiles only).
+    pub computed: Option<InstanceSummary>,
+    /// KV capacity, tokens.
+    pub kv_capacity_tok: u64,
+    /// Context for `max_concurrent_seqs`, tokens.
+    pub ctx: u32,
+    /// Max concurrent sequences at `ctx` (n_slots).
+    pub max_concurrent_seqs: u32,
+    /// Step times over batch × context.
+    pub steps: Vec<StepRow>,
+    /// Prefill times.
+    pub prefill: Vec<PrefillRow>,
+    /// Saturation decode throughput at `ctx` (max concurrent sequences), tokens/s.
+    pub saturation_tok_per_s: f64,
+    /// Power at batch.
+    pub power: Vec<PowerRow>,
+}
+
+/// Build the `profile` report.
+pub fn profile_report(args: &ProfileArgs) -> Result<ProfileReport, InputError> {
+    let computed: Option<ComputedProfile> = if crate::profile::computed::is_computed_spec(&args.gpu)
+    {
+        Some(computed_profile("--gpu", &args.gpu)?)
+    } else {
+        None
+    };
+    let p = match &computed {
+        Some(c) => c.profile.clone(),
+        None => resolve_profile("--gpu", &args.gpu, &ProfileOverrides::default())?,
+    };
+    if args.ctx == 0
+        || args.contexts.contains(&0)
+        || args.batches.contains(&0)
+        || args.prompts.contains(&0)
+    {
+        return Err(InputError::field(
+            "--ctx/--contexts/--batches/--prompts",
+            "values must be ≥ 1",
+        ));
+    }
+    let roof = |b: &Batch| computed.as_ref().map(|c| c.instance.step(b));
+    let mut steps = vec![];
+    for &b in &args.batches {
+        for &c in &args.contexts {
+            let sum = b as f64 * c as f64;
+            let lin = p.step_s(sum, 0.0);
+            let r = roof(&Batch {
+                n_decode: b as f64,
+                decode_ctx_sum_tok: sum,
+                ..Default::default()
+            });
+            steps.push(StepRow {
+                batch: b,
+                ctx: c,
+                linear_ms: lin * 1e3,
+                roofline_ms: r.map(|r| r.step_s * 1e3),
+                bound: r.map(|r| r.bound),
+                decode_tok_per_s: b as f64 / lin,
+            });
+        }
+    }
+    let prefill = args
+        .prompts
+        .iter()
+        .map(|&l| {
+            let steps = l.div_ceil(p.chunk);
+            let (mut lin, mut rf) = (0.0, 0.0);
+            for k in 0..steps {
+                let done = k * p.chunk;
+                let tok = (l - done).min(p.chunk);
+                lin += p.step_s((done + tok) as f64, tok as f64);
+                if let Some(r) = roof(&Batch {
+                    prefill_tok: tok as f64,
+                    prefill_prior_ctx_tok: done as f64,
+                    ..Default::default()
+                }) {
+                    rf += r.step_s;
+                }
+            }
+            PrefillRow {
+                prompt_tok: l,
+                steps,
+                linear_s: lin,
+                roofline_s: computed.as_ref().map(|_| rf),
+            }
+        })
+        .collect();
+    let n = p.n_slots(args.ctx);
+    let saturation_tok_per_s = if n == 0 {
+        0.0
+    } else {
+        n as f64 / p.step_s(n as f64 * args.ctx as f64, 0.0)
+    };
+    let power = [0u32, 1, 4, 16, 64, p.max_slots]
+        .into_iter()
+        .map(|b| PowerRow {
+            batch: b,
+            power_w: p.power.power_w(b, p.max_slots),
+        })
+        .collect();
+    let summary = computed.as_ref().map(|c| {
+        let i = &c.instance;
+        InstanceSummary {
+            hardware: i.hw.name.clone(),
+            model: i.model.name.clone(),
+            tp: i.tp,
+            ep: i.ep,
+            weight_dtype: i.weight_dtype.as_str().into(),
+            compute_dtype: i.hw.compute_dtype(i.weight_dtype).as_str().into(),
+            kv_dtype: i.kv_dtype.as_str().into(),
+            params_b: i.model.total_params() as f64 / 1e9,
+            active_params_b: i.model.active_params() as f64 / 1e9,
+            weights_per_gpu_gb: i.weight_bytes() / i.tp as f64 / 1e9,
+            kv_bytes_per_token_per_gpu: i.kv_bytes_per_token_per_gpu(),
+            linear_fit_median_rel_err: c.fit.median_rel_err,
+            linear_fit_max_rel_err: c.fit.max_rel_err,
+            linear_fit_points: c.grid.len(),
+        }
+    });
+    Ok(ProfileReport {
+        kv_capacity_tok: p.kv_capacity_tok(),
+        ctx: args.ctx,
+        max_concurrent_seqs: n,
+        steps,
+        prefill,
+        saturation_tok_per_s,
+        power,
+        computed: summary,
+        profile: p,
+    })
+}
+
+impl HumanReport for ProfileReport {
+    fn human(&self) -> String {
+        let p = &self.profile;
+        let mut s = format!(
+            "profile {}: {} GPU(s), ${:.2}/instance-hr\n  W = {:.3} ms, H = {:.4} ms @ {} ctx, prefill = {:.3} µs/token, chunk {}, max_slots {}\n  KV capacity {} tokens ({} blocks of {}); {} concurrent sequences at {} tokens; saturation {:.0} tok/s\n",
+            p.name,
+            p.gpus_per_instance,
+            p.cost_per_hr,
+            p.w_s * 1e3,
+            p.h_s * 1e3,
+            p.calibration_ctx,
+            p.prefill_s_per_token * 1e6,
+            p.chunk,
+            p.max_slots,
+            self.kv_capacity_tok,
+            p.total_kv_blks,
+            p.blk_size,
+            self.max_concurrent_seqs,
+            self.ctx,
+            self.saturation_tok_per_s
+        );
+        if let Some(c) = &self.computed {
+            s += &format!(
+                "  roofline: {} × {} tp{} ep{}, weights {} (math {}), KV {}; {:.1}B params ({:.1}B active), {:.1} GB weights/GPU, {:.0} KV B/token/GPU\n  linear fit vs roofline over {} grid points: median {:.1}%, max {:.1}% relative error\n",
+                c.model,
+                c.hardware,
+                c.tp,
+                c.ep,
+                c.weight_dtype,
+                c.compute_dtype,
+                c.kv_dtype,
+                c.params_b,
+                c.active_params_b,
+                c.weights_per_gpu_gb,
+                c.kv_bytes_per_token_per_gpu,
+                c.linear_fit_points,
+                c.linear_fit_median_rel_err * 100.0,
+                c.linear_fit_max_rel_err * 100.0
+            );
+        }
+        let mut t = Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header([
+            "batch",
+            "ctx",
+            "linear ms",
+            "roofline ms",
+            "bound",
+            "decode tok/s",
+        ]);
+        for r in &self.steps {
+            t.add_row([
+                r.batch.to_string(),
+                r.ctx.to_string(),
+                format!("{:.2}", r.linear_ms),
+                r.roofline_ms.map_or("-".into(), |v| format!("{v:.2}")),
+                r.bound.unwrap_or("-").to_string(),
+                format!("{:.0}", r.decode_tok_per_s),
+            ]);
+        }
+        s += &format!("{t}\n");
+        let mut t = Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header([
+            "prompt tokens",
+            "steps",
+            "linear prefill s",
+            "roofline prefill s",
+        ]);
+        for r in &self.prefill {
+            t.add_row([
+                r.prompt_tok.to_string(),
+                r.steps.to_string(),
+                format!("{:.3}", r.linear_s),
+                r.roofline_s.map_or("-".into(), |v| format!("{v:.3}")),
+            ]);
+        }
+        s += &format!("{t}\n");
+        let pw: Vec<String> = self
+            .power
+            .iter()
+            .map(|r| format!("{}: {:.0} W", r.batch, r.power_w))
+            .collect();
+        s += &format!("power at batch: {}\n", pw.join(", "));
+        s
+    }
+}
+
+/// Report of `kvfleet profile step`.
+#[derive(Debug, Serialize)]
+pub struct StepReport {
+    /// Roofline step time, ms.
+    pub step_ms: f64,
+    /// Dominant term: compute, memory or comm.
+    pub bound: &'static str,
+    /// Compute time, ms.
+    pub compute_ms: f64,
+    /// Memory time, ms.
+    pub memory_ms: f64,
+    /// Communication time, ms.
+    pub comm_ms: f64,
+    /// Fixed overhead, ms.
+    pub overhead_ms: f64,
+    /// Linear profile's step time for the same batch, ms.
+    pub linear_ms: f64,
+    /// FLOPs of the step.
+    pub flops: f64,
+    /// HBM bytes per GPU.
+    pub bytes_per_gpu: f64,
+    /// Decode sequences.
+    pub batch: u32,
+    /// Context per sequence, tokens.
+    pub ctx: u32,
+    /// Prefill tokens.
+    pub prefill_tokens: u32,
+}
+
+impl HumanReport for StepReport {
+    fn human(&self) -> String {
+        format!(
+            "step {:.3} ms ({}-bound): compute {:.3}, memory {:.3}, comm {:.3}, overhead {:.3} ms; linear profile {:.3} ms\n",
+            self.step_ms,
+            self.bound,
+            self.compute_ms,
+            self.memory_ms,
+            self.comm_ms,
+            self.overhead_ms,
+            self.linear_ms
+        )
+    }
+}
+
+/// Build the `profile step` report.
+pub fn step_report(a: &StepArgs) -> Result<StepReport, InputError> {
+    if !crate::profile::computed::is_computed_spec(&a.gpu) {
+        return Err(InputError::field(
+            "--gpu",
+            format!(
+                "`profile step` needs a computed profile HW:MODEL:tpN:DTYPE, got `{}`",
+                a.gpu
+            ),
+        ));
+    }
+    let c = computed_profile("--gpu", &a.gpu)?;
+    let b = Batch {
+        n_decode: a.batch as f64,
+        decode_ctx_sum_tok: a.batch as f64 * a.ctx as f64,
+        prefill_tok: a.prefill_tokens as f64,
+        prefill_prior_ctx_tok: 0.0,
+    };
+    let StepTime {
+        step_s,
+        compute_s,
+        memory_s,
+        comm_s,
+        overhead_s,
+        bound,
+        flops,
+        bytes_per_gpu,
+    } = c.instance.step(&b);
+    Ok(StepReport {
+        step_ms: step_s * 1e3,
+        bound,
+        compute_ms: compute_s * 1e3,
+        memory_ms: memory_s * 1e3,
+        comm_ms: comm_s * 1e3,
+        overhead_ms: overhead_s * 1e3,
+        linear_ms: c
+            .profile
+            .step_s(b.decode_ctx_sum_tok + b.prefill_tok, b.prefill_tok)
+            * 1e3,
+        flops,
+        bytes_per_gpu,
+        batch: a.batch,
+        ctx: a.ctx,
+        prefill_tokens: a.prefill_tokens,
+    })
+}
+
+/// Run `profile`.
+pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
+    match &args.cmd {
+        Some(ProfileCmd::Step(s)) => emit(&step_report(s)?, &args.output),
+        None => emit(&profile_report(&args)?, &args.output),
+    }
+}

@@ -1,0 +1,225 @@
+//! Roofline step-time model of one serving instance (model × hardware × TP/EP ×
+//! dtypes): `step = max(compute, memory) + communication + fixed overhead`.
+
+use serde::Serialize;
+
+use super::hardware::{Dtype, Hardware};
+use super::models::ModelSpec;
+
+/// Named efficiency factors and serving constants of the roofline, with defaults.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RooflineParams {
+    /// Fraction of dense tensor peak achieved by the step's matmuls. Default 0.55:
+    /// public cuBLAS / Transformer Engine GEMM benchmarks on A100/H100 reach
+    /// 60–75 % of dense peak for large shapes, serving kernels with ragged
+    /// batches less; assumption inside that range.
+    pub compute_eff: f64,
+    /// Fraction of peak HBM bandwidth achieved when streaming weights and KV.
+    /// Default 0.80: STREAM-like copy benchmarks on HBM3 GPUs reach 80–90 % of peak.
+    pub memory_eff: f64,
+    /// Fraction of the scale-up link's per-direction bandwidth that a ring
+    /// all-reduce achieves (NCCL "bus bandwidth"). Default 0.75 (assumption:
+    /// nccl-tests bus bandwidth on NVLink systems is typically 70–85 % of link peak).
+    pub link_eff: f64,
+    /// Latency of one ring hop (one message), seconds. Default 1 µs (assumption:
+    /// small-message NVLink/IF peer latency is of order 1 µs).
+    pub hop_latency_s: f64,
+    /// Fixed per-step overhead (scheduling, sampling, kernel launches), seconds.
+    /// Default 1.5 ms (assumption: vLLM-class engines spend ~1–2 ms of host time per step).
+    pub step_overhead_s: f64,
+    /// Fraction of device memory the engine may use (vLLM `gpu_memory_utilization`, default 0.90).
+    pub mem_fraction: f64,
+    /// Memory held back per GPU for activations, CUDA graphs and communication buffers, GB. Default 2.
+    pub reserve_gb: f64,
+    /// Bytes per activation value exchanged by collectives (BF16 = 2).
+    pub act_bytes: f64,
+}
+
+impl Default for RooflineParams {
+    fn default() -> Self {
+        RooflineParams {
+            compute_eff: 0.55,
+            memory_eff: 0.80,
+            link_eff: 0.75,
+            hop_latency_s: 1e-6,
+            step_overhead_s: 1.5e-3,
+            mem_fraction: 0.90,
+            reserve_gb: 2.0,
+            act_bytes: 2.0,
+        }
+    }
+}
+
+/// One serving instance: a model on `tp` GPUs of one hardware type.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    /// The GPU.
+    pub hw: Hardware,
+    /// The model.
+    pub model: ModelSpec,
+    /// Tensor-parallel degree (GPUs per instance).
+    pub tp: u64,
+    /// Expert-parallel degree for MoE layers (1 = experts tensor-parallel).
+    pub ep: u64,
+    /// Weight storage format.
+    pub weight_dtype: Dtype,
+    /// KV-cache storage format.
+    pub kv_dtype: Dtype,
+    /// Efficiencies and serving constants.
+    pub params: RooflineParams,
+}
+
+/// A batch for one step: `n_decode` sequences whose contexts sum to
+/// `decode_ctx_sum_tok`, plus one prefill chunk of `prefill_tok` tokens that
+/// follows `prefill_prior_ctx_tok` tokens already in the KV cache.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Batch {
+    /// Decode sequences (one new token each).
+    pub n_decode: f64,
+    /// Sum of the decode sequences' contexts, tokens.
+    pub decode_ctx_sum_tok: f64,
+    /// Prefill tokens in the step.
+    pub prefill_tok: f64,
+    /// Context already cached before the prefill chunk, tokens.
+    pub prefill_prior_ctx_tok: f64,
+}
+
+/// Time of one step and its parts.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StepTime {
+    /// Total step time, seconds.
+    pub step_s: f64,
+    /// Matmul + attention compute time, seconds.
+    pub compute_s: f64,
+    /// HBM traffic time (weights, KV read and write), seconds.
+    pub memory_s: f64,
+    /// Collective communication time, seconds.
+    pub comm_s: f64,
+    /// Fixed overhead, seconds.
+    pub overhead_s: f64,
+    /// Which term dominates: `compute`, `memory` or `comm`.
+    pub bound: &'static str,
+    /// FLOPs of the step (whole instance).
+    pub flops: f64,
+    /// HBM bytes moved per GPU.
+    pub bytes_per_gpu: f64,
+}
+
+impl Instance {
+    /// Weight bytes of the whole model in `weight_dtype`.
+    pub fn weight_bytes(&self) -> f64 {
+        self.model.total_params() as f64 * self.weight_dtype.bytes()
+    }
+
+    /// Free memory per GPU for the KV cache, bytes (negative: the model does not fit).
+    pub fn kv_free_bytes_per_gpu(&self) -> f64 {
+        let p = &self.params;
+        self.hw.hbm_gb * 1e9 * p.mem_fraction
+            - self.weight_bytes() / self.tp as f64
+            - p.reserve_gb * 1e9
+    }
+
+    /// KV bytes per token on each GPU.
+    pub fn kv_bytes_per_token_per_gpu(&self) -> f64 {
+        self.model
+            .kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp)
+    }
+
+    /// KV capacity of the instance, tokens: free memory per GPU over KV bytes
+    /// per token per GPU (every token lives on every rank, sharded by KV head).
+    pub fn kv_capacity_tok(&self) -> f64 {
+        (self.kv_free_bytes_per_gpu() / self.kv_bytes_per_token_per_gpu()).max(0.0)
+    }
+
+    /// KV blocks of `blk_size` tokens per instance.
+    pub fn kv_blocks(&self, blk_size: u32) -> u64 {
+        (self.kv_capacity_tok() / blk_size as f64).floor() as u64
+    }
+
+    fn ring_allreduce_s(&self, bytes: f64) -> f64 {
+        let t = self.tp as f64;
+        if self.tp <= 1 {
+            return 0.0;
+        }
+        let bw = self.hw.scaleup_gbps * 1e9 * self.params.link_eff;
+        2.0 * (t - 1.0) / t * bytes / bw + 2.0 * (t - 1.0) * self.params.hop_latency_s
+    }
+
+    /// Roofline time of one step.
+    pub fn step(&self, b: &Batch) -> StepTime {
+        let m = &self.model;
+        let p = &self.params;
+        let t = self.tp as f64;
+        let tokens = b.n_decode + b.prefill_tok;
+        // Compute: 2·active params per token for the linear layers, plus attention over context.
+        let attn_pairs = b.decode_ctx_sum_tok
+            + b.prefill_tok * b.prefill_prior_ctx_tok
+            + 0.5 * b.prefill_tok * b.prefill_tok;
+        let flops =
+            2.0 * m.active_params() as f64 * tokens + m.attn_flops_per_token_ctx() * attn_pairs;
+        let compute_s = flops / t / (self.hw.peak_flops(self.weight_dtype) * p.compute_eff);
+        // Memory: weights once per step (only the experts some token was routed to),
+        // KV read for every context token, KV written for every new token.
+        let routed = m.routed_expert_params() as f64;
+        let touched = if m.is_moe() && tokens > 0.0 {
+            let miss = 1.0 - m.experts_per_tok as f64 / m.experts as f64;
+            1.0 - miss.powf(tokens)
+        } else {
+            0.0
+        };
+        let weights_read =
+            (m.total_params() as f64 - routed + routed * touched) * self.weight_dtype.bytes() / t;
+        let kv_tok = self.kv_bytes_per_token_per_gpu();
+        let kv_read = kv_tok
+            * (b.decode_ctx_sum_tok
+                + if b.prefill_tok > 0.0 {
+                    b.prefill_prior_ctx_tok
+                } else {
+                    0.0
+                });
+        let kv_write = kv_tok * tokens;
+        let bytes_per_gpu = weights_read + kv_read + kv_write;
+        let memory_s = bytes_per_gpu / (self.hw.hbm_tbps * 1e12 * p.memory_eff);
+        // Communication: 2 all-reduces of the hidden state per layer; MoE layers
+        // with EP > 1 replace the MLP all-reduce by an all-to-all dispatch + combine.
+        let msg = tokens * m.hidden as f64 * p.act_bytes;
+        let moe_layers = if m.is_moe() {
+            m.layers - m.dense_layers.min(m.layers)
+        } else {
+            0
+        } as f64;
+        let comm_s = if tokens == 0.0 {
+            0.0
+        } else if self.ep > 1 && m.is_moe() {
+            let e = self.ep as f64;
+            let a2a_bytes =
+                tokens / t * m.hidden as f64 * p.act_bytes * m.experts_per_tok as f64 * (e - 1.0)
+                    / e;
+            let a2a =
+                a2a_bytes / (self.hw.scaleup_gbps * 1e9 * p.link_eff) + (e - 1.0) * p.hop_latency_s;
+            (m.layers as f64 + (m.layers as f64 - moe_layers)) * self.ring_allreduce_s(msg)
+                + moe_layers * 2.0 * a2a
+        } else {
+            2.0 * m.layers as f64 * self.ring_allreduce_s(msg)
+        };
+        let overhead_s = p.step_overhead_s;
+        let step_s = compute_s.max(memory_s) + comm_s + overhead_s;
+        let bound = if comm_s > compute_s.max(memory_s) {
+            "comm"
+        } else if compute_s >= memory_s {
+            "compute"
+        } else {
+            "memory"
+        };
+        StepTime {
+            step_s,
+            compute_s,
+            memory_s,
+            comm_s,
+            overhead_s,
+            bound,
+            flops,
+            bytes_per_gpu,
+        }
+    }
+}
