@@ -287,3 +287,59 @@ fn grid_flex_contract_and_deeper_events_raise_event_p99() {
             .is_some_and(f64::is_finite)
     }));
 }
+
+#[test]
+fn tokens_per_joule_rise_with_utilisation_and_analytic_agrees() {
+    let cdf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cdf/chat_small.json"
+    );
+    let out = assert_cmd::Command::cargo_bin("kvfleet")
+        .expect("binary")
+        .args([
+            "tok-per-watt",
+            "--cdf",
+            cdf,
+            "--lam",
+            "40",
+            "--slo",
+            "300",
+            "--max-ctx",
+            "8192",
+            "--gpus",
+            "h100",
+            "a100",
+            "--rho-sweep",
+            "--n-sim-req",
+            "6000",
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for f in v["fleets"].as_array().expect("fleets") {
+        let des = f["output_tok_per_j"].as_f64().expect("DES tok/J");
+        let ana = f["output_tok_per_j_analytic"]
+            .as_f64()
+            .expect("analytic tok/J");
+        assert!((ana / des - 1.0).abs() < 0.2, "analytic {ana} vs DES {des}");
+        assert!(f["power_curve"].as_array().is_some_and(|c| !c.is_empty()));
+    }
+    for gpu in ["h100", "a100"] {
+        let tpj: Vec<f64> = v["rho_sweep"]
+            .as_array()
+            .expect("sweep")
+            .iter()
+            .filter(|f| f["fleet"] == gpu)
+            .map(|f| f["output_tok_per_j"].as_f64().expect("tok/J"))
+            .collect();
+        assert_eq!(tpj.len(), 4);
+        assert!(tpj.windows(2).all(|w| w[1] > w[0]), "{gpu}: {tpj:?}");
+    }
+}
