@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
 use super::workload_args::WorkloadArgs;
 use crate::engine::dispatch::DispatchPolicy;
-use crate::engine::{EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use crate::engine::{PoolConfig, SimConfig};
 use crate::error::InputError;
 use crate::planner::gridflex::{GridFlex, GridFlexReport};
 use crate::profile::{ProfileOverrides, resolve_profile};
@@ -106,8 +106,8 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
         .ok_or_else(|| InputError::field("--lam", "grid-flex needs a Poisson arrival rate"))?;
     let horizon_s = a.event_start_s + a.event_duration_s + a.after_s;
     workload.n_requests = Some(a.verify_des.unwrap_or((lam * horizon_s).ceil() as u64));
-    let cfg = SimConfig {
-        pools: vec![PoolConfig {
+    let cfg = SimConfig::new(
+        vec![PoolConfig {
             id: "pool".into(),
             profile,
             instances: a.n_gpus / g,
@@ -117,21 +117,9 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
             max_num_seqs: None,
             models: vec![],
         }],
-        router: kvfleet_routers::RouterSpec::length(),
-        engine: EngineKind::Fast,
-        service_model: ServiceModel::Iteration,
-        seed: a.seed,
-        warmup: Warmup::default(),
-        slo: Slo {
-            ttft_ms: a.slo,
-            tpot_ms: None,
-        },
-        validate: false,
-        record_requests: false,
-        max_waiting: None,
-        controls: Vec::new(),
-        windows: Vec::new(),
-    };
+        a.seed,
+        a.slo,
+    );
     Ok(GridFlex {
         cfg,
         workload,

@@ -134,6 +134,31 @@ pub struct SimConfig {
     pub windows: Vec<MetricWindow>,
 }
 
+impl SimConfig {
+    /// A configuration with the usual defaults: `length` routing, the fast
+    /// iteration engine, 10% warm-up, no TPOT SLO, no validation or per-request
+    /// records, derived saturation limit, no controls or windows.
+    pub fn new(pools: Vec<PoolConfig>, seed: u64, slo_ttft_ms: f64) -> Self {
+        SimConfig {
+            pools,
+            router: RouterSpec::length(),
+            engine: EngineKind::Fast,
+            service_model: ServiceModel::Iteration,
+            seed,
+            warmup: Warmup::default(),
+            slo: Slo {
+                ttft_ms: slo_ttft_ms,
+                tpot_ms: None,
+            },
+            validate: false,
+            record_requests: false,
+            max_waiting: None,
+            controls: Vec::new(),
+            windows: Vec::new(),
+        }
+    }
+}
+
 /// A pool's `max_num_seqs` cap set to `max_num_seqs` at `at_s` (e.g. a
 /// demand-response event; a ramp is a sequence of such changes).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

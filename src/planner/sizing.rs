@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::plan::FleetPlan;
-use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
+use crate::engine::SimConfig;
 use crate::metrics::report::SimReport;
 use crate::simulate::{SimulateJob, run_replications};
 use crate::workload::spec::WorkloadSpec;
@@ -119,6 +119,31 @@ impl Evaluation {
     }
 }
 
+/// The simulation job of `plan` with `counts` on `workload` (`settings.n_requests`
+/// requests, `replications` replications, `settings.seed`).
+pub fn job(
+    plan: &FleetPlan,
+    counts: &[u32],
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+    replications: u32,
+) -> SimulateJob {
+    SimulateJob {
+        cfg: SimConfig {
+            router: plan.router(),
+            ..SimConfig::new(plan.pools(counts), settings.seed, settings.slo_ttft_ms)
+        },
+        workload: WorkloadSpec {
+            n_requests: Some(settings.n_requests),
+            ..workload.clone()
+        },
+        per_pool: Vec::new(),
+        replications: replications.max(1),
+        timing: false,
+        progress: false,
+    }
+}
+
 /// Simulate `plan` with `counts` on `workload`: `settings.replications`
 /// independent replications of `settings.n_requests` requests each.
 pub fn evaluate(
@@ -127,33 +152,7 @@ pub fn evaluate(
     workload: &WorkloadSpec,
     settings: &SizingSettings,
 ) -> anyhow::Result<Evaluation> {
-    let job = SimulateJob {
-        cfg: SimConfig {
-            pools: plan.pools(counts),
-            router: plan.router(),
-            engine: EngineKind::Fast,
-            service_model: ServiceModel::Iteration,
-            seed: settings.seed,
-            warmup: Warmup::default(),
-            slo: Slo {
-                ttft_ms: settings.slo_ttft_ms,
-                tpot_ms: None,
-            },
-            validate: false,
-            record_requests: false,
-            max_waiting: None,
-            controls: Vec::new(),
-            windows: Vec::new(),
-        },
-        workload: WorkloadSpec {
-            n_requests: Some(settings.n_requests),
-            ..workload.clone()
-        },
-        per_pool: Vec::new(),
-        replications: settings.replications.max(1),
-        timing: false,
-        progress: false,
-    };
+    let job = job(plan, counts, workload, settings, settings.replications);
     let reps: Vec<SimReport> = run_replications(&job)?;
     let k = counts.len();
     let worst_p99_ttft_ms = (0..k)

@@ -9,9 +9,8 @@ use super::plan::FleetPlan;
 use super::sizing::{SizingSettings, size_fleet};
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::birth_death_mean_in_instance;
-use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::metrics::report::SimReport;
-use crate::simulate::{SimulateJob, run_job};
+use crate::simulate::run_job;
 use crate::workload::spec::WorkloadSpec;
 
 /// How trustworthy a preset's power curve is (the reference tool's grading).
@@ -76,34 +75,16 @@ fn measure(
     s: &SizingSettings,
     lam: f64,
 ) -> anyhow::Result<SimReport> {
-    run_job(&SimulateJob {
-        cfg: SimConfig {
-            pools: plan.pools(counts),
-            router: plan.router(),
-            engine: EngineKind::Fast,
-            service_model: ServiceModel::Iteration,
-            seed: s.seed,
-            warmup: Warmup::default(),
-            slo: Slo {
-                ttft_ms: s.slo_ttft_ms,
-                tpot_ms: None,
-            },
-            validate: false,
-            record_requests: false,
-            max_waiting: None,
-            controls: Vec::new(),
-            windows: Vec::new(),
-        },
-        workload: WorkloadSpec {
+    run_job(&super::sizing::job(
+        plan,
+        counts,
+        &WorkloadSpec {
             lam: Some(lam),
-            n_requests: Some(s.n_requests),
             ..w.clone()
         },
-        per_pool: Vec::new(),
-        replications: 1,
-        timing: false,
-        progress: false,
-    })
+        s,
+        1,
+    ))
 }
 
 /// Analytic tokens per joule: per pool, the birth–death mean number of

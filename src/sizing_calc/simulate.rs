@@ -17,9 +17,7 @@ use super::fit::quantile_linear;
 use super::{SizingConfig, SweepPoint};
 use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::requests::NEVER;
-use crate::engine::{
-    self, Arrivals, ClosedLoop, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
-};
+use crate::engine::{self, Arrivals, ClosedLoop, PoolConfig, SimConfig, Warmup};
 use crate::error::InputError;
 use crate::profile::Profile;
 use crate::workload::lengths::{CategoryMix, LengthModel};
@@ -115,33 +113,25 @@ impl SweepSimulation {
 
     fn config(&self, instances: u32) -> SimConfig {
         SimConfig {
-            pools: vec![PoolConfig {
-                id: "pool".into(),
-                profile: self.profile.clone(),
-                instances,
-                max_ctx_tok: self.max_ctx_tok,
-                dispatch: DispatchPolicy::Jsq,
-                max_queue: None,
-                max_num_seqs: None,
-                models: vec![],
-            }],
-            router: kvfleet_routers::RouterSpec::length(),
-            engine: EngineKind::Fast,
-            service_model: ServiceModel::Iteration,
-            seed: self.seed,
             warmup: Warmup {
                 fraction: 0.0,
                 seconds: None,
             },
-            slo: Slo {
-                ttft_ms: 1e12,
-                tpot_ms: None,
-            },
-            validate: false,
             record_requests: true,
-            max_waiting: None,
-            controls: Vec::new(),
-            windows: Vec::new(),
+            ..SimConfig::new(
+                vec![PoolConfig {
+                    id: "pool".into(),
+                    profile: self.profile.clone(),
+                    instances,
+                    max_ctx_tok: self.max_ctx_tok,
+                    dispatch: DispatchPolicy::Jsq,
+                    max_queue: None,
+                    max_num_seqs: None,
+                    models: vec![],
+                }],
+                self.seed,
+                1e12,
+            )
         }
     }
 
