@@ -56,6 +56,7 @@ fn config(engine: EngineKind) -> SimConfig {
         max_waiting: None,
         controls: Vec::new(),
         windows: Vec::new(),
+        disagg: None,
     }
 }
 

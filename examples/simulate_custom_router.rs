@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         max_waiting: None,
         controls: Vec::new(),
         windows: Vec::new(),
+        disagg: None,
     };
     let mut workload = WorkloadSpec::default_chat();
     workload.n_requests = Some(50_000);

@@ -247,6 +247,7 @@ impl Scenario {
                 max_waiting: None,
                 controls: Vec::new(),
                 windows: Vec::new(),
+                disagg: None,
             },
             workload: self.workload,
             per_pool,

@@ -69,6 +69,7 @@ fn config(profile: Profile, instances: u32, dispatch: DispatchPolicy) -> SimConf
         max_waiting: Some(u64::MAX),
         controls: Vec::new(),
         windows: Vec::new(),
+        disagg: None,
     }
 }
 

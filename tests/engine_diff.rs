@@ -4,7 +4,7 @@
 
 use kvfleet::engine::dispatch::DispatchPolicy;
 use kvfleet::engine::{
-    self, Arrivals, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
+    self, Arrivals, Disagg, EngineKind, LinkSpec, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
 };
 use kvfleet::profile::{PowerCurve, Profile};
 use kvfleet::workload::Request;
@@ -90,6 +90,7 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
         max_waiting: Some(u64::MAX),
         controls: Vec::new(),
         windows: Vec::new(),
+        disagg: None,
     };
     (cfg, reqs)
 }
@@ -102,73 +103,114 @@ fn rel_diff(a: u64, b: u64) -> f64 {
     }
 }
 
+/// Run `cfg` with both engines and check they agree request by request;
+/// returns the preemptions.
+fn compare_engines(mut cfg: SimConfig, reqs: Vec<Request>, seed: u64) -> u64 {
+    let fast = engine::run(
+        &cfg,
+        Arrivals::Open(Box::new(VecSource::new(reqs.clone()))),
+        0,
+        None,
+    )
+    .expect("fast run");
+    cfg.engine = EngineKind::Step;
+    let step = engine::run(
+        &cfg,
+        Arrivals::Open(Box::new(VecSource::new(reqs))),
+        0,
+        None,
+    )
+    .expect("step run");
+    assert_eq!(
+        fast.records.len(),
+        step.records.len(),
+        "seed {seed}: record count"
+    );
+    assert_eq!(fast.completed, step.completed, "seed {seed}");
+    for (f, s) in fast.records.iter().zip(&step.records) {
+        assert_eq!(
+            (f.id, f.pool, f.instance),
+            (s.id, s.pool, s.instance),
+            "seed {seed}: placement of request {}",
+            f.id
+        );
+        assert!(
+            rel_diff(f.first_token_ns, s.first_token_ns) <= 1e-9,
+            "seed {seed}: TTFT of request {}: {f:?} vs {s:?}",
+            f.id
+        );
+        assert!(
+            rel_diff(f.done_ns, s.done_ns) <= 1e-9,
+            "seed {seed}: E2E of request {}: {f:?} vs {s:?}",
+            f.id
+        );
+    }
+    let p_fast: u64 = fast.pools.iter().map(|p| p.total_stats.preemptions).sum();
+    let p_step: u64 = step.pools.iter().map(|p| p.total_stats.preemptions).sum();
+    assert_eq!(p_fast, p_step, "seed {seed}: preemptions");
+    assert_eq!(
+        fast.arrived,
+        fast.completed + fast.rejected_total() + fast.in_flight,
+        "seed {seed}: conservation"
+    );
+    // The fast engine must actually skip steps.
+    let steps: u64 = fast.pools.iter().map(|p| p.total_stats.steps).sum();
+    assert!(
+        fast.events <= step.events,
+        "seed {seed}: fast used more events ({} > {})",
+        fast.events,
+        step.events
+    );
+    assert!(steps > 0);
+    p_fast
+}
+
 #[test]
 fn fast_engine_matches_step_engine_on_random_scenarios() {
     let mut total_preemptions = 0u64;
     let mut scenarios_with_preemption = 0;
     for seed in 0..240u64 {
-        let (mut cfg, reqs) = random_scenario(seed);
-        let fast = engine::run(
-            &cfg,
-            Arrivals::Open(Box::new(VecSource::new(reqs.clone()))),
-            0,
-            None,
-        )
-        .expect("fast run");
-        cfg.engine = EngineKind::Step;
-        let step = engine::run(
-            &cfg,
-            Arrivals::Open(Box::new(VecSource::new(reqs))),
-            0,
-            None,
-        )
-        .expect("step run");
-        assert_eq!(
-            fast.records.len(),
-            step.records.len(),
-            "seed {seed}: record count"
-        );
-        assert_eq!(fast.completed, step.completed, "seed {seed}");
-        for (f, s) in fast.records.iter().zip(&step.records) {
-            assert_eq!(
-                (f.id, f.pool, f.instance),
-                (s.id, s.pool, s.instance),
-                "seed {seed}: placement of request {}",
-                f.id
-            );
-            assert!(
-                rel_diff(f.first_token_ns, s.first_token_ns) <= 1e-9,
-                "seed {seed}: TTFT of request {}: {f:?} vs {s:?}",
-                f.id
-            );
-            assert!(
-                rel_diff(f.done_ns, s.done_ns) <= 1e-9,
-                "seed {seed}: E2E of request {}: {f:?} vs {s:?}",
-                f.id
-            );
-        }
-        let p_fast: u64 = fast.pools.iter().map(|p| p.total_stats.preemptions).sum();
-        let p_step: u64 = step.pools.iter().map(|p| p.total_stats.preemptions).sum();
-        assert_eq!(p_fast, p_step, "seed {seed}: preemptions");
-        assert_eq!(
-            fast.arrived,
-            fast.completed + fast.rejected_total() + fast.in_flight,
-            "seed {seed}: conservation"
-        );
-        total_preemptions += p_fast;
-        scenarios_with_preemption += (p_fast > 0) as u32;
-        // The fast engine must actually skip steps.
-        let steps: u64 = fast.pools.iter().map(|p| p.total_stats.steps).sum();
-        assert!(
-            fast.events <= step.events,
-            "seed {seed}: fast used more events ({} > {})",
-            fast.events,
-            step.events
-        );
-        assert!(steps > 0);
+        let (cfg, reqs) = random_scenario(seed);
+        let p = compare_engines(cfg, reqs, seed);
+        total_preemptions += p;
+        scenarios_with_preemption += (p > 0) as u32;
     }
     assert!(
         scenarios_with_preemption >= 20,
         "only {scenarios_with_preemption} scenarios preempted ({total_preemptions} preemptions)"
+    );
+}
+
+#[test]
+fn fast_engine_matches_step_engine_on_random_disaggregated_scenarios() {
+    // The same random scenarios split into a prefill pool and a decode pool
+    // (own instance count and dispatch), joined by a random link.
+    let mut with_preemption = 0;
+    for seed in 1000..1240u64 {
+        let (mut cfg, reqs) = random_scenario(seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xd15a);
+        let mut decode = cfg.pools[0].clone();
+        decode.id = "decode".into();
+        decode.instances = rng.random_range(1..5);
+        decode.dispatch = [
+            DispatchPolicy::LeastKv,
+            DispatchPolicy::Jsq,
+            DispatchPolicy::Central,
+        ][rng.random_range(0..3)];
+        if cfg.pools[0].dispatch == DispatchPolicy::Central && rng.random_bool(0.5) {
+            cfg.pools[0].dispatch = DispatchPolicy::Jsq;
+        }
+        cfg.pools.push(decode);
+        let link = ["inf", "ib", "shared:0.5:3", "0.05:20", "ethernet"][rng.random_range(0..5)];
+        cfg.disagg = Some(Disagg {
+            pairs: vec![(0, 1)],
+            link: LinkSpec::parse(link).expect("link"),
+            kv_bytes_per_token: rng.random_range(1e3..4e5),
+        });
+        with_preemption += (compare_engines(cfg, reqs, seed) > 0) as u32;
+    }
+    assert!(
+        with_preemption >= 10,
+        "only {with_preemption} disaggregated scenarios preempted"
     );
 }

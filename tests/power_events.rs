@@ -57,6 +57,7 @@ fn config(profile: Profile, instances: u32, engine: EngineKind) -> SimConfig {
         max_waiting: None,
         controls: Vec::new(),
         windows: Vec::new(),
+        disagg: None,
     }
 }
 

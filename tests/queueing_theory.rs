@@ -93,6 +93,7 @@ fn config(c: u32, instances: u32, dispatch: DispatchPolicy) -> SimConfig {
         max_waiting: Some(u64::MAX),
         controls: Vec::new(),
         windows: Vec::new(),
+        disagg: None,
     }
 }
 

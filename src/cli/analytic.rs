@@ -273,6 +273,7 @@ impl AnalyticArgs {
                 max_waiting: None,
                 controls: Vec::new(),
                 windows: Vec::new(),
+                disagg: None,
             },
             workload: spec.clone(),
             per_pool: Vec::new(),

@@ -240,6 +240,7 @@ impl SimulateArgs {
                 max_waiting: None,
                 controls: Vec::new(),
                 windows: Vec::new(),
+                disagg: None,
             },
             workload,
             per_pool: Vec::new(),

@@ -132,6 +132,8 @@ pub struct SimConfig {
     pub controls: Vec<ControlChange>,
     /// Arrival-time windows with their own metrics and energy (e.g. before, during and after an event).
     pub windows: Vec<MetricWindow>,
+    /// Disaggregated prefill/decode: which pools prefill, which decode, and the KV link.
+    pub disagg: Option<Disagg>,
 }
 
 impl SimConfig {
@@ -155,6 +157,192 @@ impl SimConfig {
             max_waiting: None,
             controls: Vec::new(),
             windows: Vec::new(),
+            disagg: None,
+        }
+    }
+}
+
+/// Disaggregated serving: prefill-only pools hand each request's KV cache over
+/// a link to a decode-only pool. Pools in no pair serve both phases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Disagg {
+    /// `(prefill pool, decode pool)` index pairs. Routers see only the prefill
+    /// (and unpaired) pools; decode pools are reached through the hand-off.
+    pub pairs: Vec<(usize, usize)>,
+    /// The KV-transfer link.
+    pub link: LinkSpec,
+    /// KV-cache bytes per token of the served model (whole model, all TP ranks).
+    pub kv_bytes_per_token: f64,
+}
+
+impl Disagg {
+    /// The decode pool that prefill pool `p` hands off to, if `p` is a prefill pool.
+    pub fn decode_of(&self, p: usize) -> Option<usize> {
+        self.pairs.iter().find(|&&(a, _)| a == p).map(|&(_, d)| d)
+    }
+
+    /// True if `p` is a decode-only pool.
+    pub fn is_decode(&self, p: usize) -> bool {
+        self.pairs.iter().any(|&(_, d)| d == p)
+    }
+
+    /// Check the pairs against the fleet; the error names what is wrong.
+    pub fn validate(&self, pools: &[PoolConfig]) -> Result<(), String> {
+        if self.pairs.is_empty() {
+            return Err("disagg: at least one (prefill, decode) pool pair is needed".into());
+        }
+        for &(p, d) in &self.pairs {
+            let (Some(pp), Some(dp)) = (pools.get(p), pools.get(d)) else {
+                return Err(format!(
+                    "disagg: pool pair ({p}, {d}) names a pool that does not exist"
+                ));
+            };
+            if p == d || self.is_decode(p) || self.decode_of(d).is_some() {
+                return Err(format!(
+                    "disagg: pool `{}` cannot both prefill and decode",
+                    pp.id
+                ));
+            }
+            if dp.max_ctx_tok < pp.max_ctx_tok {
+                return Err(format!(
+                    "disagg: decode pool `{}` max context {} is below its prefill pool `{}` max context {}",
+                    dp.id, dp.max_ctx_tok, pp.id, pp.max_ctx_tok
+                ));
+            }
+            if dp.profile.kv_capacity_tok() < dp.max_ctx_tok as u64 {
+                return Err(format!(
+                    "disagg: decode pool `{}` holds {} KV tokens per instance, less than its max context {}",
+                    dp.id,
+                    dp.profile.kv_capacity_tok(),
+                    dp.max_ctx_tok
+                ));
+            }
+        }
+        for (k, &(p, _)) in self.pairs.iter().enumerate() {
+            if self.pairs[..k].iter().any(|&(q, _)| q == p) {
+                return Err(format!(
+                    "disagg: prefill pool `{}` is paired with more than one decode pool",
+                    pools[p].id
+                ));
+            }
+        }
+        self.link.validate()?;
+        if !(self.kv_bytes_per_token.is_finite() && self.kv_bytes_per_token > 0.0) {
+            return Err(format!(
+                "disagg: kv_bytes_per_token must be a positive number, got {}",
+                self.kv_bytes_per_token
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The link that carries KV caches from prefill to decode instances.
+/// Concurrent transfers on one link share its bandwidth equally (processor
+/// sharing); each transfer then pays the fixed latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkSpec {
+    /// Name shown in reports (`nvlink`, `ib`, `ethernet`, `inf`, or the custom spec).
+    pub name: String,
+    /// Bandwidth, bytes per second (per GPU when `per_gpu`; `f64::INFINITY` for an ideal link).
+    pub bandwidth_bytes_per_s: f64,
+    /// The bandwidth scales with the GPUs of an instance (one NIC or NVLink port per GPU).
+    pub per_gpu: bool,
+    /// Fixed latency per transfer, seconds.
+    pub latency_s: f64,
+    /// One link for the whole fleet instead of one per prefill instance.
+    pub shared: bool,
+}
+
+impl LinkSpec {
+    /// Names of the built-in links.
+    pub const PRESETS: [&str; 5] = ["nvlink", "ib", "roce", "ethernet", "inf"];
+
+    /// Parse `nvlink`, `ib` (InfiniBand), `roce`, `ethernet`, `inf`, or
+    /// `GBPS[:LATENCY_US]` (gigabytes per second per instance). A `shared:`
+    /// prefix makes it one link for the whole fleet.
+    ///
+    /// Preset figures (per GPU, one direction):
+    /// - `nvlink`: 450 GB/s, 2 µs — NVIDIA H100 SXM datasheet, NVLink 4 at 900 GB/s bidirectional;
+    /// - `ib`: 50 GB/s, 10 µs — NDR InfiniBand 400 Gb/s, one ConnectX-7 per GPU as in DGX H100;
+    /// - `roce`: 25 GB/s, 20 µs — 200 GbE RoCE NIC per GPU (assumption: common cloud layout);
+    /// - `ethernet`: 12.5 GB/s per instance, 50 µs — one 100 GbE NIC per server, TCP (assumption).
+    ///
+    /// Latencies include transfer set-up and are assumptions of the right order, not measurements.
+    pub fn parse(spec: &str) -> Result<LinkSpec, String> {
+        let (shared, body) = match spec.strip_prefix("shared:") {
+            Some(rest) => (true, rest),
+            None => (false, spec),
+        };
+        let preset = |name: &str, gb_s: f64, per_gpu: bool, lat_us: f64| LinkSpec {
+            name: name.to_string(),
+            bandwidth_bytes_per_s: gb_s * 1e9,
+            per_gpu,
+            latency_s: lat_us * 1e-6,
+            shared,
+        };
+        let link = match body.to_ascii_lowercase().as_str() {
+            "nvlink" => preset("nvlink", 450.0, true, 2.0),
+            "ib" | "infiniband" => preset("ib", 50.0, true, 10.0),
+            "roce" => preset("roce", 25.0, true, 20.0),
+            "ethernet" | "eth" => preset("ethernet", 12.5, false, 50.0),
+            "inf" | "infinite" | "ideal" => LinkSpec {
+                name: "inf".into(),
+                bandwidth_bytes_per_s: f64::INFINITY,
+                per_gpu: false,
+                latency_s: 0.0,
+                shared,
+            },
+            other => {
+                let mut parts = other.split(':');
+                let bw = parts.next().unwrap_or("");
+                let lat = parts.next();
+                let bad = || {
+                    format!(
+                        "--link: expected nvlink, ib, roce, ethernet, inf or GBPS[:LATENCY_US], got `{spec}`"
+                    )
+                };
+                if parts.next().is_some() {
+                    return Err(bad());
+                }
+                let gb_s: f64 = bw.parse().map_err(|_| bad())?;
+                let lat_us: f64 = match lat {
+                    Some(l) => l.parse().map_err(|_| bad())?,
+                    None => 0.0,
+                };
+                LinkSpec {
+                    name: body.to_string(),
+                    ..preset(body, gb_s, false, lat_us)
+                }
+            }
+        };
+        link.validate()?;
+        Ok(link)
+    }
+
+    /// Check the numbers.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bandwidth_bytes_per_s.is_nan() || self.bandwidth_bytes_per_s <= 0.0 {
+            return Err(format!(
+                "link `{}`: bandwidth must be positive, got {} B/s",
+                self.name, self.bandwidth_bytes_per_s
+            ));
+        }
+        if !(self.latency_s.is_finite() && self.latency_s >= 0.0) {
+            return Err(format!(
+                "link `{}`: latency must be a non-negative number of seconds, got {}",
+                self.name, self.latency_s
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bandwidth of one link serving instances of `gpus` GPUs, bytes per second.
+    pub fn instance_bandwidth(&self, gpus: u32) -> f64 {
+        if self.per_gpu {
+            self.bandwidth_bytes_per_s * gpus.max(1) as f64
+        } else {
+            self.bandwidth_bytes_per_s
         }
     }
 }

@@ -39,6 +39,18 @@ pub enum EventKind {
         /// Slab index of the request.
         req: u32,
     },
+    /// A KV-transfer link finishes its earliest transfer (disaggregated fleets).
+    LinkDone {
+        /// Link index.
+        link: u32,
+        /// The link's epoch when scheduled; stale if it changed since.
+        epoch: u32,
+    },
+    /// A transferred KV cache lands at its decode pool.
+    Landed {
+        /// Slab index of the request.
+        req: u32,
+    },
 }
 
 impl EventKind {
@@ -47,7 +59,8 @@ impl EventKind {
             EventKind::Wake { .. } => 0,
             EventKind::Control { .. } | EventKind::Snapshot { .. } => 1,
             EventKind::Arrival | EventKind::UserArrival { .. } => 2,
-            EventKind::Delayed { .. } => 3,
+            EventKind::LinkDone { .. } => 1,
+            EventKind::Delayed { .. } | EventKind::Landed { .. } => 3,
         }
     }
 }

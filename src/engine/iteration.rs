@@ -21,7 +21,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::requests::NEVER;
+use super::requests::{NEVER, ReqState};
 use super::server::{Ctx, InstanceStats, Server};
 use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
 use crate::profile::{PowerCurve, Profile};
@@ -77,6 +77,8 @@ pub struct IterationInstance {
     total_blks: u64,
     max_seqs: u32,
     fast_forward: bool,
+    /// Prefill-only (disaggregated) instance: a request leaves after its prefill.
+    prefill_only: bool,
     power: PowerCurve,
     power_slots: u32,
 
@@ -116,6 +118,7 @@ impl IterationInstance {
             total_blks: profile.total_kv_blks,
             max_seqs: max_num_seqs.max(1),
             fast_forward,
+            prefill_only: false,
             power: profile.power,
             power_slots: profile.max_slots,
             seqs: Vec::new(),
@@ -137,6 +140,13 @@ impl IterationInstance {
             stats: InstanceStats::default(),
             validate: false,
         }
+    }
+
+    /// Make this a prefill-only instance of a disaggregated fleet: a request
+    /// leaves after its prefill step with its first token computed
+    /// (`generated = 1`, `done_ns` unset) for the driver to transfer its KV.
+    pub fn set_prefill_only(&mut self, on: bool) {
+        self.prefill_only = on;
     }
 
     #[inline]
@@ -252,6 +262,8 @@ impl IterationInstance {
         };
         self.used -= held;
         self.unlink_and_free(si);
+        // Recompute preemption drops the KV cache, transferred or not.
+        cx.reqs[s.req].kv_ready = false;
         cx.waiting.push_front(s.req);
         self.stats.preemptions += 1;
     }
@@ -275,6 +287,13 @@ impl IterationInstance {
         let r = &mut cx.reqs[seq.req];
         let g = r.generated + 1;
         r.generated = g;
+        if self.prefill_only && g < seq.osl {
+            // Hand-off: the KV cache leaves with the request.
+            self.used -= self.blocks(seq.prefilled as u64);
+            self.unlink_and_free(si);
+            cx.done.push(seq.req);
+            return;
+        }
         if r.first_token_ns == NEVER {
             r.first_token_ns = now_ns;
         }
@@ -318,9 +337,49 @@ impl IterationInstance {
         if cx.central {
             return true;
         }
-        let target = cx.reqs[r].isl as u64 + cx.reqs[r].generated as u64;
-        let k = target.min(self.chunk as u64);
-        used_after_decode + self.blocks(k) <= self.total_blks
+        used_after_decode + self.admission_blocks(&cx.reqs[r]) <= self.total_blks
+    }
+
+    /// Blocks a waiting request needs to be admitted: its first prefill
+    /// chunk, or its whole transferred KV cache plus the next token's slot.
+    fn admission_blocks(&self, req: &ReqState) -> u64 {
+        if req.kv_ready {
+            self.blocks(req.isl as u64 + req.generated as u64)
+        } else {
+            let target = req.isl as u64 + req.generated as u64;
+            self.blocks(target.min(self.chunk as u64))
+        }
+    }
+
+    /// Admit a request whose KV cache was transferred in straight into
+    /// decode at step `s`: it decodes in this very step (context ISL + g).
+    fn admit_transferred(&mut self, r: u32, req: &ReqState, s: u64, now_ns: u64, cx: &mut Ctx<'_>) {
+        let g = req.generated;
+        let ctx_base = req.isl as i64 + g as i64 - s as i64;
+        let si = self.alloc_seq(Seq {
+            req: r,
+            isl: req.isl,
+            osl: req.osl,
+            target: req.isl + g,
+            prefilled: req.isl + g,
+            ctx_base,
+            phase: Phase::Decode,
+            prev: NIL,
+            next: NIL,
+            generation: 0,
+        });
+        self.link_tail(si);
+        self.used += self.admission_blocks(req);
+        self.n_dec += 1;
+        self.sum_ctx_base += ctx_base;
+        let k = self.phase_key(ctx_base);
+        self.phase_cnt[k] += 1;
+        let generation = self.seqs[si as usize].generation;
+        self.finish
+            .push(Reverse((s + (req.osl - g) as u64 - 1, si, generation)));
+        if cx.reqs[r].first_admit_ns == NEVER {
+            cx.reqs[r].first_admit_ns = now_ns;
+        }
     }
 
     fn start_run(&mut self, run: Run) -> Option<u64> {
@@ -427,9 +486,20 @@ impl IterationInstance {
         }
         // (3) admission, FCFS, not in a step that preempted.
         if !preempted || self.n_running == 0 {
-            while budget > 0 && self.n_running < self.max_seqs {
+            while self.n_running < self.max_seqs {
                 let Some(&r) = cx.waiting.front() else { break };
                 let req = cx.reqs[r];
+                if req.kv_ready {
+                    if self.used + self.admission_blocks(&req) > self.total_blks {
+                        break;
+                    }
+                    cx.waiting.pop_front();
+                    self.admit_transferred(r, &req, s, now_ns, cx);
+                    continue;
+                }
+                if budget == 0 {
+                    break;
+                }
                 let target = req.isl + req.generated;
                 let k = budget.min(target);
                 let need = self.blocks(k as u64);
@@ -550,7 +620,14 @@ impl Server for IterationInstance {
             Some(ref mut run)
                 if run.pure && run.m > 1 && was_empty && self.n_running < self.max_seqs =>
             {
-                let x = units_of(now_ns + 1) - run.start_u;
+                // Steps whose wake-up time is ≤ now are over (< now when that
+                // wake-up is still pending); the run ends with the step in progress.
+                let cut_ns = if cx.boundary_pending_now {
+                    now_ns
+                } else {
+                    now_ns + 1
+                };
+                let x = units_of(cut_ns).saturating_sub(run.start_u);
                 let new_m = steps_before(run.a, run.b, x) + 1;
                 if new_m < run.m {
                     run.m = new_m;

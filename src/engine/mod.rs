@@ -11,6 +11,7 @@ pub mod config;
 pub mod dispatch;
 pub mod events;
 pub mod iteration;
+pub mod link;
 mod outcome;
 pub mod requests;
 pub mod server;
@@ -19,8 +20,10 @@ pub mod slot;
 pub mod units;
 
 pub use config::{
-    Arrivals, ClosedLoop, ControlChange, EngineKind, MetricWindow, PoolConfig, ServiceModel,
-    SimConfig, Slo, Warmup,
+    Arrivals, ClosedLoop, ControlChange, Disagg, EngineKind, LinkSpec, MetricWindow, PoolConfig,
+    ServiceModel, SimConfig, Slo, Warmup,
 };
-pub use outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict, WindowOutcome};
+pub use outcome::{
+    PoolOutcome, RequestRecord, SimOutcome, TransferOutcome, Verdict, WindowOutcome,
+};
 pub use sim::{pool_views, run, run_with_router};

@@ -89,6 +89,25 @@ pub struct SimOutcome {
     pub windows: Vec<WindowOutcome>,
     /// (time s, waiting requests) sampled at arrivals, at most every 100 ms.
     pub queue_trace: Vec<(f64, u64)>,
+    /// KV hand-offs of a disaggregated fleet (`None` when every pool serves both phases).
+    pub kv_transfer: Option<TransferOutcome>,
+}
+
+/// What the KV-transfer links of a disaggregated fleet carried.
+#[derive(Debug, Clone, Default)]
+pub struct TransferOutcome {
+    /// Transfers completed (all requests).
+    pub transfers: u64,
+    /// Bytes carried by those transfers.
+    pub bytes: f64,
+    /// Transfer time (link queueing and sharing plus latency) of measured requests.
+    pub transfer: crate::metrics::LatencyHist,
+    /// Arrival → end of prefill (the hand-off) of measured requests.
+    pub prefill_phase: crate::metrics::LatencyHist,
+    /// Links in the fleet.
+    pub links: usize,
+    /// Sum over links of the time each carried at least one transfer, s.
+    pub link_busy_s: f64,
 }
 
 /// Metrics of requests arriving in one window, and the fleet's integrated

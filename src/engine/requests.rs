@@ -25,8 +25,14 @@ pub struct ReqState {
     pub first_token_ns: u64,
     /// Time of completion, ns.
     pub done_ns: u64,
-    /// Pool index.
+    /// Pool index where the request is (or was last) served.
     pub pool: u16,
+    /// Pool the router chose (metrics are kept there; differs from `pool`
+    /// after a disaggregated hand-off to a decode pool).
+    pub home: u16,
+    /// The request's KV cache (ISL + generated tokens) arrived from a prefill
+    /// instance: a decode instance admits it straight into decode.
+    pub kv_ready: bool,
     /// Instance index within the pool.
     pub instance: u32,
     /// Counted in statistics (arrived after warm-up).

@@ -16,6 +16,11 @@ pub struct Ctx<'a> {
     pub done: &'a mut Vec<u32>,
     /// The waiting queue is a pool-wide central queue shared with other instances.
     pub central: bool,
+    /// A step of this instance that ends exactly at `now` has not been
+    /// processed yet: the event loop orders its wake-up after the current
+    /// event (another instance's wake-up at the same time whose preemption
+    /// refilled a central queue). A run cut now must still end at that step.
+    pub boundary_pending_now: bool,
 }
 
 /// Time-integrated statistics of one instance since the start of the run.

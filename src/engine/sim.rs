@@ -11,7 +11,10 @@ use super::config::{Arrivals, EngineKind, ServiceModel, SimConfig};
 use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
-use super::outcome::{PoolOutcome, RequestRecord, SimOutcome, Verdict, WindowOutcome};
+use super::link::PsLink;
+use super::outcome::{
+    PoolOutcome, RequestRecord, SimOutcome, TransferOutcome, Verdict, WindowOutcome,
+};
 use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, Server};
 use super::slot::SlotInstance;
@@ -75,12 +78,33 @@ struct Sim<'c, S: Server> {
     stop_early: bool,
     /// Cancelled wake-ups skipped (not counted as processed events).
     stale_events: u64,
+    /// Global index of the instance whose wake-up is being processed.
+    waking: Option<u32>,
+    /// Router view index → pool index (decode-only pools are not routable).
+    entry: Vec<usize>,
+    /// Disaggregated hand-offs (`None` when every pool serves both phases).
+    handoff: Option<Handoff>,
     // closed loop
     think: Option<Exp<f64>>,
     think_rng: SimRng,
     issued: u64,
     to_issue: u64,
     arrival_seq: u64,
+}
+
+/// The prefill → KV transfer → decode hand-off of a disaggregated fleet.
+struct Handoff {
+    /// Per pool: the decode pool a prefill pool hands off to.
+    decode_of: Vec<Option<usize>>,
+    /// Per pool: index of instance 0's link (prefill pools), when links are per instance.
+    link_base: Vec<u32>,
+    /// Processor-sharing links (empty for an ideal link).
+    links: Vec<PsLink>,
+    shared: bool,
+    latency_ns: u64,
+    kv_bytes_per_token: f64,
+    finished: Vec<u32>,
+    out: TransferOutcome,
 }
 
 /// Detects a pool whose waiting queue keeps growing (checked every `every`
@@ -102,22 +126,40 @@ struct PoolTrend {
 
 const TREND_RISES: u32 = 12;
 
-/// The read-only pool views routers see, for a fleet configuration.
+/// Indices of the pools a router can choose: all of them, except the
+/// decode-only pools of a disaggregated fleet.
+pub fn entry_pools(cfg: &SimConfig) -> Vec<usize> {
+    (0..cfg.pools.len())
+        .filter(|&p| !cfg.disagg.as_ref().is_some_and(|d| d.is_decode(p)))
+        .collect()
+}
+
+/// Concurrent sequences pool `p` can run.
+fn pool_slots(cfg: &SimConfig, p: usize) -> u32 {
+    let pc = &cfg.pools[p];
+    match cfg.service_model {
+        ServiceModel::Iteration => pc.instances * pc.max_num_seqs(),
+        ServiceModel::Slot => pc.instances * pc.n_slots(),
+    }
+}
+
+/// The read-only pool views routers see, for a fleet configuration (in
+/// [`entry_pools`] order: decode-only pools are not routable).
 pub fn pool_views(cfg: &SimConfig) -> Vec<PoolView> {
-    cfg.pools
-        .iter()
-        .map(|p| PoolView {
-            id: p.id.clone(),
-            max_ctx_tok: p.max_ctx_tok,
-            instances: p.instances,
-            slots: match cfg.service_model {
-                ServiceModel::Iteration => p.instances * p.max_num_seqs(),
-                ServiceModel::Slot => p.instances * p.n_slots(),
-            },
-            running: 0,
-            waiting: 0,
-            kv_capacity_tok: p.profile.kv_capacity_tok(),
-            models: p.models.clone(),
+    entry_pools(cfg)
+        .into_iter()
+        .map(|pi| {
+            let p = &cfg.pools[pi];
+            PoolView {
+                id: p.id.clone(),
+                max_ctx_tok: p.max_ctx_tok,
+                instances: p.instances,
+                slots: pool_slots(cfg, pi),
+                running: 0,
+                waiting: 0,
+                kv_capacity_tok: p.profile.kv_capacity_tok(),
+                models: p.models.clone(),
+            }
         })
         .collect()
 }
@@ -167,13 +209,30 @@ pub fn run_with_router(
     router: Box<dyn Router>,
 ) -> Result<SimOutcome, InputError> {
     let fast = cfg.engine == EngineKind::Fast;
+    if let Some(d) = &cfg.disagg {
+        d.validate(&cfg.pools)
+            .map_err(|e| InputError::field("disagg", e))?;
+        if cfg.service_model != ServiceModel::Iteration {
+            return Err(InputError::field(
+                "disagg",
+                "disaggregated prefill/decode needs the iteration service model, not the slot model",
+            ));
+        }
+    }
     match cfg.service_model {
-        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, router, |p| {
+        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, router, |pi| {
+            let p = &cfg.pools[pi];
             let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
             s.set_validate(cfg.validate);
+            s.set_prefill_only(
+                cfg.disagg
+                    .as_ref()
+                    .is_some_and(|d| d.decode_of(pi).is_some()),
+            );
             s
         }),
-        ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, router, |p| {
+        ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, router, |pi| {
+            let p = &cfg.pools[pi];
             SlotInstance::new(&p.profile, p.n_slots())
         }),
     }
@@ -185,7 +244,7 @@ fn run_with<S: Server>(
     replication: u32,
     progress: Option<&indicatif::ProgressBar>,
     router: Box<dyn Router>,
-    make: impl Fn(&super::config::PoolConfig) -> S,
+    make: impl Fn(usize) -> S,
 ) -> Result<SimOutcome, InputError> {
     let wall = Instant::now();
     let streams = Streams::new(cfg.seed, replication);
@@ -198,7 +257,7 @@ fn run_with<S: Server>(
         let base = where_is.len() as u32;
         where_is.extend((0..n as u32).map(|i| (pi as u16, i)));
         pools.push(PoolRt {
-            instances: (0..n).map(|_| make(p)).collect(),
+            instances: (0..n).map(|_| make(pi)).collect(),
             epochs: vec![0; n],
             queues: (0..if central { 1 } else { n })
                 .map(|_| VecDeque::new())
@@ -213,16 +272,58 @@ fn run_with<S: Server>(
             end_stats: vec![InstanceStats::default(); n],
         });
     }
-    let capacity: u64 = views.iter().map(|v| v.slots as u64).sum::<u64>().max(1);
-    let pool_trends: Vec<PoolTrend> = views
-        .iter()
-        .map(|v| PoolTrend {
+    let capacity: u64 = (0..cfg.pools.len())
+        .map(|p| pool_slots(cfg, p) as u64)
+        .sum::<u64>()
+        .max(1);
+    let pool_trends: Vec<PoolTrend> = (0..cfg.pools.len())
+        .map(|p| PoolTrend {
             last: 0,
             rises: 0,
             waiting_at_window_start: 0,
-            capacity: v.slots.max(1) as u64,
+            capacity: pool_slots(cfg, p).max(1) as u64,
         })
         .collect();
+    let handoff = cfg.disagg.as_ref().map(|d| {
+        let decode_of: Vec<Option<usize>> = (0..cfg.pools.len()).map(|p| d.decode_of(p)).collect();
+        let mut link_base = vec![u32::MAX; cfg.pools.len()];
+        let mut links = Vec::new();
+        let ideal = d.link.bandwidth_bytes_per_s.is_infinite();
+        for (p, dec) in decode_of.iter().enumerate() {
+            let Some(dp) = *dec else { continue };
+            let gpus = cfg.pools[p]
+                .profile
+                .gpus_per_instance
+                .min(cfg.pools[dp].profile.gpus_per_instance);
+            let bw = d.link.instance_bandwidth(gpus);
+            link_base[p] = links.len() as u32;
+            if ideal {
+                continue;
+            }
+            let n = if d.link.shared {
+                usize::from(links.is_empty())
+            } else {
+                cfg.pools[p].instances as usize
+            };
+            links.extend((0..n).map(|_| PsLink::new(bw)));
+            if d.link.shared {
+                link_base[p] = 0;
+            }
+        }
+        Handoff {
+            decode_of,
+            link_base,
+            out: TransferOutcome {
+                links: links.len(),
+                ..TransferOutcome::default()
+            },
+            links,
+            shared: d.link.shared,
+            latency_ns: (d.link.latency_s * 1e9).round() as u64,
+            kv_bytes_per_token: d.kv_bytes_per_token,
+            finished: Vec::new(),
+        }
+    });
     let len_hint = match &arrivals {
         Arrivals::Open(src) => src.len_hint(),
         Arrivals::Closed(c) => Some(c.n_requests),
@@ -284,6 +385,9 @@ fn run_with<S: Server>(
         verdict: Verdict::Stable,
         stop_early: false,
         stale_events: 0,
+        waking: None,
+        entry: entry_pools(cfg),
+        handoff,
         think: None,
         think_rng: streams.stream(Purpose::ThinkTime),
         issued: 0,
@@ -349,6 +453,7 @@ fn run_with<S: Server>(
                     sim.stale_events += 1;
                     continue;
                 }
+                sim.waking = Some(instance);
                 let next = sim.call(p, i, |s, now, cx| s.on_wake(now, cx));
                 sim.pools[p].epochs[i] += 1;
                 if let Some(t) = next {
@@ -358,6 +463,7 @@ fn run_with<S: Server>(
                 while let Some(p) = sim.kick.pop() {
                     sim.notify_central(p, true);
                 }
+                sim.waking = None;
             }
             EventKind::Arrival => {
                 let src = open_src.as_mut().expect("open arrivals have a source");
@@ -387,6 +493,8 @@ fn run_with<S: Server>(
                 since_progress += 1;
             }
             EventKind::Delayed { req } => sim.dispatch(req),
+            EventKind::LinkDone { link, epoch } => sim.link_done(link as usize, epoch),
+            EventKind::Landed { req } => sim.land(req),
             EventKind::Control { index } => sim.apply_control(index as usize),
             EventKind::Snapshot { index } => sim.snapshot(index as usize),
         }
@@ -453,6 +561,7 @@ impl<S: Server> Sim<'_, S> {
             waiting: &mut pool.queues[q],
             done: &mut self.done,
             central: pool.central,
+            boundary_pending_now: self.waking.is_some_and(|w| pool.base + i as u32 > w),
         };
         let next = f(&mut pool.instances[i], self.now, &mut cx);
         let wait1 = pool.queues[q].len();
@@ -623,9 +732,9 @@ impl<S: Server> Sim<'_, S> {
         {
             self.queue_trace.push((self.now, self.waiting_total));
         }
-        for (v, p) in self.views.iter_mut().zip(&self.pools) {
-            v.running = p.running;
-            v.waiting = p.waiting;
+        for (v, &p) in self.views.iter_mut().zip(&self.entry) {
+            v.running = self.pools[p].running;
+            v.waiting = self.pools[p].waiting;
         }
         let extra = req.extra.as_deref();
         let view = RequestView {
@@ -643,7 +752,7 @@ impl<S: Server> Sim<'_, S> {
             now_s: self.now as f64 * 1e-9,
             pools: &self.views,
         };
-        let (pool, isl, delay) = match self.router.route(&view, &fleet) {
+        let (choice, isl, delay) = match self.router.route(&view, &fleet) {
             Decision::Route { pool } => (pool, req.input_tokens, 0),
             Decision::RouteTransformed { pool, transform } => {
                 (pool, transform.input_tokens, transform.added_latency_ns)
@@ -654,11 +763,16 @@ impl<S: Server> Sim<'_, S> {
                 return;
             }
         };
+        let Some(&pool) = self.entry.get(choice) else {
+            self.reject("router_chose_unknown_pool", measured, None, req.arrival_ns);
+            self.rejected_request(id, req.arrival_ns, u16::MAX, user);
+            return;
+        };
         if measured {
             self.collectors[pool].arrived += 1;
         }
         let total = isl as u64 + req.output_tokens as u64;
-        if pool >= self.views.len() || !self.views[pool].fits(total) {
+        if !self.views[choice].fits(total) {
             self.reject("exceeds_pool_ctx", measured, Some(pool), req.arrival_ns);
             self.rejected_request(id, req.arrival_ns, pool as u16, user);
             return;
@@ -674,6 +788,8 @@ impl<S: Server> Sim<'_, S> {
             first_token_ns: NEVER,
             done_ns: NEVER,
             pool: pool as u16,
+            home: pool as u16,
+            kv_ready: false,
             instance: 0,
             measured,
             user,
@@ -718,7 +834,12 @@ impl<S: Server> Sim<'_, S> {
             && !(pool.central || pool.instances[i].has_room())
         {
             let r = self.reqs.remove(slab);
-            self.reject("queue_full", r.measured, Some(p), r.arrival_ns);
+            self.reject(
+                "queue_full",
+                r.measured,
+                Some(r.home as usize),
+                r.arrival_ns,
+            );
             self.rejected_request(r.id, r.arrival_ns, p as u16, r.user);
             return;
         }
@@ -762,25 +883,31 @@ impl<S: Server> Sim<'_, S> {
 
     fn drain_done(&mut self, p: usize, i: usize) {
         while let Some(slab) = self.done.pop() {
-            let r = self.reqs.remove(slab);
-            self.completed += 1;
             if !self.pools[p].central {
                 self.pools[p].dispatcher.loads.dec(i);
             }
+            if self.reqs[slab].done_ns == NEVER {
+                // A prefill-only instance finished the prompt: hand it off.
+                self.start_transfer(p, i, slab);
+                continue;
+            }
+            let r = self.reqs.remove(slab);
+            self.completed += 1;
             let r = ReqState {
                 instance: i as u32,
                 ..r
             };
             self.record(&r);
+            let home = r.home as usize;
             if self.in_window(r.done_ns) {
-                let c = &mut self.collectors[p];
+                let c = &mut self.collectors[home];
                 c.window_completions += 1;
                 c.window_input_tok += r.isl as u64;
                 c.window_output_tok += r.osl as u64;
             }
             if r.measured {
                 record_completed(
-                    &mut self.collectors[p],
+                    &mut self.collectors[home],
                     &r,
                     self.slo_ttft_ns,
                     self.slo_tpot_ns,
@@ -801,6 +928,94 @@ impl<S: Server> Sim<'_, S> {
                 self.schedule_user(r.user, t);
             }
         }
+    }
+
+    /// Request `slab` finished its prefill on instance `i` of prefill pool
+    /// `p`: start moving its KV cache (ISL + first token's predecessor tokens)
+    /// to the decode pool. Its `done_ns` holds the hand-off time until it lands.
+    fn start_transfer(&mut self, p: usize, i: usize, slab: u32) {
+        let now = self.now;
+        let h = self
+            .handoff
+            .as_mut()
+            .expect("prefill-only pools imply a hand-off");
+        let r = &mut self.reqs[slab];
+        r.done_ns = now;
+        if r.measured {
+            h.out.prefill_phase.record(now - r.arrival_ns);
+        }
+        let bytes = r.isl as f64 * h.kv_bytes_per_token;
+        if h.links.is_empty() {
+            // Ideal link: only the fixed latency (zero for `inf`).
+            let t = now + h.latency_ns;
+            self.events.push(t, r.id, EventKind::Landed { req: slab });
+            return;
+        }
+        let l = if h.shared {
+            0
+        } else {
+            (h.link_base[p] as usize) + i
+        };
+        let t = h.links[l].start(now, bytes, slab);
+        let epoch = h.links[l].epoch;
+        self.events.push(
+            t,
+            (1 << 48) + l as u64,
+            EventKind::LinkDone {
+                link: l as u32,
+                epoch,
+            },
+        );
+    }
+
+    /// Link `l`'s scheduled completion: the finished transfers pay the fixed
+    /// latency, then land.
+    fn link_done(&mut self, l: usize, epoch: u32) {
+        let now = self.now;
+        let h = self.handoff.as_mut().expect("link events imply a hand-off");
+        if h.links[l].epoch != epoch {
+            self.stale_events += 1;
+            return;
+        }
+        let mut finished = std::mem::take(&mut h.finished);
+        let next = h.links[l].complete(now, &mut finished);
+        for &slab in &finished {
+            let r = &self.reqs[slab];
+            self.events
+                .push(now + h.latency_ns, r.id, EventKind::Landed { req: slab });
+        }
+        finished.clear();
+        h.finished = finished;
+        if let Some(t) = next {
+            let epoch = h.links[l].epoch;
+            self.events.push(
+                t,
+                (1 << 48) + l as u64,
+                EventKind::LinkDone {
+                    link: l as u32,
+                    epoch,
+                },
+            );
+        }
+    }
+
+    /// A KV cache landed: the first token reaches the user now, and the
+    /// request joins its decode pool (dispatched by its policy, e.g. free KV).
+    fn land(&mut self, slab: u32) {
+        let now = self.now;
+        let h = self.handoff.as_mut().expect("landings imply a hand-off");
+        let r = &mut self.reqs[slab];
+        let d = h.decode_of[r.pool as usize].expect("landing from a prefill pool");
+        h.out.transfers += 1;
+        h.out.bytes += r.isl as f64 * h.kv_bytes_per_token;
+        if r.measured {
+            h.out.transfer.record(now - r.done_ns);
+        }
+        r.done_ns = NEVER;
+        r.first_token_ns = now;
+        r.kv_ready = true;
+        r.pool = d as u16;
+        self.dispatch(slab);
     }
 
     fn check_saturation(&mut self, id: u64) {
@@ -849,7 +1064,7 @@ impl<S: Server> Sim<'_, S> {
                 r.first_token_ns - r.arrival_ns
             };
             if r.measured {
-                let c = &mut self.collectors[r.pool as usize];
+                let c = &mut self.collectors[r.home as usize];
                 c.unfinished += 1;
                 c.ttft.record(ttft);
             }
@@ -932,6 +1147,10 @@ impl<S: Server> Sim<'_, S> {
                 .iter()
                 .map(|&(t, w)| (t as f64 * 1e-9, w))
                 .collect(),
+            kv_transfer: self.handoff.map(|mut h| {
+                h.out.link_busy_s = h.links.iter().map(|l| l.busy_ns).sum::<f64>() * 1e-9;
+                h.out
+            }),
         }
     }
 }
