@@ -48,7 +48,8 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
         DispatchPolicy::PowerOfTwo,
         DispatchPolicy::LeastKv,
         DispatchPolicy::Central,
-    ][rng.random_range(0..5)];
+        DispatchPolicy::FreeKv,
+    ][rng.random_range(0..6)];
     let n = rng.random_range(20..400);
     let mut t = 0u64;
     let mut reqs = Vec::with_capacity(n);
@@ -196,7 +197,8 @@ fn fast_engine_matches_step_engine_on_random_disaggregated_scenarios() {
             DispatchPolicy::LeastKv,
             DispatchPolicy::Jsq,
             DispatchPolicy::Central,
-        ][rng.random_range(0..3)];
+            DispatchPolicy::FreeKv,
+        ][rng.random_range(0..4)];
         if cfg.pools[0].dispatch == DispatchPolicy::Central && rng.random_bool(0.5) {
             cfg.pools[0].dispatch = DispatchPolicy::Jsq;
         }

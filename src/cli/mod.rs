@@ -5,6 +5,7 @@
 pub mod analytic;
 pub mod calibrate;
 pub mod compare;
+pub mod disagg;
 pub mod fleet;
 pub mod gridflex;
 pub mod optimize;
@@ -45,6 +46,8 @@ pub enum Command {
     Pareto(Box<pareto::ParetoArgs>),
     /// Power curtailment depth against latency: sustained (analytic) and for a demand-response event (DES).
     GridFlex(Box<gridflex::GridFlexArgs>),
+    /// Disaggregated prefill/decode: cheapest (nP, nD) for TTFT and TPOT targets, DES-verified, against aggregated fleets.
+    Disagg(Box<disagg::DisaggArgs>),
     /// Output tokens per joule of SLO-sized fleets (per GPU type, or homogeneous vs two-pool), with a utilisation sweep.
     TokPerWatt(Box<tpw::TpwArgs>),
     /// Simulate a multi-pool fleet file (reference JSON or scenario TOML).
@@ -75,6 +78,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Pareto(args) => pareto::run(*args),
         Command::GridFlex(args) => gridflex::run(*args),
         Command::TokPerWatt(args) => tpw::run(*args),
+        Command::Disagg(args) => disagg::run(*args),
         Command::SizingCalc(args) => sizing_calc::run(*args),
         Command::Analytic(args) => analytic::run(*args),
         Command::Profile(args) => profile::run(*args),

@@ -20,6 +20,11 @@ pub enum DispatchPolicy {
     PowerOfTwo,
     /// The instance with the fewest KV blocks in use (O(instances) per request).
     LeastKv,
+    /// The instance with the most free KV blocks among those with a free
+    /// running slot once their queues are counted (assigned requests <
+    /// `max_num_seqs`); the fewest assigned requests when none has one. The
+    /// decode-pool policy of disaggregated fleets (O(instances) per request).
+    FreeKv,
     /// One pool-wide FCFS queue; a request goes to the first instance that can admit it.
     Central,
 }
@@ -32,6 +37,7 @@ impl DispatchPolicy {
             DispatchPolicy::RoundRobin => "round-robin",
             DispatchPolicy::PowerOfTwo => "power-of-two",
             DispatchPolicy::LeastKv => "least-kv",
+            DispatchPolicy::FreeKv => "free-kv",
             DispatchPolicy::Central => "central",
         }
     }
@@ -76,6 +82,29 @@ impl Dispatcher {
                 } else {
                     a
                 }
+            }
+            DispatchPolicy::FreeKv => {
+                let with_slot = |i: usize| self.loads.load(i) < instances[i].seq_cap();
+                if !(0..n).any(with_slot) {
+                    return self.loads.pick_min(rng);
+                }
+                // Reservoir choice among eligible instances tied at the fewest used blocks.
+                let (mut best_kv, mut best, mut ties) = (u64::MAX, 0usize, 0u32);
+                for (i, s) in instances.iter().enumerate() {
+                    if !with_slot(i) {
+                        continue;
+                    }
+                    let kv = s.kv_used_blocks(now_ns);
+                    if kv < best_kv {
+                        (best_kv, best, ties) = (kv, i, 1);
+                    } else if kv == best_kv {
+                        ties += 1;
+                        if rng.random_range(0..ties) == 0 {
+                            best = i;
+                        }
+                    }
+                }
+                best
             }
             DispatchPolicy::LeastKv => {
                 // Reservoir choice among instances tied at the minimum.

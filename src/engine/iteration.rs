@@ -644,6 +644,10 @@ impl Server for IterationInstance {
         self.n_running
     }
 
+    fn seq_cap(&self) -> u32 {
+        self.max_seqs
+    }
+
     fn set_max_num_seqs(&mut self, cap: u32) {
         self.max_seqs = cap.max(1);
     }

@@ -26,4 +26,4 @@ pub use config::{
 pub use outcome::{
     PoolOutcome, RequestRecord, SimOutcome, TransferOutcome, Verdict, WindowOutcome,
 };
-pub use sim::{pool_views, run, run_with_router};
+pub use sim::{entry_pools, pool_views, run, run_with_router};

@@ -88,6 +88,9 @@ pub trait Server {
     /// Time-integrated statistics up to `now_ns`.
     fn stats_at(&self, now_ns: u64) -> InstanceStats;
 
+    /// The running-sequence cap (`max_num_seqs`; slot model: slots).
+    fn seq_cap(&self) -> u32;
+
     /// Change the running-sequence cap; it applies from the next step. Running
     /// sequences above a lowered cap are not preempted (as vLLM).
     fn set_max_num_seqs(&mut self, cap: u32);

@@ -124,6 +124,10 @@ impl Server for SlotInstance {
         self.busy
     }
 
+    fn seq_cap(&self) -> u32 {
+        self.slots
+    }
+
     fn set_max_num_seqs(&mut self, cap: u32) {
         self.slots = cap.clamp(1, self.base_slots);
     }

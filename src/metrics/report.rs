@@ -195,6 +195,28 @@ pub struct SimReport {
     /// Replication statistics (present with `--replications R > 1`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replications: Option<Replications>,
+    /// KV hand-offs of a disaggregated fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_transfer: Option<KvTransferReport>,
+}
+
+/// What the KV-transfer links of a disaggregated fleet carried.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KvTransferReport {
+    /// Link name.
+    pub link: String,
+    /// Transfers completed (all requests).
+    pub transfers: u64,
+    /// Data carried, GB.
+    pub gb: f64,
+    /// Transfer time (sharing and latency) of measured requests, ms.
+    pub transfer_ms: LatencySummary,
+    /// Arrival → end of prefill of measured requests, ms (TTFT = this + transfer).
+    pub prefill_phase_ms: LatencySummary,
+    /// Links (one per prefill instance, or one shared).
+    pub links: usize,
+    /// Mean fraction of time a link carried at least one transfer (whole run).
+    pub link_busy_fraction: f64,
 }
 
 /// Instability details.
@@ -375,11 +397,10 @@ impl SimReport {
             pools,
             router: RouterReport {
                 name: router_name.clone(),
-                routed: cfg
-                    .pools
-                    .iter()
+                routed: crate::engine::entry_pools(cfg)
+                    .into_iter()
                     .zip(&rs.routed)
-                    .map(|(p, n)| (p.id.clone(), *n))
+                    .map(|(p, n)| (cfg.pools[p].id.clone(), *n))
                     .collect(),
                 compressed: rs.compressed,
                 spilled: rs.spilled,
@@ -400,6 +421,23 @@ impl SimReport {
             sim_end_s: out.end_s,
             skipped_rows: out.skipped.clone(),
             replications: None,
+            kv_transfer: out.kv_transfer.as_ref().map(|k| KvTransferReport {
+                link: cfg
+                    .disagg
+                    .as_ref()
+                    .map(|d| d.link.name.clone())
+                    .unwrap_or_default(),
+                transfers: k.transfers,
+                gb: k.bytes * 1e-9,
+                transfer_ms: k.transfer.summary_ms(),
+                prefill_phase_ms: k.prefill_phase.summary_ms(),
+                links: k.links,
+                link_busy_fraction: if k.links > 0 && out.end_s > 0.0 {
+                    k.link_busy_s / (k.links as f64 * out.end_s)
+                } else {
+                    0.0
+                },
+            }),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! A [`FleetPlan`] is a fleet shape (homogeneous, or short/long pools split
 //! at B with a `length` or `compress-and-route` router). [`sizing`] finds
 //! the smallest instance counts whose DES P99 TTFT meets the SLO in every
-//! pool; `optimize`, `whatif` and `pareto` wrap it in search loops.
+//! pool; `optimize`, `whatif` and `pareto` wrap it in search loops; [`disagg`]
+//! sizes disaggregated prefill/decode pools against TTFT and TPOT targets.
 
+pub mod disagg;
 pub mod gridflex;
 pub mod optimize;
 pub mod pareto;

@@ -1,0 +1,357 @@
+//! `kvfleet disagg`: prefill/decode pool sizes (nP, nD) for TTFT and TPOT
+//! targets, verified in the DES, against aggregated fleets.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
+use super::workload_args::WorkloadArgs;
+use crate::engine::LinkSpec;
+use crate::error::InputError;
+use crate::planner::disagg::{DisaggReport, DisaggStudy};
+use crate::profile::computed::{is_computed_spec, parse_instance};
+use crate::profile::{Profile, ProfileOverrides, resolve_profile};
+
+/// KV bytes per token assumed for the manual presets: a 70B-class GQA model
+/// (Llama-3-70B: 80 layers × 8 KV heads × 128 head dim × K and V × 2 bytes
+/// BF16 = 327,680 B), the class the presets were calibrated for.
+pub const PRESET_KV_BYTES_PER_TOKEN: f64 = 327_680.0;
+
+/// Flags of `disagg`.
+#[derive(Debug, clap::Args)]
+pub struct DisaggArgs {
+    /// Workload flags (a Poisson `--lam` with a CDF or ISL/OSL lengths).
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// P99 TTFT target, ms (TTFT ends when the KV cache lands at the decode instance).
+    #[arg(long, default_value_t = 500.0)]
+    pub slo_ttft: f64,
+    /// P99 TPOT target, ms.
+    #[arg(long, default_value_t = 100.0)]
+    pub slo_tpot: f64,
+    /// Prefill GPU: preset, computed spec HW:MODEL:tpN:DTYPE, or profile TOML.
+    #[arg(long, default_value = "h100")]
+    pub gpu_prefill: String,
+    /// Decode GPU.
+    #[arg(long, default_value = "h100")]
+    pub gpu_decode: String,
+    /// Max context (ISL + OSL), tokens.
+    #[arg(long, default_value_t = 8192)]
+    pub max_ctx: u32,
+    /// Largest prefill pool searched, instances.
+    #[arg(long, default_value_t = 16)]
+    pub max_prefill: u32,
+    /// Largest decode pool searched, instances.
+    #[arg(long, default_value_t = 64)]
+    pub max_decode: u32,
+    /// KV link: nvlink, ib, roce, ethernet, inf, or GBPS[:LATENCY_US]; prefix `shared:` for one fleet-wide link.
+    #[arg(long, default_value = "ib")]
+    pub link: String,
+    /// KV bytes per token [default: from the model of a computed spec, else 327,680 (70B GQA, BF16)].
+    #[arg(long)]
+    pub kv_bytes_per_token: Option<f64>,
+    /// GPUs of the aggregated fleets to compare with [default: the prefill and decode GPUs].
+    #[arg(long, value_delimiter = ',')]
+    pub aggregated_gpus: Vec<String>,
+    /// Requests per simulation.
+    #[arg(long, default_value_t = 20_000)]
+    pub n_sim_req: u64,
+    /// Replications per evaluation (the SLOs must hold in each).
+    #[arg(long, default_value_t = 3)]
+    pub replications: u32,
+    /// Root seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write the candidates as CSV.
+    #[arg(long, value_name = "FILE.csv")]
+    pub csv: Option<PathBuf>,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// KV bytes per token of the model behind a GPU spec (computed specs only).
+fn spec_kv_bytes(field: &str, spec: &str) -> Result<Option<f64>, InputError> {
+    if !is_computed_spec(spec) {
+        return Ok(None);
+    }
+    let inst = parse_instance(field, spec)?;
+    Ok(Some(inst.model.kv_bytes_per_token(inst.kv_dtype.bytes())))
+}
+
+fn profile(field: &str, spec: &str) -> Result<Profile, InputError> {
+    resolve_profile(field, spec, &ProfileOverrides::default())
+}
+
+/// Resolve the flags into a validated study.
+pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
+    for (flag, v) in [("--slo-ttft", a.slo_ttft), ("--slo-tpot", a.slo_tpot)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(InputError::field(
+                flag,
+                format!("expected a positive number of ms, got {v}"),
+            ));
+        }
+    }
+    for (flag, v) in [
+        ("--max-prefill", a.max_prefill),
+        ("--max-decode", a.max_decode),
+        ("--replications", a.replications),
+    ] {
+        if v == 0 {
+            return Err(InputError::field(flag, "expected at least 1"));
+        }
+    }
+    if a.n_sim_req < 100 {
+        return Err(InputError::field(
+            "--n-sim-req",
+            format!("expected at least 100 requests, got {}", a.n_sim_req),
+        ));
+    }
+    let prefill = profile("--gpu-prefill", &a.gpu_prefill)?;
+    let decode = profile("--gpu-decode", &a.gpu_decode)?;
+    let link = LinkSpec::parse(&a.link).map_err(|e| InputError::field("--link", e))?;
+    let kv_bytes_per_token = match a.kv_bytes_per_token {
+        Some(v) if v.is_finite() && v > 0.0 => v,
+        Some(v) => {
+            return Err(InputError::field(
+                "--kv-bytes-per-token",
+                format!("expected a positive number of bytes, got {v}"),
+            ));
+        }
+        None => {
+            let p = spec_kv_bytes("--gpu-prefill", &a.gpu_prefill)?;
+            let d = spec_kv_bytes("--gpu-decode", &a.gpu_decode)?;
+            match (p, d) {
+                (Some(p), Some(d)) if (p - d).abs() > 0.5 => {
+                    return Err(InputError::field(
+                        "--gpu-decode",
+                        format!(
+                            "prefill and decode specs hold different KV caches ({p} vs {d} bytes per token): the KV of one model is transferred"
+                        ),
+                    ));
+                }
+                (Some(v), _) | (None, Some(v)) => v,
+                (None, None) => PRESET_KV_BYTES_PER_TOKEN,
+            }
+        }
+    };
+    if decode.kv_capacity_tok() < a.max_ctx as u64 {
+        return Err(InputError::field(
+            "--max-ctx",
+            format!(
+                "a decode instance of `{}` holds {} KV tokens, less than --max-ctx {}",
+                decode.name,
+                decode.kv_capacity_tok(),
+                a.max_ctx
+            ),
+        ));
+    }
+    let specs: Vec<String> = if a.aggregated_gpus.is_empty() {
+        let mut v = vec![a.gpu_prefill.clone()];
+        if a.gpu_decode != a.gpu_prefill {
+            v.push(a.gpu_decode.clone());
+        }
+        v
+    } else {
+        a.aggregated_gpus.clone()
+    };
+    let aggregated = specs
+        .iter()
+        .map(|s| profile("--aggregated-gpus", s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut workload = a.workload.resolve()?;
+    if workload.trace.is_none() {
+        workload.n_requests = Some(a.n_sim_req);
+    }
+    Ok(DisaggStudy {
+        workload,
+        prefill,
+        decode,
+        max_ctx_tok: a.max_ctx,
+        slo_ttft_ms: a.slo_ttft,
+        slo_tpot_ms: a.slo_tpot,
+        max_prefill: a.max_prefill,
+        max_decode: a.max_decode,
+        link,
+        kv_bytes_per_token,
+        aggregated,
+        seed: a.seed,
+        replications: a.replications,
+    })
+}
+
+/// Run `disagg`.
+pub fn run(args: DisaggArgs) -> anyhow::Result<()> {
+    let study = resolve(&args)?;
+    let report = study.run()?;
+    if let Some(path) = &args.csv {
+        write_csv(&report, path)?;
+    }
+    emit(&report, &args.output)
+}
+
+fn rho(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.2}"),
+        Some(_) => "∞".into(),
+        None => "—".into(),
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into())
+}
+
+impl HumanReport for DisaggReport {
+    fn human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Disaggregated prefill ({}) / decode ({}) over `{}` at λ = {} req/s (mean ISL {:.0}, OSL {:.0} tokens); SLO P99 TTFT ≤ {} ms, P99 TPOT ≤ {} ms; DES worst of {} replications",
+            self.gpu_prefill,
+            self.gpu_decode,
+            self.link,
+            self.lam
+                .map(|l| format!("{l}"))
+                .unwrap_or_else(|| "trace".into()),
+            self.mean_isl_tok,
+            self.mean_osl_tok,
+            self.slo_ttft_ms,
+            self.slo_tpot_ms,
+            self.replications
+        );
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(vec![
+            "nP",
+            "nD",
+            "GPUs",
+            "$/hr",
+            "P99 TTFT",
+            "P99 TPOT",
+            "transfer (mean)",
+            "req/s",
+            "ρ prefill",
+            "ρ decode",
+            "TPOT (analytic)",
+            "1.8× TTFT (reference)",
+            "SLO",
+        ]);
+        for c in &self.candidates {
+            let d = c.des.as_ref();
+            t.add_row(vec![
+                c.n_prefill.to_string(),
+                c.n_decode.to_string(),
+                c.gpus.to_string(),
+                format!("{:.2}", c.cost.per_hr_usd),
+                ms(d.and_then(|d| d.p99_ttft_ms)),
+                ms(d.and_then(|d| d.p99_tpot_ms)),
+                ms(d.and_then(|d| d.mean_transfer_ms)),
+                d.map(|d| format!("{:.1}", d.throughput_req_s))
+                    .unwrap_or_else(|| "screened".into()),
+                rho(c.analytic.map(|a| a.rho_prefill)),
+                rho(c.analytic.map(|a| a.rho_decode)),
+                ms(c.analytic.and_then(|a| a.tpot_ms)),
+                ms(c.analytic.map(|a| a.fixed_factor_ttft_ms)),
+                match (c.slo_met, c.pareto, d.is_some_and(|d| !d.stable)) {
+                    (true, true, _) => "OK (frontier)".into(),
+                    (true, false, _) => "OK".into(),
+                    (false, _, true) => "unstable".into(),
+                    _ => "miss".into(),
+                },
+            ]);
+        }
+        let _ = writeln!(s, "{t}");
+        match &self.best {
+            Some(b) => {
+                let _ = writeln!(
+                    s,
+                    "Cheapest: {} prefill + {} decode instances ({} GPUs, ${:.2}/hr): P99 TTFT {} ms, P99 TPOT {} ms.",
+                    b.n_prefill,
+                    b.n_decode,
+                    b.gpus,
+                    b.cost.per_hr_usd,
+                    ms(b.des.and_then(|d| d.p99_ttft_ms)),
+                    ms(b.des.and_then(|d| d.p99_tpot_ms))
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "No (nP ≤ max-prefill, nD ≤ max-decode) pair meets both SLOs."
+                );
+            }
+        }
+        let mut a = comfy_table::Table::new();
+        a.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        a.set_header(vec![
+            "aggregated",
+            "instances",
+            "GPUs",
+            "$/hr",
+            "P99 TTFT",
+            "P99 TPOT",
+            "SLO",
+            "vs best disagg",
+        ]);
+        for f in &self.aggregated {
+            a.add_row(vec![
+                f.gpu.clone(),
+                f.instances.to_string(),
+                f.gpus.to_string(),
+                format!("{:.2}", f.cost.per_hr_usd),
+                ms(f.des.p99_ttft_ms),
+                ms(f.des.p99_tpot_ms),
+                if f.slo_met { "OK" } else { "miss" }.into(),
+                match &self.best {
+                    Some(b) if f.slo_met => format!(
+                        "{:+.0}%",
+                        (b.cost.per_hr_usd / f.cost.per_hr_usd - 1.0) * 100.0
+                    ),
+                    _ => "—".into(),
+                },
+            ]);
+        }
+        let _ = writeln!(s, "{a}");
+        let _ = writeln!(
+            s,
+            "\"vs best disagg\": the disaggregated fleet's cost relative to this aggregated fleet. The 1.8× column is the reference tool's fixed factor on the P99 prefill time alone (no queues, batching or transfer), for comparison only. {} DES evaluations.",
+            self.evaluations
+        );
+        s
+    }
+}
+
+impl CsvReport for DisaggReport {
+    fn csv(&self) -> String {
+        let mut s = String::from(
+            "n_prefill,n_decode,gpus,per_hr_usd,p99_ttft_ms,p99_tpot_ms,mean_transfer_ms,throughput_req_s,stable,rho_prefill,rho_decode,analytic_tpot_ms,ttft_no_queue_p99_ms,fixed_factor_ttft_ms,slo_met,pareto\n",
+        );
+        let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        for c in &self.candidates {
+            let d = c.des.as_ref();
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                c.n_prefill,
+                c.n_decode,
+                c.gpus,
+                c.cost.per_hr_usd,
+                f(d.and_then(|d| d.p99_ttft_ms)),
+                f(d.and_then(|d| d.p99_tpot_ms)),
+                f(d.and_then(|d| d.mean_transfer_ms)),
+                f(d.map(|d| d.throughput_req_s)),
+                d.map(|d| d.stable.to_string()).unwrap_or_default(),
+                f(c.analytic.map(|a| a.rho_prefill)),
+                f(c.analytic.map(|a| a.rho_decode)),
+                f(c.analytic.and_then(|a| a.tpot_ms)),
+                f(c.analytic.map(|a| a.ttft_no_queue_p99_ms)),
+                f(c.analytic.map(|a| a.fixed_factor_ttft_ms)),
+                c.slo_met,
+                c.pareto
+            );
+        }
+        s
+    }
+}

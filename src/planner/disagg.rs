@@ -1,0 +1,686 @@
+//! Disaggregated prefill/decode planning: how many prefill and decode
+//! instances (nP, nD), on which GPUs, meet P99 TTFT and P99 TPOT targets at
+//! the lowest cost, and how that compares with aggregated fleets.
+//!
+//! 1. **Analytic screen.** From a sample of request lengths: the prefill
+//!    pool's utilisation (busy time per request with full chunks), the no-queue
+//!    P99 TTFT (prefill alone plus the KV transfer), and the decode pool's
+//!    batch from Little's law, `b = λ·E[OSL−1]·step(b) / nD`, with its step time
+//!    (the mean TPOT) and KV/slot utilisation. Pairs that violate a necessary
+//!    condition (a utilisation ≥ 1, the no-queue TTFT or the mean TPOT above
+//!    its SLO) are not simulated.
+//! 2. **DES, decode side.** TPOT depends on nD (decode batch and KV
+//!    queueing) and hardly on nP: the smallest nD whose worst-replication P99
+//!    TPOT meets the SLO, by doubling and bisection, with a generous prefill pool.
+//! 3. **DES, prefill side.** nP from its analytic lower bound upwards at that
+//!    nD (one more decode instance if the pair misses TPOT) until both SLOs
+//!    hold, then two more prefill steps for the cost/TTFT trade-off.
+//! 4. **Aggregated fleets** of each GPU type, sized by the same DES rule on
+//!    the same arrival streams.
+//!
+//! Every DES evaluation runs `replications` independent replications (common
+//! random numbers across candidates); a candidate meets the SLOs only if every
+//! replication is stable and within both targets.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::analytic::calibration::sample_lengths;
+use crate::engine::dispatch::DispatchPolicy;
+use crate::engine::{Disagg, LinkSpec, PoolConfig, SimConfig, Slo};
+use crate::metrics::report::SimReport;
+use crate::profile::Profile;
+use crate::simulate::{SimulateJob, run_replications};
+use crate::workload::spec::WorkloadSpec;
+
+/// The reference tool's flat TTFT multiplier for disaggregation ("KV-transfer
+/// overhead adds 1.8× to raw prefill time"), shown for comparison only.
+pub const REFERENCE_TTFT_FACTOR: f64 = 1.8;
+
+/// A disaggregation study.
+#[derive(Debug, Clone)]
+pub struct DisaggStudy {
+    /// Workload with its Poisson rate and requests per simulation.
+    pub workload: WorkloadSpec,
+    /// Prefill instance profile.
+    pub prefill: Profile,
+    /// Decode instance profile.
+    pub decode: Profile,
+    /// Largest ISL + OSL served, tokens.
+    pub max_ctx_tok: u32,
+    /// P99 TTFT target, ms.
+    pub slo_ttft_ms: f64,
+    /// P99 TPOT target, ms.
+    pub slo_tpot_ms: f64,
+    /// Largest prefill pool searched.
+    pub max_prefill: u32,
+    /// Largest decode pool searched.
+    pub max_decode: u32,
+    /// KV-transfer link.
+    pub link: LinkSpec,
+    /// KV bytes per token of the model.
+    pub kv_bytes_per_token: f64,
+    /// GPU profiles of the aggregated fleets to compare with.
+    pub aggregated: Vec<Profile>,
+    /// Root seed (every candidate sees the same arrival streams).
+    pub seed: u64,
+    /// Replications per evaluation.
+    pub replications: u32,
+}
+
+/// DES result of one fleet (worst P99 over replications, mean throughput).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DesResult {
+    /// Worst P99 TTFT over replications, ms (`null`: no completions).
+    pub p99_ttft_ms: Option<f64>,
+    /// Worst P99 TPOT over replications, ms.
+    pub p99_tpot_ms: Option<f64>,
+    /// Mean completed requests per second.
+    pub throughput_req_s: f64,
+    /// Mean KV transfer time of measured requests, ms (disaggregated only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_transfer_ms: Option<f64>,
+    /// Every replication ended stable.
+    pub stable: bool,
+}
+
+/// Analytic screen of one (nP, nD) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DisaggAnalytic {
+    /// Prefill pool utilisation.
+    pub rho_prefill: f64,
+    /// Decode pool utilisation of its binding limit (slots or KV).
+    pub rho_decode: f64,
+    /// Mean decode step time at the Little's-law batch = mean TPOT, ms (`null`: unstable).
+    pub tpot_ms: Option<f64>,
+    /// P99 over requests of prefill alone plus KV transfer alone, ms.
+    pub ttft_no_queue_p99_ms: f64,
+    /// The reference's estimate: 1.8 × the P99 prefill time alone, ms.
+    pub fixed_factor_ttft_ms: f64,
+    /// No necessary condition is violated.
+    pub feasible: bool,
+}
+
+/// Cost of a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Cost {
+    /// $ per hour.
+    pub per_hr_usd: f64,
+}
+
+/// One (nP, nD) pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DisaggCandidate {
+    /// Prefill instances.
+    pub n_prefill: u32,
+    /// Decode instances.
+    pub n_decode: u32,
+    /// GPUs.
+    pub gpus: u64,
+    /// Cost.
+    pub cost: Cost,
+    /// DES result (`null`: screened out analytically).
+    pub des: Option<DesResult>,
+    /// Analytic screen (`null` when the workload has no known rate and lengths).
+    pub analytic: Option<DisaggAnalytic>,
+    /// Both SLOs met in every replication.
+    pub slo_met: bool,
+    /// On the cost vs P99 TTFT frontier of SLO-meeting pairs.
+    pub pareto: bool,
+}
+
+/// An aggregated fleet sized for the same SLOs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AggregatedFleet {
+    /// GPU profile.
+    pub gpu: String,
+    /// Instances.
+    pub instances: u32,
+    /// GPUs.
+    pub gpus: u64,
+    /// Cost.
+    pub cost: Cost,
+    /// DES result at that size.
+    pub des: DesResult,
+    /// Both SLOs met (false when no size up to the limit does).
+    pub slo_met: bool,
+}
+
+/// The study's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisaggReport {
+    /// Prefill GPU.
+    pub gpu_prefill: String,
+    /// Decode GPU.
+    pub gpu_decode: String,
+    /// Link.
+    pub link: String,
+    /// Mean arrival rate, req/s (`null` for traces and closed loops).
+    pub lam: Option<f64>,
+    /// P99 TTFT target, ms.
+    pub slo_ttft_ms: f64,
+    /// P99 TPOT target, ms.
+    pub slo_tpot_ms: f64,
+    /// Mean prompt and output lengths of the workload, tokens.
+    pub mean_isl_tok: f64,
+    /// Mean output length, tokens.
+    pub mean_osl_tok: f64,
+    /// Every pair evaluated (simulated or screened), by (nP, nD).
+    pub candidates: Vec<DisaggCandidate>,
+    /// The cheapest pair meeting both SLOs.
+    pub best: Option<DisaggCandidate>,
+    /// Aggregated fleets per GPU type.
+    pub aggregated: Vec<AggregatedFleet>,
+    /// Replications per DES evaluation.
+    pub replications: u32,
+    /// DES evaluations run.
+    pub evaluations: u32,
+}
+
+/// Step-time model of a profile in seconds.
+struct StepCoef {
+    w: f64,
+    h_tok: f64,
+    p_tok: f64,
+    chunk: u32,
+}
+
+impl StepCoef {
+    fn of(p: &Profile) -> Self {
+        StepCoef {
+            w: p.w_s,
+            h_tok: p.h_s / p.calibration_ctx as f64,
+            p_tok: p.prefill_s_per_token,
+            chunk: p.chunk.max(1),
+        }
+    }
+
+    /// Prefill of `isl` tokens alone, chunk by chunk, s.
+    fn prefill_alone_s(&self, isl: u32) -> f64 {
+        let mut done = 0u32;
+        let mut t = 0.0;
+        while done < isl {
+            let k = self.chunk.min(isl - done);
+            done += k;
+            t += self.w + self.h_tok * done as f64 + self.p_tok * k as f64;
+        }
+        t
+    }
+
+    /// Instance busy time a prompt costs in full chunks (W shared by the chunk), s.
+    fn prefill_busy_s(&self, isl: u32) -> f64 {
+        let mut done = 0u32;
+        let mut t = 0.0;
+        while done < isl {
+            let k = self.chunk.min(isl - done);
+            done += k;
+            t += self.h_tok * done as f64;
+        }
+        t + isl as f64 * (self.w / self.chunk as f64 + self.p_tok)
+    }
+}
+
+/// Workload statistics the screen needs.
+struct Shape {
+    lam: f64,
+    /// Mean prefill busy time per request, s.
+    prefill_busy_s: f64,
+    /// P99 of prefill alone + transfer alone, s.
+    ttft_no_queue_p99_s: f64,
+    /// P99 of prefill alone, s.
+    prefill_p99_s: f64,
+    /// E[OSL − 1].
+    decode_tokens: f64,
+    /// Time-average context of a decoding sequence, tokens.
+    decode_ctx: f64,
+}
+
+fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+impl DisaggStudy {
+    /// Workload statistics for the screen; `None` for traces and closed
+    /// loops (no known rate or length model): the DES then does all the work.
+    fn shape(&self) -> Option<Shape> {
+        let lam = self.workload.mean_rate()?;
+        let lengths = self
+            .workload
+            .length_model()
+            .ok()
+            .flatten()
+            .map(|m| sample_lengths(&m, 20_000, self.seed))?;
+        let lengths: Vec<(u32, u32)> = lengths
+            .into_iter()
+            .filter(|&(i, o)| i as u64 + o as u64 <= self.max_ctx_tok as u64)
+            .collect();
+        let n = lengths.len().max(1) as f64;
+        let pc = StepCoef::of(&self.prefill);
+        let link_bw = self.link.instance_bandwidth(
+            self.prefill
+                .gpus_per_instance
+                .min(self.decode.gpus_per_instance),
+        );
+        let transfer_s =
+            |isl: u32| isl as f64 * self.kv_bytes_per_token / link_bw + self.link.latency_s;
+        let prefill_busy_s = lengths
+            .iter()
+            .map(|&(i, _)| pc.prefill_busy_s(i))
+            .sum::<f64>()
+            / n;
+        let alone: Vec<f64> = lengths
+            .iter()
+            .map(|&(i, _)| pc.prefill_alone_s(i))
+            .collect();
+        let with_transfer: Vec<f64> = lengths
+            .iter()
+            .zip(&alone)
+            .map(|(&(i, _), a)| a + transfer_s(i))
+            .collect();
+        let decode_tokens = lengths
+            .iter()
+            .map(|&(_, o)| o.saturating_sub(1) as f64)
+            .sum::<f64>()
+            / n;
+        // Each decode step of a request is weighted equally: E[Σ ctx] / E[steps].
+        let ctx_sum: f64 = lengths
+            .iter()
+            .map(|&(i, o)| {
+                let m = o.saturating_sub(1) as f64;
+                m * (i as f64 + 1.0) + m * (m - 1.0) / 2.0
+            })
+            .sum();
+        let steps: f64 = lengths
+            .iter()
+            .map(|&(_, o)| o.saturating_sub(1) as f64)
+            .sum();
+        Some(Shape {
+            lam,
+            prefill_busy_s,
+            ttft_no_queue_p99_s: percentile(with_transfer, 0.99),
+            prefill_p99_s: percentile(alone, 0.99),
+            decode_tokens,
+            decode_ctx: if steps > 0.0 { ctx_sum / steps } else { 0.0 },
+        })
+    }
+
+    fn screen(&self, sh: &Shape, np: u32, nd: u32) -> DisaggAnalytic {
+        let rho_prefill = sh.lam * sh.prefill_busy_s / np.max(1) as f64;
+        let dc = StepCoef::of(&self.decode);
+        // b = λ·E[m]·(W + h·b·c̄)/nD  ⇒  b = λE·W / (nD − λE·h·c̄).
+        let le = sh.lam * sh.decode_tokens;
+        let denom = nd as f64 - le * dc.h_tok * sh.decode_ctx;
+        let limit = (self.decode.max_slots as f64)
+            .min(self.decode.kv_capacity_tok() as f64 / sh.decode_ctx.max(1.0));
+        let (rho_decode, tpot_ms) = if denom > 0.0 {
+            let b = le * dc.w / denom;
+            (b / limit, Some((dc.w + dc.h_tok * b * sh.decode_ctx) * 1e3))
+        } else {
+            (f64::INFINITY, None)
+        };
+        let ttft_no_queue_p99_ms = sh.ttft_no_queue_p99_s * 1e3;
+        let feasible = rho_prefill < 1.0
+            && rho_decode < 1.0
+            && tpot_ms.is_some_and(|t| t <= self.slo_tpot_ms)
+            && ttft_no_queue_p99_ms <= self.slo_ttft_ms;
+        DisaggAnalytic {
+            rho_prefill,
+            rho_decode,
+            tpot_ms,
+            ttft_no_queue_p99_ms,
+            fixed_factor_ttft_ms: REFERENCE_TTFT_FACTOR * sh.prefill_p99_s * 1e3,
+            feasible,
+        }
+    }
+
+    fn pool(&self, id: &str, profile: &Profile, n: u32, dispatch: DispatchPolicy) -> PoolConfig {
+        PoolConfig {
+            id: id.into(),
+            profile: profile.clone(),
+            instances: n,
+            max_ctx_tok: self.max_ctx_tok,
+            dispatch,
+            max_queue: None,
+            max_num_seqs: None,
+            models: vec![],
+        }
+    }
+
+    fn simulate(
+        &self,
+        pools: Vec<PoolConfig>,
+        disagg: Option<Disagg>,
+    ) -> anyhow::Result<DesResult> {
+        let mut cfg = SimConfig::new(pools, self.seed, self.slo_ttft_ms);
+        cfg.slo = Slo {
+            ttft_ms: self.slo_ttft_ms,
+            tpot_ms: Some(self.slo_tpot_ms),
+        };
+        cfg.disagg = disagg;
+        let job = SimulateJob {
+            cfg,
+            workload: self.workload.clone(),
+            per_pool: Vec::new(),
+            replications: self.replications.max(1),
+            timing: false,
+            progress: false,
+        };
+        let reps: Vec<SimReport> = run_replications(&job)?;
+        let worst =
+            |f: &dyn Fn(&SimReport) -> Option<f64>| reps.iter().filter_map(f).reduce(f64::max);
+        let n = reps.len().max(1) as f64;
+        let transfers: Vec<f64> = reps
+            .iter()
+            .filter_map(|r| r.kv_transfer.as_ref().and_then(|k| k.transfer_ms.mean))
+            .collect();
+        Ok(DesResult {
+            p99_ttft_ms: worst(&|r| r.fleet.ttft_ms.p99),
+            p99_tpot_ms: worst(&|r| r.fleet.tpot_ms.p99),
+            throughput_req_s: reps
+                .iter()
+                .map(|r| r.fleet.throughput.req_per_s)
+                .sum::<f64>()
+                / n,
+            mean_transfer_ms: (!transfers.is_empty())
+                .then(|| transfers.iter().sum::<f64>() / transfers.len() as f64),
+            stable: reps.iter().all(|r| r.verdict == "stable"),
+        })
+    }
+
+    /// Simulate the pair (nP prefill, nD decode instances) once per replication.
+    pub fn simulate_pair(&self, np: u32, nd: u32) -> anyhow::Result<DesResult> {
+        self.simulate(
+            vec![
+                self.pool("prefill", &self.prefill, np, DispatchPolicy::Jsq),
+                self.pool("decode", &self.decode, nd, DispatchPolicy::FreeKv),
+            ],
+            Some(Disagg {
+                pairs: vec![(0, 1)],
+                link: self.link.clone(),
+                kv_bytes_per_token: self.kv_bytes_per_token,
+            }),
+        )
+    }
+
+    fn ttft_ok(&self, d: &DesResult) -> bool {
+        d.stable && d.p99_ttft_ms.is_some_and(|t| t <= self.slo_ttft_ms)
+    }
+
+    fn tpot_ok(&self, d: &DesResult) -> bool {
+        d.stable && d.p99_tpot_ms.is_none_or(|t| t <= self.slo_tpot_ms)
+    }
+
+    fn cost(&self, np: u32, nd: u32) -> (u64, f64) {
+        let gpus = np as u64 * self.prefill.gpus_per_instance as u64
+            + nd as u64 * self.decode.gpus_per_instance as u64;
+        let usd = np as f64 * self.prefill.cost_per_hr + nd as f64 * self.decode.cost_per_hr;
+        (gpus, usd)
+    }
+
+    fn candidate(
+        &self,
+        sh: Option<&Shape>,
+        np: u32,
+        nd: u32,
+        des: Option<DesResult>,
+    ) -> DisaggCandidate {
+        let (gpus, usd) = self.cost(np, nd);
+        let slo_met = des
+            .as_ref()
+            .is_some_and(|d| self.ttft_ok(d) && self.tpot_ok(d));
+        DisaggCandidate {
+            n_prefill: np,
+            n_decode: nd,
+            gpus,
+            cost: Cost { per_hr_usd: usd },
+            des,
+            analytic: sh.map(|sh| self.screen(sh, np, nd)),
+            slo_met,
+            pareto: false,
+        }
+    }
+
+    /// Run the study.
+    pub fn run(&self) -> anyhow::Result<DisaggReport> {
+        let shape = self.shape();
+        let sh = shape.as_ref();
+        let mut evaluations = 0u32;
+        let mut cands: Vec<DisaggCandidate> = Vec::new();
+        // Analytic lower bounds (necessary conditions only).
+        let (np_lb, nd_lb) = match sh {
+            Some(sh) => (
+                (1..=self.max_prefill)
+                    .find(|&np| self.screen(sh, np, self.max_decode).rho_prefill < 1.0)
+                    .unwrap_or(self.max_prefill),
+                (1..=self.max_decode)
+                    .find(|&nd| {
+                        let a = self.screen(sh, self.max_prefill, nd);
+                        a.rho_decode < 1.0 && a.tpot_ms.is_some_and(|t| t <= self.slo_tpot_ms)
+                    })
+                    .unwrap_or(self.max_decode),
+            ),
+            None => (1, 1),
+        };
+        // Pairs below the bounds are recorded as screened out.
+        if np_lb > 1 {
+            cands.push(self.candidate(sh, np_lb - 1, nd_lb, None));
+        }
+        if nd_lb > 1 {
+            cands.push(self.candidate(sh, np_lb, nd_lb - 1, None));
+        }
+        // 2. Decode side: the smallest nD meeting TPOT with a generous prefill pool.
+        let np_gen = (np_lb * 2).max(np_lb + 2).min(self.max_prefill);
+        let mut eval =
+            |np: u32, nd: u32, cands: &mut Vec<DisaggCandidate>| -> anyhow::Result<DesResult> {
+                if let Some(c) = cands
+                    .iter()
+                    .find(|c| c.n_prefill == np && c.n_decode == nd && c.des.is_some())
+                {
+                    return Ok(c.des.expect("checked"));
+                }
+                evaluations += 1;
+                let d = self.simulate_pair(np, nd)?;
+                cands.retain(|c| !(c.n_prefill == np && c.n_decode == nd));
+                cands.push(self.candidate(sh, np, nd, Some(d)));
+                Ok(d)
+            };
+        let mut hi = nd_lb;
+        let mut lo = nd_lb - 1; // lo fails (or is below the screen)
+        loop {
+            let d = eval(np_gen, hi, &mut cands)?;
+            if self.tpot_ok(&d) {
+                break;
+            }
+            if hi >= self.max_decode {
+                hi = self.max_decode + 1; // nothing meets TPOT
+                break;
+            }
+            lo = hi;
+            hi = (hi * 2).min(self.max_decode);
+        }
+        if hi <= self.max_decode {
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if self.tpot_ok(&eval(np_gen, mid, &mut cands)?) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            // 3. Prefill side at that nD.
+            let nd_star = hi;
+            let mut first_ok: Option<u32> = None;
+            for np in np_lb..=self.max_prefill {
+                if first_ok.is_some_and(|f| np > f + 2) {
+                    break;
+                }
+                let mut nd = nd_star;
+                let mut d = eval(np, nd, &mut cands)?;
+                if self.ttft_ok(&d) && !self.tpot_ok(&d) && nd < self.max_decode {
+                    nd += 1;
+                    d = eval(np, nd, &mut cands)?;
+                }
+                if first_ok.is_none() && self.ttft_ok(&d) && self.tpot_ok(&d) {
+                    first_ok = Some(np);
+                }
+            }
+        }
+        cands.sort_by_key(|c| (c.n_prefill, c.n_decode));
+        mark_pareto(&mut cands);
+        let best = cands
+            .iter()
+            .filter(|c| c.slo_met)
+            .min_by(|a, b| {
+                a.cost
+                    .per_hr_usd
+                    .total_cmp(&b.cost.per_hr_usd)
+                    .then(ttft(a).total_cmp(&ttft(b)))
+            })
+            .cloned();
+        // 4. Aggregated fleets.
+        let aggregated: Vec<(AggregatedFleet, u32)> = self
+            .aggregated
+            .par_iter()
+            .map(|p| self.size_aggregated(p))
+            .collect::<anyhow::Result<_>>()?;
+        evaluations += aggregated.iter().map(|(_, e)| e).sum::<u32>();
+        Ok(DisaggReport {
+            gpu_prefill: self.prefill.name.clone(),
+            gpu_decode: self.decode.name.clone(),
+            link: self.link.name.clone(),
+            lam: self.workload.mean_rate(),
+            slo_ttft_ms: self.slo_ttft_ms,
+            slo_tpot_ms: self.slo_tpot_ms,
+            mean_isl_tok: self.workload.mean_isl().unwrap_or(0.0),
+            mean_osl_tok: self.workload.mean_osl().unwrap_or(0.0),
+            candidates: cands,
+            best,
+            aggregated: aggregated.into_iter().map(|(a, _)| a).collect(),
+            replications: self.replications.max(1),
+            evaluations,
+        })
+    }
+
+    /// The smallest aggregated fleet of `profile` meeting both SLOs (doubling, then bisection).
+    fn size_aggregated(&self, profile: &Profile) -> anyhow::Result<(AggregatedFleet, u32)> {
+        let limit = self.max_prefill + self.max_decode;
+        let mut evals = 0u32;
+        let mut run = |n: u32| -> anyhow::Result<DesResult> {
+            evals += 1;
+            self.simulate(
+                vec![self.pool("aggregated", profile, n, DispatchPolicy::Jsq)],
+                None,
+            )
+        };
+        let ok = |d: &DesResult| self.ttft_ok(d) && self.tpot_ok(d);
+        let (mut lo, mut hi) = (0u32, 1u32);
+        let mut at_hi = run(hi)?;
+        while !ok(&at_hi) && hi < limit {
+            lo = hi;
+            hi = (hi * 2).min(limit);
+            at_hi = run(hi)?;
+        }
+        if ok(&at_hi) {
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let d = run(mid)?;
+                if ok(&d) {
+                    hi = mid;
+                    at_hi = d;
+                } else {
+                    lo = mid;
+                }
+            }
+        }
+        let gpus = hi as u64 * profile.gpus_per_instance as u64;
+        Ok((
+            AggregatedFleet {
+                gpu: profile.name.clone(),
+                instances: hi,
+                gpus,
+                cost: Cost {
+                    per_hr_usd: hi as f64 * profile.cost_per_hr,
+                },
+                slo_met: ok(&at_hi),
+                des: at_hi,
+            },
+            evals,
+        ))
+    }
+}
+
+fn ttft(c: &DisaggCandidate) -> f64 {
+    c.des.and_then(|d| d.p99_ttft_ms).unwrap_or(f64::INFINITY)
+}
+
+/// Mark the SLO-meeting candidates no other SLO-meeting candidate beats on
+/// both cost and P99 TTFT.
+fn mark_pareto(cands: &mut [DisaggCandidate]) {
+    let ok: Vec<(f64, f64)> = cands
+        .iter()
+        .filter(|c| c.slo_met)
+        .map(|c| (c.cost.per_hr_usd, ttft(c)))
+        .collect();
+    for c in cands.iter_mut().filter(|c| c.slo_met) {
+        let (cost, t) = (c.cost.per_hr_usd, ttft(c));
+        c.pareto = !ok
+            .iter()
+            .any(|&(oc, ot)| oc <= cost && ot <= t && (oc < cost || ot < t));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefill_time_alone_is_the_chunked_sum() {
+        let p = Profile {
+            chunk: 100,
+            w_s: 0.01,
+            h_s: 0.0008192,
+            calibration_ctx: 8192,
+            prefill_s_per_token: 1e-4,
+            ..Profile::preset("h100").expect("preset")
+        };
+        let c = StepCoef::of(&p);
+        // 250 tokens: chunks 100, 100, 50 with contexts 100, 200, 250.
+        let want = 3.0 * 0.01 + 1e-7 * (100.0 + 200.0 + 250.0) + 1e-4 * 250.0;
+        assert!((c.prefill_alone_s(250) - want).abs() < 1e-12);
+        let busy = 250.0 * (0.01 / 100.0 + 1e-4) + 1e-7 * 550.0;
+        assert!((c.prefill_busy_s(250) - busy).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pareto_keeps_only_undominated_feasible_pairs() {
+        let mk = |np, cost, t: f64, ok| DisaggCandidate {
+            n_prefill: np,
+            n_decode: 1,
+            gpus: 1,
+            cost: Cost { per_hr_usd: cost },
+            des: Some(DesResult {
+                p99_ttft_ms: Some(t),
+                p99_tpot_ms: Some(1.0),
+                throughput_req_s: 1.0,
+                mean_transfer_ms: None,
+                stable: true,
+            }),
+            analytic: None,
+            slo_met: ok,
+            pareto: false,
+        };
+        let mut c = vec![
+            mk(1, 1.0, 300.0, true),
+            mk(2, 2.0, 200.0, true),
+            mk(3, 3.0, 250.0, true),
+            mk(4, 0.5, 10.0, false),
+        ];
+        mark_pareto(&mut c);
+        let p: Vec<bool> = c.iter().map(|c| c.pareto).collect();
+        assert_eq!(p, vec![true, true, false, false]);
+    }
+}
