@@ -233,6 +233,7 @@ impl HumanReport for DisaggReport {
             "transfer (mean)",
             "req/s",
             "ρ prefill",
+            "ρ link",
             "ρ decode",
             "TPOT (analytic)",
             "1.8× TTFT (reference)",
@@ -251,6 +252,7 @@ impl HumanReport for DisaggReport {
                 d.map(|d| format!("{:.1}", d.throughput_req_s))
                     .unwrap_or_else(|| "screened".into()),
                 rho(c.analytic.map(|a| a.rho_prefill)),
+                rho(c.analytic.map(|a| a.rho_link)),
                 rho(c.analytic.map(|a| a.rho_decode)),
                 ms(c.analytic.and_then(|a| a.tpot_ms)),
                 ms(c.analytic.map(|a| a.fixed_factor_ttft_ms)),
@@ -326,14 +328,14 @@ impl HumanReport for DisaggReport {
 impl CsvReport for DisaggReport {
     fn csv(&self) -> String {
         let mut s = String::from(
-            "n_prefill,n_decode,gpus,per_hr_usd,p99_ttft_ms,p99_tpot_ms,mean_transfer_ms,throughput_req_s,stable,rho_prefill,rho_decode,analytic_tpot_ms,ttft_no_queue_p99_ms,fixed_factor_ttft_ms,slo_met,pareto\n",
+            "n_prefill,n_decode,gpus,per_hr_usd,p99_ttft_ms,p99_tpot_ms,mean_transfer_ms,throughput_req_s,stable,rho_prefill,rho_link,rho_decode,analytic_tpot_ms,ttft_no_queue_p99_ms,fixed_factor_ttft_ms,slo_met,pareto\n",
         );
         let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         for c in &self.candidates {
             let d = c.des.as_ref();
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 c.n_prefill,
                 c.n_decode,
                 c.gpus,
@@ -344,6 +346,7 @@ impl CsvReport for DisaggReport {
                 f(d.map(|d| d.throughput_req_s)),
                 d.map(|d| d.stable.to_string()).unwrap_or_default(),
                 f(c.analytic.map(|a| a.rho_prefill)),
+                f(c.analytic.map(|a| a.rho_link)),
                 f(c.analytic.map(|a| a.rho_decode)),
                 f(c.analytic.and_then(|a| a.tpot_ms)),
                 f(c.analytic.map(|a| a.ttft_no_queue_p99_ms)),

@@ -1,6 +1,6 @@
 //! Planner scenarios: a TOML file with a `[plan]` table runs `optimize`,
-//! `pareto` or `whatif` with the flags written in the file (paths relative
-//! to the file), so a planning question is one reproducible file:
+//! `pareto`, `whatif` or `disagg` with the flags written in the file (paths
+//! relative to the file), so a planning question is one reproducible file:
 //!
 //! ```toml
 //! description = "Puzzle 4: when do I need to add GPUs?"
@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::disagg::DisaggArgs;
 use super::optimize::{OptimizeArgs, PlanArgs};
+use super::workload_args::WorkloadArgs;
 use super::output::OutputArgs;
 use super::pareto::ParetoArgs;
 use super::whatif::WhatifArgs;
@@ -66,6 +68,23 @@ struct PlanToml {
     seed: u64,
     #[serde(default)]
     node_avail: Option<f64>,
+    // `disagg` only.
+    #[serde(default)]
+    gpu_prefill: Option<String>,
+    #[serde(default)]
+    gpu_decode: Option<String>,
+    #[serde(default)]
+    slo_tpot: Option<f64>,
+    #[serde(default)]
+    max_ctx: Option<u32>,
+    #[serde(default)]
+    max_prefill: Option<u32>,
+    #[serde(default)]
+    max_decode: Option<u32>,
+    #[serde(default)]
+    link: Option<String>,
+    #[serde(default)]
+    aggregated_gpus: Vec<String>,
 }
 
 fn d_slo() -> f64 {
@@ -103,12 +122,16 @@ pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
     })?;
     let p = f.plan;
     let base = path.parent().unwrap_or(Path::new("."));
+    let cdf = if p.cdf.is_absolute() {
+        p.cdf.clone()
+    } else {
+        base.join(&p.cdf)
+    };
+    if p.kind == "disagg" {
+        return run_disagg(p, cdf, output);
+    }
     let plan = PlanArgs {
-        cdf: if p.cdf.is_absolute() {
-            p.cdf.clone()
-        } else {
-            base.join(&p.cdf)
-        },
+        cdf,
         slo: p.slo,
         long_max_ctx: p.long_max_ctx,
         gpu_short: p.gpu_short,
@@ -160,8 +183,39 @@ pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
         }
         other => Err(InputError::field(
             "plan.kind",
-            format!("unknown planner `{other}`; expected optimize, pareto or whatif"),
+            format!("unknown planner `{other}`; expected optimize, pareto, whatif or disagg"),
         )
         .into()),
     }
+}
+
+fn run_disagg(p: PlanToml, cdf: PathBuf, output: OutputArgs) -> anyhow::Result<()> {
+    let lam = p
+        .lam
+        .ok_or_else(|| InputError::field("plan.lam", "disagg needs `lam`"))?;
+    let slo_tpot = p
+        .slo_tpot
+        .ok_or_else(|| InputError::field("plan.slo_tpot", "disagg needs `slo_tpot`"))?;
+    super::disagg::run(DisaggArgs {
+        workload: WorkloadArgs {
+            cdf: Some(cdf),
+            lam: Some(lam),
+            ..WorkloadArgs::default()
+        },
+        slo_ttft: p.slo,
+        slo_tpot,
+        gpu_prefill: p.gpu_prefill.unwrap_or_else(d_gpu),
+        gpu_decode: p.gpu_decode.unwrap_or_else(d_gpu),
+        max_ctx: p.max_ctx.unwrap_or(8192),
+        max_prefill: p.max_prefill.unwrap_or(16),
+        max_decode: p.max_decode.unwrap_or(64),
+        link: p.link.unwrap_or_else(|| "ib".into()),
+        kv_bytes_per_token: None,
+        aggregated_gpus: p.aggregated_gpus,
+        n_sim_req: p.n_sim_req,
+        replications: 3,
+        seed: p.seed,
+        csv: None,
+        output,
+    })
 }

@@ -89,6 +89,8 @@ pub struct DesResult {
 pub struct DisaggAnalytic {
     /// Prefill pool utilisation.
     pub rho_prefill: f64,
+    /// KV-link utilisation (mean bytes per second over the links' bandwidth; 0 for an ideal link).
+    pub rho_link: f64,
     /// Decode pool utilisation of its binding limit (slots or KV).
     pub rho_decode: f64,
     /// Mean decode step time at the Little's-law batch = mean TPOT, ms (`null`: unstable).
@@ -229,6 +231,10 @@ struct Shape {
     ttft_no_queue_p99_s: f64,
     /// P99 of prefill alone, s.
     prefill_p99_s: f64,
+    /// Mean KV bytes moved per second, B/s.
+    kv_bytes_per_s: f64,
+    /// Bandwidth of one link, B/s.
+    link_bw: f64,
     /// E[OSL − 1].
     decode_tokens: f64,
     /// Time-average context of a decoding sequence, tokens.
@@ -303,6 +309,11 @@ impl DisaggStudy {
             prefill_busy_s,
             ttft_no_queue_p99_s: percentile(with_transfer, 0.99),
             prefill_p99_s: percentile(alone, 0.99),
+            kv_bytes_per_s: lam
+                * lengths.iter().map(|&(i, _)| i as f64).sum::<f64>()
+                / n
+                * self.kv_bytes_per_token,
+            link_bw,
             decode_tokens,
             decode_ctx: if steps > 0.0 { ctx_sum / steps } else { 0.0 },
         })
@@ -310,6 +321,8 @@ impl DisaggStudy {
 
     fn screen(&self, sh: &Shape, np: u32, nd: u32) -> DisaggAnalytic {
         let rho_prefill = sh.lam * sh.prefill_busy_s / np.max(1) as f64;
+        let links = if self.link.shared { 1.0 } else { np.max(1) as f64 };
+        let rho_link = sh.kv_bytes_per_s / (links * sh.link_bw);
         let dc = StepCoef::of(&self.decode);
         // b = λ·E[m]·(W + h·b·c̄)/nD  ⇒  b = λE·W / (nD − λE·h·c̄).
         let le = sh.lam * sh.decode_tokens;
@@ -324,11 +337,13 @@ impl DisaggStudy {
         };
         let ttft_no_queue_p99_ms = sh.ttft_no_queue_p99_s * 1e3;
         let feasible = rho_prefill < 1.0
+            && rho_link < 1.0
             && rho_decode < 1.0
             && tpot_ms.is_some_and(|t| t <= self.slo_tpot_ms)
             && ttft_no_queue_p99_ms <= self.slo_ttft_ms;
         DisaggAnalytic {
             rho_prefill,
+            rho_link,
             rho_decode,
             tpot_ms,
             ttft_no_queue_p99_ms,
@@ -454,7 +469,10 @@ impl DisaggStudy {
         let (np_lb, nd_lb) = match sh {
             Some(sh) => (
                 (1..=self.max_prefill)
-                    .find(|&np| self.screen(sh, np, self.max_decode).rho_prefill < 1.0)
+                    .find(|&np| {
+                        let a = self.screen(sh, np, self.max_decode);
+                        a.rho_prefill < 1.0 && a.rho_link < 1.0
+                    })
                     .unwrap_or(self.max_prefill),
                 (1..=self.max_decode)
                     .find(|&nd| {
