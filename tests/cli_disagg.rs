@@ -63,7 +63,15 @@ fn contract_best_is_the_cheapest_pair_meeting_both_slos() {
     let cands = v["candidates"].as_array().expect("candidates");
     assert!(cands.len() >= 3, "{v}");
     for c in cands {
-        for k in ["n_prefill", "n_decode", "gpus", "cost", "des", "analytic", "slo_met"] {
+        for k in [
+            "n_prefill",
+            "n_decode",
+            "gpus",
+            "cost",
+            "des",
+            "analytic",
+            "slo_met",
+        ] {
             assert!(c.get(k).is_some(), "missing {k}: {c}");
         }
         assert!(c["cost"]["per_hr_usd"].is_f64());

@@ -4,7 +4,8 @@
 
 use kvfleet::engine::dispatch::DispatchPolicy;
 use kvfleet::engine::{
-    self, Arrivals, Disagg, EngineKind, LinkSpec, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
+    self, Arrivals, ControlChange, Disagg, EngineKind, LinkSpec, PoolConfig, ScaleMode,
+    ServiceModel, SimConfig, Slo, Warmup,
 };
 use kvfleet::profile::{PowerCurve, Profile};
 use kvfleet::workload::Request;
@@ -105,8 +106,8 @@ fn rel_diff(a: u64, b: u64) -> f64 {
 }
 
 /// Run `cfg` with both engines and check they agree request by request;
-/// returns the preemptions.
-fn compare_engines(mut cfg: SimConfig, reqs: Vec<Request>, seed: u64) -> u64 {
+/// returns the preemptions and the requests restarted after failures.
+fn compare_engines(mut cfg: SimConfig, reqs: Vec<Request>, seed: u64) -> (u64, u64) {
     let fast = engine::run(
         &cfg,
         Arrivals::Open(Box::new(VecSource::new(reqs.clone()))),
@@ -163,7 +164,8 @@ fn compare_engines(mut cfg: SimConfig, reqs: Vec<Request>, seed: u64) -> u64 {
         step.events
     );
     assert!(steps > 0);
-    p_fast
+    assert_eq!(fast.evicted, step.evicted, "seed {seed}: restarts");
+    (p_fast, fast.evicted)
 }
 
 #[test]
@@ -172,7 +174,7 @@ fn fast_engine_matches_step_engine_on_random_scenarios() {
     let mut scenarios_with_preemption = 0;
     for seed in 0..240u64 {
         let (cfg, reqs) = random_scenario(seed);
-        let p = compare_engines(cfg, reqs, seed);
+        let (p, _) = compare_engines(cfg, reqs, seed);
         total_preemptions += p;
         scenarios_with_preemption += (p > 0) as u32;
     }
@@ -209,10 +211,55 @@ fn fast_engine_matches_step_engine_on_random_disaggregated_scenarios() {
             link: LinkSpec::parse(link).expect("link"),
             kv_bytes_per_token: rng.random_range(1e3..4e5),
         });
-        with_preemption += (compare_engines(cfg, reqs, seed) > 0) as u32;
+        with_preemption += (compare_engines(cfg, reqs, seed).0 > 0) as u32;
     }
     assert!(
         with_preemption >= 10,
         "only {with_preemption} disaggregated scenarios preempted"
     );
+}
+
+#[test]
+fn fast_engine_matches_step_engine_under_scaling_and_failures() {
+    // Random instance-count schedules (scale-out, drain, failure) and cap
+    // changes on the random scenarios, some of them disaggregated.
+    let mut evicted_total = 0u64;
+    for seed in 2000..2160u64 {
+        let (mut cfg, reqs) = random_scenario(seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5ca1e);
+        let horizon_s = reqs
+            .last()
+            .map(|r| r.arrival_ns as f64 * 1e-9)
+            .unwrap_or(1.0);
+        if rng.random_bool(0.3) {
+            let mut decode = cfg.pools[0].clone();
+            decode.id = "decode".into();
+            decode.dispatch = DispatchPolicy::FreeKv;
+            cfg.pools.push(decode);
+            cfg.disagg = Some(Disagg {
+                pairs: vec![(0, 1)],
+                link: LinkSpec::parse(["inf", "ib", "0.05:20"][rng.random_range(0..3)])
+                    .expect("link"),
+                kv_bytes_per_token: rng.random_range(1e3..4e5),
+            });
+        }
+        let n_changes = rng.random_range(1..5);
+        for _ in 0..n_changes {
+            let at_s = rng.random_range(0.0..horizon_s.max(1e-3));
+            let pool = rng.random_range(0..cfg.pools.len());
+            cfg.controls.push(if rng.random_bool(0.8) {
+                let mode = if rng.random_bool(0.5) {
+                    ScaleMode::Fail
+                } else {
+                    ScaleMode::Drain
+                };
+                ControlChange::instances(at_s, pool, rng.random_range(1..6), mode)
+            } else {
+                ControlChange::cap(at_s, pool, rng.random_range(1..40))
+            });
+        }
+        cfg.controls.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        evicted_total += compare_engines(cfg, reqs, seed).1;
+    }
+    assert!(evicted_total > 100, "only {evicted_total} evictions");
 }

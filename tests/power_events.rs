@@ -126,16 +126,8 @@ fn a_zero_depth_event_changes_nothing() {
     .expect("runs");
     let mut ev = base.clone();
     ev.controls = vec![
-        ControlChange {
-            at_s: 20.0,
-            pool: 0,
-            max_num_seqs: 64,
-        },
-        ControlChange {
-            at_s: 50.0,
-            pool: 0,
-            max_num_seqs: 64,
-        },
+        ControlChange::cap(20.0, 0, 64),
+        ControlChange::cap(50.0, 0, 64),
     ];
     let b =
         engine::run(&ev, Arrivals::Open(Box::new(VecSource::new(reqs))), 0, None).expect("runs");
@@ -156,11 +148,7 @@ fn a_cap_event_is_exact_in_both_engines_and_delays_requests() {
     let reqs = chat(2_000, 5, 40.0, 100);
     let mut cfg = config(profile(64), 2, EngineKind::Fast);
     cfg.controls = ControlChange::ramp(0, 5.0, 2.0, 64, 4);
-    cfg.controls.push(ControlChange {
-        at_s: 15.0,
-        pool: 0,
-        max_num_seqs: 64,
-    });
+    cfg.controls.push(ControlChange::cap(15.0, 0, 64));
     let fast = engine::run(
         &cfg,
         Arrivals::Open(Box::new(VecSource::new(reqs.clone()))),

@@ -20,10 +20,10 @@ use serde::Deserialize;
 
 use super::disagg::DisaggArgs;
 use super::optimize::{OptimizeArgs, PlanArgs};
-use super::workload_args::WorkloadArgs;
 use super::output::OutputArgs;
 use super::pareto::ParetoArgs;
 use super::whatif::WhatifArgs;
+use super::workload_args::WorkloadArgs;
 use crate::error::InputError;
 
 #[derive(Debug, Deserialize)]

@@ -347,38 +347,80 @@ impl LinkSpec {
     }
 }
 
-/// A pool's `max_num_seqs` cap set to `max_num_seqs` at `at_s` (e.g. a
-/// demand-response event; a ramp is a sequence of such changes).
+/// A change to one pool at a given time: its running-sequence cap (e.g. a
+/// demand-response event; a ramp is a sequence of such changes) or its
+/// instance count (autoscaling, failures).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ControlChange {
     /// When, seconds since the start of the run.
     pub at_s: f64,
     /// Pool index.
     pub pool: usize,
-    /// New running-sequence cap per instance.
-    pub max_num_seqs: u32,
+    /// What changes.
+    pub action: Control,
+}
+
+/// What a [`ControlChange`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Set every instance's running-sequence cap (`max_num_seqs`); a lowered
+    /// cap never preempts, it stops admissions until the batch drains below it.
+    MaxNumSeqs(u32),
+    /// Set the pool's active instance count (≥ 1). Added instances start idle;
+    /// removed ones (the highest-numbered) stop taking requests as `mode` says
+    /// and are powered off once they hold no work.
+    Instances {
+        /// Active instances from now on.
+        count: u32,
+        /// How removed instances leave.
+        mode: ScaleMode,
+    },
+}
+
+/// How instances leave a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleMode {
+    /// Scale-in: queued requests move to the remaining instances, running
+    /// ones finish where they are.
+    Drain,
+    /// Failure: running and queued requests restart on the remaining
+    /// instances (their KV cache is lost; tokens already streamed are kept,
+    /// as after a recompute preemption).
+    Fail,
 }
 
 impl ControlChange {
+    /// `pool`'s running-sequence cap set to `cap` at `at_s`.
+    pub fn cap(at_s: f64, pool: usize, cap: u32) -> Self {
+        ControlChange {
+            at_s,
+            pool,
+            action: Control::MaxNumSeqs(cap),
+        }
+    }
+
+    /// `pool`'s active instance count set to `count` at `at_s`.
+    pub fn instances(at_s: f64, pool: usize, count: u32, mode: ScaleMode) -> Self {
+        ControlChange {
+            at_s,
+            pool,
+            action: Control::Instances { count, mode },
+        }
+    }
+
     /// A linear ramp of `pool`'s cap from `from` to `to` over `[start_s, start_s + ramp_s]`,
     /// one change per integer step (a single change when `ramp_s` is 0).
     pub fn ramp(pool: usize, start_s: f64, ramp_s: f64, from: u32, to: u32) -> Vec<ControlChange> {
         if ramp_s <= 0.0 || from == to {
-            return vec![ControlChange {
-                at_s: start_s,
-                pool,
-                max_num_seqs: to,
-            }];
+            return vec![ControlChange::cap(start_s, pool, to)];
         }
         let steps = from.abs_diff(to);
         (1..=steps)
             .map(|k| {
                 let cap = if to > from { from + k } else { from - k };
-                ControlChange {
-                    at_s: start_s + ramp_s * k as f64 / steps as f64,
-                    pool,
-                    max_num_seqs: cap,
-                }
+                ControlChange::cap(start_s + ramp_s * k as f64 / steps as f64, pool, cap)
             })
             .collect()
     }

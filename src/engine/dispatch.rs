@@ -62,15 +62,16 @@ impl Dispatcher {
         }
     }
 
-    /// The instance for the next request (always 0 for the central queue,
-    /// whose instances pull from the shared queue).
+    /// The instance for the next request among `instances` (the pool's
+    /// active ones; always 0 for the central queue, whose instances pull from
+    /// the shared queue).
     pub fn choose<S: Server>(&mut self, instances: &[S], now_ns: u64, rng: &mut SimRng) -> usize {
         let n = instances.len();
         match self.policy {
             DispatchPolicy::Central => 0,
             DispatchPolicy::Jsq => self.loads.pick_min(rng),
             DispatchPolicy::RoundRobin => {
-                let i = self.rr_next;
+                let i = self.rr_next % n;
                 self.rr_next = (i + 1) % n;
                 i
             }
@@ -134,6 +135,8 @@ pub struct LoadBuckets {
     pos: Vec<u32>,
     buckets: Vec<Vec<u32>>,
     min: usize,
+    /// Instances out of the choice (removed from their pool); their loads are still counted.
+    disabled: Vec<bool>,
 }
 
 impl LoadBuckets {
@@ -144,6 +147,32 @@ impl LoadBuckets {
             pos: (0..n as u32).collect(),
             buckets: vec![(0..n as u32).collect()],
             min: 0,
+            disabled: vec![false; n],
+        }
+    }
+
+    /// Take instance `i` out of the choice (at least one instance must stay in).
+    pub fn disable(&mut self, i: usize) {
+        if self.disabled[i] {
+            return;
+        }
+        self.take(i);
+        self.disabled[i] = true;
+        while self.min + 1 < self.buckets.len() && self.buckets[self.min].is_empty() {
+            self.min += 1;
+        }
+    }
+
+    /// Put instance `i` back into the choice.
+    pub fn enable(&mut self, i: usize) {
+        if !self.disabled[i] {
+            return;
+        }
+        self.disabled[i] = false;
+        let l = self.load[i] as usize;
+        self.put(i, l);
+        if l < self.min || self.buckets[self.min].is_empty() {
+            self.min = l;
         }
     }
 
@@ -174,6 +203,10 @@ impl LoadBuckets {
 
     /// Instance `i` got one more request.
     pub fn inc(&mut self, i: usize) {
+        if self.disabled[i] {
+            self.load[i] += 1;
+            return;
+        }
         let l = self.load[i] as usize;
         self.take(i);
         self.put(i, l + 1);
@@ -184,6 +217,10 @@ impl LoadBuckets {
 
     /// Instance `i` finished a request.
     pub fn dec(&mut self, i: usize) {
+        if self.disabled[i] {
+            self.load[i] -= 1;
+            return;
+        }
         let l = self.load[i] as usize;
         self.take(i);
         self.put(i, l - 1);

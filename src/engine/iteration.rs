@@ -331,7 +331,7 @@ impl IterationInstance {
         let Some(&r) = cx.waiting.front() else {
             return false;
         };
-        if self.n_running >= self.max_seqs {
+        if !cx.accepting || self.n_running >= self.max_seqs {
             return false;
         }
         if cx.central {
@@ -390,7 +390,7 @@ impl IterationInstance {
 
     /// Plan the next step (or pure-decode run) starting at `self.time_u`.
     fn plan(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
-        if self.n_running == 0 && cx.waiting.is_empty() {
+        if self.n_running == 0 && (cx.waiting.is_empty() || !cx.accepting) {
             self.run = None;
             return None;
         }
@@ -485,7 +485,7 @@ impl IterationInstance {
             i += 1;
         }
         // (3) admission, FCFS, not in a step that preempted.
-        if !preempted || self.n_running == 0 {
+        if cx.accepting && (!preempted || self.n_running == 0) {
             while self.n_running < self.max_seqs {
                 let Some(&r) = cx.waiting.front() else { break };
                 let req = cx.reqs[r];
@@ -682,6 +682,49 @@ impl Server for IterationInstance {
             st.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * el_ns * 1e-9;
         }
         st
+    }
+
+    fn evict_all(&mut self, now_ns: u64, cx: &mut Ctx<'_>) {
+        // Steps of a pure-decode run that ended by now count as done (as in a
+        // cut: a step ending exactly now was processed before this event).
+        let mut done = 0u64;
+        if let Some(run) = self.run
+            && run.pure
+        {
+            let el = units_of(now_ns + 1).saturating_sub(run.start_u);
+            done = steps_before(run.a, run.b, el).min(run.m - 1);
+        }
+        let mut st = self.stats_at(now_ns);
+        st.steps += done;
+        self.stats = st;
+        let step = self.step + done;
+        let mut cur = self.tail;
+        while cur != NIL {
+            let s = self.seqs[cur as usize];
+            let r = &mut cx.reqs[s.req];
+            if s.phase == Phase::Decode {
+                r.generated = (s.ctx_base + step as i64 - s.isl as i64) as u32;
+            }
+            r.kv_ready = false;
+            cx.waiting.push_front(s.req);
+            cur = s.prev;
+        }
+        self.seqs.clear();
+        self.free_seqs.clear();
+        self.head = NIL;
+        self.tail = NIL;
+        self.n_running = 0;
+        self.prefilling.clear();
+        self.n_dec = 0;
+        self.sum_ctx_base = 0;
+        self.phase_cnt.iter_mut().for_each(|c| *c = 0);
+        self.finish.clear();
+        self.used = 0;
+        self.step = step;
+        self.time_u = self.time_u.max(units_of(now_ns));
+        self.run = None;
+        self.chunks.clear();
+        self.decode_alloc_done = false;
     }
 
     fn check_invariants(&self, _cx: &Ctx<'_>) {

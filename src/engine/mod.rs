@@ -20,8 +20,8 @@ pub mod slot;
 pub mod units;
 
 pub use config::{
-    Arrivals, ClosedLoop, ControlChange, Disagg, EngineKind, LinkSpec, MetricWindow, PoolConfig,
-    ServiceModel, SimConfig, Slo, Warmup,
+    Arrivals, ClosedLoop, Control, ControlChange, Disagg, EngineKind, LinkSpec, MetricWindow,
+    PoolConfig, ScaleMode, ServiceModel, SimConfig, Slo, Warmup,
 };
 pub use outcome::{
     PoolOutcome, RequestRecord, SimOutcome, TransferOutcome, Verdict, WindowOutcome,

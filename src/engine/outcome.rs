@@ -89,6 +89,8 @@ pub struct SimOutcome {
     pub windows: Vec<WindowOutcome>,
     /// (time s, waiting requests) sampled at arrivals, at most every 100 ms.
     pub queue_trace: Vec<(f64, u64)>,
+    /// Requests restarted on another instance after theirs failed.
+    pub evicted: u64,
     /// KV hand-offs of a disaggregated fleet (`None` when every pool serves both phases).
     pub kv_transfer: Option<TransferOutcome>,
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router};
 use rand_distr::{Distribution, Exp};
 
-use super::config::{Arrivals, EngineKind, ServiceModel, SimConfig};
+use super::config::{Arrivals, Control, EngineKind, ScaleMode, ServiceModel, SimConfig};
 use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
@@ -35,6 +35,46 @@ struct PoolRt<S> {
     waiting: u32,
     warm_stats: Vec<InstanceStats>,
     end_stats: Vec<InstanceStats>,
+    /// Instances `0..active` take requests; the others are leaving or off.
+    active: u32,
+    /// Per instance: powered on, time on before the current period, start of the current period.
+    powered: Vec<bool>,
+    powered_acc_ns: Vec<f64>,
+    powered_since: Vec<u64>,
+}
+
+impl<S: Server> PoolRt<S> {
+    /// Instance `i`'s statistics at `now_ns`, with its powered time.
+    fn stats(&self, i: usize, now_ns: u64) -> InstanceStats {
+        let mut st = self.instances[i].stats_at(now_ns);
+        st.powered_ns = self.powered_acc_ns[i]
+            + if self.powered[i] {
+                now_ns.saturating_sub(self.powered_since[i]) as f64
+            } else {
+                0.0
+            };
+        st
+    }
+
+    fn set_powered(&mut self, i: usize, now_ns: u64, on: bool) {
+        if self.powered[i] == on {
+            return;
+        }
+        if self.powered[i] {
+            self.powered_acc_ns[i] += now_ns.saturating_sub(self.powered_since[i]) as f64;
+        }
+        self.powered[i] = on;
+        self.powered_since[i] = now_ns;
+    }
+
+    /// Sum of every instance's statistics at `now_ns`.
+    fn total_stats(&self, now_ns: u64) -> InstanceStats {
+        let mut sum = InstanceStats::default();
+        for i in 0..self.instances.len() {
+            sum.add(&self.stats(i, now_ns));
+        }
+        sum
+    }
 }
 
 struct Sim<'c, S: Server> {
@@ -78,6 +118,8 @@ struct Sim<'c, S: Server> {
     stop_early: bool,
     /// Cancelled wake-ups skipped (not counted as processed events).
     stale_events: u64,
+    /// Requests restarted because their instance failed.
+    evicted: u64,
     /// Global index of the instance whose wake-up is being processed.
     waking: Option<u32>,
     /// Router view index → pool index (decode-only pools are not routable).
@@ -132,6 +174,21 @@ pub fn entry_pools(cfg: &SimConfig) -> Vec<usize> {
     (0..cfg.pools.len())
         .filter(|&p| !cfg.disagg.as_ref().is_some_and(|d| d.is_decode(p)))
         .collect()
+}
+
+/// Instances allocated for pool `p`: its initial count or the largest count
+/// any control change asks for.
+fn allocated_instances(cfg: &SimConfig, p: usize) -> usize {
+    cfg.controls
+        .iter()
+        .filter(|c| c.pool == p)
+        .filter_map(|c| match c.action {
+            Control::Instances { count, .. } => Some(count),
+            Control::MaxNumSeqs(_) => None,
+        })
+        .chain(std::iter::once(cfg.pools[p].instances))
+        .max()
+        .unwrap_or(1) as usize
 }
 
 /// Concurrent sequences pool `p` can run.
@@ -209,6 +266,30 @@ pub fn run_with_router(
     router: Box<dyn Router>,
 ) -> Result<SimOutcome, InputError> {
     let fast = cfg.engine == EngineKind::Fast;
+    for (k, c) in cfg.controls.iter().enumerate() {
+        if c.pool >= cfg.pools.len() {
+            return Err(InputError::field(
+                format!("controls[{k}].pool"),
+                format!(
+                    "pool {} does not exist (the fleet has {})",
+                    c.pool,
+                    cfg.pools.len()
+                ),
+            ));
+        }
+        if matches!(c.action, Control::Instances { count: 0, .. }) {
+            return Err(InputError::field(
+                format!("controls[{k}].count"),
+                "a pool keeps at least 1 instance",
+            ));
+        }
+        if !(c.at_s.is_finite() && c.at_s >= 0.0) {
+            return Err(InputError::field(
+                format!("controls[{k}].at_s"),
+                format!("expected a time ≥ 0 s, got {}", c.at_s),
+            ));
+        }
+    }
     if let Some(d) = &cfg.disagg {
         d.validate(&cfg.pools)
             .map_err(|e| InputError::field("disagg", e))?;
@@ -252,17 +333,22 @@ fn run_with<S: Server>(
     let mut pools = Vec::new();
     let mut where_is = Vec::new();
     for (pi, p) in cfg.pools.iter().enumerate() {
-        let n = p.instances as usize;
+        let n0 = p.instances as usize;
+        let n = allocated_instances(cfg, pi);
         let central = p.dispatch == DispatchPolicy::Central;
         let base = where_is.len() as u32;
         where_is.extend((0..n as u32).map(|i| (pi as u16, i)));
+        let mut dispatcher = Dispatcher::new(p.dispatch, n);
+        for i in n0..n {
+            dispatcher.loads.disable(i);
+        }
         pools.push(PoolRt {
             instances: (0..n).map(|_| make(pi)).collect(),
             epochs: vec![0; n],
             queues: (0..if central { 1 } else { n })
                 .map(|_| VecDeque::new())
                 .collect(),
-            dispatcher: Dispatcher::new(p.dispatch, n),
+            dispatcher,
             central,
             max_queue: p.max_queue,
             base,
@@ -270,6 +356,10 @@ fn run_with<S: Server>(
             waiting: 0,
             warm_stats: vec![InstanceStats::default(); n],
             end_stats: vec![InstanceStats::default(); n],
+            active: n0 as u32,
+            powered: (0..n).map(|i| i < n0).collect(),
+            powered_acc_ns: vec![0.0; n],
+            powered_since: vec![0; n],
         });
     }
     let capacity: u64 = (0..cfg.pools.len())
@@ -303,7 +393,7 @@ fn run_with<S: Server>(
             let n = if d.link.shared {
                 usize::from(links.is_empty())
             } else {
-                cfg.pools[p].instances as usize
+                allocated_instances(cfg, p)
             };
             links.extend((0..n).map(|_| PsLink::new(bw)));
             if d.link.shared {
@@ -386,6 +476,7 @@ fn run_with<S: Server>(
         stop_early: false,
         stale_events: 0,
         waking: None,
+        evicted: 0,
         entry: entry_pools(cfg),
         handoff,
         think: None,
@@ -464,6 +555,7 @@ fn run_with<S: Server>(
                     sim.notify_central(p, true);
                 }
                 sim.waking = None;
+                sim.power_off_if_idle(p, i);
             }
             EventKind::Arrival => {
                 let src = open_src.as_mut().expect("open arrivals have a source");
@@ -562,6 +654,7 @@ impl<S: Server> Sim<'_, S> {
             done: &mut self.done,
             central: pool.central,
             boundary_pending_now: self.waking.is_some_and(|w| pool.base + i as u32 > w),
+            accepting: !(pool.central && i as u32 >= pool.active),
         };
         let next = f(&mut pool.instances[i], self.now, &mut cx);
         let wait1 = pool.queues[q].len();
@@ -586,18 +679,29 @@ impl<S: Server> Sim<'_, S> {
     fn apply_control(&mut self, index: usize) {
         let c = self.cfg.controls[index];
         let p = c.pool;
-        if p >= self.pools.len() {
-            return;
-        }
+        let cap = match c.action {
+            Control::MaxNumSeqs(cap) => cap,
+            Control::Instances { count, mode } => {
+                self.set_instances(p, count, mode);
+                return;
+            }
+        };
         for s in &mut self.pools[p].instances {
-            s.set_max_num_seqs(c.max_num_seqs);
+            s.set_max_num_seqs(cap);
         }
+        self.offer_queues(p);
+    }
+
+    /// Offer pool `p`'s queued requests to its instances again (the cap or
+    /// the instance set changed): instances with waiting work are cut at
+    /// their current step, exactly as an arrival does.
+    fn offer_queues(&mut self, p: usize) {
         if self.pools[p].central {
             if !self.pools[p].queues[0].is_empty() {
                 self.notify_central(p, true);
             }
         } else {
-            for i in 0..self.pools[p].instances.len() {
+            for i in 0..self.pools[p].active as usize {
                 if self.pools[p].queues[i].is_empty() {
                     continue;
                 }
@@ -613,14 +717,86 @@ impl<S: Server> Sim<'_, S> {
         }
     }
 
+    /// Set pool `p`'s active instance count. Added instances power on idle;
+    /// removed ones (the highest-numbered) leave as `mode` says: their queued
+    /// (and, on failure, running) requests are dispatched again to the
+    /// remaining instances, and they power off once they hold no work.
+    fn set_instances(&mut self, p: usize, count: u32, mode: ScaleMode) {
+        let now = self.now;
+        let old = self.pools[p].active;
+        let count = count.clamp(1, self.pools[p].instances.len() as u32);
+        self.pools[p].active = count;
+        for i in old.min(count)..old.max(count) {
+            let i = i as usize;
+            if count > old {
+                self.pools[p].dispatcher.loads.enable(i);
+                self.pools[p].set_powered(i, now, true);
+            } else {
+                self.pools[p].dispatcher.loads.disable(i);
+            }
+        }
+        self.refresh_view(p);
+        let mut moved: Vec<u32> = Vec::new();
+        for i in count as usize..old as usize {
+            if mode == ScaleMode::Fail {
+                let q = if self.pools[p].central { 0 } else { i };
+                let before = self.pools[p].queues[q].len();
+                self.call(p, i, |s, now, cx| {
+                    s.evict_all(now, cx);
+                    None
+                });
+                // Cancel the wake-up of the step that was in progress.
+                self.pools[p].epochs[i] += 1;
+                self.evicted += (self.pools[p].queues[q].len() - before) as u64;
+            }
+            if !self.pools[p].central {
+                // Queued (and evicted) requests go back through dispatch.
+                let q = std::mem::take(&mut self.pools[p].queues[i]);
+                let n = q.len();
+                self.pools[p].waiting -= n as u32;
+                self.waiting_total -= n as u64;
+                for _ in 0..n {
+                    self.pools[p].dispatcher.loads.dec(i);
+                }
+                moved.extend(q);
+            }
+            self.power_off_if_idle(p, i);
+        }
+        for slab in moved {
+            self.dispatch(slab);
+        }
+        self.offer_queues(p);
+    }
+
+    /// A removed instance with no work left powers off.
+    fn power_off_if_idle(&mut self, p: usize, i: usize) {
+        let pool = &self.pools[p];
+        if i as u32 >= pool.active
+            && pool.instances[i].running() == 0
+            && (pool.central || pool.queues[i].is_empty())
+        {
+            let now = self.now;
+            self.pools[p].set_powered(i, now, false);
+        }
+    }
+
+    /// Keep the router's view of pool `p` in step with its active instances.
+    fn refresh_view(&mut self, p: usize) {
+        if let Some(v) = self.entry.iter().position(|&e| e == p) {
+            let pc = &self.cfg.pools[p];
+            let n = self.pools[p].active;
+            self.views[v].instances = n;
+            self.views[v].slots = n * match self.cfg.service_model {
+                ServiceModel::Iteration => pc.max_num_seqs(),
+                ServiceModel::Slot => pc.n_slots(),
+            };
+        }
+    }
+
     fn snapshot(&mut self, index: usize) {
         let now = self.now;
-        for (p, pool) in self.pools.iter().enumerate() {
-            let mut sum = InstanceStats::default();
-            for s in &pool.instances {
-                sum.add(&s.stats_at(now));
-            }
-            self.snapshots[index][p] = sum;
+        for p in 0..self.pools.len() {
+            self.snapshots[index][p] = self.pools[p].total_stats(now);
         }
     }
 
@@ -634,8 +810,8 @@ impl<S: Server> Sim<'_, S> {
         }
         self.window_start = Some(self.now);
         for (pool, t) in self.pools.iter_mut().zip(&mut self.trend.pools) {
-            for (i, s) in pool.instances.iter().enumerate() {
-                pool.warm_stats[i] = s.stats_at(self.now);
+            for i in 0..pool.instances.len() {
+                pool.warm_stats[i] = pool.stats(i, self.now);
             }
             t.waiting_at_window_start = pool.waiting;
         }
@@ -648,8 +824,8 @@ impl<S: Server> Sim<'_, S> {
         self.open_window();
         self.window_end = Some(self.now);
         for pool in &mut self.pools {
-            for (i, s) in pool.instances.iter().enumerate() {
-                pool.end_stats[i] = s.stats_at(self.now);
+            for i in 0..pool.instances.len() {
+                pool.end_stats[i] = pool.stats(i, self.now);
             }
         }
         self.check_backlog_growth();
@@ -825,9 +1001,11 @@ impl<S: Server> Sim<'_, S> {
     fn dispatch(&mut self, slab: u32) {
         let p = self.reqs[slab].pool as usize;
         let pool = &mut self.pools[p];
-        let i = pool
-            .dispatcher
-            .choose(&pool.instances, self.now, &mut self.dispatch_rng);
+        let i = pool.dispatcher.choose(
+            &pool.instances[..pool.active as usize],
+            self.now,
+            &mut self.dispatch_rng,
+        );
         let q = if pool.central { 0 } else { i };
         if let Some(cap) = pool.max_queue
             && pool.queues[q].len() >= cap as usize
@@ -866,7 +1044,7 @@ impl<S: Server> Sim<'_, S> {
     /// Offer the central queue of pool `p` to its instances, in index order,
     /// until it is empty; instances mid-run cut the run at the current step.
     fn notify_central(&mut self, p: usize, was_empty: bool) {
-        for j in 0..self.pools[p].instances.len() {
+        for j in 0..self.pools[p].active as usize {
             if self.pools[p].queues[0].is_empty() {
                 break;
             }
@@ -1112,9 +1290,9 @@ impl<S: Server> Sim<'_, S> {
                 fleet.merge(c);
                 let mut window_stats = InstanceStats::default();
                 let mut total_stats = InstanceStats::default();
-                for (i, s) in pool.instances.iter().enumerate() {
+                for i in 0..pool.instances.len() {
                     window_stats.add(&pool.end_stats[i].since(&pool.warm_stats[i]));
-                    total_stats.add(&s.stats_at(now));
+                    total_stats.add(&pool.stats(i, now));
                 }
                 PoolOutcome {
                     metrics: c.clone(),
@@ -1147,6 +1325,7 @@ impl<S: Server> Sim<'_, S> {
                 .iter()
                 .map(|&(t, w)| (t as f64 * 1e-9, w))
                 .collect(),
+            evicted: self.evicted,
             kv_transfer: self.handoff.map(|mut h| {
                 h.out.link_busy_s = h.links.iter().map(|l| l.busy_ns).sum::<f64>() * 1e-9;
                 h.out

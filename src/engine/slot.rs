@@ -60,7 +60,7 @@ impl SlotInstance {
 
     /// Start service for waiting requests while slots are free.
     fn start_waiting(&mut self, now_ns: u64, cx: &mut Ctx<'_>) {
-        while self.busy < self.slots {
+        while cx.accepting && self.busy < self.slots {
             let Some(r) = cx.waiting.pop_front() else {
                 break;
             };
@@ -150,6 +150,23 @@ impl Server for SlotInstance {
             st.busy_energy_j += self.power.power_w(self.busy, self.power_slots) * dt * 1e-9;
         }
         st
+    }
+
+    fn evict_all(&mut self, now_ns: u64, cx: &mut Ctx<'_>) {
+        self.advance_stats(now_ns);
+        let mut ends: Vec<(u64, u32)> = self.ends.drain().map(|Reverse(e)| e).collect();
+        // Back to the queue in order of their (unknown) admission: by end time.
+        ends.sort_unstable();
+        for &(_, r) in ends.iter().rev() {
+            let req = &mut cx.reqs[r];
+            if req.first_token_ns > now_ns {
+                req.first_token_ns = NEVER;
+            }
+            req.kv_ready = false;
+            cx.waiting.push_front(r);
+        }
+        self.busy = 0;
+        self.wake = None;
     }
 
     fn check_invariants(&self, _cx: &Ctx<'_>) {

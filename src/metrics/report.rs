@@ -25,6 +25,13 @@ pub struct RequestCounts {
     pub measured: u64,
     /// Rejections by reason.
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Requests restarted on another instance after theirs failed (fleet only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarted_after_failure: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// SLO attainment.
@@ -261,8 +268,9 @@ fn metric_block(
         .map(|p| p.instances as f64 * p.profile.cost_per_hr)
         .sum();
     let window_s = (window_ns * 1e-9).max(1e-12);
-    // Idle energy: each instance draws idle power when not stepping.
-    let idle_frac_ns = (inst_ns - st.busy_ns).max(0.0);
+    // Idle energy: each instance draws idle power while powered on and not
+    // stepping (instances removed by a control change power off once empty).
+    let idle_frac_ns = (st.powered_ns - st.busy_ns).max(0.0);
     let mean_idle_w = if instances > 0.0 {
         idle_w / instances
     } else {
@@ -287,7 +295,11 @@ fn metric_block(
             input_tok_per_s: c.window_input_tok as f64 / window_s,
             output_tok_per_s: out_tok_s,
         },
-        utilisation: st.busy_ns / inst_ns,
+        utilisation: if st.powered_ns > 0.0 {
+            st.busy_ns / st.powered_ns
+        } else {
+            st.busy_ns / inst_ns
+        },
         mean_batch: if st.busy_ns > 0.0 {
             st.batch_ns / st.busy_ns
         } else {
@@ -321,6 +333,7 @@ fn counts(arrived: u64, c: &Collector, in_flight: u64) -> RequestCounts {
         in_flight,
         measured: c.arrived,
         rejected_by_reason: c.rejected.clone(),
+        restarted_after_failure: 0,
     }
 }
 
@@ -380,6 +393,7 @@ impl SimReport {
                 in_flight: out.in_flight,
                 measured: out.measured,
                 rejected_by_reason: out.rejected.clone(),
+                restarted_after_failure: out.evicted,
             },
             fleet: {
                 let mut f = metric_block(&out.fleet, &fleet_stats, &all, window_ns, cfg);

@@ -309,9 +309,7 @@ impl DisaggStudy {
             prefill_busy_s,
             ttft_no_queue_p99_s: percentile(with_transfer, 0.99),
             prefill_p99_s: percentile(alone, 0.99),
-            kv_bytes_per_s: lam
-                * lengths.iter().map(|&(i, _)| i as f64).sum::<f64>()
-                / n
+            kv_bytes_per_s: lam * lengths.iter().map(|&(i, _)| i as f64).sum::<f64>() / n
                 * self.kv_bytes_per_token,
             link_bw,
             decode_tokens,
@@ -321,7 +319,11 @@ impl DisaggStudy {
 
     fn screen(&self, sh: &Shape, np: u32, nd: u32) -> DisaggAnalytic {
         let rho_prefill = sh.lam * sh.prefill_busy_s / np.max(1) as f64;
-        let links = if self.link.shared { 1.0 } else { np.max(1) as f64 };
+        let links = if self.link.shared {
+            1.0
+        } else {
+            np.max(1) as f64
+        };
         let rho_link = sh.kv_bytes_per_s / (links * sh.link_bw);
         let dc = StepCoef::of(&self.decode);
         // b = λ·E[m]·(W + h·b·c̄)/nD  ⇒  b = λE·W / (nD − λE·h·c̄).

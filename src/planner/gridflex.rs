@@ -109,18 +109,16 @@ fn pool(cfg: &SimConfig) -> &PoolConfig {
     &cfg.pools[0]
 }
 
-/// Fleet energy over a window, J: busy energy plus idle power for the rest.
+/// Fleet energy over a window, J: busy energy plus idle power for the rest
+/// of the time instances were powered on.
 fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
     let win = &out.windows[w];
-    let dur_ns = (win.end_s - win.start_s).max(0.0) * 1e9;
     cfg.pools
         .iter()
         .zip(&win.stats_by_pool)
         .map(|(p, st)| {
             st.busy_energy_j
-                + p.profile.power.p_idle_w
-                    * (p.instances as f64 * dur_ns - st.busy_ns).max(0.0)
-                    * 1e-9
+                + p.profile.power.p_idle_w * (st.powered_ns - st.busy_ns).max(0.0) * 1e-9
         })
         .sum()
 }
@@ -180,16 +178,8 @@ impl GridFlex {
         if let Some(cap) = cap {
             let full = pool(&self.cfg).max_num_seqs();
             cfg.controls = vec![
-                ControlChange {
-                    at_s: t0,
-                    pool: 0,
-                    max_num_seqs: cap,
-                },
-                ControlChange {
-                    at_s: t0 + d,
-                    pool: 0,
-                    max_num_seqs: full,
-                },
+                ControlChange::cap(t0, 0, cap),
+                ControlChange::cap(t0 + d, 0, full),
             ];
         }
         engine::run(
