@@ -167,5 +167,8 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
         router,
         sim: RunSpec::default(),
         workloads,
+        events: Vec::new(),
+        windows: Vec::new(),
+        disagg: None,
     })
 }

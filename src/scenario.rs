@@ -27,7 +27,10 @@ use kvfleet_routers::RouterSpec;
 use serde::Deserialize;
 
 use crate::engine::dispatch::DispatchPolicy;
-use crate::engine::{EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use crate::engine::{
+    Control, ControlChange, Disagg, EngineKind, LinkSpec, MetricWindow, PoolConfig, ScaleMode,
+    ServiceModel, SimConfig, Slo, Warmup,
+};
 use crate::error::InputError;
 use crate::profile::{ProfileOverrides, resolve_profile};
 use crate::simulate::SimulateJob;
@@ -152,6 +155,72 @@ pub struct Scenario {
     /// Per-pool workloads keyed by pool id (instead of one shared stream).
     #[serde(default)]
     pub workloads: std::collections::BTreeMap<String, PoolWorkloadSpec>,
+    /// Changes during the run: caps (with optional ramps) and instance counts.
+    #[serde(default)]
+    pub events: Vec<EventSpec>,
+    /// Arrival-time windows reported separately (e.g. before, during, after an event).
+    #[serde(default)]
+    pub windows: Vec<MetricWindow>,
+    /// Disaggregated prefill/decode: which pool prefills for which.
+    #[serde(default)]
+    pub disagg: Option<DisaggSpec>,
+}
+
+/// A change to one pool during the run:
+///
+/// ```toml
+/// [[events]]            # a failure of 2 instances at t = 600 s
+/// at_s = 600
+/// pool = "chat"
+/// instances = 6
+/// mode = "fail"         # or "drain" (default)
+///
+/// [[events]]            # a cap ramp (demand response)
+/// at_s = 900
+/// pool = "chat"
+/// max_num_seqs = 32
+/// ramp_s = 60
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    /// When, seconds since the start of the run.
+    pub at_s: f64,
+    /// Pool id.
+    pub pool: String,
+    /// New active instance count.
+    #[serde(default)]
+    pub instances: Option<u32>,
+    /// How removed instances leave (`drain` or `fail`; default `drain`).
+    #[serde(default)]
+    pub mode: Option<ScaleMode>,
+    /// New running-sequence cap per instance.
+    #[serde(default)]
+    pub max_num_seqs: Option<u32>,
+    /// Reach the new cap linearly over this many seconds.
+    #[serde(default)]
+    pub ramp_s: Option<f64>,
+}
+
+/// Disaggregated serving in a scenario: the prefill pool hands KV caches to
+/// the decode pool over `link`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisaggSpec {
+    /// Prefill pool id.
+    pub prefill: String,
+    /// Decode pool id.
+    pub decode: String,
+    /// Link: nvlink, ib, roce, ethernet, inf, or GBPS[:LATENCY_US] (default `ib`).
+    #[serde(default = "default_link")]
+    pub link: String,
+    /// KV bytes per token (default: from a computed decode spec, else 327,680).
+    #[serde(default)]
+    pub kv_bytes_per_token: Option<f64>,
+}
+
+fn default_link() -> String {
+    "ib".into()
 }
 
 fn rebase(base: &Path, p: &Path) -> PathBuf {
@@ -221,6 +290,23 @@ impl Scenario {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let controls = self.controls(&pools)?;
+        let disagg = self.disagg_config()?;
+        for (k, w) in self.windows.iter().enumerate() {
+            if !(w.start_s.is_finite()
+                && w.end_s.is_finite()
+                && 0.0 <= w.start_s
+                && w.start_s < w.end_s)
+            {
+                return Err(InputError::field(
+                    format!("windows[{k}]"),
+                    format!(
+                        "expected 0 ≤ start_s < end_s, got {} and {}",
+                        w.start_s, w.end_s
+                    ),
+                ));
+            }
+        }
         let per_pool = self.pool_workloads()?;
         if per_pool.is_empty() {
             self.workload.validate()?;
@@ -245,9 +331,9 @@ impl Scenario {
                 validate: false,
                 record_requests: false,
                 max_waiting: None,
-                controls: Vec::new(),
-                windows: Vec::new(),
-                disagg: None,
+                controls,
+                windows: self.windows,
+                disagg,
             },
             workload: self.workload,
             per_pool,
@@ -259,6 +345,107 @@ impl Scenario {
 }
 
 impl Scenario {
+    fn pool_index(&self, field: &str, id: &str) -> Result<usize, InputError> {
+        self.pools.iter().position(|p| p.id == id).ok_or_else(|| {
+            let ids: Vec<&str> = self.pools.iter().map(|p| p.id.as_str()).collect();
+            InputError::field(
+                field,
+                format!("no pool `{id}`; pools are {}", ids.join(", ")),
+            )
+        })
+    }
+
+    /// The events as engine control changes, in time order.
+    fn controls(&self, pools: &[PoolConfig]) -> Result<Vec<ControlChange>, InputError> {
+        let mut out = Vec::new();
+        for (k, e) in self.events.iter().enumerate() {
+            let field = |f: &str| format!("events[{k}].{f}");
+            let p = self.pool_index(&field("pool"), &e.pool)?;
+            if !(e.at_s.is_finite() && e.at_s >= 0.0) {
+                return Err(InputError::field(
+                    field("at_s"),
+                    format!("expected a time ≥ 0 s, got {}", e.at_s),
+                ));
+            }
+            match (e.instances, e.max_num_seqs) {
+                (Some(n), None) => {
+                    if n == 0 || e.ramp_s.is_some() {
+                        return Err(InputError::field(
+                            field("instances"),
+                            "expected at least 1 instance (and no ramp_s)",
+                        ));
+                    }
+                    out.push(ControlChange::instances(
+                        e.at_s,
+                        p,
+                        n,
+                        e.mode.unwrap_or(ScaleMode::Drain),
+                    ));
+                }
+                (None, Some(cap)) => {
+                    if cap == 0 || e.mode.is_some() {
+                        return Err(InputError::field(
+                            field("max_num_seqs"),
+                            "expected at least 1 (and no mode)",
+                        ));
+                    }
+                    let ramp = e.ramp_s.unwrap_or(0.0);
+                    if !(ramp.is_finite() && ramp >= 0.0) {
+                        return Err(InputError::field(
+                            field("ramp_s"),
+                            format!("expected seconds ≥ 0, got {ramp}"),
+                        ));
+                    }
+                    // A ramp starts from the cap in force just before the event.
+                    let from = out
+                        .iter()
+                        .rev()
+                        .find_map(|c: &ControlChange| match c.action {
+                            Control::MaxNumSeqs(c0) if c.pool == p => Some(c0),
+                            _ => None,
+                        })
+                        .unwrap_or(pools[p].max_num_seqs());
+                    out.extend(ControlChange::ramp(p, e.at_s, ramp, from, cap));
+                }
+                _ => {
+                    return Err(InputError::field(
+                        field("instances"),
+                        "an event sets exactly one of `instances` or `max_num_seqs`",
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        Ok(out)
+    }
+
+    fn disagg_config(&self) -> Result<Option<Disagg>, InputError> {
+        let Some(d) = &self.disagg else {
+            return Ok(None);
+        };
+        let p = self.pool_index("disagg.prefill", &d.prefill)?;
+        let q = self.pool_index("disagg.decode", &d.decode)?;
+        let link = LinkSpec::parse(&d.link).map_err(|e| InputError::field("disagg.link", e))?;
+        let kv_bytes_per_token = match d.kv_bytes_per_token {
+            Some(v) if v.is_finite() && v > 0.0 => v,
+            Some(v) => {
+                return Err(InputError::field(
+                    "disagg.kv_bytes_per_token",
+                    format!("expected a positive number of bytes, got {v}"),
+                ));
+            }
+            None => crate::profile::computed::handoff_kv_bytes(
+                ("disagg.prefill", &self.pools[p].gpu),
+                ("disagg.decode", &self.pools[q].gpu),
+            )?,
+        };
+        Ok(Some(Disagg {
+            pairs: vec![(p, q)],
+            link,
+            kv_bytes_per_token,
+        }))
+    }
+
     /// The per-pool workloads as (pool index, workload spec), validated
     /// against the pools; the total rate comes from `workload.lam`.
     pub fn pool_workloads(&self) -> Result<Vec<(usize, WorkloadSpec)>, InputError> {

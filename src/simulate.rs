@@ -248,9 +248,9 @@ fn get_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
 }
 
 /// One report from the replications' reports: a single report as it is;
-/// otherwise the first report with its headline metrics replaced by their
-/// means over all replications and 95% CI half-widths attached (other
-/// fields: replication 0).
+/// otherwise the first report with its headline metrics (fleet, pools,
+/// windows, KV transfers) replaced by their means over all replications and
+/// 95% CI half-widths attached (other fields: replication 0).
 pub fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
     if reports.len() == 1 {
         return reports.into_iter().next().context("one report");
@@ -265,6 +265,28 @@ pub fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
     for i in 0..reports[0].pools.len() {
         prefixes.extend(HEADLINE.iter().map(|h| format!("pools.{i}.{h}")));
     }
+    for i in 0..reports[0].windows.len() {
+        prefixes.extend(
+            [
+                "requests",
+                "ttft_ms",
+                "tpot_ms",
+                "slo_attainment",
+                "energy_j",
+            ]
+            .iter()
+            .map(|h| format!("windows.{i}.{h}")),
+        );
+    }
+    prefixes.extend(
+        [
+            "requests.restarted_after_failure",
+            "kv_transfer.transfer_ms",
+            "kv_transfer.prefill_phase_ms",
+            "kv_transfer.link_busy_fraction",
+        ]
+        .map(String::from),
+    );
     for prefix in prefixes {
         let Some(node) = get_path(&values[0], &prefix) else {
             continue;
@@ -428,6 +450,60 @@ impl HumanReport for SimReport {
                 .map(|x| format!("{x:.3}"))
                 .unwrap_or_else(|| "—".into())
         );
+        if r.restarted_after_failure > 0 {
+            let _ = writeln!(
+                s,
+                "Requests restarted after an instance failure: {}",
+                r.restarted_after_failure
+            );
+        }
+        if let Some(k) = &self.kv_transfer {
+            let _ = writeln!(
+                s,
+                "KV transfers over `{}`: {} ({:.1} GB); transfer mean {} ms, P99 {} ms; prefill phase P99 {} ms; {} link(s) busy {:.1}% of the time",
+                k.link,
+                k.transfers,
+                k.gb,
+                ms(k.transfer_ms.mean),
+                ms(k.transfer_ms.p99),
+                ms(k.prefill_phase_ms.p99),
+                k.links,
+                100.0 * k.link_busy_fraction
+            );
+        }
+        if !self.windows.is_empty() {
+            let mut w = comfy_table::Table::new();
+            w.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            w.set_header(vec![
+                "window",
+                "from s",
+                "to s",
+                "arrived",
+                "completed",
+                "unfinished",
+                "P50 TTFT ms",
+                "P99 TTFT ms",
+                "P99 TPOT ms",
+                "SLO",
+                "energy kWh",
+            ]);
+            for x in &self.windows {
+                w.add_row(vec![
+                    x.name.clone(),
+                    format!("{:.0}", x.start_s),
+                    format!("{:.0}", x.end_s),
+                    x.requests.measured.to_string(),
+                    x.requests.completed.to_string(),
+                    x.requests.in_flight.to_string(),
+                    ms(x.ttft_ms.p50),
+                    ms(x.ttft_ms.p99),
+                    ms(x.tpot_ms.p99),
+                    pct(x.slo_attainment),
+                    format!("{:.2}", x.energy_j / 3.6e6),
+                ]);
+            }
+            let _ = writeln!(s, "Windows (requests by arrival time):\n{w}");
+        }
         match &self.unstable {
             Some(u) => {
                 let _ = writeln!(

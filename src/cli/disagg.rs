@@ -9,13 +9,8 @@ use super::workload_args::WorkloadArgs;
 use crate::engine::LinkSpec;
 use crate::error::InputError;
 use crate::planner::disagg::{DisaggReport, DisaggStudy};
-use crate::profile::computed::{is_computed_spec, parse_instance};
+use crate::profile::computed::handoff_kv_bytes;
 use crate::profile::{Profile, ProfileOverrides, resolve_profile};
-
-/// KV bytes per token assumed for the manual presets: a 70B-class GQA model
-/// (Llama-3-70B: 80 layers × 8 KV heads × 128 head dim × K and V × 2 bytes
-/// BF16 = 327,680 B), the class the presets were calibrated for.
-pub const PRESET_KV_BYTES_PER_TOKEN: f64 = 327_680.0;
 
 /// Flags of `disagg`.
 #[derive(Debug, clap::Args)]
@@ -70,15 +65,6 @@ pub struct DisaggArgs {
     pub output: OutputArgs,
 }
 
-/// KV bytes per token of the model behind a GPU spec (computed specs only).
-fn spec_kv_bytes(field: &str, spec: &str) -> Result<Option<f64>, InputError> {
-    if !is_computed_spec(spec) {
-        return Ok(None);
-    }
-    let inst = parse_instance(field, spec)?;
-    Ok(Some(inst.model.kv_bytes_per_token(inst.kv_dtype.bytes())))
-}
-
 fn profile(field: &str, spec: &str) -> Result<Profile, InputError> {
     resolve_profile(field, spec, &ProfileOverrides::default())
 }
@@ -119,22 +105,10 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
                 format!("expected a positive number of bytes, got {v}"),
             ));
         }
-        None => {
-            let p = spec_kv_bytes("--gpu-prefill", &a.gpu_prefill)?;
-            let d = spec_kv_bytes("--gpu-decode", &a.gpu_decode)?;
-            match (p, d) {
-                (Some(p), Some(d)) if (p - d).abs() > 0.5 => {
-                    return Err(InputError::field(
-                        "--gpu-decode",
-                        format!(
-                            "prefill and decode specs hold different KV caches ({p} vs {d} bytes per token): the KV of one model is transferred"
-                        ),
-                    ));
-                }
-                (Some(v), _) | (None, Some(v)) => v,
-                (None, None) => PRESET_KV_BYTES_PER_TOKEN,
-            }
-        }
+        None => handoff_kv_bytes(
+            ("--gpu-prefill", &a.gpu_prefill),
+            ("--gpu-decode", &a.gpu_decode),
+        )?,
     };
     if decode.kv_capacity_tok() < a.max_ctx as u64 {
         return Err(InputError::field(

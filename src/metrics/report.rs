@@ -205,6 +205,31 @@ pub struct SimReport {
     /// KV hand-offs of a disaggregated fleet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_transfer: Option<KvTransferReport>,
+    /// Metrics of requests arriving in each configured window (e.g. before,
+    /// during and after an event), with the fleet's energy over the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowReport>,
+}
+
+/// Requests that arrived in one time window (no warm-up exclusion).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowReport {
+    /// Window name.
+    pub name: String,
+    /// Start, s.
+    pub start_s: f64,
+    /// End, s (the end of the run if it came first).
+    pub end_s: f64,
+    /// Request counts of the window's arrivals.
+    pub requests: RequestCounts,
+    /// TTFT of the window's arrivals (unfinished ones as lower bounds).
+    pub ttft_ms: LatencySummary,
+    /// TPOT of the window's arrivals.
+    pub tpot_ms: LatencySummary,
+    /// SLO attainment of the window's arrivals.
+    pub slo_attainment: Option<f64>,
+    /// Fleet energy over the window, J (busy power, plus idle power while powered).
+    pub energy_j: f64,
 }
 
 /// What the KV-transfer links of a disaggregated fleet carried.
@@ -325,6 +350,19 @@ fn metric_block(
     }
 }
 
+/// Energy of pools over a span, J: each pool's busy energy plus its idle
+/// power for the time its instances were powered on and not stepping.
+pub fn pools_energy_j(pools: &[PoolConfig], stats: &[InstanceStats]) -> f64 {
+    pools
+        .iter()
+        .zip(stats)
+        .map(|(p, st)| {
+            st.busy_energy_j
+                + p.profile.power.p_idle_w * (st.powered_ns - st.busy_ns).max(0.0) * 1e-9
+        })
+        .sum()
+}
+
 fn counts(arrived: u64, c: &Collector, in_flight: u64) -> RequestCounts {
     RequestCounts {
         arrived,
@@ -435,6 +473,20 @@ impl SimReport {
             sim_end_s: out.end_s,
             skipped_rows: out.skipped.clone(),
             replications: None,
+            windows: out
+                .windows
+                .iter()
+                .map(|w| WindowReport {
+                    name: w.name.clone(),
+                    start_s: w.start_s,
+                    end_s: w.end_s,
+                    requests: counts(w.metrics.arrived, &w.metrics, w.metrics.unfinished),
+                    ttft_ms: w.metrics.ttft.summary_ms(),
+                    tpot_ms: w.metrics.tpot.summary_ms(),
+                    slo_attainment: w.metrics.attainment(),
+                    energy_j: pools_energy_j(&cfg.pools, &w.stats_by_pool),
+                })
+                .collect(),
             kv_transfer: out.kv_transfer.as_ref().map(|k| KvTransferReport {
                 link: cfg
                     .disagg

@@ -109,18 +109,9 @@ fn pool(cfg: &SimConfig) -> &PoolConfig {
     &cfg.pools[0]
 }
 
-/// Fleet energy over a window, J: busy energy plus idle power for the rest
-/// of the time instances were powered on.
+/// Fleet energy over window `w`, J.
 fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
-    let win = &out.windows[w];
-    cfg.pools
-        .iter()
-        .zip(&win.stats_by_pool)
-        .map(|(p, st)| {
-            st.busy_energy_j
-                + p.profile.power.p_idle_w * (st.powered_ns - st.busy_ns).max(0.0) * 1e-9
-        })
-        .sum()
+    crate::metrics::report::pools_energy_j(&cfg.pools, &out.windows[w].stats_by_pool)
 }
 
 /// Seconds after `t_end_s` until waiting is back to the 95th percentile of

@@ -249,6 +249,38 @@ pub fn linearise(name: &str, inst: Instance) -> Result<ComputedProfile, InputErr
     })
 }
 
+/// KV bytes per token assumed for the manual presets and profile files: a
+/// 70B-class GQA model (Llama-3-70B: 80 layers × 8 KV heads × 128 head dim ×
+/// K and V × 2 bytes BF16 = 327,680 B), the class the presets were calibrated for.
+pub const PRESET_KV_BYTES_PER_TOKEN: f64 = 327_680.0;
+
+/// KV bytes per token (whole model) behind a GPU spec: from the model of a
+/// computed spec, else [`PRESET_KV_BYTES_PER_TOKEN`].
+pub fn kv_bytes_per_token_of(field: &str, spec: &str) -> Result<f64, InputError> {
+    if !is_computed_spec(spec) {
+        return Ok(PRESET_KV_BYTES_PER_TOKEN);
+    }
+    let inst = parse_instance(field, spec)?;
+    Ok(inst.model.kv_bytes_per_token(inst.kv_dtype.bytes()))
+}
+
+/// KV bytes per token handed from a prefill to a decode spec: the model's
+/// (computed specs) or the presets' 70B assumption; two computed specs must
+/// serve models with the same KV layout.
+pub fn handoff_kv_bytes(prefill: (&str, &str), decode: (&str, &str)) -> Result<f64, InputError> {
+    let p = kv_bytes_per_token_of(prefill.0, prefill.1)?;
+    let d = kv_bytes_per_token_of(decode.0, decode.1)?;
+    if (p - d).abs() > 0.5 {
+        return Err(InputError::field(
+            decode.0,
+            format!(
+                "prefill and decode hold different KV caches ({p} vs {d} bytes per token): the KV of one model is transferred"
+            ),
+        ));
+    }
+    Ok(d)
+}
+
 /// Parse and linearise a computed spec; `field` names the flag or scenario field.
 pub fn computed_profile(field: &str, spec: &str) -> Result<ComputedProfile, InputError> {
     let inst = parse_instance(field, spec)?;
