@@ -194,3 +194,28 @@ fn calibrate_reads_the_benchmark_layout_and_reports_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("batch,ctx,prefill_tokens,step_ms"), "{err}");
 }
+
+#[test]
+fn profile_validate_prints_medians_and_rejects_bad_files() {
+    let (code, out, err) = kvfleet(&["profile", "validate"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("dense decode target") && out.contains("mi300x"),
+        "{out}"
+    );
+    let (code, out, err) = kvfleet(&["profile", "validate", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let med = v["target"]["median_abs_rel_err"].as_f64().unwrap();
+    assert!(
+        med > 0.0 && med <= v["target_median_rel_err"].as_f64().unwrap(),
+        "{med}"
+    );
+    assert!(v["points"].as_array().unwrap().len() >= 30);
+    let bad = tmp("bad_points.toml");
+    std::fs::write(&bad, "[[point]]\nid = \"x\"\n").unwrap();
+    let (code, _, err) = kvfleet(&["profile", "validate", "--file", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("bad_points.toml"), "{err}");
+}

@@ -547,7 +547,7 @@ mod tests {
     fn conversions_and_bad_files() {
         let pts = shipped_points();
         assert!(pts.len() >= 20);
-        let bad = VALIDATION_TOML.replacen("measured_step_ms = ", "measured_step_ms = 1", 1);
+        let bad = VALIDATION_TOML.replacen("\nmeasured_step_ms = ", "\nmeasured_step_ms = 1", 1);
         let e = parse_points(&bad, "x.toml")
             .expect_err("mismatch")
             .to_string();
