@@ -121,9 +121,8 @@ impl ValidationPoint {
         if self.batch == 0 || self.output_len == 0 || self.tp == 0 {
             return Err("batch, output_len and tp must be at least 1".into());
         }
-        if !(self.published.is_finite() && self.published > 0.0)
-            || !(self.measured_step_ms.is_finite() && self.measured_step_ms > 0.0)
-        {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.published) || !positive(self.measured_step_ms) {
             return Err("published and measured_step_ms must be positive numbers".into());
         }
         if self.ctx_tok != self.input_len + self.output_len / 2 {
@@ -507,7 +506,7 @@ pub fn interleaved_training_ids(points: &[ValidationPoint]) -> std::collections:
     let mut ids = std::collections::BTreeSet::new();
     for p in points {
         let n = seen.entry((&p.family, &p.device, &p.model)).or_default();
-        if *n % 2 == 0 {
+        if n.is_multiple_of(2) {
             ids.insert(p.id.clone());
         }
         *n += 1;
