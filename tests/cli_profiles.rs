@@ -194,3 +194,49 @@ fn calibrate_reads_the_benchmark_layout_and_reports_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("batch,ctx,prefill_tokens,step_ms"), "{err}");
 }
+
+#[test]
+fn profile_validate_prints_medians_and_rejects_bad_files() {
+    let (code, out, err) = kvfleet(&["profile", "validate"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("dense decode target") && out.contains("mi300x"),
+        "{out}"
+    );
+    let (code, out, err) = kvfleet(&["profile", "validate", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let med = v["target"]["median_abs_rel_err"].as_f64().unwrap();
+    assert!(
+        med > 0.0 && med <= v["target_median_rel_err"].as_f64().unwrap(),
+        "{med}"
+    );
+    assert!(v["points"].as_array().unwrap().len() >= 30);
+    let bad = tmp("bad_points.toml");
+    std::fs::write(&bad, "[[point]]\nid = \"x\"\n").unwrap();
+    let (code, _, err) = kvfleet(&["profile", "validate", "--file", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("bad_points.toml"), "{err}");
+}
+
+#[test]
+fn gpu_comparison_scenario_specs_all_resolve() {
+    // scenarios/gpu_compare_llama70b: every compared spec must stay a valid
+    // computed profile (the run itself needs ../shared/data and is not repeated here).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/gpu_compare_llama70b/whatif.toml"
+    );
+    let t: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let specs = t["plan"]["gpu_compare"].as_array().unwrap();
+    assert!(specs.len() >= 8, "{specs:?}");
+    for s in specs {
+        let s = s.as_str().unwrap();
+        assert!(s.contains(":llama-3.1-70b:"), "{s}");
+        let (code, out, err) = kvfleet(&["profile", "--gpu", s, "--json"]);
+        assert_eq!(code, 0, "{s}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(v["profile"]["total_kv_blks"].as_u64().unwrap() > 0, "{s}");
+    }
+}

@@ -7,7 +7,10 @@ use serde::Serialize;
 
 use super::output::{HumanReport, OutputArgs, emit};
 use crate::error::InputError;
-use crate::profile::roofline::{Batch, StepTime};
+use crate::profile::roofline::{Batch, RooflineParams, StepTime};
+use crate::profile::validate::{
+    TARGET_MEDIAN_REL_ERR, ValidationReport, parse_points, shipped_points, validate,
+};
 use crate::profile::{
     ComputedProfile, Profile, ProfileOverrides, computed_profile, resolve_profile,
 };
@@ -43,6 +46,19 @@ pub struct ProfileArgs {
 pub enum ProfileCmd {
     /// One step of the raw roofline: B decode sequences at context C plus P prefill tokens.
     Step(StepArgs),
+    /// Roofline against published step-time measurements: per-point and per (device, model) median errors.
+    Validate(ValidateArgs),
+}
+
+/// Flags of `profile validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Measurements TOML (`[[point]]` tables as in data/roofline_validation.toml); default: the shipped file.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// Also list every point (default: only the median tables).
+    #[arg(long)]
+    pub points: bool,
 }
 
 /// Flags of `profile step`.
@@ -213,6 +229,7 @@ pub fn profile_report(args: &ProfileArgs) -> Result<ProfileReport, InputError> {
                 if let Some(r) = roof(&Batch {
                     prefill_tok: tok as f64,
                     prefill_prior_ctx_tok: done as f64,
+                    prefill_seqs: 1.0,
                     ..Default::default()
                 }) {
                     rf += r.step_s;
@@ -420,6 +437,7 @@ pub fn step_report(a: &StepArgs) -> Result<StepReport, InputError> {
         decode_ctx_sum_tok: a.batch as f64 * a.ctx as f64,
         prefill_tok: a.prefill_tokens as f64,
         prefill_prior_ctx_tok: 0.0,
+        prefill_seqs: 1.0,
     };
     let StepTime {
         step_s,
@@ -450,10 +468,139 @@ pub fn step_report(a: &StepArgs) -> Result<StepReport, InputError> {
     })
 }
 
+/// `profile validate` output: the validation report and whether to list points.
+#[derive(Debug, Serialize)]
+pub struct ValidateOutput {
+    /// The comparison.
+    #[serde(flatten)]
+    pub report: ValidationReport,
+    /// The file compared against.
+    pub file: String,
+    /// Acceptance target on the dense decode median.
+    pub target_median_rel_err: f64,
+    #[serde(skip)]
+    list_points: bool,
+}
+
+fn pct(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{:+.1}%", 100.0 * x)
+    }
+}
+
+fn abs_pct(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * x)
+    }
+}
+
+impl HumanReport for ValidateOutput {
+    fn human(&self) -> String {
+        let r = &self.report;
+        let mut out = format!(
+            "roofline vs {} ({} points); compute_eff {}, memory_eff {}, link_eff {}, step overhead {} ms\n",
+            self.file,
+            r.points.len(),
+            r.params.compute_eff,
+            r.params.memory_eff,
+            r.params.link_eff,
+            r.params.step_overhead_s * 1e3
+        );
+        if self.list_points {
+            let mut t = Table::new();
+            t.set_header([
+                "point",
+                "tp",
+                "batch",
+                "in/out",
+                "measured ms",
+                "roofline ms",
+                "error",
+                "bound",
+                "set",
+            ]);
+            for p in &r.points {
+                t.add_row([
+                    p.id.clone(),
+                    p.tp.to_string(),
+                    p.batch.to_string(),
+                    format!("{}/{}", p.input_len, p.output_len),
+                    format!("{:.2}", p.measured_ms),
+                    format!("{:.2}", p.predicted_ms),
+                    pct(p.rel_err),
+                    p.bound.to_string(),
+                    if p.target {
+                        "target".into()
+                    } else if p.moe {
+                        "moe".into()
+                    } else {
+                        "dense-other".into()
+                    },
+                ]);
+            }
+            out.push_str(&format!("{t}\n"));
+        }
+        let mut t = Table::new();
+        t.set_header([
+            "device",
+            "model",
+            "points",
+            "median |error|",
+            "median error",
+            "max |error|",
+        ]);
+        for g in r.groups.iter().chain([&r.target, &r.dense_other, &r.moe]) {
+            t.add_row([
+                g.device.clone(),
+                g.model.clone(),
+                g.n.to_string(),
+                abs_pct(g.median_abs_rel_err),
+                pct(g.median_rel_err),
+                abs_pct(g.max_abs_rel_err),
+            ]);
+        }
+        out.push_str(&format!(
+            "{t}\ndense decode target (batch >= 8, input <= output): median |error| {} (target <= {:.0}%); negative error = roofline faster than measured\n",
+            abs_pct(r.target.median_abs_rel_err),
+            100.0 * self.target_median_rel_err
+        ));
+        out
+    }
+}
+
+/// Build the `profile validate` report.
+pub fn validate_report(a: &ValidateArgs) -> Result<ValidateOutput, InputError> {
+    let (points, file) = match &a.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let name = path.display().to_string();
+            (parse_points(&text, &name)?, name)
+        }
+        None => (
+            shipped_points(),
+            "data/roofline_validation.toml".to_string(),
+        ),
+    };
+    Ok(ValidateOutput {
+        report: validate(&points, RooflineParams::default())?,
+        file,
+        target_median_rel_err: TARGET_MEDIAN_REL_ERR,
+        list_points: a.points,
+    })
+}
+
 /// Run `profile`.
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     match &args.cmd {
         Some(ProfileCmd::Step(s)) => emit(&step_report(s)?, &args.output),
+        Some(ProfileCmd::Validate(v)) => emit(&validate_report(v)?, &args.output),
         None => emit(&profile_report(&args)?, &args.output),
     }
 }

@@ -206,6 +206,7 @@ pub fn linearise(name: &str, inst: Instance) -> Result<ComputedProfile, InputErr
                     decode_ctx_sum_tok: b as f64 * ctx as f64,
                     prefill_tok: p as f64,
                     prefill_prior_ctx_tok: 0.0,
+                    prefill_seqs: 1.0,
                 };
                 let s = inst.step(&batch).step_s;
                 x.push(vec![1.0, used / cal, p as f64]);

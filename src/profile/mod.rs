@@ -20,6 +20,7 @@ pub mod models;
 mod power;
 mod resolve;
 pub mod roofline;
+pub mod validate;
 
 pub use computed::{ComputedProfile, computed_profile};
 pub use power::PowerCurve;
