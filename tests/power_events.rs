@@ -223,7 +223,18 @@ fn gridflex_json(extra: &[&str]) -> serde_json::Value {
 #[test]
 fn grid_flex_contract_and_deeper_events_raise_event_p99() {
     // 4 H100 at 40 req/s of the built-in chat workload run ~10 sequences each, so these caps bind.
-    let v = gridflex_json(&["--flex-pcts", "0,25,30,33", "--replications", "3"]);
+    let svg = std::env::temp_dir().join(format!("kvfleet-gridflex-{}.svg", std::process::id()));
+    let v = gridflex_json(&[
+        "--flex-pcts",
+        "0,25,30,33",
+        "--replications",
+        "3",
+        "--plot",
+        svg.to_str().expect("utf-8 path"),
+    ]);
+    let chart = std::fs::read_to_string(&svg).expect("the chart was written");
+    assert!(chart.starts_with("<svg") && chart.contains("P99 TTFT"));
+    let _ = std::fs::remove_file(&svg);
     let levels = v["levels"].as_array().expect("levels");
     assert_eq!(levels.len(), 4);
     for l in levels {

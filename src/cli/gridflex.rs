@@ -1,7 +1,10 @@
 //! `kvfleet grid-flex`: power curtailment depth against latency, sustained and for an event.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use plotters::prelude::*;
 
 use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
 use super::workload_args::WorkloadArgs;
@@ -57,6 +60,9 @@ pub struct GridFlexArgs {
     /// Write the levels as CSV.
     #[arg(long, value_name = "FILE.csv")]
     pub csv: Option<PathBuf>,
+    /// Write an SVG chart of P99 TTFT and fleet kW against flex depth.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -138,7 +144,148 @@ pub fn run(args: GridFlexArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
+    if let Some(path) = &args.plot {
+        plot(&report, path)?;
+    }
     emit(&report, &args.output)
+}
+
+/// P99 TTFT (log scale, left) and fleet power (right) against flex depth:
+/// the analytic sustained P99, the DES event and after-event P99, the SLO,
+/// the fleet's power budget at each cap and the power it drew in the event.
+fn plot(r: &GridFlexReport, path: &Path) -> anyhow::Result<()> {
+    let e = |x: &dyn std::fmt::Display| anyhow::anyhow!("{x}");
+    let max_pct = r.levels.iter().map(|l| l.flex_pct).fold(1.0, f64::max) * 1.05;
+    let latencies = r.levels.iter().flat_map(|l| {
+        [
+            l.analytic.p99_ttft_ms.filter(|_| l.analytic.stable),
+            l.des.event_p99_ttft_ms,
+            l.des.after_p99_ttft_ms,
+        ]
+    });
+    let finite: Vec<f64> = latencies
+        .flatten()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .chain(std::iter::once(r.slo_ttft_ms))
+        .collect();
+    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min) / 2.0;
+    let hi = finite.iter().copied().fold(0.0, f64::max) * 2.0;
+    let max_kw = r
+        .levels
+        .iter()
+        .map(|l| l.fleet_kw.max(l.des.event_avg_kw))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "Grid flex: {} GPUs, {} s event — P99 TTFT and power by depth",
+                r.gpus, r.event_s[1]
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(0.0..max_pct, (lo.max(1e-3)..hi).log_scale())
+        .map_err(|x| e(&x))?
+        .set_secondary_coord(0.0..max_pct, 0.0..max_kw);
+    chart
+        .configure_mesh()
+        .x_desc("flex depth (% of full-batch power per GPU)")
+        .y_desc("P99 TTFT (ms, log)")
+        .draw()
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("fleet power (kW)")
+        .draw()
+        .map_err(|x| e(&x))?;
+    let slo = r.slo_ttft_ms;
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, slo), (max_pct, slo)],
+            RED.stroke_width(2),
+        ))
+        .map_err(|x| e(&x))?
+        .label(format!("SLO {slo} ms"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+    let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+        (
+            "analytic P99, sustained",
+            BLUE,
+            r.levels
+                .iter()
+                .filter(|l| l.analytic.stable)
+                .filter_map(|l| l.analytic.p99_ttft_ms.map(|p| (l.flex_pct, p)))
+                .collect(),
+        ),
+        (
+            "DES P99, event arrivals",
+            MAGENTA,
+            r.levels
+                .iter()
+                .filter_map(|l| l.des.event_p99_ttft_ms.map(|p| (l.flex_pct, p)))
+                .collect(),
+        ),
+        (
+            "DES P99, after the event",
+            CYAN,
+            r.levels
+                .iter()
+                .filter_map(|l| l.des.after_p99_ttft_ms.map(|p| (l.flex_pct, p)))
+                .collect(),
+        ),
+    ];
+    for (name, color, pts) in series {
+        let pts: Vec<(f64, f64)> = pts.into_iter().filter(|p| p.1 > 0.0).collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|x| e(&x))?;
+    }
+    let kw: [(&str, RGBColor, Vec<(f64, f64)>); 2] = [
+        (
+            "power budget at the cap (kW)",
+            BLACK,
+            r.levels.iter().map(|l| (l.flex_pct, l.fleet_kw)).collect(),
+        ),
+        (
+            "measured power in the event (kW)",
+            GREEN,
+            r.levels
+                .iter()
+                .map(|l| (l.flex_pct, l.des.event_avg_kw))
+                .collect(),
+        ),
+    ];
+    for (name, color, pts) in kw {
+        let style = ShapeStyle::from(&color.mix(0.7)).stroke_width(2);
+        chart
+            .draw_secondary_series(LineSeries::new(pts, style))
+            .map_err(|x| e(&x))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn ms(v: Option<f64>) -> String {
