@@ -150,6 +150,9 @@ pub fn run(args: GridFlexArgs) -> anyhow::Result<()> {
     emit(&report, &args.output)
 }
 
+/// A chart series: legend, colour, points.
+type NamedSeries = (&'static str, RGBColor, Vec<(f64, f64)>);
+
 /// P99 TTFT (log scale, left) and fleet power (right) against flex depth:
 /// the analytic sustained P99, the DES event and after-event P99, the SLO,
 /// the fleet's power budget at each cap and the power it drew in the event.
@@ -213,7 +216,7 @@ fn plot(r: &GridFlexReport, path: &Path) -> anyhow::Result<()> {
         .map_err(|x| e(&x))?
         .label(format!("SLO {slo} ms"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-    let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+    let series: [NamedSeries; 3] = [
         (
             "analytic P99, sustained",
             BLUE,
@@ -253,7 +256,7 @@ fn plot(r: &GridFlexReport, path: &Path) -> anyhow::Result<()> {
             .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(|x| e(&x))?;
     }
-    let kw: [(&str, RGBColor, Vec<(f64, f64)>); 2] = [
+    let kw: [NamedSeries; 2] = [
         (
             "power budget at the cap (kW)",
             BLACK,
