@@ -1,26 +1,19 @@
 //! CLI tests of `analytic`: JSON rows, the DES verification rows, the human
 //! table, and bad input (exit 2).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{json_of, kvfleet};
 use serde_json::Value;
 
-fn kvfleet() -> Command {
-    Command::cargo_bin("kvfleet").expect("binary builds")
-}
-
 fn json(args: &[&str]) -> Value {
-    let out = kvfleet()
-        .arg("analytic")
-        .args(["--json", "--quiet"])
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON document")
+    json_of(
+        kvfleet()
+            .arg("analytic")
+            .args(["--json", "--quiet"])
+            .args(args),
+    )
+    .0
 }
 
 #[test]

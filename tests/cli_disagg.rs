@@ -1,7 +1,9 @@
 //! `kvfleet disagg`: the JSON contract, the search's own consistency, the
 //! analytic screen's soundness against the DES, and bad input.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{json_of, kvfleet};
 use kvfleet::engine::LinkSpec;
 use kvfleet::planner::disagg::DisaggStudy;
 use kvfleet::profile::Profile;
@@ -36,21 +38,7 @@ const ARGS: &[&str] = &[
 ];
 
 fn run_json(args: &[&str], threads: &str) -> (Value, Vec<u8>) {
-    let out = Command::cargo_bin("kvfleet")
-        .expect("binary")
-        .env("RAYON_NUM_THREADS", threads)
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        serde_json::from_slice(&out.stdout).expect("JSON"),
-        out.stdout,
-    )
+    json_of(kvfleet().env("RAYON_NUM_THREADS", threads).args(args))
 }
 
 fn f(v: &Value) -> f64 {
@@ -181,8 +169,7 @@ fn bad_flags_exit_2_with_one_line() {
         ("--gpu-decode", "nonesuch", "--gpu-decode"),
         ("--kv-bytes-per-token=-5", "--quiet", "--kv-bytes-per-token"),
     ] {
-        let out = Command::cargo_bin("kvfleet")
-            .expect("binary")
+        let out = kvfleet()
             .args(["disagg", "--lam", "10", flag, value])
             .output()
             .expect("runs");

@@ -1,7 +1,8 @@
 //! Planners with the DES in the loop: optimize's contract and minimality,
 //! whatif's monotone counts, pareto's frontier and recommendation.
 
-use assert_cmd::Command;
+mod common;
+
 use kvfleet::planner::FleetPlan;
 use kvfleet::planner::sizing::{SizingSettings, evaluate};
 use kvfleet::profile::Profile;
@@ -13,19 +14,7 @@ const CDF: &str = concat!(
     "/tests/fixtures/cdf/chat_small.json"
 );
 
-fn run(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("kvfleet")
-        .expect("binary")
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
+use common::run_json as run;
 
 const COMMON: &[&str] = &[
     "--cdf",
@@ -244,8 +233,7 @@ fn planner_flags_are_validated() {
         ),
         (vec!["whatif", "--lam-range", "-5"], "--lam-range"),
     ] {
-        let out = Command::cargo_bin("kvfleet")
-            .expect("binary")
+        let out = common::kvfleet()
             .args([&args[..], COMMON].concat())
             .output()
             .expect("runs");
@@ -266,8 +254,7 @@ fn planner_flags_are_validated() {
 fn sweeps_are_deterministic_whatever_the_thread_count() {
     let args = [&["pareto", "--lam", "40"], COMMON].concat();
     let out = |threads: &str| {
-        let o = Command::cargo_bin("kvfleet")
-            .expect("binary")
+        let o = common::kvfleet()
             .env("RAYON_NUM_THREADS", threads)
             .args(&args)
             .output()

@@ -1,22 +1,10 @@
 //! `sizing-calc --simulate`: the simulated sweep, the identical fit, and the
 //! DES's direct search answer (minimal: one instance fewer misses the target).
 
-use assert_cmd::Command;
-use serde_json::Value;
+mod common;
 
-fn run(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("kvfleet")
-        .expect("binary")
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
+
+use common::run_json as run;
 
 const BASE: &[&str] = &[
     "sizing-calc",
@@ -95,8 +83,7 @@ fn simulate_rejects_bad_settings_with_exit_2() {
         (vec!["--isl", "nonsense:3"], "--isl"),
         (vec!["--gpu", "tpu9"], "tpu9"),
     ] {
-        let out = Command::cargo_bin("kvfleet")
-            .expect("binary")
+        let out = common::kvfleet()
             .args([BASE, &args].concat())
             .output()
             .expect("runs");

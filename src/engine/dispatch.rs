@@ -89,42 +89,37 @@ impl Dispatcher {
                 if !(0..n).any(with_slot) {
                     return self.loads.pick_min(rng);
                 }
-                // Reservoir choice among eligible instances tied at the fewest used blocks.
-                let (mut best_kv, mut best, mut ties) = (u64::MAX, 0usize, 0u32);
-                for (i, s) in instances.iter().enumerate() {
-                    if !with_slot(i) {
-                        continue;
-                    }
-                    let kv = s.kv_used_blocks(now_ns);
-                    if kv < best_kv {
-                        (best_kv, best, ties) = (kv, i, 1);
-                    } else if kv == best_kv {
-                        ties += 1;
-                        if rng.random_range(0..ties) == 0 {
-                            best = i;
-                        }
-                    }
-                }
-                best
+                fewest_kv_blocks(instances, now_ns, rng, with_slot)
             }
-            DispatchPolicy::LeastKv => {
-                // Reservoir choice among instances tied at the minimum.
-                let (mut best_kv, mut best, mut ties) = (u64::MAX, 0usize, 0u32);
-                for (i, s) in instances.iter().enumerate() {
-                    let kv = s.kv_used_blocks(now_ns);
-                    if kv < best_kv {
-                        (best_kv, best, ties) = (kv, i, 1);
-                    } else if kv == best_kv {
-                        ties += 1;
-                        if rng.random_range(0..ties) == 0 {
-                            best = i;
-                        }
-                    }
-                }
-                best
+            DispatchPolicy::LeastKv => fewest_kv_blocks(instances, now_ns, rng, |_| true),
+        }
+    }
+}
+
+/// The `eligible` instance with the fewest KV blocks in use, ties broken
+/// uniformly at random (reservoir choice: one draw per tie).
+fn fewest_kv_blocks<S: Server>(
+    instances: &[S],
+    now_ns: u64,
+    rng: &mut SimRng,
+    eligible: impl Fn(usize) -> bool,
+) -> usize {
+    let (mut best_kv, mut best, mut ties) = (u64::MAX, 0usize, 0u32);
+    for (i, s) in instances.iter().enumerate() {
+        if !eligible(i) {
+            continue;
+        }
+        let kv = s.kv_used_blocks(now_ns);
+        if kv < best_kv {
+            (best_kv, best, ties) = (kv, i, 1);
+        } else if kv == best_kv {
+            ties += 1;
+            if rng.random_range(0..ties) == 0 {
+                best = i;
             }
         }
     }
+    best
 }
 
 /// Instances bucketed by load (requests assigned and not completed), so the

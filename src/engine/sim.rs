@@ -176,6 +176,15 @@ pub fn entry_pools(cfg: &SimConfig) -> Vec<usize> {
         .collect()
 }
 
+/// Schedule link `l`'s next completion at `t` (stale once its epoch moves on).
+fn push_link_done(events: &mut EventQueue, l: usize, t: u64, epoch: u32) {
+    let kind = EventKind::LinkDone {
+        link: l as u32,
+        epoch,
+    };
+    events.push(t, (1 << 48) + l as u64, kind);
+}
+
 /// Instances allocated for pool `p`: its initial count or the largest count
 /// any control change asks for.
 fn allocated_instances(cfg: &SimConfig, p: usize) -> usize {
@@ -1135,15 +1144,7 @@ impl<S: Server> Sim<'_, S> {
             (h.link_base[p] as usize) + i
         };
         let t = h.links[l].start(now, bytes, slab);
-        let epoch = h.links[l].epoch;
-        self.events.push(
-            t,
-            (1 << 48) + l as u64,
-            EventKind::LinkDone {
-                link: l as u32,
-                epoch,
-            },
-        );
+        push_link_done(&mut self.events, l, t, h.links[l].epoch);
     }
 
     /// Link `l`'s scheduled completion: the finished transfers pay the fixed
@@ -1165,15 +1166,7 @@ impl<S: Server> Sim<'_, S> {
         finished.clear();
         h.finished = finished;
         if let Some(t) = next {
-            let epoch = h.links[l].epoch;
-            self.events.push(
-                t,
-                (1 << 48) + l as u64,
-                EventKind::LinkDone {
-                    link: l as u32,
-                    epoch,
-                },
-            );
+            push_link_done(&mut self.events, l, t, h.links[l].epoch);
         }
     }
 
