@@ -154,6 +154,8 @@ struct Handoff {
 /// healthy ones).
 struct Trend {
     every: u64,
+    /// Time of the last control change, ns (no trend verdicts before it).
+    settled_ns: u64,
     pools: Vec<PoolTrend>,
 }
 
@@ -479,6 +481,12 @@ fn run_with<S: Server>(
         max_waiting: cfg.max_waiting.unwrap_or((capacity * 64).max(50_000)),
         trend: Trend {
             every: trend_every,
+            settled_ns: cfg
+                .controls
+                .iter()
+                .map(|c| crate::workload::secs_to_ns(c.at_s))
+                .max()
+                .unwrap_or(0),
             pools: pool_trends,
         },
         verdict: Verdict::Stable,
@@ -1201,7 +1209,13 @@ impl<S: Server> Sim<'_, S> {
             self.stop_early = true;
             return;
         }
-        if id < self.warm_count || !id.is_multiple_of(self.trend.every) {
+        // A queue that grows while capacity is reduced by a scheduled event
+        // is a transient, not instability: the trend is judged only once the
+        // last control change has taken effect (the hard limit still applies).
+        if id < self.warm_count
+            || !id.is_multiple_of(self.trend.every)
+            || self.now < self.trend.settled_ns
+        {
             return;
         }
         for (p, t) in self.trend.pools.iter_mut().enumerate() {
