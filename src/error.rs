@@ -7,12 +7,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// A file could not be opened or read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The operating-system error.
-        source: std::io::Error,
+        /// The operating-system error (part of the message, not a separate
+        /// source, so `{:#}` prints it once).
+        error: std::io::Error,
     },
     /// A file is empty (or holds no usable rows).
     #[error("{path}: file is empty; expected {expected}")]

@@ -117,7 +117,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
     };
     let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let mut v: Value = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
     strip_comments(&mut v);

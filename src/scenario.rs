@@ -236,7 +236,7 @@ impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, InputError> {
         let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         let mut s: Scenario = toml::from_str(&text).map_err(|e| InputError::File {
             path: path.to_path_buf(),

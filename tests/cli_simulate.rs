@@ -254,6 +254,13 @@ fn bad_input_exits_2_with_one_clear_line() {
         (vec!["--lam=-3".into()], "--lam"),
         (vec!["--router".into(), "nope".into()], "--router"),
         (vec!["--gpu".into(), "custom".into()], "--w-ms"),
+        (
+            vec![
+                "--cdf".into(),
+                dir.join("absent.json").display().to_string(),
+            ],
+            "absent.json: cannot read",
+        ),
     ];
     for (args, needle) in cases {
         let out = kvfleet()
@@ -273,6 +280,8 @@ fn bad_input_exits_2_with_one_clear_line() {
             1,
             "{args:?}: one line, got {err}"
         );
+        // The cause is said once (an I/O error is not repeated as its own source).
+        assert!(err.matches("os error").count() <= 1, "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
 }

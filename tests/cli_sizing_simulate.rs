@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::run_json as run;
 
 const BASE: &[&str] = &[

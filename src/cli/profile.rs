@@ -578,7 +578,7 @@ pub fn validate_report(a: &ValidateArgs) -> Result<ValidateOutput, InputError> {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
                 path: path.clone(),
-                source,
+                error: source,
             })?;
             let name = path.display().to_string();
             (parse_points(&text, &name)?, name)

@@ -47,7 +47,7 @@ impl StepSample {
 pub fn read_samples(path: &Path) -> Result<Vec<StepSample>, InputError> {
     let file = std::fs::File::open(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)

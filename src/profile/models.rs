@@ -299,7 +299,7 @@ pub fn load_hf_config(field: &str, path: &Path) -> Result<ModelSpec, InputError>
     };
     let text = std::fs::read_to_string(&file).map_err(|source| InputError::Io {
         path: file.clone(),
-        source,
+        error: source,
     })?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| InputError::File {
         path: file.clone(),

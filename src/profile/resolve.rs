@@ -158,7 +158,7 @@ pub fn resolve_profile(
 pub fn load_profile_toml(path: &Path) -> Result<Profile, InputError> {
     let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let profile: Profile = toml::from_str(&text).map_err(|e| InputError::File {
         path: path.to_path_buf(),

@@ -117,7 +117,7 @@ impl LengthCdf {
     pub fn load(path: &Path) -> Result<LengthCdf, InputError> {
         let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         let cdf_err = |index: usize, reason: String| InputError::Cdf {
             path: path.to_path_buf(),

@@ -193,7 +193,7 @@ fn csv_fatal(path: &Path, e: csv::Error, line: u64) -> InputError {
     match e.into_kind() {
         csv::ErrorKind::Io(source) => InputError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         },
         other => InputError::TraceRow {
             path: path.to_path_buf(),

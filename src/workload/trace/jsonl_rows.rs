@@ -135,7 +135,7 @@ impl<R: BufRead + Send> RowReader for JsonlRows<R> {
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|source| InputError::Io {
                     path: self.path.clone(),
-                    source,
+                    error: source,
                 })?;
             if n == 0 {
                 return Ok(None);

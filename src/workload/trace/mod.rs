@@ -322,7 +322,7 @@ fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
 fn io_err(path: &Path, source: std::io::Error) -> InputError {
     InputError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
