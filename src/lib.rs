@@ -9,12 +9,18 @@
 //!   distributions, arrival processes (Poisson, rate profiles, MMPP, closed
 //!   loop) and streamed trace replay.
 //! - [`profile`] — what one serving instance costs and how fast it steps
-//!   (the manual presets `a10g`, `a100`, `h100`, custom and TOML profiles).
+//!   (the manual presets `a10g`, `a100`, `h100`, custom and TOML profiles;
+//!   hardware and model catalogs, a roofline step model validated against
+//!   published measurements, linearised into computed profiles; calibration
+//!   from measured step times).
 //! - [`engine`] — the discrete-event simulator: one global event queue in
 //!   integer nanoseconds, pools of serving instances with iteration-level
 //!   continuous batching (chunked prefill, paged KV blocks, recompute
 //!   preemption), a fast-forward over pure-decode runs, the naive step engine
-//!   kept as its reference, the slot (M/G/c) model, and dispatchers.
+//!   kept as its reference, the slot (M/G/c) model, and dispatchers. Controls
+//!   change caps and instance counts during a run (demand response,
+//!   autoscaling, failures); disaggregated fleets hand KV caches from
+//!   prefill-only to decode-only pools over processor-sharing links.
 //! - routers live in the leaf crate `kvfleet-routers`; the engine hands
 //!   them read-only views and applies their decisions.
 //! - [`metrics`] — hdrhistogram latencies, SLO attainment, utilisation,
@@ -22,6 +28,9 @@
 //! - [`analytic`] — Erlang-B/C and M/M/c, the cross-check for the slot model;
 //!   per-pool calibration from a workload and side-by-side estimates
 //!   (reference formula, M/M/c, Allen–Cunneen, batching-aware birth–death).
+//! - [`planner`] — fleets sized with the DES in the loop: `optimize`,
+//!   `pareto`, `whatif`, grid flexibility, tokens per watt, disaggregation.
+//! - [`scenario`] and [`fleet_file`] — a planning question as one file.
 //! - [`cli`] — argument parsing and resolution into validated configs;
 //!   each subcommand's logic is a library call, printed via [`cli::output`].
 //! - [`rng`] — one seed, one independent stream per purpose and replication.

@@ -211,7 +211,7 @@ pub struct DisaggSpec {
     pub prefill: String,
     /// Decode pool id.
     pub decode: String,
-    /// Link: nvlink, ib, roce, ethernet, inf, or GBPS[:LATENCY_US] (default `ib`).
+    /// Link: `nvlink`, `ib`, `roce`, `ethernet`, `inf`, or `GBPS[:LATENCY_US]` (default `ib`).
     #[serde(default = "default_link")]
     pub link: String,
     /// KV bytes per token (default: from a computed decode spec, else 327,680).

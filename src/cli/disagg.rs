@@ -39,7 +39,7 @@ pub struct DisaggArgs {
     /// Largest decode pool searched, instances.
     #[arg(long, default_value_t = 64)]
     pub max_decode: u32,
-    /// KV link: nvlink, ib, roce, ethernet, inf, or GBPS[:LATENCY_US]; prefix `shared:` for one fleet-wide link.
+    /// KV link: `nvlink`, `ib`, `roce`, `ethernet`, `inf`, or `GBPS[:LATENCY_US]`; prefix `shared:` for one fleet-wide link.
     #[arg(long, default_value = "ib")]
     pub link: String,
     /// KV bytes per token [default: from the model of a computed spec, else 327,680 (70B GQA, BF16)].

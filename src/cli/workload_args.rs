@@ -17,7 +17,7 @@ pub struct WorkloadArgs {
     /// Input share of a CDF total, in (0, 1) [default: 0.8].
     #[arg(long, value_name = "F", help_heading = "Workload")]
     pub input_frac: Option<f64>,
-    /// ISL distribution: fixed:N, uniform:A:B, exp:MEAN, lognormal:MEDIAN:SIGMA[:MAX], range:N:RATIO.
+    /// ISL distribution: `fixed:N`, `uniform:A:B`, `exp:MEAN`, `lognormal:MEDIAN:SIGMA[:MAX]`, `range:N:RATIO`.
     #[arg(long, value_name = "SPEC", help_heading = "Workload")]
     pub isl: Option<String>,
     /// OSL distribution (same forms as --isl).
