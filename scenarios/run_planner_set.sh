@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${KVFLEET:-target/release/kvfleet}
 total_start=$(date +%s.%N)
-for f in scenarios/puzzle1_*/plan.toml scenarios/puzzle2_*/plan.toml scenarios/puzzle3_*/*.toml scenarios/puzzle4_*/plan.toml scenarios/puzzle6_*/*.toml scenarios/puzzle7_*/*.toml scenarios/gpu_compare_*/*.toml; do
+for f in scenarios/puzzle1_*/plan.toml scenarios/puzzle2_*/plan.toml scenarios/puzzle3_*/*.toml scenarios/puzzle4_*/plan.toml scenarios/puzzle6_*/*.toml scenarios/puzzle7_*/[ahl]*.toml scenarios/gpu_compare_*/*.toml; do
   start=$(date +%s.%N)
   echo "=== $f"
   "$bin" run "$f" --quiet

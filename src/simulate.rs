@@ -430,13 +430,23 @@ impl HumanReport for SimReport {
         let f = &self.fleet;
         let _ = writeln!(
             s,
-            "Throughput {:.1} req/s, {:.0} out tok/s; goodput {:.1} req/s; SLO TTFT ≤ {} ms met by {}",
+            "Throughput {:.1} req/s, {:.0} out tok/s; goodput {:.1} req/s; SLO TTFT ≤ {} ms{} met by {}",
             f.throughput.req_per_s,
             f.throughput.output_tok_per_s,
             f.goodput_req_per_s,
             f.slo.ttft_ms,
+            f.slo
+                .tpot_ms
+                .map(|t| format!(" and TPOT ≤ {t} ms"))
+                .unwrap_or_default(),
             pct(f.slo.attainment)
         );
+        if self.kv_transfer.is_some() {
+            let _ = writeln!(
+                s,
+                "(Latencies of a disaggregated pair are reported at its prefill pool, where requests arrive.)"
+            );
+        }
         let _ = writeln!(
             s,
             "Power {:.1} kW avg, {} out tok/J, ${} per M out tok",

@@ -2,22 +2,10 @@
 
 use std::path::PathBuf;
 
-use assert_cmd::Command;
+mod common;
+
+use common::{kvfleet, run_json as json_of};
 use serde_json::Value;
-
-fn kvfleet() -> Command {
-    Command::cargo_bin("kvfleet").expect("binary builds")
-}
-
-fn json_of(args: &[&str]) -> Value {
-    let out = kvfleet().args(args).output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON document")
-}
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
