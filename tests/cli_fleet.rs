@@ -5,7 +5,6 @@ use std::path::PathBuf;
 mod common;
 
 use common::{kvfleet, run_json as json_of};
-use serde_json::Value;
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
