@@ -137,6 +137,7 @@ fn screened_pairs_miss_in_the_des_too() {
         aggregated: vec![],
         seed: 9,
         replications: 3,
+        progress: false,
     };
     let report = study.run().expect("study");
     let screened: Vec<_> = report

@@ -152,6 +152,7 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
         aggregated,
         seed: a.seed,
         replications: a.replications,
+        progress: !a.output.quiet,
     })
 }
 

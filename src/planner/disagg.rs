@@ -66,6 +66,8 @@ pub struct DisaggStudy {
     pub seed: u64,
     /// Replications per evaluation.
     pub replications: u32,
+    /// Show a progress counter of DES evaluations on stderr.
+    pub progress: bool,
 }
 
 /// DES result of one fleet (worst P99 over replications, mean throughput).
@@ -465,6 +467,7 @@ impl DisaggStudy {
     pub fn run(&self) -> anyhow::Result<DisaggReport> {
         let shape = self.shape();
         let sh = shape.as_ref();
+        let pb = crate::cli::progress::spinner(self.progress, "disagg: simulating (nP, nD) pairs");
         let mut evaluations = 0u32;
         let mut cands: Vec<DisaggCandidate> = Vec::new();
         // Analytic lower bounds (necessary conditions only).
@@ -503,7 +506,13 @@ impl DisaggStudy {
                     return Ok(c.des.expect("checked"));
                 }
                 evaluations += 1;
+                if let Some(pb) = &pb {
+                    pb.set_message(format!("disagg: simulating nP = {np}, nD = {nd}"));
+                }
                 let d = self.simulate_pair(np, nd)?;
+                if let Some(pb) = &pb {
+                    pb.inc(1);
+                }
                 cands.retain(|c| !(c.n_prefill == np && c.n_decode == nd));
                 cands.push(self.candidate(sh, np, nd, Some(d)));
                 Ok(d)
@@ -562,12 +571,18 @@ impl DisaggStudy {
             })
             .cloned();
         // 4. Aggregated fleets.
+        if let Some(pb) = &pb {
+            pb.set_message("disagg: sizing aggregated fleets");
+        }
         let aggregated: Vec<(AggregatedFleet, u32)> = self
             .aggregated
             .par_iter()
             .map(|p| self.size_aggregated(p))
             .collect::<anyhow::Result<_>>()?;
         evaluations += aggregated.iter().map(|(_, e)| e).sum::<u32>();
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
         Ok(DisaggReport {
             gpu_prefill: self.prefill.name.clone(),
             gpu_decode: self.decode.name.clone(),
