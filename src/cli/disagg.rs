@@ -183,13 +183,13 @@ impl HumanReport for DisaggReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "Disaggregated prefill ({}) / decode ({}) over `{}` at λ = {} req/s (mean ISL {:.0}, OSL {:.0} tokens); SLO P99 TTFT ≤ {} ms, P99 TPOT ≤ {} ms; DES worst of {} replications",
+            "Disaggregated prefill ({}) / decode ({}) over `{}` at {} (mean ISL {:.0}, OSL {:.0} tokens); SLO P99 TTFT ≤ {} ms, P99 TPOT ≤ {} ms; DES worst of {} replications",
             self.gpu_prefill,
             self.gpu_decode,
             self.link,
             self.lam
-                .map(|l| format!("{l}"))
-                .unwrap_or_else(|| "trace".into()),
+                .map(|l| format!("λ = {l} req/s"))
+                .unwrap_or_else(|| "the trace's or closed loop's own arrivals".into()),
             self.mean_isl_tok,
             self.mean_osl_tok,
             self.slo_ttft_ms,
