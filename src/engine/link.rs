@@ -142,6 +142,74 @@ mod tests {
         assert!((l.busy_ns - 2000.0).abs() < 1e-9);
     }
 
+    /// Drive a link through `starts` (time ns, bytes), sorted by time, and
+    /// return each transfer's completion time.
+    fn drive(bytes_per_s: f64, starts: &[(u64, f64)]) -> Vec<u64> {
+        let mut l = PsLink::new(bytes_per_s);
+        let mut done = vec![0u64; starts.len()];
+        let mut next: Option<u64> = None;
+        let mut k = 0;
+        let mut out = Vec::new();
+        while k < starts.len() || next.is_some() {
+            let start_first = k < starts.len() && next.is_none_or(|t| starts[k].0 < t);
+            if start_first {
+                let (t, b) = starts[k];
+                next = Some(l.start(t, b, k as u32));
+                k += 1;
+            } else {
+                let t = next.expect("a completion is due");
+                out.clear();
+                next = l.complete(t, &mut out);
+                for &i in &out {
+                    done[i as usize] = t;
+                }
+            }
+        }
+        done
+    }
+
+    proptest::proptest! {
+        /// Processor sharing is work-conserving: every busy period lasts its
+        /// bytes over the bandwidth (to within 1 ns per completion of rounding),
+        /// and no transfer beats its solo time.
+        #[test]
+        fn sharing_conserves_work(
+            gaps in proptest::collection::vec(0u64..20_000, 1..40),
+            sizes in proptest::collection::vec(1.0f64..50_000.0, 40),
+        ) {
+            let mut t = 0;
+            let starts: Vec<(u64, f64)> = gaps
+                .iter()
+                .zip(&sizes)
+                .map(|(g, b)| {
+                    t += g;
+                    (t, *b)
+                })
+                .collect();
+            let done = drive(1e9, &starts); // 1 byte/ns
+            for (i, &(s, b)) in starts.iter().enumerate() {
+                proptest::prop_assert!(done[i] as f64 >= s as f64 + b - 1.0, "transfer {} beat its solo time", i);
+            }
+            // Busy periods: a period ends when no transfer is active.
+            let mut order: Vec<usize> = (0..starts.len()).collect();
+            order.sort_by_key(|&i| starts[i].0);
+            let (mut p_start, mut p_end, mut p_bytes, mut p_n) = (starts[order[0]].0, 0u64, 0.0f64, 0u64);
+            for &i in &order {
+                let (s, b) = starts[i];
+                if p_n > 0 && s >= p_end {
+                    let want = p_start as f64 + p_bytes;
+                    proptest::prop_assert!((p_end as f64 - want).abs() <= p_n as f64 + 1.0, "period end {} vs {}", p_end, want);
+                    (p_start, p_bytes, p_n) = (s, 0.0, 0);
+                }
+                p_bytes += b;
+                p_n += 1;
+                p_end = p_end.max(done[i]);
+            }
+            let want = p_start as f64 + p_bytes;
+            proptest::prop_assert!((p_end as f64 - want).abs() <= p_n as f64 + 1.0, "last period end {} vs {}", p_end, want);
+        }
+    }
+
     #[test]
     fn equal_transfers_started_together_finish_together() {
         let mut l = PsLink::new(2e9);
