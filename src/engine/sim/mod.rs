@@ -1,20 +1,22 @@
 //! The fleet driver: the event loop, routing, dispatch, completions,
 //! warm-up, saturation detection and the raw outcome of one replication.
 
+mod controls;
+mod finish;
+mod handoff;
+mod measure;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router};
 use rand_distr::{Distribution, Exp};
 
-use super::config::{Arrivals, Control, EngineKind, ScaleMode, ServiceModel, SimConfig};
+use super::config::{Arrivals, Control, EngineKind, ServiceModel, SimConfig};
 use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
-use super::link::PsLink;
-use super::outcome::{
-    PoolOutcome, RequestRecord, SimOutcome, TransferOutcome, Verdict, WindowOutcome,
-};
+use super::outcome::{RequestRecord, SimOutcome, Verdict};
 use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, Server};
 use super::slot::SlotInstance;
@@ -22,6 +24,8 @@ use crate::error::InputError;
 use crate::metrics::Collector;
 use crate::rng::{Purpose, SimRng, Streams};
 use crate::workload::Request;
+use controls::allocated_instances;
+use handoff::Handoff;
 
 struct PoolRt<S> {
     instances: Vec<S>,
@@ -134,21 +138,6 @@ struct Sim<'c, S: Server> {
     arrival_seq: u64,
 }
 
-/// The prefill → KV transfer → decode hand-off of a disaggregated fleet.
-struct Handoff {
-    /// Per pool: the decode pool a prefill pool hands off to.
-    decode_of: Vec<Option<usize>>,
-    /// Per pool: index of instance 0's link (prefill pools), when links are per instance.
-    link_base: Vec<u32>,
-    /// Processor-sharing links (empty for an ideal link).
-    links: Vec<PsLink>,
-    shared: bool,
-    latency_ns: u64,
-    kv_bytes_per_token: f64,
-    finished: Vec<u32>,
-    out: TransferOutcome,
-}
-
 /// Detects a pool whose waiting queue keeps growing (checked every `every`
 /// arrivals after warm-up, per pool, so one drowning pool is not hidden by
 /// healthy ones).
@@ -168,38 +157,12 @@ struct PoolTrend {
     capacity: u64,
 }
 
-const TREND_RISES: u32 = 12;
-
 /// Indices of the pools a router can choose: all of them, except the
 /// decode-only pools of a disaggregated fleet.
 pub fn entry_pools(cfg: &SimConfig) -> Vec<usize> {
     (0..cfg.pools.len())
         .filter(|&p| !cfg.disagg.as_ref().is_some_and(|d| d.is_decode(p)))
         .collect()
-}
-
-/// Schedule link `l`'s next completion at `t` (stale once its epoch moves on).
-fn push_link_done(events: &mut EventQueue, l: usize, t: u64, epoch: u32) {
-    let kind = EventKind::LinkDone {
-        link: l as u32,
-        epoch,
-    };
-    events.push(t, (1 << 48) + l as u64, kind);
-}
-
-/// Instances allocated for pool `p`: its initial count or the largest count
-/// any control change asks for.
-fn allocated_instances(cfg: &SimConfig, p: usize) -> usize {
-    cfg.controls
-        .iter()
-        .filter(|c| c.pool == p)
-        .filter_map(|c| match c.action {
-            Control::Instances { count, .. } => Some(count),
-            Control::MaxNumSeqs(_) => None,
-        })
-        .chain(std::iter::once(cfg.pools[p].instances))
-        .max()
-        .unwrap_or(1) as usize
 }
 
 /// Concurrent sequences pool `p` can run.
@@ -385,46 +348,7 @@ fn run_with<S: Server>(
             capacity: pool_slots(cfg, p).max(1) as u64,
         })
         .collect();
-    let handoff = cfg.disagg.as_ref().map(|d| {
-        let decode_of: Vec<Option<usize>> = (0..cfg.pools.len()).map(|p| d.decode_of(p)).collect();
-        let mut link_base = vec![u32::MAX; cfg.pools.len()];
-        let mut links = Vec::new();
-        let ideal = d.link.bandwidth_bytes_per_s.is_infinite();
-        for (p, dec) in decode_of.iter().enumerate() {
-            let Some(dp) = *dec else { continue };
-            let gpus = cfg.pools[p]
-                .profile
-                .gpus_per_instance
-                .min(cfg.pools[dp].profile.gpus_per_instance);
-            let bw = d.link.instance_bandwidth(gpus);
-            link_base[p] = links.len() as u32;
-            if ideal {
-                continue;
-            }
-            let n = if d.link.shared {
-                usize::from(links.is_empty())
-            } else {
-                allocated_instances(cfg, p)
-            };
-            links.extend((0..n).map(|_| PsLink::new(bw)));
-            if d.link.shared {
-                link_base[p] = 0;
-            }
-        }
-        Handoff {
-            decode_of,
-            link_base,
-            out: TransferOutcome {
-                links: links.len(),
-                ..TransferOutcome::default()
-            },
-            links,
-            shared: d.link.shared,
-            latency_ns: (d.link.latency_s * 1e9).round() as u64,
-            kv_bytes_per_token: d.kv_bytes_per_token,
-            finished: Vec::new(),
-        }
-    });
+    let handoff = cfg.disagg.as_ref().map(|d| Handoff::new(cfg, d));
     let len_hint = match &arrivals {
         Arrivals::Open(src) => src.len_hint(),
         Arrivals::Closed(c) => Some(c.n_requests),
@@ -685,197 +609,6 @@ impl<S: Server> Sim<'_, S> {
         next
     }
 
-    fn in_metric_window(&self, w: usize, arrival_ns: u64) -> bool {
-        let (a, b) = self.win[w];
-        arrival_ns >= a && arrival_ns < b
-    }
-
-    /// Apply a cap change to every instance of its pool; a raised cap may make
-    /// queued requests admissible, so instances with waiting work are cut at
-    /// their current step (exactly as an arrival does).
-    fn apply_control(&mut self, index: usize) {
-        let c = self.cfg.controls[index];
-        let p = c.pool;
-        let cap = match c.action {
-            Control::MaxNumSeqs(cap) => cap,
-            Control::Instances { count, mode } => {
-                self.set_instances(p, count, mode);
-                return;
-            }
-        };
-        for s in &mut self.pools[p].instances {
-            s.set_max_num_seqs(cap);
-        }
-        self.offer_queues(p);
-    }
-
-    /// Offer pool `p`'s queued requests to its instances again (the cap or
-    /// the instance set changed): instances with waiting work are cut at
-    /// their current step, exactly as an arrival does.
-    fn offer_queues(&mut self, p: usize) {
-        if self.pools[p].central {
-            if !self.pools[p].queues[0].is_empty() {
-                self.notify_central(p, true);
-            }
-        } else {
-            for i in 0..self.pools[p].active as usize {
-                if self.pools[p].queues[i].is_empty() {
-                    continue;
-                }
-                if let Some(t) = self.call(p, i, |s, now, cx| s.on_enqueue(now, true, cx)) {
-                    self.pools[p].epochs[i] += 1;
-                    self.push_wake(p, i, t);
-                }
-                self.drain_done(p, i);
-            }
-        }
-        while let Some(p) = self.kick.pop() {
-            self.notify_central(p, true);
-        }
-    }
-
-    /// Set pool `p`'s active instance count. Added instances power on idle;
-    /// removed ones (the highest-numbered) leave as `mode` says: their queued
-    /// (and, on failure, running) requests are dispatched again to the
-    /// remaining instances, and they power off once they hold no work.
-    fn set_instances(&mut self, p: usize, count: u32, mode: ScaleMode) {
-        let now = self.now;
-        let old = self.pools[p].active;
-        let count = count.clamp(1, self.pools[p].instances.len() as u32);
-        self.pools[p].active = count;
-        for i in old.min(count)..old.max(count) {
-            let i = i as usize;
-            if count > old {
-                self.pools[p].dispatcher.loads.enable(i);
-                self.pools[p].set_powered(i, now, true);
-            } else {
-                self.pools[p].dispatcher.loads.disable(i);
-            }
-        }
-        self.refresh_view(p);
-        let mut moved: Vec<u32> = Vec::new();
-        for i in count as usize..old as usize {
-            if mode == ScaleMode::Fail {
-                let q = if self.pools[p].central { 0 } else { i };
-                let before = self.pools[p].queues[q].len();
-                self.call(p, i, |s, now, cx| {
-                    s.evict_all(now, cx);
-                    None
-                });
-                // Cancel the wake-up of the step that was in progress.
-                self.pools[p].epochs[i] += 1;
-                self.evicted += (self.pools[p].queues[q].len() - before) as u64;
-            }
-            if !self.pools[p].central {
-                // Queued (and evicted) requests go back through dispatch.
-                let q = std::mem::take(&mut self.pools[p].queues[i]);
-                let n = q.len();
-                self.pools[p].waiting -= n as u32;
-                self.waiting_total -= n as u64;
-                for _ in 0..n {
-                    self.pools[p].dispatcher.loads.dec(i);
-                }
-                moved.extend(q);
-            }
-            self.power_off_if_idle(p, i);
-        }
-        for slab in moved {
-            self.dispatch(slab);
-        }
-        self.offer_queues(p);
-    }
-
-    /// A removed instance with no work left powers off.
-    fn power_off_if_idle(&mut self, p: usize, i: usize) {
-        let pool = &self.pools[p];
-        if i as u32 >= pool.active
-            && pool.instances[i].running() == 0
-            && (pool.central || pool.queues[i].is_empty())
-        {
-            let now = self.now;
-            self.pools[p].set_powered(i, now, false);
-        }
-    }
-
-    /// Keep the router's view of pool `p` in step with its active instances.
-    fn refresh_view(&mut self, p: usize) {
-        if let Some(v) = self.entry.iter().position(|&e| e == p) {
-            let pc = &self.cfg.pools[p];
-            let n = self.pools[p].active;
-            self.views[v].instances = n;
-            self.views[v].slots = n * match self.cfg.service_model {
-                ServiceModel::Iteration => pc.max_num_seqs(),
-                ServiceModel::Slot => pc.n_slots(),
-            };
-        }
-    }
-
-    fn snapshot(&mut self, index: usize) {
-        let now = self.now;
-        for p in 0..self.pools.len() {
-            self.snapshots[index][p] = self.pools[p].total_stats(now);
-        }
-    }
-
-    fn is_measured(&self, id: u64, arrival_ns: u64) -> bool {
-        id >= self.warm_count && arrival_ns >= self.warm_ns
-    }
-
-    fn open_window(&mut self) {
-        if self.window_start.is_some() {
-            return;
-        }
-        self.window_start = Some(self.now);
-        for (pool, t) in self.pools.iter_mut().zip(&mut self.trend.pools) {
-            for i in 0..pool.instances.len() {
-                pool.warm_stats[i] = pool.stats(i, self.now);
-            }
-            t.waiting_at_window_start = pool.waiting;
-        }
-    }
-
-    fn close_window(&mut self) {
-        if self.window_end.is_some() {
-            return;
-        }
-        self.open_window();
-        self.window_end = Some(self.now);
-        for pool in &mut self.pools {
-            for i in 0..pool.instances.len() {
-                pool.end_stats[i] = pool.stats(i, self.now);
-            }
-        }
-        self.check_backlog_growth();
-    }
-
-    /// A stable queue's backlog wanders by O(√n) over n arrivals; a backlog
-    /// that grew by more than 4·√n over the measurement window (n: the pool's
-    /// measured arrivals) is growing without bound, even if the run was too
-    /// short for the checkpoint trend to notice.
-    fn check_backlog_growth(&mut self) {
-        if self.verdict != Verdict::Stable {
-            return;
-        }
-        for (p, t) in self.trend.pools.iter().enumerate() {
-            let grew = self.pools[p].waiting as f64 - t.waiting_at_window_start as f64;
-            let n = self.collectors[p].arrived as f64;
-            if n > 0.0 && grew > 4.0 * n.sqrt() {
-                self.verdict = Verdict::Unstable {
-                    detected_at_s: self.now as f64 * 1e-9,
-                    reason: format!(
-                        "pool `{}`: waiting backlog grew by {grew:.0} requests over the measurement window ({n:.0} arrivals)",
-                        self.cfg.pools[p].id
-                    ),
-                };
-                return;
-            }
-        }
-    }
-
-    fn in_window(&self, t: u64) -> bool {
-        matches!(self.window_start, Some(s) if t >= s) && self.window_end.is_none_or(|e| t <= e)
-    }
-
     fn reject(&mut self, reason: &str, measured: bool, pool: Option<usize>, arrival_ns: u64) {
         *self.rejected.entry(reason.to_string()).or_default() += 1;
         for w in 0..self.win.len() {
@@ -1122,221 +855,6 @@ impl<S: Server> Sim<'_, S> {
                 let t = self.think_delay();
                 self.schedule_user(r.user, t);
             }
-        }
-    }
-
-    /// Request `slab` finished its prefill on instance `i` of prefill pool
-    /// `p`: start moving its KV cache (ISL + first token's predecessor tokens)
-    /// to the decode pool. Its `done_ns` holds the hand-off time until it lands.
-    fn start_transfer(&mut self, p: usize, i: usize, slab: u32) {
-        let now = self.now;
-        let h = self
-            .handoff
-            .as_mut()
-            .expect("prefill-only pools imply a hand-off");
-        let r = &mut self.reqs[slab];
-        r.done_ns = now;
-        if r.measured {
-            h.out.prefill_phase.record(now - r.arrival_ns);
-        }
-        let bytes = r.isl as f64 * h.kv_bytes_per_token;
-        if h.links.is_empty() {
-            // Ideal link: only the fixed latency (zero for `inf`).
-            let t = now + h.latency_ns;
-            self.events.push(t, r.id, EventKind::Landed { req: slab });
-            return;
-        }
-        let l = if h.shared {
-            0
-        } else {
-            (h.link_base[p] as usize) + i
-        };
-        let t = h.links[l].start(now, bytes, slab);
-        push_link_done(&mut self.events, l, t, h.links[l].epoch);
-    }
-
-    /// Link `l`'s scheduled completion: the finished transfers pay the fixed
-    /// latency, then land.
-    fn link_done(&mut self, l: usize, epoch: u32) {
-        let now = self.now;
-        let h = self.handoff.as_mut().expect("link events imply a hand-off");
-        if h.links[l].epoch != epoch {
-            self.stale_events += 1;
-            return;
-        }
-        let mut finished = std::mem::take(&mut h.finished);
-        let next = h.links[l].complete(now, &mut finished);
-        for &slab in &finished {
-            let r = &self.reqs[slab];
-            self.events
-                .push(now + h.latency_ns, r.id, EventKind::Landed { req: slab });
-        }
-        finished.clear();
-        h.finished = finished;
-        if let Some(t) = next {
-            push_link_done(&mut self.events, l, t, h.links[l].epoch);
-        }
-    }
-
-    /// A KV cache landed: the first token reaches the user now, and the
-    /// request joins its decode pool (dispatched by its policy, e.g. free KV).
-    fn land(&mut self, slab: u32) {
-        let now = self.now;
-        let h = self.handoff.as_mut().expect("landings imply a hand-off");
-        let r = &mut self.reqs[slab];
-        let d = h.decode_of[r.pool as usize].expect("landing from a prefill pool");
-        h.out.transfers += 1;
-        h.out.bytes += r.isl as f64 * h.kv_bytes_per_token;
-        if r.measured {
-            h.out.transfer.record(now - r.done_ns);
-        }
-        r.done_ns = NEVER;
-        r.first_token_ns = now;
-        r.kv_ready = true;
-        r.pool = d as u16;
-        self.dispatch(slab);
-    }
-
-    fn check_saturation(&mut self, id: u64) {
-        if self.waiting_total > self.max_waiting {
-            self.verdict = Verdict::Unstable {
-                detected_at_s: self.now as f64 * 1e-9,
-                reason: format!(
-                    "{} requests waiting (limit {})",
-                    self.waiting_total, self.max_waiting
-                ),
-            };
-            self.stop_early = true;
-            return;
-        }
-        // A queue that grows while capacity is reduced by a scheduled event
-        // is a transient, not instability: the trend is judged only once the
-        // last control change has taken effect (the hard limit still applies).
-        if id < self.warm_count
-            || !id.is_multiple_of(self.trend.every)
-            || self.now < self.trend.settled_ns
-        {
-            return;
-        }
-        for (p, t) in self.trend.pools.iter_mut().enumerate() {
-            let w = self.pools[p].waiting;
-            t.rises = if w > t.last { t.rises + 1 } else { 0 };
-            t.last = w;
-            if t.rises >= TREND_RISES && w as u64 > 2 * t.capacity {
-                self.verdict = Verdict::Unstable {
-                    detected_at_s: self.now as f64 * 1e-9,
-                    reason: format!(
-                        "pool `{}`: waiting queue rose at {TREND_RISES} consecutive checkpoints to {w} requests",
-                        self.cfg.pools[p].id
-                    ),
-                };
-                self.stop_early = true;
-                return;
-            }
-        }
-    }
-
-    fn finish(mut self, wall_s: f64, skipped: crate::workload::SkipCounts) -> SimOutcome {
-        // Requests still in flight: measured ones count as SLO misses, and a
-        // missing first token is recorded as a lower bound (now − arrival).
-        let now = self.now;
-        let live: Vec<ReqState> = self.reqs.iter_live().copied().collect();
-        for r in &live {
-            self.record(r);
-            let ttft = if r.first_token_ns == NEVER {
-                now - r.arrival_ns
-            } else {
-                r.first_token_ns - r.arrival_ns
-            };
-            if r.measured {
-                let c = &mut self.collectors[r.home as usize];
-                c.unfinished += 1;
-                c.ttft.record(ttft);
-            }
-            for w in 0..self.win.len() {
-                if self.in_metric_window(w, r.arrival_ns) {
-                    self.win_collectors[w].unfinished += 1;
-                    self.win_collectors[w].ttft.record(ttft);
-                }
-            }
-        }
-        // A window whose end was never reached ends now.
-        for w in 0..self.win.len() {
-            if self.win[w].1 > now {
-                self.snapshot(2 * w + 1);
-            }
-            if self.win[w].0 > now {
-                self.snapshot(2 * w);
-            }
-        }
-        let windows: Vec<WindowOutcome> = self
-            .cfg
-            .windows
-            .iter()
-            .enumerate()
-            .map(|(w, mw)| WindowOutcome {
-                name: mw.name.clone(),
-                start_s: mw.start_s,
-                end_s: (self.win[w].1.min(now)) as f64 * 1e-9,
-                metrics: self.win_collectors[w].clone(),
-                stats_by_pool: self.snapshots[2 * w + 1]
-                    .iter()
-                    .zip(&self.snapshots[2 * w])
-                    .map(|(e, b)| e.since(b))
-                    .collect(),
-            })
-            .collect();
-        self.records.sort_unstable_by_key(|r| r.id);
-        let mut fleet = self.fleet_rejects.clone();
-        fleet.arrived += self.fleet_rejects.rejected_total();
-        let pools: Vec<PoolOutcome> = self
-            .pools
-            .iter()
-            .zip(&self.collectors)
-            .map(|(pool, c)| {
-                fleet.merge(c);
-                let mut window_stats = InstanceStats::default();
-                let mut total_stats = InstanceStats::default();
-                for i in 0..pool.instances.len() {
-                    window_stats.add(&pool.end_stats[i].since(&pool.warm_stats[i]));
-                    total_stats.add(&pool.stats(i, now));
-                }
-                PoolOutcome {
-                    metrics: c.clone(),
-                    window_stats,
-                    total_stats,
-                }
-            })
-            .collect();
-        let ws = self.window_start.unwrap_or(0) as f64 * 1e-9;
-        let we = self.window_end.unwrap_or(now) as f64 * 1e-9;
-        SimOutcome {
-            pools,
-            fleet,
-            arrived: self.arrived,
-            completed: self.completed,
-            rejected: self.rejected,
-            in_flight: live.len() as u64,
-            measured: self.measured,
-            window_s: (ws, we),
-            end_s: now as f64 * 1e-9,
-            verdict: self.verdict,
-            events: self.events.popped() - self.stale_events,
-            wall_s,
-            router: (self.router.name().to_string(), self.router.stats()),
-            skipped,
-            records: self.records,
-            windows,
-            queue_trace: self
-                .queue_trace
-                .iter()
-                .map(|&(t, w)| (t as f64 * 1e-9, w))
-                .collect(),
-            evicted: self.evicted,
-            kv_transfer: self.handoff.map(|mut h| {
-                h.out.link_busy_s = h.links.iter().map(|l| l.busy_ns).sum::<f64>() * 1e-9;
-                h.out
-            }),
         }
     }
 }

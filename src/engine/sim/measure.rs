@@ -1,0 +1,121 @@
+//! What is measured: the warm-up and measurement window, metric windows and
+//! their snapshots, and saturation (the stability verdict).
+
+use super::{Server, Sim};
+use crate::engine::outcome::Verdict;
+
+/// Waiting queues rising at this many consecutive checkpoints (above twice
+/// the pool's slots) mean saturation.
+const TREND_RISES: u32 = 12;
+
+impl<S: Server> Sim<'_, S> {
+    pub(super) fn snapshot(&mut self, index: usize) {
+        let now = self.now;
+        for p in 0..self.pools.len() {
+            self.snapshots[index][p] = self.pools[p].total_stats(now);
+        }
+    }
+
+    pub(super) fn is_measured(&self, id: u64, arrival_ns: u64) -> bool {
+        id >= self.warm_count && arrival_ns >= self.warm_ns
+    }
+
+    pub(super) fn open_window(&mut self) {
+        if self.window_start.is_some() {
+            return;
+        }
+        self.window_start = Some(self.now);
+        for (pool, t) in self.pools.iter_mut().zip(&mut self.trend.pools) {
+            for i in 0..pool.instances.len() {
+                pool.warm_stats[i] = pool.stats(i, self.now);
+            }
+            t.waiting_at_window_start = pool.waiting;
+        }
+    }
+
+    pub(super) fn close_window(&mut self) {
+        if self.window_end.is_some() {
+            return;
+        }
+        self.open_window();
+        self.window_end = Some(self.now);
+        for pool in &mut self.pools {
+            for i in 0..pool.instances.len() {
+                pool.end_stats[i] = pool.stats(i, self.now);
+            }
+        }
+        self.check_backlog_growth();
+    }
+
+    /// A stable queue's backlog wanders by O(√n) over n arrivals; a backlog
+    /// that grew by more than 4·√n over the measurement window (n: the pool's
+    /// measured arrivals) is growing without bound, even if the run was too
+    /// short for the checkpoint trend to notice.
+    pub(super) fn check_backlog_growth(&mut self) {
+        if self.verdict != Verdict::Stable {
+            return;
+        }
+        for (p, t) in self.trend.pools.iter().enumerate() {
+            let grew = self.pools[p].waiting as f64 - t.waiting_at_window_start as f64;
+            let n = self.collectors[p].arrived as f64;
+            if n > 0.0 && grew > 4.0 * n.sqrt() {
+                self.verdict = Verdict::Unstable {
+                    detected_at_s: self.now as f64 * 1e-9,
+                    reason: format!(
+                        "pool `{}`: waiting backlog grew by {grew:.0} requests over the measurement window ({n:.0} arrivals)",
+                        self.cfg.pools[p].id
+                    ),
+                };
+                return;
+            }
+        }
+    }
+
+    pub(super) fn in_window(&self, t: u64) -> bool {
+        matches!(self.window_start, Some(s) if t >= s) && self.window_end.is_none_or(|e| t <= e)
+    }
+
+    pub(super) fn in_metric_window(&self, w: usize, arrival_ns: u64) -> bool {
+        let (a, b) = self.win[w];
+        arrival_ns >= a && arrival_ns < b
+    }
+
+    pub(super) fn check_saturation(&mut self, id: u64) {
+        if self.waiting_total > self.max_waiting {
+            self.verdict = Verdict::Unstable {
+                detected_at_s: self.now as f64 * 1e-9,
+                reason: format!(
+                    "{} requests waiting (limit {})",
+                    self.waiting_total, self.max_waiting
+                ),
+            };
+            self.stop_early = true;
+            return;
+        }
+        // A queue that grows while capacity is reduced by a scheduled event
+        // is a transient, not instability: the trend is judged only once the
+        // last control change has taken effect (the hard limit still applies).
+        if id < self.warm_count
+            || !id.is_multiple_of(self.trend.every)
+            || self.now < self.trend.settled_ns
+        {
+            return;
+        }
+        for (p, t) in self.trend.pools.iter_mut().enumerate() {
+            let w = self.pools[p].waiting;
+            t.rises = if w > t.last { t.rises + 1 } else { 0 };
+            t.last = w;
+            if t.rises >= TREND_RISES && w as u64 > 2 * t.capacity {
+                self.verdict = Verdict::Unstable {
+                    detected_at_s: self.now as f64 * 1e-9,
+                    reason: format!(
+                        "pool `{}`: waiting queue rose at {TREND_RISES} consecutive checkpoints to {w} requests",
+                        self.cfg.pools[p].id
+                    ),
+                };
+                self.stop_early = true;
+                return;
+            }
+        }
+    }
+}
