@@ -364,3 +364,41 @@ mod tests {
         computed_profile("--gpu", "h200:deepseek-r1:tp8:fp8:ep8").expect("deepseek");
     }
 }
+
+#[cfg(test)]
+mod sliding_window_tests {
+    use super::*;
+    use crate::profile::roofline::Batch;
+
+    #[test]
+    fn sliding_window_layers_hold_less_kv_and_read_less_at_long_context() {
+        let sw = parse_instance("--gpu", "h100-sxm:gpt-oss-120b:tp1:fp4").expect("spec");
+        let mut full = sw.clone();
+        full.model.sliding_layers = 0;
+        // Half the layers keep only 128 tokens: the context-growing KV per token
+        // halves, and the window KV of 256 sequences is set aside first.
+        assert_eq!(
+            sw.kv_bytes_per_token_per_gpu() * 2.0,
+            full.kv_bytes_per_token_per_gpu()
+        );
+        let reserve = 256.0 * 128.0 * sw.kv_bytes_per_token_per_gpu();
+        let want = (full.kv_free_bytes_per_gpu() - reserve) / sw.kv_bytes_per_token_per_gpu();
+        assert!((sw.kv_capacity_tok() - want).abs() < 1e-6 * want);
+        assert!(sw.kv_capacity_tok() > 1.5 * full.kv_capacity_tok());
+        // A decode step at 32k context reads about half the KV.
+        let b = Batch {
+            n_decode: 32.0,
+            decode_ctx_sum_tok: 32.0 * 32768.0,
+            ..Batch::default()
+        };
+        let (s, f) = (sw.step(&b), full.step(&b));
+        assert!(s.bytes_per_gpu < f.bytes_per_gpu && s.flops < f.flops);
+        // At a context inside the window the two are the same step.
+        let short = Batch {
+            n_decode: 32.0,
+            decode_ctx_sum_tok: 32.0 * 100.0,
+            ..Batch::default()
+        };
+        assert!((sw.step(&short).bytes_per_gpu - full.step(&short).bytes_per_gpu).abs() < 1.0);
+    }
+}

@@ -66,6 +66,14 @@ pub struct ModelSpec {
     /// MLA value dims per head.
     #[serde(default)]
     pub v_head_dim: u64,
+    /// Sliding-window attention span, tokens (0 = every layer attends to the full context).
+    #[serde(default)]
+    pub sliding_window: u64,
+    /// Layers that attend only to the last `sliding_window` tokens (gpt-oss:
+    /// every other layer). When every layer slides the model is treated as
+    /// full attention (the engine's KV model grows with context).
+    #[serde(default)]
+    pub sliding_layers: u64,
     /// Publisher's total parameters, billions (catalog only).
     #[serde(default)]
     pub published_params_b: Option<f64>,
@@ -194,34 +202,77 @@ impl ModelSpec {
         }
     }
 
-    /// KV-cache bytes per token for the whole model at `kv_bytes` per value.
-    pub fn kv_bytes_per_token(&self, kv_bytes: f64) -> f64 {
-        (self.layers * self.kv_values_per_token_layer()) as f64 * kv_bytes
+    /// Layers whose attention spans the sliding window (0 when none, or when
+    /// every layer would slide: such models are treated as full attention).
+    pub fn window_layers(&self) -> u64 {
+        if self.sliding_window > 0 && self.sliding_layers < self.layers {
+            self.sliding_layers
+        } else {
+            0
+        }
     }
 
-    /// KV-cache bytes per token held by *each* GPU at tensor parallelism `tp`:
+    /// Layers attending to the whole context.
+    pub fn full_attention_layers(&self) -> u64 {
+        self.layers - self.window_layers()
+    }
+
+    /// KV values per token per layer held by one GPU at tensor parallelism `tp`:
     /// GQA shards KV heads (replicating them when `tp` > KV heads); the MLA
     /// latent is shared by all heads and is replicated on every rank.
-    pub fn kv_bytes_per_token_per_gpu(&self, kv_bytes: f64, tp: u64) -> f64 {
+    fn kv_values_per_token_layer_per_gpu(&self, tp: u64) -> u64 {
         if self.is_mla() {
-            self.kv_bytes_per_token(kv_bytes)
+            self.kv_values_per_token_layer()
         } else {
-            let heads_per_gpu = self.kv_heads.div_ceil(tp.max(1));
-            (self.layers * 2 * heads_per_gpu * self.head_dim) as f64 * kv_bytes
+            2 * self.kv_heads.div_ceil(tp.max(1)) * self.head_dim
         }
+    }
+
+    /// KV-cache bytes per token of context for the whole model at `kv_bytes`
+    /// per value: the full-attention layers. Sliding-window layers add a
+    /// bounded amount per sequence ([`Self::window_kv_bytes_per_seq`]).
+    pub fn kv_bytes_per_token(&self, kv_bytes: f64) -> f64 {
+        (self.full_attention_layers() * self.kv_values_per_token_layer()) as f64 * kv_bytes
+    }
+
+    /// KV-cache bytes per token of context held by *each* GPU at tensor parallelism `tp`.
+    pub fn kv_bytes_per_token_per_gpu(&self, kv_bytes: f64, tp: u64) -> f64 {
+        (self.full_attention_layers() * self.kv_values_per_token_layer_per_gpu(tp)) as f64
+            * kv_bytes
+    }
+
+    /// KV bytes per token per GPU of the sliding-window layers (each such
+    /// layer keeps at most `sliding_window` tokens of a sequence).
+    pub fn window_kv_bytes_per_token_per_gpu(&self, kv_bytes: f64, tp: u64) -> f64 {
+        (self.window_layers() * self.kv_values_per_token_layer_per_gpu(tp)) as f64 * kv_bytes
+    }
+
+    /// Most KV bytes one sequence holds in the sliding-window layers (whole model).
+    pub fn window_kv_bytes_per_seq(&self, kv_bytes: f64) -> f64 {
+        (self.window_layers() * self.kv_values_per_token_layer() * self.sliding_window) as f64
+            * kv_bytes
     }
 
     /// Attention FLOPs per (query token, context token) pair, whole model:
     /// QKᵀ and A·V, `2·2·heads·dim` per layer (MLA in its absorbed decode form:
     /// scores over latent + RoPE dims, values over the latent).
     pub fn attn_flops_per_token_ctx(&self) -> f64 {
-        let per_layer = if self.is_mla() {
+        (self.full_attention_layers() * self.attn_flops_per_layer()) as f64
+    }
+
+    /// Attention FLOPs per (query, context token) pair of the sliding-window
+    /// layers (pairs only within the window).
+    pub fn window_attn_flops_per_token_ctx(&self) -> f64 {
+        (self.window_layers() * self.attn_flops_per_layer()) as f64
+    }
+
+    fn attn_flops_per_layer(&self) -> u64 {
+        if self.is_mla() {
             2 * self.q_heads * (self.kv_lora_rank + self.qk_rope_head_dim)
                 + 2 * self.q_heads * self.kv_lora_rank
         } else {
             4 * self.q_heads * self.head_dim
-        };
-        (self.layers * per_layer) as f64
+        }
     }
 
     fn matches(&self, name: &str) -> bool {
@@ -237,6 +288,12 @@ impl ModelSpec {
             ("head_dim", self.head_dim),
             ("vocab_size", self.vocab),
         ];
+        if self.sliding_layers > self.layers {
+            return Err(format!(
+                "{} sliding-window layers in a {}-layer model",
+                self.sliding_layers, self.layers
+            ));
+        }
         if let Some((f, _)) = req.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{f} must be ≥ 1"));
         }
@@ -328,10 +385,31 @@ pub fn load_hf_config(field: &str, path: &Path) -> Result<ModelSpec, InputError>
         0 if experts > 0 => intermediate,
         m => m,
     };
+    // Sliding-window attention: `layer_types` names the sliding layers
+    // (gpt-oss); a window without `layer_types` applies to every layer unless
+    // `use_sliding_window` is false (Qwen2/3 configs carry an unused window).
+    let layers = u(&["num_hidden_layers", "n_layer"]);
+    let use_window = v
+        .get("use_sliding_window")
+        .and_then(|x| x.as_bool())
+        .unwrap_or(true);
+    let sliding_window = if use_window {
+        u(&["sliding_window"])
+    } else {
+        0
+    };
+    let sliding_layers = match v.get("layer_types").and_then(|x| x.as_array()) {
+        _ if sliding_window == 0 => 0,
+        Some(types) => types
+            .iter()
+            .filter(|t| t.as_str() == Some("sliding_attention"))
+            .count() as u64,
+        None => layers,
+    };
     let m = ModelSpec {
         name: path.display().to_string(),
         aliases: vec![],
-        layers: u(&["num_hidden_layers", "n_layer"]),
+        layers,
         hidden,
         q_heads,
         kv_heads,
@@ -352,6 +430,8 @@ pub fn load_hf_config(field: &str, path: &Path) -> Result<ModelSpec, InputError>
         qk_rope_head_dim: u(&["qk_rope_head_dim"]),
         qk_nope_head_dim: u(&["qk_nope_head_dim"]),
         v_head_dim: u(&["v_head_dim"]),
+        sliding_window,
+        sliding_layers,
         published_params_b: None,
         published_active_b: None,
         active_excludes_embedding: false,
@@ -433,10 +513,50 @@ mod tests {
         let l8 = lookup_model("llama-3.1-8b").unwrap();
         assert_eq!(l8.kv_bytes_per_token(2.0), 131_072.0);
         let g = lookup_model("gpt-oss-120b").unwrap();
-        // 36 × 8 × 64 × 2 × 2 B (head_dim 64 from config, not 2880/64 = 45).
-        assert_eq!(g.kv_bytes_per_token(2.0), 73_728.0);
+        // 18 full-attention layers × 8 × 64 × 2 × 2 B (head_dim 64 from config,
+        // not 2880/64 = 45); the 18 sliding layers hold at most 128 tokens:
+        // 18 × 8 × 64 × 2 × 2 B × 128 per sequence.
+        assert_eq!(g.kv_bytes_per_token(2.0), 36_864.0);
+        assert_eq!(g.window_kv_bytes_per_seq(2.0), 36_864.0 * 128.0);
+        assert_eq!(g.full_attention_layers(), 18);
         let q = lookup_model("qwen3-235b-a22b").unwrap();
         assert_eq!(q.kv_bytes_per_token(2.0), (94 * 4 * 128 * 2 * 2) as f64);
+    }
+
+    #[test]
+    fn sliding_window_layers_come_from_layer_types() {
+        let dir = std::env::temp_dir().join(format!("kvfleet-hf-sw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let types: Vec<&str> = (0..24)
+            .map(|i| {
+                if i % 2 == 0 {
+                    "sliding_attention"
+                } else {
+                    "full_attention"
+                }
+            })
+            .collect();
+        let cfg = serde_json::json!({
+            "hidden_size": 2880, "num_hidden_layers": 24, "num_attention_heads": 64,
+            "num_key_value_heads": 8, "head_dim": 64, "intermediate_size": 2880,
+            "num_local_experts": 32, "num_experts_per_tok": 4, "vocab_size": 201088,
+            "sliding_window": 128, "layer_types": types
+        });
+        std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+        let m = load_hf_config("--gpu", &dir).expect("loads");
+        let c = lookup_model("gpt-oss-20b").unwrap();
+        assert_eq!((m.sliding_window, m.sliding_layers), (128, 12));
+        assert_eq!(m.kv_bytes_per_token(2.0), c.kv_bytes_per_token(2.0));
+        // An unused window (Qwen-style `use_sliding_window: false`) is ignored.
+        let qwen = serde_json::json!({
+            "hidden_size": 4096, "num_hidden_layers": 36, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 12288,
+            "vocab_size": 151936, "sliding_window": 32768, "use_sliding_window": false
+        });
+        std::fs::write(dir.join("config.json"), qwen.to_string()).unwrap();
+        let q = load_hf_config("--gpu", &dir).expect("loads");
+        assert_eq!(q.full_attention_layers(), 36);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -62,6 +62,10 @@ impl Default for RooflineParams {
     }
 }
 
+/// Sequences whose sliding-window KV is set aside when sizing the KV cache of
+/// a model with sliding-window layers (vLLM's default `max_num_seqs`).
+pub const WINDOW_RESERVE_SEQS: f64 = 256.0;
+
 /// One serving instance: a model on `tp` GPUs of one hardware type.
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
@@ -138,12 +142,22 @@ impl Instance {
         self.model.total_params() as f64 * self.weight_dtype.bytes()
     }
 
-    /// Free memory per GPU for the KV cache, bytes (negative: the model does not fit).
+    /// Free memory per GPU for the context-growing KV cache, bytes (negative:
+    /// the model does not fit). The sliding-window layers' bounded KV is set
+    /// aside for [`WINDOW_RESERVE_SEQS`] sequences.
     pub fn kv_free_bytes_per_gpu(&self) -> f64 {
         let p = &self.params;
         self.hw.hbm_gb * 1e9 * p.mem_fraction
             - self.weight_bytes() / self.tp as f64
             - p.reserve_gb * 1e9
+            - WINDOW_RESERVE_SEQS * self.window_kv_bytes_per_seq_per_gpu()
+    }
+
+    /// Most KV bytes one sequence holds per GPU in the sliding-window layers.
+    pub fn window_kv_bytes_per_seq_per_gpu(&self) -> f64 {
+        self.model
+            .window_kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp)
+            * self.model.sliding_window as f64
     }
 
     /// KV bytes per token on each GPU.
@@ -183,8 +197,23 @@ impl Instance {
         let attn_pairs = b.decode_ctx_sum_tok
             + b.prefill_tok * b.prefill_prior_ctx_tok
             + 0.5 * b.prefill_tok * b.prefill_tok / b.prompts();
-        let flops =
-            2.0 * m.active_params() as f64 * tokens + m.attn_flops_per_token_ctx() * attn_pairs;
+        // Sliding-window layers see at most `sliding_window` tokens of context.
+        let w = m.sliding_window as f64;
+        let (win_dec_ctx, win_prior) = if m.window_layers() > 0 {
+            let mean_ctx = if b.n_decode > 0.0 {
+                b.decode_ctx_sum_tok / b.n_decode
+            } else {
+                0.0
+            };
+            (b.n_decode * mean_ctx.min(w), b.prefill_prior_ctx_tok.min(w))
+        } else {
+            (0.0, 0.0)
+        };
+        let win_pairs =
+            win_dec_ctx + b.prefill_tok * (win_prior + 0.5 * b.prefill_tok / b.prompts()).min(w);
+        let flops = 2.0 * m.active_params() as f64 * tokens
+            + m.attn_flops_per_token_ctx() * attn_pairs
+            + m.window_attn_flops_per_token_ctx() * win_pairs;
         let compute_s = flops / t / (self.hw.peak_flops(self.weight_dtype) * p.compute_eff);
         // Memory: weights once per step (only the experts some token was routed to),
         // KV read for every context token, KV written for every new token.
@@ -205,7 +234,16 @@ impl Instance {
                 } else {
                     0.0
                 });
-        let kv_write = kv_tok * tokens;
+        let kv_win_tok = m.window_kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp);
+        let kv_read = kv_read
+            + kv_win_tok
+                * (win_dec_ctx
+                    + if b.prefill_tok > 0.0 {
+                        win_prior * b.prompts()
+                    } else {
+                        0.0
+                    });
+        let kv_write = (kv_tok + kv_win_tok) * tokens;
         let bytes_per_gpu = weights_read + kv_read + kv_write;
         let memory_s = bytes_per_gpu / (self.hw.hbm_tbps * 1e12 * p.memory_eff);
         // Communication: 2 all-reduces of the hidden state per layer; MoE layers
