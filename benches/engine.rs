@@ -12,13 +12,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use kvfleet::engine::dispatch::DispatchPolicy;
-use kvfleet::engine::{
-    self, Disagg, EngineKind, LinkSpec, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
-};
+use kvfleet::engine::{self, Disagg, EngineKind, LinkSpec, PoolConfig, SimConfig};
 use kvfleet::profile::Profile;
 use kvfleet::simulate::open_arrivals;
 use kvfleet::workload::spec::WorkloadSpec;
-use kvfleet_routers::RouterSpec;
 
 fn workload(n: u64) -> (WorkloadSpec, &'static str) {
     let cdf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cdf/azure_cdf.json");
@@ -37,31 +34,17 @@ fn workload(n: u64) -> (WorkloadSpec, &'static str) {
 
 fn config(engine: EngineKind) -> SimConfig {
     SimConfig {
-        pools: vec![PoolConfig {
-            id: "pool".into(),
-            profile: Profile::preset("h100").expect("preset"),
-            instances: 8,
-            max_ctx_tok: 8192,
-            dispatch: DispatchPolicy::Jsq,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
-        }],
-        router: RouterSpec::length(),
         engine,
-        service_model: ServiceModel::Iteration,
-        seed: 1,
-        warmup: Warmup::default(),
-        slo: Slo {
-            ttft_ms: 500.0,
-            tpot_ms: None,
-        },
-        validate: false,
-        record_requests: false,
-        max_waiting: None,
-        controls: Vec::new(),
-        windows: Vec::new(),
-        disagg: None,
+        ..SimConfig::new(
+            vec![PoolConfig::new(
+                "pool",
+                Profile::preset("h100").expect("preset"),
+                8,
+                8192,
+            )],
+            1,
+            500.0,
+        )
     }
 }
 

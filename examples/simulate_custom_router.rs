@@ -6,14 +6,11 @@
 //! shortest among pools that fit it ("join the shortest pool"), and is run
 //! on the same two-pool fleet and arrival stream as the built-in `length`.
 
-use kvfleet::engine::dispatch::DispatchPolicy;
-use kvfleet::engine::{self, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use kvfleet::engine::{self, PoolConfig, SimConfig};
 use kvfleet::profile::Profile;
 use kvfleet::simulate::open_arrivals;
 use kvfleet::workload::spec::WorkloadSpec;
-use kvfleet_routers::{
-    Decision, FleetView, RejectReason, RequestView, Router, RouterSpec, RouterStats,
-};
+use kvfleet_routers::{Decision, FleetView, RejectReason, RequestView, Router, RouterStats};
 
 /// Shortest (running + waiting) / slots among pools that fit.
 struct ShortestPool {
@@ -44,37 +41,20 @@ impl Router for ShortestPool {
 }
 
 fn pool(id: &str, instances: u32, max_ctx_tok: u32) -> PoolConfig {
-    PoolConfig {
-        id: id.into(),
-        profile: Profile::preset("h100").expect("built-in preset"),
+    PoolConfig::new(
+        id,
+        Profile::preset("h100").expect("built-in preset"),
         instances,
         max_ctx_tok,
-        dispatch: DispatchPolicy::Jsq,
-        max_queue: None,
-        max_num_seqs: None,
-        models: vec![],
-    }
+    )
 }
 
 fn main() -> anyhow::Result<()> {
-    let cfg = SimConfig {
-        pools: vec![pool("short", 2, 2048), pool("long", 2, 8192)],
-        router: RouterSpec::length(),
-        engine: EngineKind::Fast,
-        service_model: ServiceModel::Iteration,
-        seed: 11,
-        warmup: Warmup::default(),
-        slo: Slo {
-            ttft_ms: 500.0,
-            tpot_ms: None,
-        },
-        validate: false,
-        record_requests: false,
-        max_waiting: None,
-        controls: Vec::new(),
-        windows: Vec::new(),
-        disagg: None,
-    };
+    let cfg = SimConfig::new(
+        vec![pool("short", 2, 2048), pool("long", 2, 8192)],
+        11,
+        500.0,
+    );
     let mut workload = WorkloadSpec::default_chat();
     workload.n_requests = Some(50_000);
     workload.lam = Some(30.0);

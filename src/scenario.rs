@@ -315,25 +315,21 @@ impl Scenario {
         check_sim(sim.warmup, sim.slo_ttft_ms, sim.replications)?;
         Ok(SimulateJob {
             cfg: SimConfig {
-                pools,
                 router: self.router,
                 engine: sim.engine,
                 service_model: sim.service_model,
-                seed: sim.seed,
                 warmup: Warmup {
                     fraction: sim.warmup,
                     seconds: sim.warmup_s,
                 },
+                controls,
+                windows: self.windows,
+                disagg,
                 slo: Slo {
                     ttft_ms: sim.slo_ttft_ms,
                     tpot_ms: sim.slo_tpot_ms,
                 },
-                validate: false,
-                record_requests: false,
-                max_waiting: None,
-                controls,
-                windows: self.windows,
-                disagg,
+                ..SimConfig::new(pools, sim.seed, sim.slo_ttft_ms)
             },
             workload: self.workload,
             per_pool,

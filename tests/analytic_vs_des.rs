@@ -14,11 +14,10 @@
 
 use kvfleet::analytic::{PoolCalibration, allen_cunneen, mmc, sample_lengths};
 use kvfleet::engine::dispatch::DispatchPolicy;
-use kvfleet::engine::{self, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup};
+use kvfleet::engine::{self, PoolConfig, ServiceModel, SimConfig, Warmup};
 use kvfleet::profile::{PowerCurve, Profile};
 use kvfleet::simulate::open_arrivals;
 use kvfleet::workload::spec::WorkloadSpec;
-use kvfleet_routers::RouterSpec;
 
 const W_S: f64 = 0.0001;
 const MAX_CTX: u32 = 1 << 20;
@@ -42,34 +41,20 @@ fn profile(c: u32) -> Profile {
 
 fn config(profile: Profile, instances: u32, dispatch: DispatchPolicy) -> SimConfig {
     SimConfig {
-        pools: vec![PoolConfig {
-            id: "pool".into(),
-            profile,
-            instances,
-            max_ctx_tok: MAX_CTX,
-            dispatch,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
-        }],
-        router: RouterSpec::length(),
-        engine: EngineKind::Fast,
         service_model: ServiceModel::Slot,
-        seed: 3,
         warmup: Warmup {
             fraction: 0.05,
             seconds: None,
         },
-        slo: Slo {
-            ttft_ms: 1e9,
-            tpot_ms: None,
-        },
-        validate: false,
-        record_requests: false,
         max_waiting: Some(u64::MAX),
-        controls: Vec::new(),
-        windows: Vec::new(),
-        disagg: None,
+        ..SimConfig::new(
+            vec![PoolConfig {
+                dispatch,
+                ..PoolConfig::new("pool", profile, instances, MAX_CTX)
+            }],
+            3,
+            1e9,
+        )
     }
 }
 

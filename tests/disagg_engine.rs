@@ -32,14 +32,8 @@ fn profile() -> Profile {
 
 fn pool(id: &str, dispatch: DispatchPolicy) -> PoolConfig {
     PoolConfig {
-        id: id.into(),
-        profile: profile(),
-        instances: 1,
-        max_ctx_tok: 100_000,
         dispatch,
-        max_queue: None,
-        max_num_seqs: None,
-        models: vec![],
+        ..PoolConfig::new(id, profile(), 1, 100_000)
     }
 }
 

@@ -4,13 +4,12 @@
 
 use kvfleet::engine::dispatch::DispatchPolicy;
 use kvfleet::engine::{
-    self, Arrivals, ControlChange, Disagg, EngineKind, LinkSpec, PoolConfig, ScaleMode,
-    ServiceModel, SimConfig, Slo, Warmup,
+    self, Arrivals, ControlChange, Disagg, EngineKind, LinkSpec, PoolConfig, ScaleMode, SimConfig,
+    Warmup,
 };
 use kvfleet::profile::{PowerCurve, Profile};
 use kvfleet::workload::Request;
 use kvfleet::workload::memory::VecSource;
-use kvfleet_routers::RouterSpec;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -65,34 +64,21 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
         reqs.push(Request::new(t, isl, osl));
     }
     let cfg = SimConfig {
-        pools: vec![PoolConfig {
-            id: "p".into(),
-            profile,
-            instances,
-            max_ctx_tok: max_len + 1,
-            dispatch,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
-        }],
-        router: RouterSpec::length(),
-        engine: EngineKind::Fast,
-        service_model: ServiceModel::Iteration,
-        seed,
         warmup: Warmup {
             fraction: 0.0,
             seconds: None,
         },
-        slo: Slo {
-            ttft_ms: 1000.0,
-            tpot_ms: None,
-        },
         validate: true,
         record_requests: true,
         max_waiting: Some(u64::MAX),
-        controls: Vec::new(),
-        windows: Vec::new(),
-        disagg: None,
+        ..SimConfig::new(
+            vec![PoolConfig {
+                dispatch,
+                ..PoolConfig::new("p", profile, instances, max_len + 1)
+            }],
+            seed,
+            1000.0,
+        )
     };
     (cfg, reqs)
 }

@@ -1,14 +1,11 @@
 //! Power, energy and control events in the engine.
 
-use kvfleet::engine::dispatch::DispatchPolicy;
 use kvfleet::engine::{
-    self, Arrivals, ControlChange, EngineKind, MetricWindow, PoolConfig, ServiceModel, SimConfig,
-    Slo, Warmup,
+    self, Arrivals, ControlChange, EngineKind, MetricWindow, PoolConfig, SimConfig, Warmup,
 };
 use kvfleet::profile::{PowerCurve, Profile};
 use kvfleet::workload::Request;
 use kvfleet::workload::memory::VecSource;
-use kvfleet_routers::RouterSpec;
 
 fn profile(max_slots: u32) -> Profile {
     Profile {
@@ -30,34 +27,18 @@ fn profile(max_slots: u32) -> Profile {
 
 fn config(profile: Profile, instances: u32, engine: EngineKind) -> SimConfig {
     SimConfig {
-        pools: vec![PoolConfig {
-            id: "p".into(),
-            profile,
-            instances,
-            max_ctx_tok: 100_000,
-            dispatch: DispatchPolicy::Jsq,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
-        }],
-        router: RouterSpec::length(),
         engine,
-        service_model: ServiceModel::Iteration,
-        seed: 1,
         warmup: Warmup {
             fraction: 0.0,
             seconds: None,
         },
-        slo: Slo {
-            ttft_ms: 1e9,
-            tpot_ms: None,
-        },
         validate: true,
         record_requests: true,
-        max_waiting: None,
-        controls: Vec::new(),
-        windows: Vec::new(),
-        disagg: None,
+        ..SimConfig::new(
+            vec![PoolConfig::new("p", profile, instances, 100_000)],
+            1,
+            1e9,
+        )
     }
 }
 

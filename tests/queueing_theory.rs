@@ -5,13 +5,10 @@
 
 use kvfleet::analytic::MmcQueue;
 use kvfleet::engine::dispatch::DispatchPolicy;
-use kvfleet::engine::{
-    self, Arrivals, EngineKind, PoolConfig, ServiceModel, SimConfig, Slo, Warmup,
-};
+use kvfleet::engine::{self, Arrivals, PoolConfig, ServiceModel, SimConfig, Warmup};
 use kvfleet::error::InputError;
 use kvfleet::profile::{PowerCurve, Profile};
 use kvfleet::workload::{Request, RequestSource};
-use kvfleet_routers::RouterSpec;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -66,34 +63,20 @@ fn config(c: u32, instances: u32, dispatch: DispatchPolicy) -> SimConfig {
         power: PowerCurve::new(0.0, 0.0, 0.0, 0.0),
     };
     SimConfig {
-        pools: vec![PoolConfig {
-            id: "mmc".into(),
-            profile,
-            instances,
-            max_ctx_tok: 1 << 20,
-            dispatch,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
-        }],
-        router: RouterSpec::length(),
-        engine: EngineKind::Fast,
         service_model: ServiceModel::Slot,
-        seed: 1,
         warmup: Warmup {
             fraction: 0.05,
             seconds: None,
         },
-        slo: Slo {
-            ttft_ms: 1e9,
-            tpot_ms: None,
-        },
-        validate: false,
-        record_requests: false,
         max_waiting: Some(u64::MAX),
-        controls: Vec::new(),
-        windows: Vec::new(),
-        disagg: None,
+        ..SimConfig::new(
+            vec![PoolConfig {
+                dispatch,
+                ..PoolConfig::new("mmc", profile, instances, 1 << 20)
+            }],
+            1,
+            1e9,
+        )
     }
 }
 

@@ -31,14 +31,8 @@ fn config(instances: u32, engine: EngineKind) -> SimConfig {
     };
     let mut cfg = SimConfig::new(
         vec![PoolConfig {
-            id: "p".into(),
-            profile,
-            instances,
-            max_ctx_tok: 10_000,
             dispatch: DispatchPolicy::RoundRobin,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
+            ..PoolConfig::new("p", profile, instances, 10_000)
         }],
         1,
         1e9,

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use kvfleet_routers::RouterSpec;
 use serde::Serialize;
 
 use super::output::{HumanReport, OutputArgs, emit};
@@ -11,7 +10,7 @@ use super::workload_args::WorkloadArgs;
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::{PoolEstimate, all_estimates, finite_or_null};
 use crate::engine::dispatch::DispatchPolicy;
-use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
+use crate::engine::{ServiceModel, SimConfig};
 use crate::error::InputError;
 use crate::metrics::report::SimReport;
 use crate::profile::{Profile, ProfileOverrides, resolve_profile};
@@ -258,22 +257,8 @@ impl AnalyticArgs {
         )?;
         Ok(SimulateJob {
             cfg: SimConfig {
-                pools: vec![pool],
-                router: RouterSpec::length(),
-                engine: EngineKind::Fast,
                 service_model,
-                seed: self.seed,
-                warmup: Warmup::default(),
-                slo: Slo {
-                    ttft_ms: self.slo,
-                    tpot_ms: None,
-                },
-                validate: false,
-                record_requests: false,
-                max_waiting: None,
-                controls: Vec::new(),
-                windows: Vec::new(),
-                disagg: None,
+                ..SimConfig::new(vec![pool], self.seed, self.slo)
             },
             workload: spec.clone(),
             per_pool: Vec::new(),

@@ -8,7 +8,6 @@ use plotters::prelude::*;
 
 use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
 use super::workload_args::WorkloadArgs;
-use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{PoolConfig, SimConfig};
 use crate::error::InputError;
 use crate::planner::gridflex::{GridFlex, GridFlexReport};
@@ -113,16 +112,7 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
     let horizon_s = a.event_start_s + a.event_duration_s + a.after_s;
     workload.n_requests = Some(a.verify_des.unwrap_or((lam * horizon_s).ceil() as u64));
     let cfg = SimConfig::new(
-        vec![PoolConfig {
-            id: "pool".into(),
-            profile,
-            instances: a.n_gpus / g,
-            max_ctx_tok: a.max_ctx,
-            dispatch: DispatchPolicy::Jsq,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
-        }],
+        vec![PoolConfig::new("pool", profile, a.n_gpus / g, a.max_ctx)],
         a.seed,
         a.slo,
     );

@@ -222,11 +222,8 @@ impl SimulateArgs {
         }
         Ok(SimulateJob {
             cfg: SimConfig {
-                pools,
                 router,
-                engine: EngineKind::Fast,
                 service_model: self.service_model,
-                seed: 42,
                 warmup: Warmup {
                     fraction: self.warmup,
                     seconds: self.warmup_s,
@@ -235,12 +232,7 @@ impl SimulateArgs {
                     ttft_ms: self.slo,
                     tpot_ms: self.slo_tpot,
                 },
-                validate: false,
-                record_requests: false,
-                max_waiting: None,
-                controls: Vec::new(),
-                windows: Vec::new(),
-                disagg: None,
+                ..SimConfig::new(pools, 42, self.slo)
             },
             workload,
             per_pool: Vec::new(),

@@ -62,6 +62,21 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// A pool of `instances` serving up to `max_ctx_tok` tokens, with JSQ
+    /// dispatch, unbounded queues, the profile's `max_num_seqs`, serving any model.
+    pub fn new(id: impl Into<String>, profile: Profile, instances: u32, max_ctx_tok: u32) -> Self {
+        PoolConfig {
+            id: id.into(),
+            profile,
+            instances,
+            max_ctx_tok,
+            dispatch: DispatchPolicy::Jsq,
+            max_queue: None,
+            max_num_seqs: None,
+            models: Vec::new(),
+        }
+    }
+
     /// Running-sequence cap per instance.
     pub fn max_num_seqs(&self) -> u32 {
         self.max_num_seqs.unwrap_or(self.profile.max_slots)

@@ -358,14 +358,8 @@ impl DisaggStudy {
 
     fn pool(&self, id: &str, profile: &Profile, n: u32, dispatch: DispatchPolicy) -> PoolConfig {
         PoolConfig {
-            id: id.into(),
-            profile: profile.clone(),
-            instances: n,
-            max_ctx_tok: self.max_ctx_tok,
             dispatch,
-            max_queue: None,
-            max_num_seqs: None,
-            models: vec![],
+            ..PoolConfig::new(id, profile.clone(), n, self.max_ctx_tok)
         }
     }
 

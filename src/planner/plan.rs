@@ -4,7 +4,6 @@ use kvfleet_routers::RouterSpec;
 use serde::Serialize;
 
 use crate::engine::PoolConfig;
-use crate::engine::dispatch::DispatchPolicy;
 use crate::profile::Profile;
 
 /// A fleet shape: which pools exist and how requests are routed to them.
@@ -74,19 +73,13 @@ impl FleetPlan {
             .into_iter()
             .zip(counts)
             .enumerate()
-            .map(|(i, (s, &n))| PoolConfig {
-                id: s.id,
-                profile: if self.b_short.is_some() && i == 0 {
+            .map(|(i, (s, &n))| {
+                let profile = if self.b_short.is_some() && i == 0 {
                     self.short.clone()
                 } else {
                     self.long.clone()
-                },
-                instances: n.max(1),
-                max_ctx_tok: s.max_ctx,
-                dispatch: DispatchPolicy::Jsq,
-                max_queue: None,
-                max_num_seqs: None,
-                models: vec![],
+                };
+                PoolConfig::new(s.id, profile, n.max(1), s.max_ctx)
             })
             .collect()
     }

@@ -15,7 +15,6 @@ use serde::Serialize;
 
 use super::fit::quantile_linear;
 use super::{SizingConfig, SweepPoint};
-use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::requests::NEVER;
 use crate::engine::{self, Arrivals, ClosedLoop, PoolConfig, SimConfig, Warmup};
 use crate::error::InputError;
@@ -119,16 +118,12 @@ impl SweepSimulation {
             },
             record_requests: true,
             ..SimConfig::new(
-                vec![PoolConfig {
-                    id: "pool".into(),
-                    profile: self.profile.clone(),
+                vec![PoolConfig::new(
+                    "pool",
+                    self.profile.clone(),
                     instances,
-                    max_ctx_tok: self.max_ctx_tok,
-                    dispatch: DispatchPolicy::Jsq,
-                    max_queue: None,
-                    max_num_seqs: None,
-                    models: vec![],
-                }],
+                    self.max_ctx_tok,
+                )],
                 self.seed,
                 1e12,
             )
