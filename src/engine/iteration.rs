@@ -144,7 +144,7 @@ impl IterationInstance {
 
     /// Make this a prefill-only instance of a disaggregated fleet: a request
     /// leaves after its prefill step with its first token computed
-    /// (`generated = 1`, `done_ns` unset) for the driver to transfer its KV.
+    /// (`generated = 1`), listed in `Ctx::handoffs` for the driver to transfer its KV.
     pub fn set_prefill_only(&mut self, on: bool) {
         self.prefill_only = on;
     }
@@ -291,7 +291,7 @@ impl IterationInstance {
             // Hand-off: the KV cache leaves with the request.
             self.used -= self.blocks(seq.prefilled as u64);
             self.unlink_and_free(si);
-            cx.done.push(seq.req);
+            cx.handoffs.push(seq.req);
             return;
         }
         if r.first_token_ns == NEVER {

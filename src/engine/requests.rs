@@ -25,6 +25,9 @@ pub struct ReqState {
     pub first_token_ns: u64,
     /// Time of completion, ns.
     pub done_ns: u64,
+    /// End of the prefill on a prefill-only instance (the KV transfer's
+    /// start), ns; `NEVER` outside disaggregated serving.
+    pub handoff_ns: u64,
     /// Pool index where the request is (or was last) served.
     pub pool: u16,
     /// Pool the router chose (metrics are kept there; differs from `pool`

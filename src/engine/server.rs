@@ -14,6 +14,9 @@ pub struct Ctx<'a> {
     pub waiting: &'a mut VecDeque<u32>,
     /// Completed requests are appended here (slab indices).
     pub done: &'a mut Vec<u32>,
+    /// Requests whose prefill finished on a prefill-only instance, to be
+    /// handed to a decode pool (slab indices).
+    pub handoffs: &'a mut Vec<u32>,
     /// The waiting queue is a pool-wide central queue shared with other instances.
     pub central: bool,
     /// A step of this instance that ends exactly at `now` has not been

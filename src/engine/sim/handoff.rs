@@ -8,7 +8,6 @@ use crate::engine::config::{Disagg, SimConfig};
 use crate::engine::events::{EventKind, EventQueue};
 use crate::engine::link::PsLink;
 use crate::engine::outcome::TransferOutcome;
-use crate::engine::requests::NEVER;
 
 /// The prefill → KV transfer → decode hand-off of a disaggregated fleet.
 pub(super) struct Handoff {
@@ -82,7 +81,7 @@ fn push_link_done(events: &mut EventQueue, l: usize, t: u64, epoch: u32) {
 impl<S: Server> Sim<'_, S> {
     /// Request `slab` finished its prefill on instance `i` of prefill pool
     /// `p`: start moving its KV cache (ISL + first token's predecessor tokens)
-    /// to the decode pool. Its `done_ns` holds the hand-off time until it lands.
+    /// to the decode pool.
     pub(super) fn start_transfer(&mut self, p: usize, i: usize, slab: u32) {
         let now = self.now;
         let h = self
@@ -90,7 +89,7 @@ impl<S: Server> Sim<'_, S> {
             .as_mut()
             .expect("prefill-only pools imply a hand-off");
         let r = &mut self.reqs[slab];
-        r.done_ns = now;
+        r.handoff_ns = now;
         if r.measured {
             h.out.prefill_phase.record(now - r.arrival_ns);
         }
@@ -143,9 +142,8 @@ impl<S: Server> Sim<'_, S> {
         h.out.transfers += 1;
         h.out.bytes += r.isl as f64 * h.kv_bytes_per_token;
         if r.measured {
-            h.out.transfer.record(now - r.done_ns);
+            h.out.transfer.record(now - r.handoff_ns);
         }
-        r.done_ns = NEVER;
         r.first_token_ns = now;
         r.kv_ready = true;
         r.pool = d as u16;

@@ -88,6 +88,8 @@ struct Sim<'c, S: Server> {
     events: EventQueue,
     reqs: Requests,
     done: Vec<u32>,
+    /// Requests a prefill-only instance just handed off (see `Ctx::handoffs`).
+    handoffs: Vec<u32>,
     router: Box<dyn Router>,
     views: Vec<PoolView>,
     dispatch_rng: SimRng,
@@ -366,6 +368,7 @@ fn run_with<S: Server>(
         events: EventQueue::default(),
         reqs: Requests::default(),
         done: Vec::new(),
+        handoffs: Vec::new(),
         router,
         views,
         dispatch_rng: streams.stream(Purpose::Dispatch),
@@ -593,6 +596,7 @@ impl<S: Server> Sim<'_, S> {
             reqs: &mut self.reqs,
             waiting: &mut pool.queues[q],
             done: &mut self.done,
+            handoffs: &mut self.handoffs,
             central: pool.central,
             boundary_pending_now: self.waking.is_some_and(|w| pool.base + i as u32 > w),
             accepting: !(pool.central && i as u32 >= pool.active),
@@ -713,6 +717,7 @@ impl<S: Server> Sim<'_, S> {
             dispatch_ns: req.arrival_ns + delay,
             first_token_ns: NEVER,
             done_ns: NEVER,
+            handoff_ns: NEVER,
             pool: pool as u16,
             home: pool as u16,
             kv_ready: false,
@@ -810,14 +815,16 @@ impl<S: Server> Sim<'_, S> {
     }
 
     fn drain_done(&mut self, p: usize, i: usize) {
-        while let Some(slab) = self.done.pop() {
+        while let Some(slab) = self.handoffs.pop() {
+            // A prefill-only instance finished the prompt: hand it off.
             if !self.pools[p].central {
                 self.pools[p].dispatcher.loads.dec(i);
             }
-            if self.reqs[slab].done_ns == NEVER {
-                // A prefill-only instance finished the prompt: hand it off.
-                self.start_transfer(p, i, slab);
-                continue;
+            self.start_transfer(p, i, slab);
+        }
+        while let Some(slab) = self.done.pop() {
+            if !self.pools[p].central {
+                self.pools[p].dispatcher.loads.dec(i);
             }
             let r = self.reqs.remove(slab);
             self.completed += 1;
