@@ -354,7 +354,12 @@ impl Scenario {
     /// The events as engine control changes, in time order.
     fn controls(&self, pools: &[PoolConfig]) -> Result<Vec<ControlChange>, InputError> {
         let mut out = Vec::new();
-        for (k, e) in self.events.iter().enumerate() {
+        // In time order, so a ramp starts from the cap in force at its time
+        // whatever order the file lists the events in.
+        let mut order: Vec<usize> = (0..self.events.len()).collect();
+        order.sort_by(|&a, &b| self.events[a].at_s.total_cmp(&self.events[b].at_s));
+        for k in order {
+            let e = &self.events[k];
             let field = |f: &str| format!("events[{k}].{f}");
             let p = self.pool_index(&field("pool"), &e.pool)?;
             if !(e.at_s.is_finite() && e.at_s >= 0.0) {
@@ -545,4 +550,53 @@ pub fn pool_config(
         max_num_seqs,
         models,
     })
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    #[test]
+    fn a_ramp_starts_from_the_cap_in_force_at_its_time() {
+        // Listed out of time order: the ramp at 100 s follows the cap of 8 set at 50 s.
+        let s: Scenario = toml::from_str(
+            r#"
+            [[pools]]
+            id = "p"
+            gpu = "h100"
+            instances = 1
+            max_ctx = 8192
+
+            [[events]]
+            at_s = 100
+            pool = "p"
+            max_num_seqs = 4
+            ramp_s = 4
+
+            [[events]]
+            at_s = 50
+            pool = "p"
+            max_num_seqs = 8
+            "#,
+        )
+        .expect("parses");
+        let pools = vec![PoolConfig::new("p", Profile::preset("h100").unwrap(), 1, 8192)];
+        let caps: Vec<(f64, Control)> = s
+            .controls(&pools)
+            .expect("valid")
+            .iter()
+            .map(|c| (c.at_s, c.action))
+            .collect();
+        assert_eq!(
+            caps,
+            vec![
+                (50.0, Control::MaxNumSeqs(8)),
+                (101.0, Control::MaxNumSeqs(7)),
+                (102.0, Control::MaxNumSeqs(6)),
+                (103.0, Control::MaxNumSeqs(5)),
+                (104.0, Control::MaxNumSeqs(4)),
+            ]
+        );
+    }
 }
