@@ -581,7 +581,12 @@ mod event_tests {
             "#,
         )
         .expect("parses");
-        let pools = vec![PoolConfig::new("p", Profile::preset("h100").unwrap(), 1, 8192)];
+        let pools = vec![PoolConfig::new(
+            "p",
+            Profile::preset("h100").unwrap(),
+            1,
+            8192,
+        )];
         let caps: Vec<(f64, Control)> = s
             .controls(&pools)
             .expect("valid")

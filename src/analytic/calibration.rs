@@ -117,7 +117,7 @@ impl PoolCalibration {
 }
 
 /// Nearest-rank `q` quantile of sorted values (0 when empty).
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

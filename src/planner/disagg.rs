@@ -25,7 +25,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analytic::calibration::sample_lengths;
+use crate::analytic::calibration::{nearest_rank, sample_lengths};
 use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{Disagg, LinkSpec, PoolConfig, SimConfig, Slo};
 use crate::metrics::report::SimReport;
@@ -243,12 +243,10 @@ struct Shape {
     decode_ctx: f64,
 }
 
+/// Nearest-rank `q` quantile (0 when empty).
 fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
     v.sort_by(f64::total_cmp);
-    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+    nearest_rank(&v, q)
 }
 
 impl DisaggStudy {
