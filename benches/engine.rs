@@ -1,6 +1,5 @@
 //! Simulated requests per second of the fast and step engines on a chat
-//! workload: the Azure CDF from `../shared/data` when present (else the
-//! built-in default chat lengths), 8 H100 instances, λ = 150 req/s (≈80% of
+//! workload: the built-in Azure CDF (`--cdf azure`), 8 H100 instances, λ = 150 req/s (≈80% of
 //! the fleet's saturation rate of ≈190 req/s), 1M requests for the fast
 //! engine and 100k for the step engine; then the same stream on a
 //! disaggregated fleet (3 prefill + 8 decode H100 instances, InfiniBand KV
@@ -8,7 +7,7 @@
 //! with the fast engine. Single-threaded. Run with
 //! `cargo bench --bench engine`.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use kvfleet::engine::dispatch::DispatchPolicy;
@@ -18,18 +17,13 @@ use kvfleet::simulate::open_arrivals;
 use kvfleet::workload::spec::WorkloadSpec;
 
 fn workload(n: u64) -> (WorkloadSpec, &'static str) {
-    let cdf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cdf/azure_cdf.json");
     let mut w = WorkloadSpec::default_chat();
     w.lam = Some(150.0);
     w.n_requests = Some(n);
-    if cdf.is_file() {
-        w.cdf = Some(cdf);
-        w.isl = None;
-        w.osl = None;
-        (w, "Azure CDF")
-    } else {
-        (w, "built-in chat lengths (../shared/data absent)")
-    }
+    w.cdf = Some(PathBuf::from("azure"));
+    w.isl = None;
+    w.osl = None;
+    (w, "Azure CDF (built-in)")
 }
 
 fn config(engine: EngineKind) -> SimConfig {

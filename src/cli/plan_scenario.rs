@@ -6,7 +6,7 @@
 //! description = "Puzzle 4: when do I need to add GPUs?"
 //! [plan]
 //! kind = "whatif"
-//! cdf = "../../../shared/data/cdf/azure_cdf.json"
+//! cdf = "azure"
 //! slo = 500
 //! gpu_short = "h100"
 //! gpu_long = "h100"

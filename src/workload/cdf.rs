@@ -16,6 +16,7 @@ use rand::RngExt;
 
 use crate::error::InputError;
 use crate::rng::SimRng;
+use crate::workload::builtin_cdf::{self, BuiltinMatch};
 
 /// Tolerance on the last cumulative fraction (it must be 1 within this).
 pub const LAST_FRACTION_TOLERANCE: f64 = 1e-6;
@@ -85,6 +86,18 @@ fn validate(points: &[(u32, f64)]) -> Result<(), PointError> {
     Ok(())
 }
 
+/// True the first time this process asks about `path` (so a CDF loaded by
+/// several planner stages is announced once).
+fn first_mention(path: &Path) -> bool {
+    static SEEN: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.iter().any(|p| p == path) {
+        return false;
+    }
+    seen.push(path.to_path_buf());
+    true
+}
+
 /// Read one `[tokens, fraction]` entry of a JSON CDF array.
 fn json_point(v: &serde_json::Value) -> Result<(u32, f64), String> {
     let pair = v
@@ -114,11 +127,40 @@ fn json_point(v: &serde_json::Value) -> Result<(u32, f64), String> {
 
 impl LengthCdf {
     /// Load and validate a CDF file (bare array, or object with a `"cdf"` array).
+    ///
+    /// A path that does not exist but names a built-in CDF (`azure`,
+    /// `agent_heavy`, the reference's `data/azure_cdf.json`; see
+    /// [`builtin_cdf`]) loads the built-in; a path-like spelling logs one
+    /// warning saying so.
     pub fn load(path: &Path) -> Result<LengthCdf, InputError> {
+        if !path.exists() {
+            if let Some((builtin, how)) = builtin_cdf::lookup(path) {
+                if how == BuiltinMatch::ReferenceFile && first_mention(path) {
+                    tracing::warn!(
+                        "{}: no such file; using the built-in `{}` CDF (the same published data)",
+                        path.display(),
+                        builtin.name
+                    );
+                }
+                return Self::parse_json(builtin.json, Path::new(builtin.name));
+            }
+            return Err(InputError::File {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "no such file; expected a CDF JSON file or a built-in name ({})",
+                    builtin_cdf::names()
+                ),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
             path: path.to_path_buf(),
             error: source,
         })?;
+        Self::parse_json(&text, path)
+    }
+
+    /// Parse and validate CDF JSON text; `path` names it in errors.
+    fn parse_json(text: &str, path: &Path) -> Result<LengthCdf, InputError> {
         let cdf_err = |index: usize, reason: String| InputError::Cdf {
             path: path.to_path_buf(),
             index,
@@ -131,7 +173,7 @@ impl LengthCdf {
             });
         }
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| InputError::File {
+            serde_json::from_str(text).map_err(|e| InputError::File {
                 path: path.to_path_buf(),
                 reason: format!("invalid JSON: {e}"),
             })?;
@@ -373,6 +415,34 @@ mod tests {
         assert!((cdf.fraction_at_or_below(320) - 0.35).abs() < 1e-12);
         assert_eq!(cdf.fraction_at_or_below(5000), 1.0);
         assert_eq!(cdf.max_tokens(), 2048);
+    }
+
+    #[test]
+    fn builtin_cdfs_load_by_name_and_reference_spelling() {
+        for b in builtin_cdf::BUILTIN_CDFS {
+            let by_name = LengthCdf::load(Path::new(b.name)).unwrap();
+            let by_file = LengthCdf::load(&Path::new("no/such/dir").join(b.file_name)).unwrap();
+            assert_eq!(by_name, by_file, "{}", b.name);
+            assert!(by_name.points().len() >= 10, "{}", b.name);
+        }
+        // A missing file that names no built-in lists the names.
+        let err = LengthCdf::load(Path::new("no/such/dir/azure.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no such file") && err.contains("agent-heavy"), "{err}");
+    }
+
+    #[test]
+    fn builtin_cdfs_equal_the_shared_data_files() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cdf");
+        if !dir.is_dir() {
+            eprintln!("skipping 1 test (builtin vs ../shared CDFs): ../shared/data not found");
+            return;
+        }
+        for b in builtin_cdf::BUILTIN_CDFS {
+            let shared = LengthCdf::load(&dir.join(b.file_name)).unwrap();
+            assert_eq!(LengthCdf::load(Path::new(b.name)).unwrap(), shared, "{}", b.name);
+        }
     }
 
     #[test]

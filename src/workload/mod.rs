@@ -4,12 +4,14 @@
 //! trace metadata. A [`RequestSource`] yields requests in arrival order and is
 //! streamed (never loaded whole). Sources:
 //! - [`cdf`]: total-token CDF files (validated), split into ISL/OSL;
+//! - [`builtin_cdf`]: the reference tool's four published CDFs, by name (`azure`, ...);
 //! - [`lengths`]: synthetic ISL/OSL distributions (`fixed:N`, `uniform:A:B`, ...);
 //! - [`arrivals`]: Poisson, piecewise rate profiles, two-state MMPP;
 //! - [`synthetic`]: arrivals × lengths × categories, N requests;
 //! - [`trace`]: replay of fleet-sim, Azure, Mooncake, Vidur/Splitwise and BurstGPT traces.
 
 pub mod arrivals;
+pub mod builtin_cdf;
 pub mod cdf;
 pub mod lengths;
 pub mod memory;
