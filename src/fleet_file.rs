@@ -89,21 +89,24 @@ fn find_cdf(base: &Path, p: &Path) -> Result<PathBuf, InputError> {
         base.join(&name),
         base.join("cdf").join(&name),
     ];
-    candidates
-        .iter()
-        .find(|c| c.is_file())
-        .cloned()
-        .ok_or_else(|| InputError::Field {
-            field: format!("workloads: cdf `{}`", p.display()),
-            reason: format!(
-                "file not found; looked for {}",
-                candidates
-                    .iter()
-                    .map(|c| c.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
+    if let Some(found) = candidates.iter().find(|c| c.is_file()) {
+        return Ok(found.clone());
+    }
+    if crate::workload::builtin_cdf::lookup(p).is_some() {
+        // A built-in name (or the reference's data/azure_cdf.json spelling).
+        return Ok(p.to_path_buf());
+    }
+    Err(InputError::Field {
+        field: format!("workloads: cdf `{}`", p.display()),
+        reason: format!(
+            "file not found; looked for {}",
+            candidates
+                .iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 /// Load a fleet file (`.json` in the reference layout, otherwise a scenario TOML).

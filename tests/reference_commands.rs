@@ -130,10 +130,18 @@ fn fleet_flags(candidate: &Value) -> Vec<String> {
 /// arrivals.
 fn resimulate(what: &str, cdf: &str, lam: f64, slo_ms: &str, fleet: &[String]) {
     let mut cmd = common::kvfleet();
-    cmd.args(["simulate", "--cdf", cdf, "--lam", &lam.to_string(), "--slo", slo_ms])
-        .args(["--seed", RESIM_SEED, "--n-req", RESIM_REQUESTS])
-        .args(["--quiet", "--json", "--no-timing"])
-        .args(fleet);
+    cmd.args([
+        "simulate",
+        "--cdf",
+        cdf,
+        "--lam",
+        &lam.to_string(),
+        "--slo",
+        slo_ms,
+    ])
+    .args(["--seed", RESIM_SEED, "--n-req", RESIM_REQUESTS])
+    .args(["--quiet", "--json", "--no-timing"])
+    .args(fleet);
     let (v, _) = common::json_of(&mut cmd);
     let attainment = v["slo"]["attainment"].as_f64().expect("attainment");
     assert!(
@@ -160,7 +168,10 @@ fn check(kind: Kind, line: &str) {
     match kind {
         Kind::Optimize => {
             let best = &report["best"];
-            assert!(slo_met(best), "`{line}`: no SLO-meeting recommendation: {best}");
+            assert!(
+                slo_met(best),
+                "`{line}`: no SLO-meeting recommendation: {best}"
+            );
             // gamma ≠ 1 (compression) has no simulate flag; every reference
             // command recommends γ = 1 or a homogeneous fleet.
             assert_eq!(best["gamma"].as_f64(), Some(1.0), "{best}");
@@ -243,7 +254,9 @@ fn check(kind: Kind, line: &str) {
             if line.contains("--verify-des") {
                 let des = &levels[0]["des"];
                 assert!(
-                    des["event_p99_ttft_ms"].as_f64().is_some_and(f64::is_finite),
+                    des["event_p99_ttft_ms"]
+                        .as_f64()
+                        .is_some_and(f64::is_finite),
                     "`{line}`: depth 0 measured nothing during the event: {des}"
                 );
                 assert_eq!(des["slo_met"].as_bool(), Some(true), "`{line}`: {des}");

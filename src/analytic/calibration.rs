@@ -3,7 +3,7 @@
 //! The analytic models need a handful of numbers about one pool: the arrival
 //! rate, how many servers (slots) it has, and the first two moments of the
 //! service time together with the prefill-time distribution. They come from
-//! the slot model of DESIGN §5 applied to sampled `(ISL, OSL)` pairs, so that
+//! the slot model applied to sampled `(ISL, OSL)` pairs, so that
 //! the calibration is exactly the service law the slot-model DES runs:
 //!
 //! - step time of a request: `step(n_slots sequences of ISL + OSL tokens)`

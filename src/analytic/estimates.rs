@@ -20,7 +20,7 @@
 //! `E[W | W>0] · ln(C / 0.01)` (0 when `C ≤ 0.01`).
 //!
 //! This is *the same tail law the reference tool uses*: its P99 wait formula
-//! (DESIGN §9) is exactly the Allen–Cunneen exponential-tail P99, so the two
+//! is exactly the Allen–Cunneen exponential-tail P99, so the two
 //! rows have identical waits. What differs is the TTFT: the reference adds the
 //! *mean* prefill to a P99 wait, which understates the P99 TTFT when prefill
 //! times are spread out (and is the "0 wait + mean prefill" defect of §12
@@ -129,7 +129,7 @@ fn mmc_queue(cal: &PoolCalibration) -> MmcQueue {
     }
 }
 
-/// The reference tool's P99 (DESIGN §9): servers = total slots, `a = λ/μ`,
+/// The reference tool's P99: servers = total slots, `a = λ/μ`,
 /// `C` = Erlang-C; P99 wait 0 if `C ≤ 0.01`, else
 /// `ln(C/0.01)·(1+cv²) / (2(cμ−λ))`; P99 TTFT = P99 wait + **mean** prefill.
 /// Its mean wait is the mean of that tail law, `C·(1+cv²) / (2(cμ−λ))`.
@@ -277,7 +277,7 @@ fn solve(chain: &Chain) -> ChainSolution {
 }
 
 /// Batching-aware per-instance birth–death model of the iteration engine
-/// (DESIGN §9).
+///.
 ///
 /// Each instance receives `λ / instances` (a random split: it ignores the
 /// join-shortest-queue dispatch, so it is conservative for JSQ fleets).

@@ -33,7 +33,7 @@ impl EngineKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceModel {
-    /// Iteration-level continuous batching (DESIGN §5).
+    /// Iteration-level continuous batching.
     #[default]
     Iteration,
     /// M/G/c slots (the analytic layer's model).

@@ -1,4 +1,4 @@
-//! Choosing an instance inside a pool (DESIGN §6).
+//! Choosing an instance inside a pool.
 
 use rand::RngExt;
 

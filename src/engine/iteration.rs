@@ -1,4 +1,4 @@
-//! Iteration-level continuous batching (DESIGN §5), with an exact
+//! Iteration-level continuous batching, with an exact
 //! fast-forward over runs of pure-decode steps.
 //!
 //! Each step: (1) every decoding sequence gets one token, allocating a KV block

@@ -1,4 +1,4 @@
-//! The slot model (DESIGN §5): each instance has `n_slots(max_ctx)` servers; a
+//! The slot model: each instance has `n_slots(max_ctx)` servers; a
 //! request holds one slot for its whole service time
 //! `(ceil(ISL/chunk) + OSL) · step(n_slots sequences of ISL+OSL tokens)`, and
 //! its first token comes after the `ceil(ISL/chunk)` prefill steps. This is the

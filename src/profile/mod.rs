@@ -4,7 +4,7 @@
 //! layout + serving config). The manual step-time model is
 //! `step = W + H · Σ_i c_i / calibration_ctx (+ prefill_s_per_token · prefill tokens)`.
 //! Presets `a10g`, `a100`, `h100` carry the constants of the reference tool
-//! (`vllm-sr-sim`, DESIGN §4), each priced and counted as one GPU, calibrated
+//! (`vllm-sr-sim`), each priced and counted as one GPU, calibrated
 //! for a 70B-class model.
 //!
 //! Computed profiles (`HW:MODEL:tpN:DTYPE`, [`computed`]) come from the hardware

@@ -1,4 +1,4 @@
-//! Board power as a function of the running batch (DESIGN §8).
+//! Board power as a function of the running batch.
 
 use serde::{Deserialize, Serialize};
 

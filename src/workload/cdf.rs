@@ -429,7 +429,10 @@ mod tests {
         let err = LengthCdf::load(Path::new("no/such/dir/azure.json"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no such file") && err.contains("agent-heavy"), "{err}");
+        assert!(
+            err.contains("no such file") && err.contains("agent-heavy"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -441,7 +444,12 @@ mod tests {
         }
         for b in builtin_cdf::BUILTIN_CDFS {
             let shared = LengthCdf::load(&dir.join(b.file_name)).unwrap();
-            assert_eq!(LengthCdf::load(Path::new(b.name)).unwrap(), shared, "{}", b.name);
+            assert_eq!(
+                LengthCdf::load(Path::new(b.name)).unwrap(),
+                shared,
+                "{}",
+                b.name
+            );
         }
     }
 

@@ -1,6 +1,6 @@
 //! Streamed replay of request traces.
 //!
-//! Formats (see DESIGN §3): fleet-sim JSONL and CSV, Azure LLM inference
+//! Formats: fleet-sim JSONL and CSV, Azure LLM inference
 //! traces 2023/2024, Mooncake JSONL, Vidur/Splitwise processed CSV and
 //! BurstGPT CSV. Files are read through a `BufReader` one row at a time.
 //!
