@@ -35,6 +35,7 @@
 //!   each subcommand's logic is a library call, printed via [`cli::output`].
 //! - [`rng`] — one seed, one independent stream per purpose and replication.
 //! - [`error`] — bad-input errors (exit code 2).
+//! - [`shared_data`] — how tests find `../shared/data`, and skip loudly without it.
 
 pub mod analytic;
 pub mod cli;
@@ -47,6 +48,7 @@ pub mod planner;
 pub mod profile;
 pub mod rng;
 pub mod scenario;
+pub mod shared_data;
 pub mod simulate;
 pub mod sizing_calc;
 pub mod workload;

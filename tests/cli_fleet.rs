@@ -5,18 +5,7 @@ use std::path::PathBuf;
 mod common;
 
 use common::{kvfleet, run_json as json_of};
-
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: ../shared/data not found");
-        None
-    }
-}
+use kvfleet::shared_data::shared_data;
 
 const TWO_POOL: &[&str] = &[
     "--json",
@@ -135,7 +124,10 @@ fn compare_routers_rejects_unknown_router_with_exit_2() {
 
 #[test]
 fn reference_fleet_file_counts_over_context_rejections() {
-    let Some(fleet) = shared("multi_model_fleet.json") else {
+    let Some(fleet) = shared_data(
+        "multi_model_fleet.json",
+        "reference_fleet_file_counts_over_context_rejections",
+    ) else {
         return;
     };
     let v = json_of(&[
@@ -223,7 +215,10 @@ fn fleet_file_errors_name_the_problem() {
 
 #[test]
 fn semantic_replay_routes_by_selected_model() {
-    let Some(_) = shared("trace_samples/router_decisions.semantic_router.jsonl") else {
+    let Some(_) = shared_data(
+        "trace_samples/router_decisions.semantic_router.jsonl",
+        "semantic_replay_routes_by_selected_model",
+    ) else {
         return;
     };
     let scn =

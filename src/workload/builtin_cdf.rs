@@ -110,7 +110,7 @@ mod tests {
             Some(("azure", BuiltinMatch::ReferenceFile))
         );
         assert_eq!(
-            m("agent-heavy"),
+            m("../shared/data/cdf/agent_heavy_cdf.json"),
             Some(("agent-heavy", BuiltinMatch::ReferenceFile))
         );
         assert_eq!(m("azure.json"), None);

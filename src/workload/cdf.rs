@@ -437,11 +437,11 @@ mod tests {
 
     #[test]
     fn builtin_cdfs_equal_the_shared_data_files() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cdf");
-        if !dir.is_dir() {
-            eprintln!("skipping 1 test (builtin vs ../shared CDFs): ../shared/data not found");
+        let Some(dir) =
+            crate::shared_data::shared_data("cdf", "builtin_cdfs_equal_the_shared_data_files")
+        else {
             return;
-        }
+        };
         for b in builtin_cdf::BUILTIN_CDFS {
             let shared = LengthCdf::load(&dir.join(b.file_name)).unwrap();
             assert_eq!(
@@ -451,30 +451,6 @@ mod tests {
                 b.name
             );
         }
-    }
-
-    #[test]
-    fn shared_data_cdfs_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cdf");
-        if !dir.is_dir() {
-            eprintln!("skipping: ../shared/data not found");
-            return;
-        }
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let p = entry.unwrap().path();
-            if p.extension().is_some_and(|e| e == "json") {
-                let c = LengthCdf::load(&p).unwrap_or_else(|e| panic!("{e}"));
-                let m = c.mean_total();
-                assert!(
-                    m >= 1.0 && m <= c.max_tokens() as f64,
-                    "{}: {m}",
-                    p.display()
-                );
-                n += 1;
-            }
-        }
-        assert!(n > 0, "no CDF files in {}", dir.display());
     }
 
     proptest::proptest! {

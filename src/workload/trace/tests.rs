@@ -270,11 +270,10 @@ fn bad_options_are_field_errors() {
 
 #[test]
 fn shared_trace_samples_replay() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/trace_samples");
-    if !dir.is_dir() {
-        eprintln!("skipping: ../shared/data not found");
+    let Some(dir) = crate::shared_data::shared_data("trace_samples", "shared_trace_samples_replay")
+    else {
         return;
-    }
+    };
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let p = entry.unwrap().path();
