@@ -9,6 +9,7 @@ use super::output::{HumanReport, OutputArgs, emit};
 use super::workload_args::WorkloadArgs;
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::{PoolEstimate, all_estimates, finite_or_null};
+use crate::analytic::iteration_model::{CrossCheck, IterationPool, cross_check};
 use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{ServiceModel, SimConfig};
 use crate::error::InputError;
@@ -108,6 +109,12 @@ pub struct AnalyticReport {
     pub des_requests: Option<u64>,
     /// Relative tolerance of the DES comparison.
     pub des_tolerance: f64,
+    /// The estimate kvfleet stands behind: the analytic model of the
+    /// iteration engine under `--dispatch` (see
+    /// [`crate::analytic::iteration_model`]).
+    pub cross_check: CrossCheck,
+    /// Dispatch of the DES and the cross-check.
+    pub dispatch: &'static str,
 }
 
 impl AnalyticArgs {
@@ -187,6 +194,16 @@ impl AnalyticArgs {
             lam * (1.0 - rejected_fraction),
             &accepted,
         );
+        let cross_check = cross_check(
+            &IterationPool {
+                profile: &profile,
+                instances: self.n_gpus,
+                lam_req_s: cal.lam_req_s,
+                dispatch: self.dispatch,
+                samples: &accepted,
+            },
+            self.seed,
+        );
         let mut estimates = all_estimates(&cal, &profile);
         let mut des_requests = None;
         let mut des_slot_mean = None;
@@ -235,6 +252,8 @@ impl AnalyticArgs {
             rows,
             des_requests,
             des_tolerance: DES_TOLERANCE,
+            cross_check,
+            dispatch: self.dispatch.as_str(),
         })
     }
 
@@ -388,6 +407,24 @@ impl HumanReport for AnalyticReport {
             t.add_row(row);
         }
         let _ = writeln!(s, "{t}");
+        let x = &self.cross_check;
+        let _ = writeln!(
+            s,
+            "Cross-check ({} model of the iteration engine, {} dispatch): P99 TTFT {} ms, mean wait {} ms, \
+             capacity {:.1} req/s{}, mean batch {:.1}, mean step {} ms",
+            x.model,
+            self.dispatch,
+            ms(x.p99_ttft_ms),
+            ms(x.mean_wait_ms),
+            x.capacity_req_per_s,
+            if x.stable {
+                ""
+            } else {
+                " (UNSTABLE at this rate)"
+            },
+            x.mean_batch,
+            ms(x.mean_step_ms)
+        );
         let _ = writeln!(
             s,
             "SLO: P99 TTFT ≤ {} ms. reference = the reference tool's formula (P99 wait + mean prefill); \
