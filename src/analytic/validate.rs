@@ -21,11 +21,14 @@ use crate::profile::Profile;
 use crate::simulate::{SimulateJob, run_job};
 use crate::workload::spec::WorkloadSpec;
 
-/// One workload of the matrix: a built-in CDF name, or `chat` for the
-/// built-in default chat lengths; and the pool's max context.
+/// One workload of the matrix: a built-in CDF name, `chat` for the built-in
+/// default chat lengths, or `rag` (long prompts, short answers: ISL
+/// `lognormal:4000:0.6:15000`, OSL `lognormal:200:0.8:1000`); and the pool's
+/// max context. (The built-in `lmsys-multiturn` CDF is byte-identical to
+/// `lmsys` in the published data, so the matrix uses `rag` instead.)
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MatrixWorkload {
-    /// `azure`, `lmsys`, `lmsys-multiturn`, `agent-heavy` or `chat`.
+    /// `azure`, `lmsys`, `agent-heavy`, `chat` or `rag`.
     pub name: &'static str,
     /// Pool max context, tokens.
     pub max_ctx_tok: u32,
@@ -42,7 +45,7 @@ pub const WORKLOADS: [MatrixWorkload; 5] = [
         max_ctx_tok: 16384,
     },
     MatrixWorkload {
-        name: "lmsys-multiturn",
+        name: "rag",
         max_ctx_tok: 16384,
     },
     MatrixWorkload {
@@ -130,10 +133,17 @@ pub struct CellResult {
 /// The workload spec of a matrix workload at rate `lam` with `n` requests.
 pub fn workload_spec(w: &MatrixWorkload, lam: f64, n: u64) -> WorkloadSpec {
     let mut spec = WorkloadSpec::default_chat();
-    if w.name != "chat" {
-        spec.cdf = Some(PathBuf::from(w.name));
-        spec.isl = None;
-        spec.osl = None;
+    match w.name {
+        "chat" => {}
+        "rag" => {
+            spec.isl = Some("lognormal:4000:0.6:15000".into());
+            spec.osl = Some("lognormal:200:0.8:1000".into());
+        }
+        cdf => {
+            spec.cdf = Some(PathBuf::from(cdf));
+            spec.isl = None;
+            spec.osl = None;
+        }
     }
     spec.lam = Some(lam);
     spec.n_requests = Some(n);
