@@ -23,7 +23,10 @@
 //! 3. **Capacity.** The batch cannot exceed `B = min(max_num_seqs, KV tokens /
 //!    (length-biased KV per sequence))`; with `u → 1`, `b̄ = λ_i·E[OSL]·W /
 //!    (1 − λ_i·a)`, so `λ_i* = B / (E[OSL]·W + B·a)` where `A = λ_i·a`.
-//!    Above it (or with `A ≥ 1`) the pool is unstable.
+//!    The prefill queue (point 4) must be stable too, and its server slows
+//!    as the batch grows, so the capacity is the largest rate at which every
+//!    resource — work, batch cap, prefill queue, slots — has a steady state
+//!    (bisection); above it the pool is unstable.
 //! 4. **TTFT** of a request = boundary wait (the rest of the step in progress,
 //!    uniform over a mean step, when busy) + prefill queue wait (prompts are
 //!    served FCFS at `chunk` tokens per full-chunk step: an M/G/1 queue per
@@ -135,49 +138,66 @@ fn moments(samples: &[(u32, u32)], chunk: u64) -> SampleMoments {
     }
 }
 
-/// The cross-check estimate for `pool`; `seed` fixes the draws of the waits.
-pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
-    let p = pool.profile;
-    let n_inst = pool.instances.max(1) as f64;
-    let lam_i = pool.lam_req_s.max(0.0) / n_inst;
+/// The steady state of one instance at `lam_i` requests/s, or `None` when
+/// some resource (work, batch cap, prefill queue, slots) saturates.
+struct Steady {
+    /// Mean step, s.
+    step_s: f64,
+    /// Fraction of time the instance is busy.
+    busy: f64,
+    /// Mean running (decode) batch.
+    mean_batch: f64,
+    /// Decode context summed over the batch, tokens.
+    ctx_decode: f64,
+    /// Probability and mean of the prefill-queue wait, s.
+    prefill_wait: (f64, f64),
+    /// Probability and mean of the admission (slot) wait, s.
+    slot_wait: (f64, f64),
+}
+
+/// The pool-wide constants of the model.
+struct Constants {
+    m: SampleMoments,
+    h_per_tok: f64,
+    /// Work per request that does not depend on batching, s.
+    a: f64,
+    /// Batch cap per instance (max_num_seqs or KV).
+    b_max: f64,
+    /// The batch cap's rate limit per instance, requests/s.
+    cap_batch: f64,
+}
+
+fn constants(p: &Profile, samples: &[(u32, u32)]) -> Constants {
     let chunk = p.chunk.max(1) as u64;
-    let m = moments(pool.samples, chunk);
+    let m = moments(samples, chunk);
     let h_per_tok = p.h_s / p.calibration_ctx.max(1) as f64;
-    let w = p.w_s;
-    // Work per request (s) that does not depend on batching.
     let a = h_per_tok * m.mean_ctx_steps + p.prefill_s_per_token * m.mean_isl;
-    let blk = p.blk_size.max(1) as f64;
-    let kv_seq = m.kv_per_seq + blk / 2.0;
+    let kv_seq = m.kv_per_seq + p.blk_size.max(1) as f64 / 2.0;
     let b_max = (p.max_slots as f64).min(p.kv_capacity_tok() as f64 / kv_seq.max(1.0));
-    let cap_i = if m.mean_osl * w + b_max * a > 0.0 {
-        b_max / (m.mean_osl * w + b_max * a)
+    let denom = m.mean_osl * p.w_s + b_max * a;
+    let cap_batch = if denom > 0.0 {
+        b_max / denom
     } else {
         f64::INFINITY
     };
-    let capacity = cap_i * n_inst;
-    let unstable = |mean_batch: f64, step: f64| CrossCheck {
-        model: MODEL_NAME,
-        p99_ttft_ms: f64::INFINITY,
-        mean_wait_ms: f64::INFINITY,
-        capacity_req_per_s: capacity,
-        stable: false,
-        mean_batch,
-        mean_step_ms: step * 1e3,
-    };
-    if pool.samples.is_empty() || lam_i == 0.0 {
-        return CrossCheck {
-            model: MODEL_NAME,
-            p99_ttft_ms: 0.0,
-            mean_wait_ms: 0.0,
-            capacity_req_per_s: capacity,
-            stable: true,
-            mean_batch: 0.0,
-            mean_step_ms: w * 1e3,
-        };
+    Constants {
+        m,
+        h_per_tok,
+        a,
+        b_max,
+        cap_batch,
     }
-    let work = lam_i * a;
-    if work >= 1.0 || lam_i >= cap_i {
-        return unstable(b_max, f64::INFINITY);
+}
+
+fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady> {
+    let p = pool.profile;
+    let m = &k.m;
+    let w = p.w_s;
+    let chunk = p.chunk.max(1) as f64;
+    let n_inst = pool.instances.max(1) as f64;
+    let work = lam_i * k.a;
+    if work >= 1.0 || lam_i >= k.cap_batch {
+        return None;
     }
     // Fixed point of the mean step: s = W / (1 − A/u), u = 1 − exp(−λ_i E[T]).
     let mut s = w / (1.0 - work);
@@ -195,15 +215,14 @@ pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
     // A sequence sees the steps it is in: with a Poisson-like population
     // those hold one more sequence (itself) than the time average, so its
     // token time is s̄ + H/C·(its context) (Little's law on decode).
-    let s_seen = s + h_per_tok * m.kv_per_seq;
+    let s_seen = s + k.h_per_tok * m.kv_per_seq;
     let mean_batch = lam_i * m.mean_osl * s_seen;
     let sojourn_s = (m.mean_chunks + m.mean_osl) * s_seen;
-    // Prefill queue: prompts served at `chunk` tokens per step of mean length
-    // s (plus the prefill tokens' own cost).
+    // Prefill queue: prompts served at `chunk` tokens per full-chunk step.
     let ctx_decode = mean_batch * m.kv_per_seq;
     let full_step =
-        w + h_per_tok * (ctx_decode + m.mean_isl / 2.0) + p.prefill_s_per_token * chunk as f64;
-    let tok_s = full_step.max(s) / chunk as f64;
+        w + k.h_per_tok * (ctx_decode + m.mean_isl / 2.0) + p.prefill_s_per_token * chunk;
+    let tok_s = full_step.max(s) / chunk;
     let x1 = m.mean_isl * tok_s;
     let x2 = m.mean_isl_sq * tok_s * tok_s;
     let cs2 = if x1 > 0.0 { x2 / (x1 * x1) - 1.0 } else { 0.0 };
@@ -222,23 +241,79 @@ pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
         lambda: lam_q,
         mu: 1.0 / x1.max(1e-300),
     };
-    if !prefill_q.stable() {
-        return unstable(mean_batch, s);
-    }
-    let ac = (ca2 + cs2.max(0.0)) / 2.0;
-    let p_wait_prefill = prefill_q.p_wait();
-    let mean_wait_prefill = prefill_q.mean_wait_s() * ac;
     // Admission: B slots per instance, each held for a sojourn.
     let slot_q = MmcQueue {
-        c: b_max.floor().max(1.0) as u64,
+        c: k.b_max.floor().max(1.0) as u64,
         lambda: lam_i,
         mu: 1.0 / sojourn_s.max(1e-300),
     };
-    let (p_wait_slot, mean_wait_slot) = if slot_q.stable() {
-        (slot_q.p_wait(), slot_q.mean_wait_s())
-    } else {
-        return unstable(mean_batch, s);
+    if !prefill_q.stable() || !slot_q.stable() {
+        return None;
+    }
+    let ac = (ca2 + cs2.max(0.0)) / 2.0;
+    Some(Steady {
+        step_s: s,
+        busy: u,
+        mean_batch,
+        ctx_decode,
+        prefill_wait: (prefill_q.p_wait(), prefill_q.mean_wait_s() * ac),
+        slot_wait: (slot_q.p_wait(), slot_q.mean_wait_s()),
+    })
+}
+
+/// The largest per-instance rate with a steady state (bisection below the
+/// batch cap's limit).
+fn capacity_per_instance(pool: &IterationPool<'_>, k: &Constants) -> f64 {
+    if !k.cap_batch.is_finite() {
+        return f64::INFINITY;
+    }
+    let (mut lo, mut hi) = (0.0, k.cap_batch);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if steady(pool, k, mid).is_some() {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The cross-check estimate for `pool`; `seed` fixes the draws of the waits.
+pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
+    let p = pool.profile;
+    let n_inst = pool.instances.max(1) as f64;
+    let lam_i = pool.lam_req_s.max(0.0) / n_inst;
+    let chunk = p.chunk.max(1) as u64;
+    let w = p.w_s;
+    let k = constants(p, pool.samples);
+    let h_per_tok = k.h_per_tok;
+    let capacity = capacity_per_instance(pool, &k) * n_inst;
+    if pool.samples.is_empty() || lam_i == 0.0 {
+        return CrossCheck {
+            model: MODEL_NAME,
+            p99_ttft_ms: 0.0,
+            mean_wait_ms: 0.0,
+            capacity_req_per_s: capacity,
+            stable: true,
+            mean_batch: 0.0,
+            mean_step_ms: w * 1e3,
+        };
+    }
+    let Some(st) = steady(pool, &k, lam_i) else {
+        return CrossCheck {
+            model: MODEL_NAME,
+            p99_ttft_ms: f64::INFINITY,
+            mean_wait_ms: f64::INFINITY,
+            capacity_req_per_s: capacity,
+            stable: false,
+            mean_batch: k.b_max,
+            mean_step_ms: f64::INFINITY,
+        };
     };
+    let (s, u, mean_batch, ctx_decode) = (st.step_s, st.busy, st.mean_batch, st.ctx_decode);
+    let (p_wait_prefill, mean_wait_prefill) = st.prefill_wait;
+    let (p_wait_slot, mean_wait_slot) = st.slot_wait;
     // Draw each sample's waits from their laws and add its own prefill.
     let mut rng = SimRng::seed_from_u64(seed);
     let draw = |rng: &mut SimRng, p_wait: f64, mean: f64| -> f64 {
@@ -323,8 +398,10 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_the_batch_cap_over_the_per_request_cost() {
-        // λ* per instance = B / (E[OSL]·W + B·a), B = min(max_num_seqs, KV / KV per sequence).
+    fn capacity_is_where_the_first_resource_saturates() {
+        // The batch cap alone allows λ* = B / (E[OSL]·W + B·a) per instance,
+        // B = min(max_num_seqs, KV / KV per sequence); the slots (held for a
+        // whole sojourn) and the prefill queue can only lower it.
         let p = h100();
         let samples = vec![(100u32, 100u32); 10];
         let pool = |lam, n| IterationPool {
@@ -343,13 +420,18 @@ mod tests {
         let a = h * m.mean_ctx_steps + p.prefill_s_per_token * 100.0;
         let b = (p.max_slots as f64)
             .min(p.kv_capacity_tok() as f64 / (150.5 + p.blk_size as f64 / 2.0));
-        let want = b / (100.0 * p.w_s + b * a);
-        let one = cross_check(&pool(1.0, 1), 1);
-        assert!((one.capacity_req_per_s - want).abs() < 1e-9 * want);
-        let four = cross_check(&pool(1.0, 4), 1);
-        assert!((four.capacity_req_per_s - 4.0 * want).abs() < 1e-9 * want);
-        assert!(!cross_check(&pool(1.01 * want, 1), 1).stable);
-        assert!(cross_check(&pool(0.5 * want, 1), 1).stable);
+        let batch_cap = b / (100.0 * p.w_s + b * a);
+        let k = constants(&p, &samples);
+        assert!((k.cap_batch - batch_cap).abs() < 1e-9 * batch_cap);
+        let one = cross_check(&pool(1.0, 1), 1).capacity_req_per_s;
+        assert!(
+            one <= batch_cap && one > 0.5 * batch_cap,
+            "{one} vs {batch_cap}"
+        );
+        let four = cross_check(&pool(1.0, 4), 1).capacity_req_per_s;
+        assert!((four - 4.0 * one).abs() < 1e-6 * one);
+        assert!(!cross_check(&pool(1.01 * one, 1), 1).stable);
+        assert!(cross_check(&pool(0.99 * one, 1), 1).stable);
     }
 
     #[test]
