@@ -139,6 +139,19 @@ pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
     aggregate(run_replications(job)?)
 }
 
+/// The runtime failure (exit 1) of a run that measured nothing (`no-data`
+/// or `all-rejected`), to return after its report has been printed.
+pub fn fail_if_nothing_measured(report: &SimReport) -> anyhow::Result<()> {
+    if report.measured_nothing() {
+        anyhow::bail!(
+            "verdict {}: {}",
+            report.verdict,
+            report.verdict_reason.as_deref().unwrap_or("nothing was measured")
+        );
+    }
+    Ok(())
+}
+
 /// Run every replication of the job and report each one separately.
 pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
     let reps = job.replications.max(1);
@@ -323,6 +336,11 @@ pub fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
     });
     if unstable > 0 {
         report.verdict = "unstable".into();
+        report.verdict_reason = None;
+    } else if let Some(r) = reports.iter().find(|r| r.verdict != "stable") {
+        // A replication that measured nothing makes the whole run say so.
+        report.verdict = r.verdict.clone();
+        report.verdict_reason = r.verdict_reason.clone();
     }
     Ok(report)
 }
@@ -522,9 +540,14 @@ impl HumanReport for SimReport {
                     u.detected_at_s, u.reason
                 );
             }
-            None => {
-                let _ = writeln!(s, "Verdict: stable");
-            }
+            None => match &self.verdict_reason {
+                Some(why) => {
+                    let _ = writeln!(s, "Verdict: {} — {why}", self.verdict.to_uppercase());
+                }
+                None => {
+                    let _ = writeln!(s, "Verdict: stable");
+                }
+            },
         }
         if let Some(rep) = &self.replications {
             let h = rep.ci95.get("ttft_ms.p99").copied().flatten();

@@ -247,7 +247,8 @@ impl SimulateArgs {
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let job = args.resolve()?;
     let report = run_job(&job)?;
-    emit(&report, &args.output)
+    emit(&report, &args.output)?;
+    crate::simulate::fail_if_nothing_measured(&report)
 }
 
 /// Flags of `run`.
@@ -287,5 +288,6 @@ pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
     job.timing = !args.no_timing;
     job.progress = !args.output.quiet;
     let report = run_job(&job)?;
-    emit(&report, &args.output)
+    emit(&report, &args.output)?;
+    crate::simulate::fail_if_nothing_measured(&report)
 }

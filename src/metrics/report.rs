@@ -44,7 +44,33 @@ pub struct SloReport {
     pub tpot_ms: Option<f64>,
     /// Fraction of measured requests meeting every SLO (rejected and unfinished are misses).
     pub attainment: Option<f64>,
+    /// P99 TTFT over every measured arrival, ms, rejected and unfinished
+    /// requests counted as infinite latency: this is the P99 a planner
+    /// compares with the SLO. `null` with no arrivals, or when more than 1%
+    /// of arrivals missed (infinite; see `missed_fraction`).
+    #[serde(default)]
+    pub p99_ttft_all_ms: Option<f64>,
+    /// Fraction of measured arrivals rejected or unfinished (`null` with no arrivals).
+    #[serde(default)]
+    pub missed_fraction: Option<f64>,
 }
+
+impl SloReport {
+    /// P99 TTFT over every measured arrival, ms: `f64::INFINITY` when more
+    /// than 1% of arrivals were rejected or unfinished, `None` with no
+    /// arrivals (also after a JSON round trip, where infinity is `null`).
+    pub fn p99_ttft_over_arrivals_ms(&self) -> Option<f64> {
+        match (self.p99_ttft_all_ms, self.missed_fraction) {
+            (Some(p), _) => Some(p),
+            (None, Some(_)) => Some(f64::INFINITY),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A measurement window shorter than this, ns, has no meaningful rate:
+/// throughput and goodput are reported as 0 rather than divided by ~0.
+pub const MIN_RATE_WINDOW_NS: f64 = 1e6;
 
 /// Rates over the measurement window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,7 +120,8 @@ pub struct MetricBlock {
     pub p_wait: Option<f64>,
     /// SLO attainment.
     pub slo: SloReport,
-    /// Measured requests meeting every SLO per second of the window.
+    /// Completions inside the window that met every SLO, per second of the
+    /// window (never above `throughput.req_per_s`; 0 for a window under 1 ms).
     pub goodput_req_per_s: f64,
     /// Throughput.
     pub throughput: Throughput,
@@ -173,8 +200,13 @@ pub struct RouterReport {
 pub struct SimReport {
     /// What was simulated.
     pub workload: String,
-    /// `stable` or `unstable`.
+    /// `stable`, `unstable`, `no-data` (no request was measured, e.g. the
+    /// warm-up covered the whole run) or `all-rejected` (every measured
+    /// request was rejected). Only `stable` can meet an SLO.
     pub verdict: String,
+    /// Why the verdict is `no-data` or `all-rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_reason: Option<String>,
     /// When and why the run was found unstable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unstable: Option<Unstable>,
@@ -293,6 +325,14 @@ fn metric_block(
         .map(|p| p.instances as f64 * p.profile.cost_per_hr)
         .sum();
     let window_s = (window_ns * 1e-9).max(1e-12);
+    // Rates over a window of (almost) no length are not rates.
+    let rate = |n: u64| {
+        if window_ns >= MIN_RATE_WINDOW_NS {
+            n as f64 / window_s
+        } else {
+            0.0
+        }
+    };
     // Idle energy: each instance draws idle power while powered on and not
     // stepping (instances removed by a control change power off once empty).
     let idle_frac_ns = (st.powered_ns - st.busy_ns).max(0.0);
@@ -302,7 +342,7 @@ fn metric_block(
         0.0
     };
     let energy_j = st.busy_energy_j + mean_idle_w * idle_frac_ns * 1e-9;
-    let out_tok_s = c.window_output_tok as f64 / window_s;
+    let out_tok_s = rate(c.window_output_tok);
     MetricBlock {
         ttft_ms: c.ttft.summary_ms(),
         tpot_ms: c.tpot.summary_ms(),
@@ -313,11 +353,13 @@ fn metric_block(
             ttft_ms: cfg.slo.ttft_ms,
             tpot_ms: cfg.slo.tpot_ms,
             attainment: c.attainment(),
+            p99_ttft_all_ms: c.ttft_percentile_all_ns(99.0).map(|v| v / 1e6),
+            missed_fraction: c.missed_fraction(),
         },
-        goodput_req_per_s: c.slo_met as f64 / window_s,
+        goodput_req_per_s: rate(c.window_slo_met),
         throughput: Throughput {
-            req_per_s: c.window_completions as f64 / window_s,
-            input_tok_per_s: c.window_input_tok as f64 / window_s,
+            req_per_s: rate(c.window_completions),
+            input_tok_per_s: rate(c.window_input_tok),
             output_tok_per_s: out_tok_s,
         },
         utilisation: if st.powered_ns > 0.0 {
@@ -375,7 +417,45 @@ fn counts(arrived: u64, c: &Collector, in_flight: u64) -> RequestCounts {
     }
 }
 
+/// `no-data` or `all-rejected`, with the reason, when a run measured nothing
+/// a latency could be taken from.
+fn measured_verdict(out: &SimOutcome) -> Option<(&'static str, String)> {
+    if out.measured == 0 {
+        return Some((
+            "no-data",
+            format!(
+                "0 of {} arrivals were measured (the warm-up covered the whole run): nothing was measured",
+                out.arrived
+            ),
+        ));
+    }
+    let rejected = out.fleet.rejected_total();
+    if rejected >= out.fleet.arrived && out.fleet.arrived > 0 {
+        let why: Vec<String> = out
+            .fleet
+            .rejected
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        return Some((
+            "all-rejected",
+            format!(
+                "every one of the {} measured requests was rejected ({})",
+                out.fleet.arrived,
+                why.join(", ")
+            ),
+        ));
+    }
+    None
+}
+
 impl SimReport {
+    /// True when nothing was measured (`no-data`) or every measured request
+    /// was rejected (`all-rejected`): the report's latencies describe nothing.
+    pub fn measured_nothing(&self) -> bool {
+        matches!(self.verdict.as_str(), "no-data" | "all-rejected")
+    }
+
     /// Build the report of one replication.
     pub fn from_outcome(
         cfg: &SimConfig,
@@ -420,9 +500,14 @@ impl SimReport {
                 }),
             ),
         };
+        let (verdict, verdict_reason) = match measured_verdict(out) {
+            Some((v, why)) if verdict == "stable" => (v, Some(why)),
+            _ => (verdict, None),
+        };
         SimReport {
             workload: workload.to_string(),
             verdict: verdict.to_string(),
+            verdict_reason,
             unstable,
             requests: RequestCounts {
                 arrived: out.arrived,
