@@ -110,11 +110,7 @@ fn row(p: &ParetoPoint) -> Vec<String> {
             .map(|s| format!("{:+.1}%", 100.0 * s))
             .unwrap_or_else(|| "—".into()),
         super::optimize::p99_cell(&p.fleet),
-        if p.fleet.slo_met {
-            "✓".into()
-        } else {
-            "✗".into()
-        },
+        p.fleet.slo_cell(),
         if p.pareto {
             "★".into()
         } else {

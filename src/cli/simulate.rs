@@ -153,11 +153,13 @@ impl SimulateArgs {
         })?;
         if two_pool {
             let (n_s, n_l) = (self.n_s.unwrap_or(1), self.n_l.unwrap_or(1));
-            if self.b_short >= self.long_max_ctx {
+            // B = --long-max-ctx is accepted (every request fits the short
+            // pool, as in the reference); only a larger B is contradictory.
+            if self.b_short > self.long_max_ctx {
                 return Err(InputError::field(
                     "--b-short",
                     format!(
-                        "expected less than --long-max-ctx ({}), got {}",
+                        "expected at most --long-max-ctx ({}), got {}",
                         self.long_max_ctx, self.b_short
                     ),
                 ));

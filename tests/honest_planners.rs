@@ -1,0 +1,150 @@
+//! Issue 11, defects 1 and 8: planners compare a P99 over *all* arrivals
+//! with the SLO (a fleet rejecting 30% of its traffic never meets a P99
+//! SLO), and `--b-short` equal to `--long-max-ctx` means a homogeneous fleet.
+
+mod common;
+
+use common::{kvfleet, temp_input};
+use serde_json::Value;
+
+/// 30% of requests are longer than 4096 tokens (the largest context used below).
+const OVER_30: &str = r#"{"cdf": [[512, 0.30], [2048, 0.60], [4096, 0.70], [16384, 0.85], [32768, 1.0]]}"#;
+
+/// Everything fits 8192 tokens.
+const SMALL: &str = r#"{"cdf": [[256, 0.2], [1024, 0.6], [4096, 0.95], [8192, 1.0]]}"#;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = kvfleet().args(args).output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> Value {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).expect("one JSON document")
+}
+
+#[test]
+fn optimize_does_not_recommend_a_fleet_that_rejects_30_percent() {
+    let cdf = temp_input("over30_opt.json", OVER_30);
+    let base = [
+        "optimize",
+        "--cdf",
+        cdf.to_str().expect("utf-8"),
+        "--lam",
+        "20",
+        "--slo",
+        "500",
+        "--gpu-short",
+        "a100",
+        "--gpu-long",
+        "a100",
+        "--long-max-ctx",
+        "4096",
+        "--quiet",
+    ];
+    let v = json(&[&base[..], &["--json"]].concat());
+    assert!(v["best"].is_null(), "no recommendation: {}", v["best"]);
+    let b = &v["baseline"];
+    assert_eq!(b["slo_met"], false, "{b}");
+    let reason = b["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("rejects 30%") && reason.contains("exceeds_max_ctx"),
+        "{reason}"
+    );
+    assert!(b["des"]["rejected_fraction"].as_f64().expect("fraction") > 0.25);
+    assert!(b["des"]["fleet_p99_ttft_ms"].is_null(), "infinite fleet P99");
+    let (code, table, _) = run(&base);
+    assert_eq!(code, 0);
+    assert!(!table.contains("Recommended"), "{table}");
+    assert!(table.contains("✗ rejects 30%"), "{table}");
+    assert!(
+        table.contains("no fleet of these pools can meet P99 ≤ 500 ms"),
+        "{table}"
+    );
+}
+
+#[test]
+fn whatif_marks_a_rejecting_fleet_as_missing_the_slo() {
+    let cdf = temp_input("over30_whatif.json", OVER_30);
+    let v = json(&[
+        "whatif",
+        "--cdf",
+        cdf.to_str().expect("utf-8"),
+        "--slo",
+        "500",
+        "--gpu-short",
+        "a100",
+        "--gpu-long",
+        "a100",
+        "--b-short",
+        "2048",
+        "--long-max-ctx",
+        "4096",
+        "--lam-range",
+        "10",
+        "--quiet",
+        "--json",
+    ]);
+    let p = &v[0];
+    assert_eq!(p["slo_met"], false, "{p}");
+    assert!(p["reason"].as_str().expect("reason").contains("rejects 30%"), "{p}");
+    assert!(p["max_lam_within_slo"].is_null());
+}
+
+#[test]
+fn tok_per_watt_flags_fleets_that_miss_the_slo() {
+    let cdf = temp_input("over30_tpw.json", OVER_30);
+    let args = [
+        "tok-per-watt",
+        "--cdf",
+        cdf.to_str().expect("utf-8"),
+        "--lam",
+        "10",
+        "--slo",
+        "500",
+        "--gpus",
+        "a100",
+        "--max-ctx",
+        "4096",
+        "--quiet",
+    ];
+    let v = json(&[&args[..], &["--json"]].concat());
+    let f = &v["fleets"][0];
+    assert_eq!(f["slo_met"], false, "{f}");
+    assert!(f["reason"].as_str().expect("reason").contains("rejects"), "{f}");
+    let (_, table, _) = run(&args);
+    assert!(table.contains("misses the SLO"), "{table}");
+}
+
+#[test]
+fn b_short_equal_to_long_max_ctx_is_a_homogeneous_fleet() {
+    let cdf = temp_input("small_b_eq.json", SMALL);
+    let cdf = cdf.to_str().expect("utf-8");
+    let common = [
+        "--cdf", cdf, "--slo", "1000", "--gpu-short", "h100", "--gpu-long", "h100",
+        "--b-short", "8192", "--long-max-ctx", "8192", "--quiet",
+    ];
+    let v = json(&[&["optimize", "--lam", "5", "--json"][..], &common].concat());
+    assert_eq!(v["best"]["b_short"], Value::Null, "homogeneous: {}", v["best"]);
+    assert_eq!(v["best"]["slo_met"], true);
+    assert!(v["candidates"].as_array().expect("array").is_empty());
+    let v = json(&[&["whatif", "--lam-range", "5", "--json"][..], &common].concat());
+    assert_eq!(v[0]["pools"].as_array().expect("pools").len(), 1);
+    // A larger B is still a contradiction, named by flag.
+    let (code, _, err) = run(&[
+        "optimize", "--cdf", cdf, "--lam", "5", "--b-short", "9000", "--long-max-ctx", "8192",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--b-short"), "{err}");
+    // simulate's two-pool fleet accepts it too (every request fits the short pool).
+    let v = json(&[
+        "simulate", "--n-req", "300", "--n-s", "1", "--n-l", "1", "--b-short", "8192",
+        "--long-max-ctx", "8192", "--json", "--quiet", "--no-timing",
+    ]);
+    assert_eq!(v["verdict"], "stable");
+}
