@@ -148,3 +148,41 @@ fn b_short_equal_to_long_max_ctx_is_a_homogeneous_fleet() {
     ]);
     assert_eq!(v["verdict"], "stable");
 }
+
+#[test]
+fn pareto_thins_many_breakpoints_and_says_which_were_merged() {
+    // 200 breakpoints (the old sweep simulated every one: 100 took 146 s).
+    let pts: Vec<String> = (1..=200)
+        .map(|i| format!("[{}, {}]", i * 40, i as f64 / 200.0))
+        .collect();
+    let cdf = temp_input("many.json", &format!("{{\"cdf\": [{}]}}", pts.join(", ")));
+    let args = [
+        "pareto", "--cdf", cdf.to_str().expect("utf-8"), "--lam", "5", "--slo", "2000",
+        "--long-max-ctx", "8192", "--n-sim-req", "1000", "--quiet",
+    ];
+    let v = json(&[&args[..], &["--json"]].concat());
+    let points = v.as_array().expect("array");
+    // Baseline plus at most 32 thresholds.
+    assert!(points.len() <= 33, "{} points", points.len());
+    let merged: usize = points[1..]
+        .iter()
+        .map(|p| p["merged"]["count"].as_u64().expect("merged count") as usize)
+        .sum();
+    assert_eq!(merged, 199, "every threshold below 8192 is accounted for");
+    let (_, table, _) = run(&args);
+    assert!(table.contains("199 CDF thresholds thinned to"), "{table}");
+}
+
+#[test]
+fn pareto_reports_a_rejecting_fleet_as_infeasible() {
+    let cdf = temp_input("over30_pareto.json", OVER_30);
+    let v = json(&[
+        "pareto", "--cdf", cdf.to_str().expect("utf-8"), "--lam", "10", "--slo", "500",
+        "--long-max-ctx", "4096", "--quiet", "--json",
+    ]);
+    for p in v.as_array().expect("array") {
+        assert_eq!(p["slo_met"], false, "{p}");
+        assert!(p["reason"].as_str().expect("reason").contains("rejects 30%"));
+        assert_eq!(p["recommended"], false);
+    }
+}
