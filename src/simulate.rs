@@ -526,11 +526,20 @@ impl HumanReport for SimReport {
                     ms(x.ttft_ms.p50),
                     ms(x.ttft_ms.p99),
                     ms(x.tpot_ms.p99),
-                    pct(x.slo_attainment),
+                    if x.requests.measured == 0 {
+                        "no arrivals".into()
+                    } else {
+                        pct(x.slo_attainment)
+                    },
                     format!("{:.2}", x.energy_j / 3.6e6),
                 ]);
             }
             let _ = writeln!(s, "Windows (requests by arrival time):\n{w}");
+            for x in &self.windows {
+                if let Some(n) = &x.note {
+                    let _ = writeln!(s, "  window `{}`: {n}", x.name);
+                }
+            }
         }
         match &self.unstable {
             Some(u) => {

@@ -260,8 +260,12 @@ pub struct WindowReport {
     pub tpot_ms: LatencySummary,
     /// SLO attainment of the window's arrivals.
     pub slo_attainment: Option<f64>,
-    /// Fleet energy over the window, J (busy power, plus idle power while powered).
+    /// Fleet energy over the window, J (busy power, plus idle power while
+    /// powered), up to the end of the run.
     pub energy_j: f64,
+    /// Why the window has no latencies (e.g. "no arrivals: the run ended at 20.1 s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What the KV-transfer links of a disaggregated fleet carried.
@@ -570,6 +574,13 @@ impl SimReport {
                     tpot_ms: w.metrics.tpot.summary_ms(),
                     slo_attainment: w.metrics.attainment(),
                     energy_j: pools_energy_j(&cfg.pools, &w.stats_by_pool),
+                    note: (w.metrics.arrived == 0).then(|| {
+                        if w.start_s >= out.end_s {
+                            format!("no arrivals: the run ended at {:.1} s", out.end_s)
+                        } else {
+                            "no arrivals".to_string()
+                        }
+                    }),
                 })
                 .collect(),
             kv_transfer: out.kv_transfer.as_ref().map(|k| KvTransferReport {

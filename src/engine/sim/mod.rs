@@ -484,6 +484,15 @@ fn run_with<S: Server>(
 
     let mut since_progress = 0u64;
     while let Some(ev) = sim.events.pop() {
+        // Window boundaries do not keep an idle simulation alive: once every
+        // request has arrived and finished, later windows end with the run.
+        if matches!(ev.kind, EventKind::Snapshot { .. })
+            && pending.is_none()
+            && sim.reqs.live() == 0
+            && sim.arrived >= sim.issued
+        {
+            break;
+        }
         sim.now = ev.time_ns;
         match ev.kind {
             EventKind::Wake { instance, epoch } => {
