@@ -82,3 +82,15 @@ fn a_normal_run_is_still_stable_with_a_finite_all_arrivals_p99() {
     let p99 = v["ttft_ms"]["p99"].as_f64().expect("p99");
     assert!((all - p99).abs() <= 0.01 * p99 + 1e-6, "{all} vs {p99}");
 }
+
+#[test]
+fn slot_model_batch_is_occupancy_not_the_slot_count() {
+    let (code, v, _) = simulate(&["--n-req", "3000", "--lam", "5", "--service-model", "slot"]);
+    assert_eq!(code, 0);
+    let batch = v["mean_batch"].as_f64().expect("batch");
+    let slots = v["pools"][0]["n_slots"].as_f64().expect("slots");
+    assert!(batch < 0.5 * slots, "batch {batch} vs {slots} slots");
+    // Little's law: occupied slots per instance ≈ λ · mean E2E / instances.
+    let little = 5.0 * v["e2e_ms"]["mean"].as_f64().expect("e2e") / 1e3 / 4.0;
+    assert!((batch - little).abs() < 0.25 * little, "{batch} vs Little {little}");
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::collector::Collector;
 use super::latency::LatencySummary;
 use crate::engine::server::InstanceStats;
-use crate::engine::{PoolConfig, SimConfig, SimOutcome, Verdict};
+use crate::engine::{PoolConfig, ServiceModel, SimConfig, SimOutcome, Verdict};
 
 /// Request counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,7 +127,8 @@ pub struct MetricBlock {
     pub throughput: Throughput,
     /// Fraction of instance-time spent stepping.
     pub utilisation: f64,
-    /// Mean running sequences per step while busy.
+    /// Mean running sequences per step while busy (iteration model); mean
+    /// occupied slots per powered instance (slot model).
     pub mean_batch: f64,
     /// Mean fraction of KV blocks in use.
     pub kv_occupancy: f64,
@@ -371,10 +372,13 @@ fn metric_block(
         } else {
             st.busy_ns / inst_ns
         },
-        mean_batch: if st.busy_ns > 0.0 {
-            st.batch_ns / st.busy_ns
-        } else {
-            0.0
+        mean_batch: match cfg.service_model {
+            // A slot instance's busy time is weighted by occupancy, so
+            // batch / busy would be the slot count: report mean occupancy.
+            ServiceModel::Slot if st.powered_ns > 0.0 => st.batch_ns / st.powered_ns,
+            ServiceModel::Slot => st.batch_ns / inst_ns,
+            ServiceModel::Iteration if st.busy_ns > 0.0 => st.batch_ns / st.busy_ns,
+            ServiceModel::Iteration => 0.0,
         },
         kv_occupancy: if kv_cap > 0.0 {
             st.kv_blocks_ns / (kv_cap * window_ns.max(1.0))
