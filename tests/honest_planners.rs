@@ -186,3 +186,28 @@ fn pareto_reports_a_rejecting_fleet_as_infeasible() {
         assert_eq!(p["recommended"], false);
     }
 }
+
+#[test]
+fn disagg_finds_no_pair_when_30_percent_is_rejected() {
+    let cdf = temp_input("over30_disagg.json", OVER_30);
+    let args = [
+        "disagg", "--cdf", cdf.to_str().expect("utf-8"), "--lam", "10", "--slo-ttft", "500",
+        "--slo-tpot", "100", "--gpu-prefill", "h100", "--gpu-decode", "a100", "--max-ctx",
+        "4096", "--quiet",
+    ];
+    let v = json(&[&args[..], &["--json"]].concat());
+    assert!(v["best"].is_null(), "{}", v["best"]);
+    let simulated: Vec<&Value> = v["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .filter(|c| !c["des"].is_null())
+        .collect();
+    assert!(!simulated.is_empty());
+    for c in simulated {
+        assert_eq!(c["slo_met"], false, "{c}");
+        assert!(c["des"]["rejected_fraction"].as_f64().expect("fraction") > 0.25);
+    }
+    let (_, table, _) = run(&args);
+    assert!(table.contains("reject up to 30%"), "{table}");
+}
