@@ -146,7 +146,10 @@ pub fn fail_if_nothing_measured(report: &SimReport) -> anyhow::Result<()> {
         anyhow::bail!(
             "verdict {}: {}",
             report.verdict,
-            report.verdict_reason.as_deref().unwrap_or("nothing was measured")
+            report
+                .verdict_reason
+                .as_deref()
+                .unwrap_or("nothing was measured")
         );
     }
     Ok(())

@@ -15,16 +15,36 @@ fn sizing_calc_rejects_a_fit_whose_r_squared_is_nan() {
          1,1e300,1e300,10\n2,2e300,3e300,10\n3,3e300,2e300,10\n4,4e300,5e300,10\n",
     );
     let args = [
-        "sizing-calc", "--metrics", csv.to_str().expect("utf-8"), "--test-gpu-count", "8",
-        "--target-users", "100", "--target-workflow-runtime", "10",
+        "sizing-calc",
+        "--metrics",
+        csv.to_str().expect("utf-8"),
+        "--test-gpu-count",
+        "8",
+        "--target-users",
+        "100",
+        "--target-workflow-runtime",
+        "10",
     ];
     let out = kvfleet().args(args).arg("--json").output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert!(v["gpu_estimates"]["gpu_estimate_by_wf_runtime"].is_null(), "{}", v["gpu_estimates"]);
+    assert!(
+        v["gpu_estimates"]["gpu_estimate_by_wf_runtime"].is_null(),
+        "{}",
+        v["gpu_estimates"]
+    );
     let fit = &v["kvfleet"]["metrics"]["wf_runtime"]["fit"];
     assert_eq!(fit["status"], "not_finite", "{fit}");
-    assert!(fit["reason"].as_str().expect("reason").contains("not finite"));
+    assert!(
+        fit["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("not finite")
+    );
     let out = kvfleet().args(args).output().expect("runs");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("No GPU recommendation"), "{table}");
@@ -46,9 +66,17 @@ fn calibrate_warns_when_the_fit_error_is_large() {
         .args(["calibrate", path.to_str().expect("utf-8"), "--json"])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert!(v["fit"]["median_rel_err"].as_f64().expect("err") > 0.1, "{}", v["fit"]);
+    assert!(
+        v["fit"]["median_rel_err"].as_f64().expect("err") > 0.1,
+        "{}",
+        v["fit"]
+    );
     let w = v["warnings"].as_array().expect("warnings");
     assert!(!w.is_empty() && w[0].as_str().expect("text").contains("median fit error"));
     let out = kvfleet()
@@ -58,8 +86,14 @@ fn calibrate_warns_when_the_fit_error_is_large() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("# WARNING: median fit error"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning:"));
     // A good fit has no warnings.
-    let good = format!("{}/tests/fixtures/calibrate/bench_layout.csv", env!("CARGO_MANIFEST_DIR"));
-    let out = kvfleet().args(["calibrate", &good, "--json"]).output().expect("runs");
+    let good = format!(
+        "{}/tests/fixtures/calibrate/bench_layout.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = kvfleet()
+        .args(["calibrate", &good, "--json"])
+        .output()
+        .expect("runs");
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["warnings"], serde_json::json!([]));
 }

@@ -8,13 +8,28 @@ mod common;
 use common::{kvfleet, temp_input};
 use serde_json::Value;
 
-const CDF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cdf/chat_small.json");
+const CDF: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/cdf/chat_small.json"
+);
 
 fn grid_flex(extra: &[&str]) -> std::process::Output {
     kvfleet()
         .args([
-            "grid-flex", "--cdf", CDF, "--lam", "200", "--n-gpus", "40", "--gpu", "h100",
-            "--slo", "500", "--flex-pcts", "0,20", "--quiet",
+            "grid-flex",
+            "--cdf",
+            CDF,
+            "--lam",
+            "200",
+            "--n-gpus",
+            "40",
+            "--gpu",
+            "h100",
+            "--slo",
+            "500",
+            "--flex-pcts",
+            "0,20",
+            "--quiet",
         ])
         .args(extra)
         .output()
@@ -24,15 +39,25 @@ fn grid_flex(extra: &[&str]) -> std::process::Output {
 #[test]
 fn verify_des_without_event_times_places_the_event_inside_the_requests() {
     let out = grid_flex(&["--verify-des", "15000", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let [start, dur] = [0, 1].map(|i| v["event_s"][i].as_f64().expect("event times"));
-    assert!(start + dur < 15000.0 / 200.0, "event inside the 75 s of arrivals: {start} + {dur}");
+    assert!(
+        start + dur < 15000.0 / 200.0,
+        "event inside the 75 s of arrivals: {start} + {dur}"
+    );
     for l in v["levels"].as_array().expect("levels") {
         let d = &l["des"];
         assert!(d["event_arrivals"].as_u64().expect("n") > 500, "{d}");
         assert!(d["after_arrivals"].as_u64().expect("n") > 500, "{d}");
-        assert!(d["event_p99_ttft_ms"].as_f64().is_some_and(f64::is_finite), "{d}");
+        assert!(
+            d["event_p99_ttft_ms"].as_f64().is_some_and(f64::is_finite),
+            "{d}"
+        );
     }
     // 40 H100 at 200 req/s of a chat workload meet a 500 ms SLO uncapped.
     assert_eq!(v["levels"][0]["des"]["verdict"], "ok");
@@ -48,7 +73,10 @@ fn verify_des_too_short_for_given_event_times_exits_2_naming_both_flags() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("--verify-des") && err.contains("--event-start-s"), "{err}");
+    assert!(
+        err.contains("--verify-des") && err.contains("--event-start-s"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -77,15 +105,33 @@ fn a_scenario_window_after_the_run_ends_has_no_arrivals_and_no_energy() {
         ),
     );
     let out = kvfleet()
-        .args(["run", path.to_str().expect("utf-8"), "--json", "--quiet", "--no-timing"])
+        .args([
+            "run",
+            path.to_str().expect("utf-8"),
+            "--json",
+            "--quiet",
+            "--no-timing",
+        ])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let later = &v["windows"][1];
     assert_eq!(later["requests"]["arrived"], 0);
     assert_eq!(later["energy_j"], 0.0, "no energy after the run: {later}");
-    assert!(later["note"].as_str().expect("note").contains("no arrivals"));
-    assert!(v["sim_end_s"].as_f64().expect("end") < 100.0, "idle windows do not extend the run");
+    assert!(
+        later["note"]
+            .as_str()
+            .expect("note")
+            .contains("no arrivals")
+    );
+    assert!(
+        v["sim_end_s"].as_f64().expect("end") < 100.0,
+        "idle windows do not extend the run"
+    );
     assert!(v["windows"][0]["energy_j"].as_f64().expect("energy") > 0.0);
 }

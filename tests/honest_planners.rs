@@ -8,7 +8,8 @@ use common::{kvfleet, temp_input};
 use serde_json::Value;
 
 /// 30% of requests are longer than 4096 tokens (the largest context used below).
-const OVER_30: &str = r#"{"cdf": [[512, 0.30], [2048, 0.60], [4096, 0.70], [16384, 0.85], [32768, 1.0]]}"#;
+const OVER_30: &str =
+    r#"{"cdf": [[512, 0.30], [2048, 0.60], [4096, 0.70], [16384, 0.85], [32768, 1.0]]}"#;
 
 /// Everything fits 8192 tokens.
 const SMALL: &str = r#"{"cdf": [[256, 0.2], [1024, 0.6], [4096, 0.95], [8192, 1.0]]}"#;
@@ -57,7 +58,10 @@ fn optimize_does_not_recommend_a_fleet_that_rejects_30_percent() {
         "{reason}"
     );
     assert!(b["des"]["rejected_fraction"].as_f64().expect("fraction") > 0.25);
-    assert!(b["des"]["fleet_p99_ttft_ms"].is_null(), "infinite fleet P99");
+    assert!(
+        b["des"]["fleet_p99_ttft_ms"].is_null(),
+        "infinite fleet P99"
+    );
     let (code, table, _) = run(&base);
     assert_eq!(code, 0);
     assert!(!table.contains("Recommended"), "{table}");
@@ -92,7 +96,13 @@ fn whatif_marks_a_rejecting_fleet_as_missing_the_slo() {
     ]);
     let p = &v[0];
     assert_eq!(p["slo_met"], false, "{p}");
-    assert!(p["reason"].as_str().expect("reason").contains("rejects 30%"), "{p}");
+    assert!(
+        p["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("rejects 30%"),
+        "{p}"
+    );
     assert!(p["max_lam_within_slo"].is_null());
 }
 
@@ -116,7 +126,10 @@ fn tok_per_watt_flags_fleets_that_miss_the_slo() {
     let v = json(&[&args[..], &["--json"]].concat());
     let f = &v["fleets"][0];
     assert_eq!(f["slo_met"], false, "{f}");
-    assert!(f["reason"].as_str().expect("reason").contains("rejects"), "{f}");
+    assert!(
+        f["reason"].as_str().expect("reason").contains("rejects"),
+        "{f}"
+    );
     let (_, table, _) = run(&args);
     assert!(table.contains("misses the SLO"), "{table}");
 }
@@ -126,25 +139,61 @@ fn b_short_equal_to_long_max_ctx_is_a_homogeneous_fleet() {
     let cdf = temp_input("small_b_eq.json", SMALL);
     let cdf = cdf.to_str().expect("utf-8");
     let common = [
-        "--cdf", cdf, "--slo", "1000", "--gpu-short", "h100", "--gpu-long", "h100",
-        "--b-short", "8192", "--long-max-ctx", "8192", "--quiet",
+        "--cdf",
+        cdf,
+        "--slo",
+        "1000",
+        "--gpu-short",
+        "h100",
+        "--gpu-long",
+        "h100",
+        "--b-short",
+        "8192",
+        "--long-max-ctx",
+        "8192",
+        "--quiet",
     ];
     let v = json(&[&["optimize", "--lam", "5", "--json"][..], &common].concat());
-    assert_eq!(v["best"]["b_short"], Value::Null, "homogeneous: {}", v["best"]);
+    assert_eq!(
+        v["best"]["b_short"],
+        Value::Null,
+        "homogeneous: {}",
+        v["best"]
+    );
     assert_eq!(v["best"]["slo_met"], true);
     assert!(v["candidates"].as_array().expect("array").is_empty());
     let v = json(&[&["whatif", "--lam-range", "5", "--json"][..], &common].concat());
     assert_eq!(v[0]["pools"].as_array().expect("pools").len(), 1);
     // A larger B is still a contradiction, named by flag.
     let (code, _, err) = run(&[
-        "optimize", "--cdf", cdf, "--lam", "5", "--b-short", "9000", "--long-max-ctx", "8192",
+        "optimize",
+        "--cdf",
+        cdf,
+        "--lam",
+        "5",
+        "--b-short",
+        "9000",
+        "--long-max-ctx",
+        "8192",
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("--b-short"), "{err}");
     // simulate's two-pool fleet accepts it too (every request fits the short pool).
     let v = json(&[
-        "simulate", "--n-req", "300", "--n-s", "1", "--n-l", "1", "--b-short", "8192",
-        "--long-max-ctx", "8192", "--json", "--quiet", "--no-timing",
+        "simulate",
+        "--n-req",
+        "300",
+        "--n-s",
+        "1",
+        "--n-l",
+        "1",
+        "--b-short",
+        "8192",
+        "--long-max-ctx",
+        "8192",
+        "--json",
+        "--quiet",
+        "--no-timing",
     ]);
     assert_eq!(v["verdict"], "stable");
 }
@@ -157,8 +206,18 @@ fn pareto_thins_many_breakpoints_and_says_which_were_merged() {
         .collect();
     let cdf = temp_input("many.json", &format!("{{\"cdf\": [{}]}}", pts.join(", ")));
     let args = [
-        "pareto", "--cdf", cdf.to_str().expect("utf-8"), "--lam", "5", "--slo", "2000",
-        "--long-max-ctx", "8192", "--n-sim-req", "1000", "--quiet",
+        "pareto",
+        "--cdf",
+        cdf.to_str().expect("utf-8"),
+        "--lam",
+        "5",
+        "--slo",
+        "2000",
+        "--long-max-ctx",
+        "8192",
+        "--n-sim-req",
+        "1000",
+        "--quiet",
     ];
     let v = json(&[&args[..], &["--json"]].concat());
     let points = v.as_array().expect("array");
@@ -177,12 +236,26 @@ fn pareto_thins_many_breakpoints_and_says_which_were_merged() {
 fn pareto_reports_a_rejecting_fleet_as_infeasible() {
     let cdf = temp_input("over30_pareto.json", OVER_30);
     let v = json(&[
-        "pareto", "--cdf", cdf.to_str().expect("utf-8"), "--lam", "10", "--slo", "500",
-        "--long-max-ctx", "4096", "--quiet", "--json",
+        "pareto",
+        "--cdf",
+        cdf.to_str().expect("utf-8"),
+        "--lam",
+        "10",
+        "--slo",
+        "500",
+        "--long-max-ctx",
+        "4096",
+        "--quiet",
+        "--json",
     ]);
     for p in v.as_array().expect("array") {
         assert_eq!(p["slo_met"], false, "{p}");
-        assert!(p["reason"].as_str().expect("reason").contains("rejects 30%"));
+        assert!(
+            p["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("rejects 30%")
+        );
         assert_eq!(p["recommended"], false);
     }
 }
@@ -191,9 +264,22 @@ fn pareto_reports_a_rejecting_fleet_as_infeasible() {
 fn disagg_finds_no_pair_when_30_percent_is_rejected() {
     let cdf = temp_input("over30_disagg.json", OVER_30);
     let args = [
-        "disagg", "--cdf", cdf.to_str().expect("utf-8"), "--lam", "10", "--slo-ttft", "500",
-        "--slo-tpot", "100", "--gpu-prefill", "h100", "--gpu-decode", "a100", "--max-ctx",
-        "4096", "--quiet",
+        "disagg",
+        "--cdf",
+        cdf.to_str().expect("utf-8"),
+        "--lam",
+        "10",
+        "--slo-ttft",
+        "500",
+        "--slo-tpot",
+        "100",
+        "--gpu-prefill",
+        "h100",
+        "--gpu-decode",
+        "a100",
+        "--max-ctx",
+        "4096",
+        "--quiet",
     ];
     let v = json(&[&args[..], &["--json"]].concat());
     assert!(v["best"].is_null(), "{}", v["best"]);

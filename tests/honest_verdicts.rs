@@ -41,7 +41,10 @@ fn kv_blocks_too_small_is_all_rejected_as_exceeds_kv_capacity() {
     assert_eq!(by["exceeds_kv_capacity"], 300, "{by}");
     assert!(by.get("exceeds_max_ctx").is_none(), "{by}");
     assert_eq!(v["slo"]["missed_fraction"], 1.0);
-    assert!(v["slo"]["p99_ttft_all_ms"].is_null(), "infinite P99 is null");
+    assert!(
+        v["slo"]["p99_ttft_all_ms"].is_null(),
+        "infinite P99 is null"
+    );
     assert_eq!(code, 1, "{err}");
 }
 
@@ -68,7 +71,10 @@ fn goodput_never_exceeds_throughput_and_no_rate_over_a_zero_window() {
         assert_eq!(code, 0);
         let good = v["goodput_req_per_s"].as_f64().expect("goodput");
         let thr = v["throughput"]["req_per_s"].as_f64().expect("throughput");
-        assert!(good <= thr + 1e-9, "n={n}: goodput {good} > throughput {thr}");
+        assert!(
+            good <= thr + 1e-9,
+            "n={n}: goodput {good} > throughput {thr}"
+        );
         assert!(thr < 1e6, "n={n}: {thr} req/s from a ~0 s window");
     }
 }
@@ -92,5 +98,8 @@ fn slot_model_batch_is_occupancy_not_the_slot_count() {
     assert!(batch < 0.5 * slots, "batch {batch} vs {slots} slots");
     // Little's law: occupied slots per instance ≈ λ · mean E2E / instances.
     let little = 5.0 * v["e2e_ms"]["mean"].as_f64().expect("e2e") / 1e3 / 4.0;
-    assert!((batch - little).abs() < 0.25 * little, "{batch} vs Little {little}");
+    assert!(
+        (batch - little).abs() < 0.25 * little,
+        "{batch} vs Little {little}"
+    );
 }

@@ -58,16 +58,16 @@ pub fn run(args: TpwArgs) -> anyhow::Result<()> {
                 }
                 plans
             } else {
-            vec![
-                FleetPlan::homogeneous(long.clone(), p.long_max_ctx),
-                FleetPlan {
-                    b_short: Some(b),
-                    gamma: 1.0,
-                    short,
-                    long,
-                    long_max_ctx: p.long_max_ctx,
-                },
-            ]
+                vec![
+                    FleetPlan::homogeneous(long.clone(), p.long_max_ctx),
+                    FleetPlan {
+                        b_short: Some(b),
+                        gamma: 1.0,
+                        short,
+                        long,
+                        long_max_ctx: p.long_max_ctx,
+                    },
+                ]
             }
         }
         None => args

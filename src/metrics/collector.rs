@@ -63,9 +63,7 @@ impl Collector {
         let rejected = self.rejected_total();
         // Arrivals not accounted for by a TTFT value or a rejection (none in
         // a consistent collector) are misses too.
-        let unseen = self
-            .arrived
-            .saturating_sub(self.ttft.count() + rejected);
+        let unseen = self.arrived.saturating_sub(self.ttft.count() + rejected);
         self.ttft
             .percentile_with_misses_ns(p, rejected + unseen, self.unfinished)
     }

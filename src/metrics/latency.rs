@@ -155,10 +155,20 @@ mod tests {
         let p = h.percentile_with_misses_ns(99.0, 5, 0).expect("values");
         assert!((p / 1e6 - 995.0).abs() <= 1.0, "{p}");
         // 30% missed: P99 is infinite, P50 is not.
-        assert_eq!(h.percentile_with_misses_ns(99.0, 429, 0), Some(f64::INFINITY));
-        assert!(h.percentile_with_misses_ns(50.0, 429, 0).expect("v").is_finite());
+        assert_eq!(
+            h.percentile_with_misses_ns(99.0, 429, 0),
+            Some(f64::INFINITY)
+        );
+        assert!(
+            h.percentile_with_misses_ns(50.0, 429, 0)
+                .expect("v")
+                .is_finite()
+        );
         // Lower bounds count as misses: 20 unfinished of 1000 ⇒ P99 infinite.
-        assert_eq!(h.percentile_with_misses_ns(99.0, 0, 20), Some(f64::INFINITY));
+        assert_eq!(
+            h.percentile_with_misses_ns(99.0, 0, 20),
+            Some(f64::INFINITY)
+        );
         // Everything rejected, nothing recorded.
         let e = LatencyHist::default();
         assert_eq!(e.percentile_with_misses_ns(99.0, 3, 0), Some(f64::INFINITY));

@@ -122,7 +122,10 @@ pub fn pareto(
 ) -> anyhow::Result<ParetoReport> {
     let screen = Screen::new(workload, s.seed)?;
     let (thresholds, merged) = thin_thresholds(thresholds, share, MAX_THRESHOLDS);
-    let thresholds_given = merged.iter().map(|m| m.as_ref().map_or(1, |g| g.count)).sum();
+    let thresholds_given = merged
+        .iter()
+        .map(|m| m.as_ref().map_or(1, |g| g.count))
+        .sum();
     let mut merged = std::iter::once(None).chain(merged);
     let mut plans = vec![FleetPlan::homogeneous(base.long.clone(), base.long_max_ctx)];
     plans.extend(thresholds.iter().map(|&b| FleetPlan {
@@ -263,7 +266,12 @@ mod tests {
         assert_eq!(kept.last(), Some(&1000));
         let total: usize = groups.iter().flatten().map(|g| g.count).sum();
         assert_eq!(total, 1000);
-        assert!(groups.iter().zip(&kept).all(|(g, &k)| g.as_ref().expect("group").to_tok == k));
+        assert!(
+            groups
+                .iter()
+                .zip(&kept)
+                .all(|(g, &k)| g.as_ref().expect("group").to_tok == k)
+        );
         let (same, none) = thin_thresholds(&th[..5], &share, 10);
         assert_eq!(same, th[..5]);
         assert!(none.iter().all(Option::is_none));

@@ -156,8 +156,7 @@ fn row(
         cost_per_million_output_tok_usd: r.fleet.cost.per_million_output_tok_usd,
         p99_ttft_ms: r.fleet.slo.p99_ttft_over_arrivals_ms(),
         slo_met: r.verdict == "stable"
-            && r
-                .fleet
+            && r.fleet
                 .slo
                 .p99_ttft_over_arrivals_ms()
                 .is_some_and(|p| p <= r.fleet.slo.ttft_ms),
