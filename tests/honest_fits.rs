@@ -4,8 +4,16 @@
 
 mod common;
 
-use common::{kvfleet, temp_input};
-use serde_json::Value;
+use common::{json_of, kvfleet, temp_input};
+
+/// stdout and stderr of `kvfleet ARGS` (any exit code).
+fn text_of(args: &[&str]) -> (String, String) {
+    let out = kvfleet().args(args).output().expect("runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 #[test]
 fn sizing_calc_rejects_a_fit_whose_r_squared_is_nan() {
@@ -14,29 +22,12 @@ fn sizing_calc_rejects_a_fit_whose_r_squared_is_nan() {
         "concurrency,llm_latency_p95,workflow_runtime_p95,total_runtime\n\
          1,1e300,1e300,10\n2,2e300,3e300,10\n3,3e300,2e300,10\n4,4e300,5e300,10\n",
     );
-    let args = [
-        "sizing-calc",
-        "--metrics",
-        csv.to_str().expect("utf-8"),
-        "--test-gpu-count",
-        "8",
-        "--target-users",
-        "100",
-        "--target-workflow-runtime",
-        "10",
-    ];
-    let out = kvfleet().args(args).arg("--json").output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert!(
-        v["gpu_estimates"]["gpu_estimate_by_wf_runtime"].is_null(),
-        "{}",
-        v["gpu_estimates"]
-    );
+    let csv = csv.to_str().expect("utf-8");
+    let args = "sizing-calc --test-gpu-count 8 --target-users 100 --target-workflow-runtime 10";
+    let args: Vec<&str> = args.split(' ').chain(["--metrics", csv]).collect();
+    let (v, _) = json_of(kvfleet().args(&args).arg("--json"));
+    let est = &v["gpu_estimates"];
+    assert!(est["gpu_estimate_by_wf_runtime"].is_null(), "{est}");
     let fit = &v["kvfleet"]["metrics"]["wf_runtime"]["fit"];
     assert_eq!(fit["status"], "not_finite", "{fit}");
     assert!(
@@ -45,8 +36,7 @@ fn sizing_calc_rejects_a_fit_whose_r_squared_is_nan() {
             .expect("reason")
             .contains("not finite")
     );
-    let out = kvfleet().args(args).output().expect("runs");
-    let table = String::from_utf8_lossy(&out.stdout);
+    let (table, _) = text_of(&args);
     assert!(table.contains("No GPU recommendation"), "{table}");
     assert!(!table.contains("Recommended GPU count"), "{table}");
 }
@@ -62,16 +52,8 @@ fn calibrate_warns_when_the_fit_error_is_large() {
         }
     }
     let path = temp_input("noisy_steps.csv", &csv);
-    let out = kvfleet()
-        .args(["calibrate", path.to_str().expect("utf-8"), "--json"])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let path = path.to_str().expect("utf-8");
+    let (v, _) = json_of(kvfleet().args(["calibrate", path, "--json"]));
     assert!(
         v["fit"]["median_rel_err"].as_f64().expect("err") > 0.1,
         "{}",
@@ -79,21 +61,14 @@ fn calibrate_warns_when_the_fit_error_is_large() {
     );
     let w = v["warnings"].as_array().expect("warnings");
     assert!(!w.is_empty() && w[0].as_str().expect("text").contains("median fit error"));
-    let out = kvfleet()
-        .args(["calibrate", path.to_str().expect("utf-8")])
-        .output()
-        .expect("runs");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("# WARNING: median fit error"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning:"));
+    let (out, err) = text_of(&["calibrate", path]);
+    assert!(out.contains("# WARNING: median fit error"), "{out}");
+    assert!(err.contains("warning:"), "{err}");
     // A good fit has no warnings.
-    let good = format!(
-        "{}/tests/fixtures/calibrate/bench_layout.csv",
-        env!("CARGO_MANIFEST_DIR")
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/calibrate/bench_layout.csv"
     );
-    let out = kvfleet()
-        .args(["calibrate", &good, "--json"])
-        .output()
-        .expect("runs");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (v, _) = json_of(kvfleet().args(["calibrate", good, "--json"]));
     assert_eq!(v["warnings"], serde_json::json!([]));
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{kvfleet, temp_input};
+use common::{json_of, kvfleet, temp_input};
 use serde_json::Value;
 
 const CDF: &str = concat!(
@@ -13,24 +13,12 @@ const CDF: &str = concat!(
     "/tests/fixtures/cdf/chat_small.json"
 );
 
+/// `kvfleet grid-flex` on 40 H100 at 200 req/s of a chat workload, plus `extra`.
 fn grid_flex(extra: &[&str]) -> std::process::Output {
+    let base = "grid-flex --lam 200 --n-gpus 40 --gpu h100 --slo 500 --flex-pcts 0,20 --quiet";
     kvfleet()
-        .args([
-            "grid-flex",
-            "--cdf",
-            CDF,
-            "--lam",
-            "200",
-            "--n-gpus",
-            "40",
-            "--gpu",
-            "h100",
-            "--slo",
-            "500",
-            "--flex-pcts",
-            "0,20",
-            "--quiet",
-        ])
+        .args(base.split(' '))
+        .args(["--cdf", CDF])
         .args(extra)
         .output()
         .expect("runs")
@@ -104,22 +92,8 @@ fn a_scenario_window_after_the_run_ends_has_no_arrivals_and_no_energy() {
              [[windows]]\nname = \"later\"\nstart_s = 100\nend_s = 3100\n"
         ),
     );
-    let out = kvfleet()
-        .args([
-            "run",
-            path.to_str().expect("utf-8"),
-            "--json",
-            "--quiet",
-            "--no-timing",
-        ])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let path = path.to_str().expect("utf-8");
+    let (v, _) = json_of(kvfleet().args(["run", path, "--json", "--quiet", "--no-timing"]));
     let later = &v["windows"][1];
     assert_eq!(later["requests"]["arrived"], 0);
     assert_eq!(later["energy_j"], 0.0, "no energy after the run: {later}");
