@@ -252,7 +252,17 @@ pub fn summarise(reps: &[SimReport], slo_ms: f64) -> Evaluation {
             .iter()
             .map(|r| r.requests.rejected as f64 / r.requests.arrived.max(1) as f64)
             .fold(0.0, f64::max),
-        unmeetable: reps.iter().find_map(|r| rejection_bound(r, slo_ms)),
+        unmeetable: reps.iter().find_map(|r| {
+            // Nothing measured: more instances cannot help either.
+            (r.verdict == "no-data")
+                .then(|| {
+                    format!(
+                        "verdict no-data: {}",
+                        r.verdict_reason.as_deref().unwrap_or("")
+                    )
+                })
+                .or_else(|| rejection_bound(r, slo_ms))
+        }),
     }
 }
 
@@ -406,4 +416,37 @@ fn joint(
         replications: ev.settings.replications.max(1),
         reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{ProfileOverrides, resolve_profile};
+
+    fn reports(warmup_s: Option<f64>, max_ctx: u32) -> Vec<SimReport> {
+        let profile = resolve_profile("--gpu", "h100", &ProfileOverrides::default()).expect("h100");
+        let plan = FleetPlan::homogeneous(profile, max_ctx);
+        let settings = SizingSettings::new(500.0, 1000, 7);
+        let mut job = job(&plan, &[2], &WorkloadSpec::default_chat(), &settings, 1);
+        job.cfg.warmup.seconds = warmup_s;
+        run_replications(&job).expect("runs")
+    }
+
+    #[test]
+    fn nothing_measured_or_mostly_rejected_is_unmeetable_at_any_size() {
+        let e = summarise(&reports(Some(1e9), 8192), 500.0);
+        assert!(!e.stable && !e.meets(500.0));
+        assert!(e.unmeetable.expect("reason").contains("no-data"));
+        // A 1024-token context rejects most of the chat workload.
+        let e = summarise(&reports(None, 1024), 500.0);
+        assert!(!e.fleet_meets(500.0));
+        let why = e.unmeetable.expect("reason");
+        assert!(
+            why.contains("exceeds_max_ctx") && why.contains("no fleet"),
+            "{why}"
+        );
+        // The ordinary case: measured, few rejections, a finite fleet P99.
+        let e = summarise(&reports(None, 16384), 500.0);
+        assert!(e.unmeetable.is_none() && e.fleet_p99_ttft_ms.is_some_and(f64::is_finite));
+    }
 }
