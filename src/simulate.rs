@@ -449,6 +449,13 @@ impl HumanReport for SimReport {
         }
         let _ = writeln!(s, "{t}");
         let f = &self.fleet;
+        let span_s = self.window_s[1] - self.window_s[0];
+        if span_s * 1e9 < crate::metrics::report::MIN_RATE_WINDOW_NS {
+            let _ = writeln!(
+                s,
+                "Rates: none (the measurement window spans {span_s:.6} s: too short for a rate; rates are reported as 0)"
+            );
+        }
         let _ = writeln!(
             s,
             "Throughput {:.1} req/s, {:.0} out tok/s; goodput {:.1} req/s; SLO TTFT ≤ {} ms{} met by {}",
