@@ -139,6 +139,22 @@ pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
     aggregate(run_replications(job)?)
 }
 
+/// The runtime failure (exit 1) of a run that measured nothing (`no-data`
+/// or `all-rejected`), to return after its report has been printed.
+pub fn fail_if_nothing_measured(report: &SimReport) -> anyhow::Result<()> {
+    if report.measured_nothing() {
+        anyhow::bail!(
+            "verdict {}: {}",
+            report.verdict,
+            report
+                .verdict_reason
+                .as_deref()
+                .unwrap_or("nothing was measured")
+        );
+    }
+    Ok(())
+}
+
 /// Run every replication of the job and report each one separately.
 pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
     let reps = job.replications.max(1);
@@ -323,6 +339,11 @@ pub fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
     });
     if unstable > 0 {
         report.verdict = "unstable".into();
+        report.verdict_reason = None;
+    } else if let Some(r) = reports.iter().find(|r| r.verdict != "stable") {
+        // A replication that measured nothing makes the whole run say so.
+        report.verdict = r.verdict.clone();
+        report.verdict_reason = r.verdict_reason.clone();
     }
     Ok(report)
 }
@@ -428,6 +449,13 @@ impl HumanReport for SimReport {
         }
         let _ = writeln!(s, "{t}");
         let f = &self.fleet;
+        let span_s = self.window_s[1] - self.window_s[0];
+        if span_s * 1e9 < crate::metrics::report::MIN_RATE_WINDOW_NS {
+            let _ = writeln!(
+                s,
+                "Rates: none (the measurement window spans {span_s:.6} s: too short for a rate; rates are reported as 0)"
+            );
+        }
         let _ = writeln!(
             s,
             "Throughput {:.1} req/s, {:.0} out tok/s; goodput {:.1} req/s; SLO TTFT ≤ {} ms{} met by {}",
@@ -508,11 +536,20 @@ impl HumanReport for SimReport {
                     ms(x.ttft_ms.p50),
                     ms(x.ttft_ms.p99),
                     ms(x.tpot_ms.p99),
-                    pct(x.slo_attainment),
+                    if x.requests.measured == 0 {
+                        "no arrivals".into()
+                    } else {
+                        pct(x.slo_attainment)
+                    },
                     format!("{:.2}", x.energy_j / 3.6e6),
                 ]);
             }
             let _ = writeln!(s, "Windows (requests by arrival time):\n{w}");
+            for x in &self.windows {
+                if let Some(n) = &x.note {
+                    let _ = writeln!(s, "  window `{}`: {n}", x.name);
+                }
+            }
         }
         match &self.unstable {
             Some(u) => {
@@ -522,9 +559,14 @@ impl HumanReport for SimReport {
                     u.detected_at_s, u.reason
                 );
             }
-            None => {
-                let _ = writeln!(s, "Verdict: stable");
-            }
+            None => match &self.verdict_reason {
+                Some(why) => {
+                    let _ = writeln!(s, "Verdict: {} — {why}", self.verdict.to_uppercase());
+                }
+                None => {
+                    let _ = writeln!(s, "Verdict: stable");
+                }
+            },
         }
         if let Some(rep) = &self.replications {
             let h = rep.ci95.get("ttft_ms.p99").copied().flatten();

@@ -40,6 +40,9 @@ pub struct Transform {
 pub enum RejectReason {
     /// The request's ISL + OSL exceeds every pool's maximum context.
     ExceedsMaxContext,
+    /// The request's ISL + OSL is within a pool's maximum context but larger
+    /// than the KV cache of one of its instances (e.g. a tiny `--kv-blocks`).
+    ExceedsKvCapacity,
     /// No pool serves this request's model or label, and there is no default.
     NoMatchingPool,
     /// Compression was attempted, failed, and the request fits no pool uncompressed.
@@ -51,6 +54,7 @@ impl RejectReason {
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::ExceedsMaxContext => "exceeds_max_ctx",
+            RejectReason::ExceedsKvCapacity => "exceeds_kv_capacity",
             RejectReason::NoMatchingPool => "no_matching_pool",
             RejectReason::CompressionFailed => "compression_failed",
         }

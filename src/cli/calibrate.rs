@@ -58,6 +58,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         c.profile.calibration_ctx,
         c.profile.prefill_s_per_token * 1e6
     );
+    for w in &c.warnings {
+        summary += &format!("# WARNING: {w}\n");
+        eprintln!("warning: {w}");
+    }
     if args.verbose {
         summary += "# line  batch  ctx  prefill  measured_ms  fitted_ms  rel_residual\n";
         for (s, r) in c.samples.iter().zip(&c.fit.rel_residuals) {

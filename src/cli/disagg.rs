@@ -175,7 +175,11 @@ fn rho(v: Option<f64>) -> String {
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into())
+    match v {
+        Some(x) if x.is_infinite() => "∞".into(),
+        Some(x) => format!("{x:.1}"),
+        None => "—".into(),
+    }
 }
 
 impl HumanReport for DisaggReport {
@@ -258,6 +262,19 @@ impl HumanReport for DisaggReport {
                     s,
                     "No (nP ≤ max-prefill, nD ≤ max-decode) pair meets both SLOs."
                 );
+                let rejected = self
+                    .candidates
+                    .iter()
+                    .filter_map(|c| c.des.map(|d| d.rejected_fraction))
+                    .fold(0.0, f64::max);
+                if rejected > 0.01 {
+                    let _ = writeln!(
+                        s,
+                        "The pairs reject up to {:.0}% of arrivals (longer than --max-ctx or the KV cache): no fleet of these pools can meet P99 TTFT ≤ {} ms.",
+                        100.0 * rejected,
+                        self.slo_ttft_ms
+                    );
+                }
             }
         }
         let mut a = comfy_table::Table::new();

@@ -96,5 +96,6 @@ pub fn resolve_fleet(
 pub fn run(args: SimulateFleetArgs) -> anyhow::Result<()> {
     let job = resolve_fleet(&args.fleet, &args.workload, &args.run, args.output.quiet)?;
     let report = run_job(&job)?;
-    emit(&report, &args.output)
+    emit(&report, &args.output)?;
+    crate::simulate::fail_if_nothing_measured(&report)
 }

@@ -38,18 +38,21 @@ pub struct GridFlexArgs {
         default_value = "0,5,10,15,20,25,30,40,50"
     )]
     pub flex_pcts: Vec<f64>,
-    /// Requests per simulated level (default: enough for the event and the after window).
+    /// Requests per simulated level (default: enough for the event and the
+    /// after window). Without event times, the warm-up, event and after
+    /// window are placed inside these N requests (in the default 600 : 900 :
+    /// 3600 proportions); with event times, N must cover them.
     #[arg(long, value_name = "N")]
     pub verify_des: Option<u64>,
-    /// Event start, s.
-    #[arg(long, default_value_t = 600.0)]
-    pub event_start_s: f64,
-    /// Event duration, s.
-    #[arg(long, default_value_t = 900.0)]
-    pub event_duration_s: f64,
-    /// Window after the event in which latency is measured, s.
-    #[arg(long, default_value_t = 3600.0)]
-    pub after_s: f64,
+    /// Event start, s [default: 600, or 11.8% of the --verify-des span].
+    #[arg(long)]
+    pub event_start_s: Option<f64>,
+    /// Event duration, s [default: 900, or 17.6% of the --verify-des span].
+    #[arg(long)]
+    pub event_duration_s: Option<f64>,
+    /// Window after the event in which latency is measured, s [default: 3600, or the rest of the --verify-des span].
+    #[arg(long)]
+    pub after_s: Option<f64>,
     /// Replications per level (event P99 is their mean).
     #[arg(long, default_value_t = 1)]
     pub replications: u32,
@@ -87,17 +90,26 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
             format!("expected percentages in [0, 100), got {f}"),
         ));
     }
-    for (flag, v) in [
+    let given = [
         ("--event-start-s", a.event_start_s),
         ("--event-duration-s", a.event_duration_s),
         ("--after-s", a.after_s),
-    ] {
-        if !(v.is_finite() && v > 0.0) {
+    ];
+    for (flag, v) in given {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
             return Err(InputError::field(
                 flag,
                 format!("expected a positive number of seconds, got {v}"),
             ));
         }
+    }
+    if a.replications == 0 {
+        return Err(InputError::field(
+            "--replications",
+            "expected at least 1 replication per level, got 0",
+        ));
     }
     if !(a.slo.is_finite() && a.slo > 0.0) {
         return Err(InputError::field(
@@ -109,8 +121,8 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
     let lam = workload
         .lam
         .ok_or_else(|| InputError::field("--lam", "grid-flex needs a Poisson arrival rate"))?;
-    let horizon_s = a.event_start_s + a.event_duration_s + a.after_s;
-    workload.n_requests = Some(a.verify_des.unwrap_or((lam * horizon_s).ceil() as u64));
+    let t = event_times(a, lam)?;
+    workload.n_requests = Some(t.n_requests);
     let cfg = SimConfig::new(
         vec![PoolConfig::new("pool", profile, a.n_gpus / g, a.max_ctx)],
         a.seed,
@@ -120,10 +132,101 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
         cfg,
         workload,
         depths: a.flex_pcts.iter().map(|p| p / 100.0).collect(),
-        event_start_s: a.event_start_s,
-        event_duration_s: a.event_duration_s,
-        after_s: a.after_s,
-        replications: a.replications.max(1),
+        event_start_s: t.start_s,
+        event_duration_s: t.duration_s,
+        after_s: t.after_s,
+        replications: a.replications,
+    })
+}
+
+/// The default event layout, s: start, duration, after window.
+const DEFAULT_EVENT_S: [f64; 3] = [600.0, 900.0, 3600.0];
+
+/// Longest simulated horizon (event start + duration + after window), s: 30 days.
+pub const MAX_HORIZON_S: f64 = 30.0 * 86_400.0;
+
+/// Most requests simulated per level (and replication).
+pub const MAX_LEVEL_REQUESTS: u64 = 20_000_000;
+
+/// Where the event lies and how many requests each level simulates.
+struct EventTimes {
+    start_s: f64,
+    duration_s: f64,
+    after_s: f64,
+    n_requests: u64,
+}
+
+/// Event times and the request count: given times (defaults for the rest)
+/// need `--verify-des` to cover them; without times, `--verify-des N` places
+/// the default proportions inside the N requests' span. Horizons beyond
+/// [`MAX_HORIZON_S`] or [`MAX_LEVEL_REQUESTS`] are refused.
+fn event_times(a: &GridFlexArgs, lam: f64) -> Result<EventTimes, InputError> {
+    let flags = ["--event-start-s", "--event-duration-s", "--after-s"];
+    let given = [a.event_start_s, a.event_duration_s, a.after_s];
+    let any_given = given.iter().any(Option::is_some);
+    if let Some(n) = a.verify_des
+        && !(100..=MAX_LEVEL_REQUESTS).contains(&n)
+    {
+        return Err(InputError::field(
+            "--verify-des",
+            format!("expected 100 to {MAX_LEVEL_REQUESTS} requests per level, got {n}"),
+        ));
+    }
+    let [s, d, w] = match a.verify_des {
+        Some(n) if !any_given => {
+            let span = n as f64 / lam;
+            let total: f64 = DEFAULT_EVENT_S.iter().sum();
+            DEFAULT_EVENT_S.map(|x| x / total * span)
+        }
+        _ => [0, 1, 2].map(|i| given[i].unwrap_or(DEFAULT_EVENT_S[i])),
+    };
+    let horizon_s = s + d + w;
+    let named: Vec<&str> = flags
+        .iter()
+        .zip(&given)
+        .filter(|(_, g)| g.is_some())
+        .map(|(f, _)| *f)
+        .collect();
+    let named = if named.is_empty() {
+        "the default event times".to_string()
+    } else {
+        named.join(" + ")
+    };
+    if horizon_s > MAX_HORIZON_S {
+        return Err(InputError::field(
+            named,
+            format!(
+                "event start + duration + after window = {horizon_s:.3e} s; expected at most {MAX_HORIZON_S} s (30 days) of simulated time"
+            ),
+        ));
+    }
+    let needed = (lam * horizon_s).ceil() as u64;
+    let n = a.verify_des.unwrap_or(needed);
+    if n > MAX_LEVEL_REQUESTS {
+        return Err(InputError::field(
+            format!("--lam × ({named})"),
+            format!(
+                "{n} requests per level; expected at most {MAX_LEVEL_REQUESTS} (lower the rate, the event times or --verify-des)"
+            ),
+        ));
+    }
+    if let Some(n) = a.verify_des
+        && any_given
+        && n < needed
+    {
+        return Err(InputError::field(
+            format!("--verify-des / {named}"),
+            format!(
+                "{n} requests at --lam {lam} span {:.0} s, but the event and after window end at {horizon_s:.0} s (need --verify-des ≥ {needed}, or omit the event times to fit them inside the N requests)",
+                n as f64 / lam
+            ),
+        ));
+    }
+    Ok(EventTimes {
+        start_s: s,
+        duration_s: d,
+        after_s: w,
+        n_requests: n,
     })
 }
 
@@ -282,7 +385,19 @@ fn plot(r: &GridFlexReport, path: &Path) -> anyhow::Result<()> {
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "∞".into())
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.1}"),
+        _ => "∞".into(),
+    }
+}
+
+/// A DES window's P99 cell: "no arrivals" when nothing arrived in it.
+fn window_ms(arrivals: u64, v: Option<f64>) -> String {
+    if arrivals == 0 {
+        "no arrivals".into()
+    } else {
+        ms(v)
+    }
 }
 
 impl HumanReport for GridFlexReport {
@@ -290,7 +405,7 @@ impl HumanReport for GridFlexReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "Grid flexibility: {} instances ({} GPUs), SLO P99 TTFT ≤ {} ms, event at t = {} s for {} s",
+            "Grid flexibility: {} instances ({} GPUs), SLO P99 TTFT ≤ {} ms, event at t = {:.1} s for {:.1} s",
             self.instances, self.gpus, self.slo_ttft_ms, self.event_s[0], self.event_s[1]
         );
         let mut t = comfy_table::Table::new();
@@ -319,18 +434,18 @@ impl HumanReport for GridFlexReport {
                 } else {
                     "unstable".into()
                 },
-                ms(l.des.event_p99_ttft_ms),
-                ms(l.des.after_p99_ttft_ms),
+                window_ms(l.des.event_arrivals, l.des.event_p99_ttft_ms),
+                window_ms(l.des.after_arrivals, l.des.after_p99_ttft_ms),
                 format!("{:.1}", l.des.event_avg_kw),
                 l.des
                     .recovery_s
                     .map(|r| format!("{r:.0} s"))
                     .unwrap_or_else(|| "—".into()),
                 format!("{:.2}", l.des.energy_saved_kwh),
-                if l.des.slo_met {
-                    "OK".into()
-                } else {
-                    "BREACH".into()
+                match l.des.verdict.as_str() {
+                    "ok" => "OK".into(),
+                    "no-arrivals" => "no arrivals".into(),
+                    _ => "BREACH".into(),
                 },
             ]);
         }
@@ -341,7 +456,7 @@ impl HumanReport for GridFlexReport {
         };
         let _ = writeln!(
             s,
-            "Max safe flex depth: sustained {} (analytic steady state), event of {} s {} (DES: event and after-event P99 within SLO)",
+            "Max safe flex depth: sustained {} (analytic steady state), event of {:.1} s {} (DES: event and after-event P99 within SLO)",
             pct(self.max_safe_flex_pct.sustained),
             self.event_s[1],
             pct(self.max_safe_flex_pct.event)

@@ -196,7 +196,11 @@ fn pools_cell(c: &Candidate) -> String {
 pub fn p99_cell(c: &Candidate) -> String {
     c.des_p99_in_fleet_order()
         .iter()
-        .map(|v| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "—".into()))
+        .map(|v| match v {
+            Some(x) if x.is_infinite() => "∞".into(),
+            Some(x) => format!("{x:.0}"),
+            None => "—".into(),
+        })
         .collect::<Vec<_>>()
         .join(" / ")
 }
@@ -244,11 +248,7 @@ impl HumanReport for OptimizeReport {
                 format!("${:.0}K", c.cost.per_year_usd / 1e3),
                 p99_cell(c),
                 analytic_cell(c),
-                if c.slo_met {
-                    "✓".into()
-                } else {
-                    "✗".to_string()
-                },
+                c.slo_cell(),
                 c.des.evaluations.to_string(),
             ]
         };

@@ -110,11 +110,7 @@ fn row(p: &ParetoPoint) -> Vec<String> {
             .map(|s| format!("{:+.1}%", 100.0 * s))
             .unwrap_or_else(|| "—".into()),
         super::optimize::p99_cell(&p.fleet),
-        if p.fleet.slo_met {
-            "✓".into()
-        } else {
-            "✗".into()
-        },
+        p.fleet.slo_cell(),
         if p.pareto {
             "★".into()
         } else {
@@ -149,6 +145,23 @@ impl HumanReport for ParetoReport {
             "Every fleet is DES-minimal for P99 TTFT ≤ {} ms in each pool. Recommendation: {}",
             self.slo_ttft_ms, self.recommendation
         );
+        if self.thresholds_given > self.points.len() {
+            let merged: Vec<String> = self
+                .points
+                .iter()
+                .filter_map(|p| p.merged.as_ref())
+                .filter(|m| m.count > 1)
+                .map(|m| format!("{}–{} → {}", m.from_tok, m.to_tok, m.to_tok))
+                .collect();
+            let _ = writeln!(
+                s,
+                "Note: {} CDF thresholds thinned to {} (at most {}, evenly spaced in α-short); merged: {}",
+                self.thresholds_given,
+                self.points.len(),
+                crate::planner::pareto::MAX_THRESHOLDS,
+                merged.join(", ")
+            );
+        }
         for p in std::iter::once(&self.baseline).chain(&self.points) {
             if let Some(r) = &p.fleet.reason {
                 let _ = writeln!(
@@ -201,7 +214,7 @@ impl CsvReport for ParetoReport {
 fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
     let all: Vec<&ParetoPoint> = std::iter::once(&r.baseline)
         .chain(&r.points)
-        .filter(|p| p.worst_p99_ttft_ms.is_some() && p.fleet.reason.is_none()) // infeasible points have no meaningful cost
+        .filter(|p| p.worst_p99_ttft_ms.is_some_and(f64::is_finite) && p.fleet.reason.is_none()) // infeasible points have no meaningful cost
         .collect();
     let max_cost = all
         .iter()

@@ -153,11 +153,13 @@ impl SimulateArgs {
         })?;
         if two_pool {
             let (n_s, n_l) = (self.n_s.unwrap_or(1), self.n_l.unwrap_or(1));
-            if self.b_short >= self.long_max_ctx {
+            // B = --long-max-ctx is accepted (every request fits the short
+            // pool, as in the reference); only a larger B is contradictory.
+            if self.b_short > self.long_max_ctx {
                 return Err(InputError::field(
                     "--b-short",
                     format!(
-                        "expected less than --long-max-ctx ({}), got {}",
+                        "expected at most --long-max-ctx ({}), got {}",
                         self.long_max_ctx, self.b_short
                     ),
                 ));
@@ -247,7 +249,8 @@ impl SimulateArgs {
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let job = args.resolve()?;
     let report = run_job(&job)?;
-    emit(&report, &args.output)
+    emit(&report, &args.output)?;
+    crate::simulate::fail_if_nothing_measured(&report)
 }
 
 /// Flags of `run`.
@@ -287,5 +290,6 @@ pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
     job.timing = !args.no_timing;
     job.progress = !args.output.quiet;
     let report = run_job(&job)?;
-    emit(&report, &args.output)
+    emit(&report, &args.output)?;
+    crate::simulate::fail_if_nothing_measured(&report)
 }

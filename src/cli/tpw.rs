@@ -38,24 +38,37 @@ pub fn run(args: TpwArgs) -> anyhow::Result<()> {
     let prof = |f: &str, g: &str| resolve_profile(f, g, &ProfileOverrides::default());
     let plans: Vec<FleetPlan> = match args.b_short {
         Some(b) => {
-            if b >= p.long_max_ctx {
+            if b > p.long_max_ctx {
                 return Err(InputError::field(
                     "--b-short",
-                    format!("expected less than --max-ctx ({})", p.long_max_ctx),
+                    format!(
+                        "expected at most --long-max-ctx ({}; equal means homogeneous fleets), got {b}",
+                        p.long_max_ctx
+                    ),
                 )
                 .into());
             }
             let long = prof("--gpu-long", &p.gpu_long)?;
-            vec![
-                FleetPlan::homogeneous(long.clone(), p.long_max_ctx),
-                FleetPlan {
-                    b_short: Some(b),
-                    gamma: 1.0,
-                    short: prof("--gpu-short", &p.gpu_short)?,
-                    long,
-                    long_max_ctx: p.long_max_ctx,
-                },
-            ]
+            let short = prof("--gpu-short", &p.gpu_short)?;
+            if b == p.long_max_ctx {
+                // Every request fits the short pool: homogeneous fleets only.
+                let mut plans = vec![FleetPlan::homogeneous(long.clone(), p.long_max_ctx)];
+                if short != long {
+                    plans.push(FleetPlan::homogeneous(short, p.long_max_ctx));
+                }
+                plans
+            } else {
+                vec![
+                    FleetPlan::homogeneous(long.clone(), p.long_max_ctx),
+                    FleetPlan {
+                        b_short: Some(b),
+                        gamma: 1.0,
+                        short,
+                        long,
+                        long_max_ctx: p.long_max_ctx,
+                    },
+                ]
+            }
         }
         None => args
             .gpus
@@ -94,7 +107,11 @@ fn cells(f: &TpwFleet) -> Vec<String> {
         o(f.output_tok_per_j_analytic, 2),
         format!("{:.0}", f.power_per_gpu_w),
         o(f.cost_per_million_output_tok_usd, 3),
-        o(f.p99_ttft_ms, 0),
+        match f.p99_ttft_ms {
+            Some(p) if p.is_infinite() => "∞".into(),
+            p => o(p, 0),
+        },
+        if f.slo_met { "✓" } else { "✗" }.into(),
     ]
 }
 
@@ -112,6 +129,7 @@ impl HumanReport for TpwReport {
             "W/GPU",
             "$/M out tok",
             "P99 TTFT ms",
+            "SLO",
         ];
         let mut t = comfy_table::Table::new();
         t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
@@ -121,9 +139,20 @@ impl HumanReport for TpwReport {
         }
         let _ = writeln!(
             s,
-            "SLO-sized fleets (P99 TTFT ≤ {} ms, DES-verified; ρ = λ / the λ the fleet sustains):\n{t}",
+            "SLO-sized fleets (P99 TTFT ≤ {} ms over all arrivals, DES-verified; ρ = λ / the λ the fleet sustains):\n{t}",
             self.slo_ttft_ms
         );
+        for f in self.fleets.iter().filter(|f| !f.slo_met) {
+            let _ = writeln!(
+                s,
+                "  {}: misses the SLO{}",
+                f.fleet,
+                f.reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
+            );
+        }
         if !self.rho_sweep.is_empty() {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);

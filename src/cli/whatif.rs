@@ -25,7 +25,8 @@ pub struct WhatifArgs {
     /// Compare GPU types (each used for both pools); default: --gpu-short/--gpu-long.
     #[arg(long, num_args = 1..)]
     pub gpu_compare: Vec<String>,
-    /// Short-pool threshold B (0: one homogeneous pool).
+    /// Short-pool threshold B (0: one homogeneous pool of --gpu-long; equal to
+    /// --long-max-ctx: one homogeneous pool of --gpu-short, as every request fits it).
     #[arg(long, default_value_t = 4096)]
     pub b_short: u32,
     /// Write the points as CSV.
@@ -46,10 +47,16 @@ fn plan_for(args: &WhatifArgs, short: &str, long: &str) -> Result<FleetPlan, Inp
     if args.b_short == 0 {
         return Ok(FleetPlan::homogeneous(l, p.long_max_ctx));
     }
-    if args.b_short >= p.long_max_ctx {
+    if args.b_short == p.long_max_ctx {
+        return Ok(FleetPlan::homogeneous(s, p.long_max_ctx));
+    }
+    if args.b_short > p.long_max_ctx {
         return Err(InputError::field(
             "--b-short",
-            format!("expected less than --long-max-ctx ({})", p.long_max_ctx),
+            format!(
+                "expected at most --long-max-ctx ({}; equal means one homogeneous pool), got {}",
+                p.long_max_ctx, args.b_short
+            ),
         ));
     }
     Ok(FleetPlan {
@@ -191,11 +198,7 @@ impl HumanReport for WhatifReport {
                     .map(|c| format!("{:+.0}%", 100.0 * c))
                     .unwrap_or_else(|| "—".into()),
                 super::optimize::p99_cell(&p.fleet),
-                if p.fleet.slo_met {
-                    "✓".into()
-                } else {
-                    "✗".into()
-                },
+                p.fleet.slo_cell(),
                 p.max_lam_within_slo
                     .map(|l| format!("{l:.0}"))
                     .unwrap_or_else(|| "—".into()),

@@ -32,6 +32,9 @@ pub struct Collector {
     pub window_input_tok: u64,
     /// Output tokens of those completions.
     pub window_output_tok: u64,
+    /// Those completions that met every SLO (goodput's numerator, so
+    /// goodput never exceeds throughput).
+    pub window_slo_met: u64,
 }
 
 impl Collector {
@@ -51,6 +54,27 @@ impl Collector {
         (self.arrived > 0).then(|| self.slo_met as f64 / self.arrived as f64)
     }
 
+    /// The `p`-th percentile TTFT (0–100) over every measured arrival, ns:
+    /// rejected and unfinished requests are misses of infinite latency, so
+    /// it is `f64::INFINITY` when more than (100 − p)% of arrivals missed;
+    /// `None` with no measured arrivals. This is the percentile a planner
+    /// compares with an SLO.
+    pub fn ttft_percentile_all_ns(&self, p: f64) -> Option<f64> {
+        let rejected = self.rejected_total();
+        // Arrivals not accounted for by a TTFT value or a rejection (none in
+        // a consistent collector) are misses too.
+        let unseen = self.arrived.saturating_sub(self.ttft.count() + rejected);
+        self.ttft
+            .percentile_with_misses_ns(p, rejected + unseen, self.unfinished)
+    }
+
+    /// Fraction of measured arrivals that were rejected or left unfinished.
+    pub fn missed_fraction(&self) -> Option<f64> {
+        (self.arrived > 0).then(|| {
+            ((self.rejected_total() + self.unfinished) as f64 / self.arrived as f64).min(1.0)
+        })
+    }
+
     /// Add another collector into this one.
     pub fn merge(&mut self, o: &Collector) {
         self.ttft.merge(&o.ttft);
@@ -67,5 +91,6 @@ impl Collector {
         self.window_completions += o.window_completions;
         self.window_input_tok += o.window_input_tok;
         self.window_output_tok += o.window_output_tok;
+        self.window_slo_met += o.window_slo_met;
     }
 }

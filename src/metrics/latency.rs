@@ -72,6 +72,31 @@ impl LatencyHist {
         (self.count > 0).then(|| self.hist.value_at_quantile(p / 100.0) as f64)
     }
 
+    /// The `p`-th percentile (0–100), ns, of a population of `count() + misses`
+    /// values: the recorded ones plus `misses` of infinite latency (e.g.
+    /// rejected requests). `lower_bounds` of the recorded values are only
+    /// lower bounds (requests unfinished at the end of the run) and count as
+    /// infinite too; the result then is an upper bound of the recorded rank
+    /// (never optimistic). `f64::INFINITY` when the percentile's rank falls
+    /// among the infinite values; `None` for an empty population.
+    pub fn percentile_with_misses_ns(&self, p: f64, misses: u64, lower_bounds: u64) -> Option<f64> {
+        let n_all = self.count + misses;
+        if n_all == 0 {
+            return None;
+        }
+        let lower_bounds = lower_bounds.min(self.count);
+        // Nearest rank (1-based) over the whole population.
+        let rank = ((p / 100.0 * n_all as f64).ceil() as u64).clamp(1, n_all);
+        if rank > self.count - lower_bounds {
+            return Some(f64::INFINITY);
+        }
+        // The rank-th finite value is at most the (rank + lower_bounds)-th
+        // recorded value; the half-step keeps the quantile's ceil on that rank.
+        let held = rank + lower_bounds;
+        let q = (held as f64 - 0.5) / self.count as f64;
+        Some(self.hist.value_at_quantile(q) as f64)
+    }
+
     /// Add another distribution into this one.
     pub fn merge(&mut self, other: &LatencyHist) {
         self.hist
@@ -115,5 +140,38 @@ mod tests {
         m.merge(&h);
         assert_eq!(m.count(), 1001);
         assert_eq!(LatencyHist::default().summary_ms().p99, None);
+    }
+
+    #[test]
+    fn percentile_over_all_arrivals_counts_misses_as_infinite() {
+        let mut h = LatencyHist::default();
+        for v in 1..=1000u64 {
+            h.record(v * 1_000_000);
+        }
+        // No misses: the ordinary nearest-rank P99 (990 ms).
+        let p = h.percentile_with_misses_ns(99.0, 0, 0).expect("values");
+        assert!((p / 1e6 - 990.0).abs() <= 1.0, "{p}");
+        // 5 misses in 1005: rank 995 is the 995th value.
+        let p = h.percentile_with_misses_ns(99.0, 5, 0).expect("values");
+        assert!((p / 1e6 - 995.0).abs() <= 1.0, "{p}");
+        // 30% missed: P99 is infinite, P50 is not.
+        assert_eq!(
+            h.percentile_with_misses_ns(99.0, 429, 0),
+            Some(f64::INFINITY)
+        );
+        assert!(
+            h.percentile_with_misses_ns(50.0, 429, 0)
+                .expect("v")
+                .is_finite()
+        );
+        // Lower bounds count as misses: 20 unfinished of 1000 ⇒ P99 infinite.
+        assert_eq!(
+            h.percentile_with_misses_ns(99.0, 0, 20),
+            Some(f64::INFINITY)
+        );
+        // Everything rejected, nothing recorded.
+        let e = LatencyHist::default();
+        assert_eq!(e.percentile_with_misses_ns(99.0, 3, 0), Some(f64::INFINITY));
+        assert_eq!(e.percentile_with_misses_ns(99.0, 0, 0), None);
     }
 }

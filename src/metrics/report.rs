@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::collector::Collector;
 use super::latency::LatencySummary;
 use crate::engine::server::InstanceStats;
-use crate::engine::{PoolConfig, SimConfig, SimOutcome, Verdict};
+use crate::engine::{PoolConfig, ServiceModel, SimConfig, SimOutcome, Verdict};
 
 /// Request counts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +44,33 @@ pub struct SloReport {
     pub tpot_ms: Option<f64>,
     /// Fraction of measured requests meeting every SLO (rejected and unfinished are misses).
     pub attainment: Option<f64>,
+    /// P99 TTFT over every measured arrival, ms, rejected and unfinished
+    /// requests counted as infinite latency: this is the P99 a planner
+    /// compares with the SLO. `null` with no arrivals, or when more than 1%
+    /// of arrivals missed (infinite; see `missed_fraction`).
+    #[serde(default)]
+    pub p99_ttft_all_ms: Option<f64>,
+    /// Fraction of measured arrivals rejected or unfinished (`null` with no arrivals).
+    #[serde(default)]
+    pub missed_fraction: Option<f64>,
 }
+
+impl SloReport {
+    /// P99 TTFT over every measured arrival, ms: `f64::INFINITY` when more
+    /// than 1% of arrivals were rejected or unfinished, `None` with no
+    /// arrivals (also after a JSON round trip, where infinity is `null`).
+    pub fn p99_ttft_over_arrivals_ms(&self) -> Option<f64> {
+        match (self.p99_ttft_all_ms, self.missed_fraction) {
+            (Some(p), _) => Some(p),
+            (None, Some(_)) => Some(f64::INFINITY),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A measurement window shorter than this, ns, has no meaningful rate:
+/// throughput and goodput are reported as 0 rather than divided by ~0.
+pub const MIN_RATE_WINDOW_NS: f64 = 1e6;
 
 /// Rates over the measurement window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,13 +120,15 @@ pub struct MetricBlock {
     pub p_wait: Option<f64>,
     /// SLO attainment.
     pub slo: SloReport,
-    /// Measured requests meeting every SLO per second of the window.
+    /// Completions inside the window that met every SLO, per second of the
+    /// window (never above `throughput.req_per_s`; 0 for a window under 1 ms).
     pub goodput_req_per_s: f64,
     /// Throughput.
     pub throughput: Throughput,
     /// Fraction of instance-time spent stepping.
     pub utilisation: f64,
-    /// Mean running sequences per step while busy.
+    /// Mean running sequences per step while busy (iteration model); mean
+    /// occupied slots per powered instance (slot model).
     pub mean_batch: f64,
     /// Mean fraction of KV blocks in use.
     pub kv_occupancy: f64,
@@ -173,8 +201,13 @@ pub struct RouterReport {
 pub struct SimReport {
     /// What was simulated.
     pub workload: String,
-    /// `stable` or `unstable`.
+    /// `stable`, `unstable`, `no-data` (no request was measured, e.g. the
+    /// warm-up covered the whole run) or `all-rejected` (every measured
+    /// request was rejected). Only `stable` can meet an SLO.
     pub verdict: String,
+    /// Why the verdict is `no-data` or `all-rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_reason: Option<String>,
     /// When and why the run was found unstable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unstable: Option<Unstable>,
@@ -228,8 +261,12 @@ pub struct WindowReport {
     pub tpot_ms: LatencySummary,
     /// SLO attainment of the window's arrivals.
     pub slo_attainment: Option<f64>,
-    /// Fleet energy over the window, J (busy power, plus idle power while powered).
+    /// Fleet energy over the window, J (busy power, plus idle power while
+    /// powered), up to the end of the run.
     pub energy_j: f64,
+    /// Why the window has no latencies (e.g. "no arrivals: the run ended at 20.1 s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What the KV-transfer links of a disaggregated fleet carried.
@@ -293,6 +330,14 @@ fn metric_block(
         .map(|p| p.instances as f64 * p.profile.cost_per_hr)
         .sum();
     let window_s = (window_ns * 1e-9).max(1e-12);
+    // Rates over a window of (almost) no length are not rates.
+    let rate = |n: u64| {
+        if window_ns >= MIN_RATE_WINDOW_NS {
+            n as f64 / window_s
+        } else {
+            0.0
+        }
+    };
     // Idle energy: each instance draws idle power while powered on and not
     // stepping (instances removed by a control change power off once empty).
     let idle_frac_ns = (st.powered_ns - st.busy_ns).max(0.0);
@@ -302,7 +347,7 @@ fn metric_block(
         0.0
     };
     let energy_j = st.busy_energy_j + mean_idle_w * idle_frac_ns * 1e-9;
-    let out_tok_s = c.window_output_tok as f64 / window_s;
+    let out_tok_s = rate(c.window_output_tok);
     MetricBlock {
         ttft_ms: c.ttft.summary_ms(),
         tpot_ms: c.tpot.summary_ms(),
@@ -313,11 +358,13 @@ fn metric_block(
             ttft_ms: cfg.slo.ttft_ms,
             tpot_ms: cfg.slo.tpot_ms,
             attainment: c.attainment(),
+            p99_ttft_all_ms: c.ttft_percentile_all_ns(99.0).map(|v| v / 1e6),
+            missed_fraction: c.missed_fraction(),
         },
-        goodput_req_per_s: c.slo_met as f64 / window_s,
+        goodput_req_per_s: rate(c.window_slo_met),
         throughput: Throughput {
-            req_per_s: c.window_completions as f64 / window_s,
-            input_tok_per_s: c.window_input_tok as f64 / window_s,
+            req_per_s: rate(c.window_completions),
+            input_tok_per_s: rate(c.window_input_tok),
             output_tok_per_s: out_tok_s,
         },
         utilisation: if st.powered_ns > 0.0 {
@@ -325,10 +372,13 @@ fn metric_block(
         } else {
             st.busy_ns / inst_ns
         },
-        mean_batch: if st.busy_ns > 0.0 {
-            st.batch_ns / st.busy_ns
-        } else {
-            0.0
+        mean_batch: match cfg.service_model {
+            // A slot instance's busy time is weighted by occupancy, so
+            // batch / busy would be the slot count: report mean occupancy.
+            ServiceModel::Slot if st.powered_ns > 0.0 => st.batch_ns / st.powered_ns,
+            ServiceModel::Slot => st.batch_ns / inst_ns,
+            ServiceModel::Iteration if st.busy_ns > 0.0 => st.batch_ns / st.busy_ns,
+            ServiceModel::Iteration => 0.0,
         },
         kv_occupancy: if kv_cap > 0.0 {
             st.kv_blocks_ns / (kv_cap * window_ns.max(1.0))
@@ -375,7 +425,45 @@ fn counts(arrived: u64, c: &Collector, in_flight: u64) -> RequestCounts {
     }
 }
 
+/// `no-data` or `all-rejected`, with the reason, when a run measured nothing
+/// a latency could be taken from.
+fn measured_verdict(out: &SimOutcome) -> Option<(&'static str, String)> {
+    if out.measured == 0 {
+        return Some((
+            "no-data",
+            format!(
+                "0 of {} arrivals were measured (the warm-up covered the whole run): nothing was measured",
+                out.arrived
+            ),
+        ));
+    }
+    let rejected = out.fleet.rejected_total();
+    if rejected >= out.fleet.arrived && out.fleet.arrived > 0 {
+        let why: Vec<String> = out
+            .fleet
+            .rejected
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        return Some((
+            "all-rejected",
+            format!(
+                "every one of the {} measured requests was rejected ({})",
+                out.fleet.arrived,
+                why.join(", ")
+            ),
+        ));
+    }
+    None
+}
+
 impl SimReport {
+    /// True when nothing was measured (`no-data`) or every measured request
+    /// was rejected (`all-rejected`): the report's latencies describe nothing.
+    pub fn measured_nothing(&self) -> bool {
+        matches!(self.verdict.as_str(), "no-data" | "all-rejected")
+    }
+
     /// Build the report of one replication.
     pub fn from_outcome(
         cfg: &SimConfig,
@@ -420,9 +508,14 @@ impl SimReport {
                 }),
             ),
         };
+        let (verdict, verdict_reason) = match measured_verdict(out) {
+            Some((v, why)) if verdict == "stable" => (v, Some(why)),
+            _ => (verdict, None),
+        };
         SimReport {
             workload: workload.to_string(),
             verdict: verdict.to_string(),
+            verdict_reason,
             unstable,
             requests: RequestCounts {
                 arrived: out.arrived,
@@ -485,6 +578,13 @@ impl SimReport {
                     tpot_ms: w.metrics.tpot.summary_ms(),
                     slo_attainment: w.metrics.attainment(),
                     energy_j: pools_energy_j(&cfg.pools, &w.stats_by_pool),
+                    note: (w.metrics.arrived == 0).then(|| {
+                        if w.start_s >= out.end_s {
+                            format!("no arrivals: the run ended at {:.1} s", out.end_s)
+                        } else {
+                            "no arrivals".to_string()
+                        }
+                    }),
                 })
                 .collect(),
             kv_transfer: out.kv_transfer.as_ref().map(|k| KvTransferReport {

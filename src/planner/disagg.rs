@@ -73,10 +73,14 @@ pub struct DisaggStudy {
 /// DES result of one fleet (worst P99 over replications, mean throughput).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DesResult {
-    /// Worst P99 TTFT over replications, ms (`null`: no completions).
+    /// Worst P99 TTFT over replications, taken over all arrivals (rejected
+    /// and unfinished as infinite), ms (`null`: no arrivals, or infinite).
     pub p99_ttft_ms: Option<f64>,
-    /// Worst P99 TPOT over replications, ms.
+    /// Worst P99 TPOT over replications, ms (infinite when more than 1% of
+    /// arrivals were rejected or unfinished).
     pub p99_tpot_ms: Option<f64>,
+    /// Largest fraction of arrivals rejected in a replication.
+    pub rejected_fraction: f64,
     /// Mean completed requests per second.
     pub throughput_req_s: f64,
     /// Mean KV transfer time of measured requests, ms (disaggregated only).
@@ -389,8 +393,19 @@ impl DisaggStudy {
             .filter_map(|r| r.kv_transfer.as_ref().and_then(|k| k.transfer_ms.mean))
             .collect();
         Ok(DesResult {
-            p99_ttft_ms: worst(&|r| r.fleet.ttft_ms.p99),
-            p99_tpot_ms: worst(&|r| r.fleet.tpot_ms.p99),
+            // Over all arrivals: rejected and unfinished requests miss both targets.
+            p99_ttft_ms: worst(&|r| r.fleet.slo.p99_ttft_over_arrivals_ms()),
+            p99_tpot_ms: worst(&|r| {
+                if r.fleet.slo.missed_fraction.is_some_and(|m| m > 0.01) {
+                    Some(f64::INFINITY)
+                } else {
+                    r.fleet.tpot_ms.p99
+                }
+            }),
+            rejected_fraction: reps
+                .iter()
+                .map(|r| r.requests.rejected as f64 / r.requests.arrived.max(1) as f64)
+                .fold(0.0, f64::max),
             throughput_req_s: reps
                 .iter()
                 .map(|r| r.fleet.throughput.req_per_s)
@@ -692,6 +707,7 @@ mod tests {
             des: Some(DesResult {
                 p99_ttft_ms: Some(t),
                 p99_tpot_ms: Some(1.0),
+                rejected_fraction: 0.0,
                 throughput_req_s: 1.0,
                 mean_transfer_ms: None,
                 stable: true,

@@ -48,17 +48,27 @@ pub struct FlexAnalytic {
 /// DES (event) answer at one depth.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlexDes {
-    /// P99 TTFT of requests arriving during the event, ms (mean over replications).
+    /// P99 TTFT over every request arriving during the event (rejected and
+    /// unfinished as infinite), ms, mean over replications; null with no
+    /// arrivals (see `event_arrivals`) or when infinite.
     pub event_p99_ttft_ms: Option<f64>,
-    /// P99 TTFT of requests arriving in the window after the event, ms.
+    /// The same for requests arriving in the window after the event, ms.
     pub after_p99_ttft_ms: Option<f64>,
+    /// Requests arriving during the event (mean over replications).
+    pub event_arrivals: u64,
+    /// Requests arriving in the after-event window (mean over replications).
+    pub after_arrivals: u64,
+    /// `ok`, `breach` (also: the run was unstable), or `no-arrivals` (a
+    /// stable run in which no window had arrivals: nothing to judge).
+    pub verdict: String,
     /// Time after the event until the waiting queue is back to its pre-event level, s (null: not within the run).
     pub recovery_s: Option<f64>,
     /// Energy saved during the event against the zero-depth run, kWh.
     pub energy_saved_kwh: f64,
     /// Mean fleet power during the event, kW.
     pub event_avg_kw: f64,
-    /// Event and after-event P99 within the SLO, and the run stable.
+    /// The run stable and the P99 of every window with arrivals within the
+    /// SLO (a window without arrivals is excluded; none with arrivals: false).
     pub slo_met: bool,
 }
 
@@ -237,28 +247,24 @@ impl GridFlex {
                 v.filter(|v| !v.is_empty())
                     .map(|v| v.iter().sum::<f64>() / v.len() as f64)
             };
-            let ev = mean(
-                runs.iter()
-                    .map(|o| {
-                        o.windows[0]
-                            .metrics
-                            .ttft
-                            .percentile_ns(99.0)
-                            .map(|x| x / 1e6)
-                    })
-                    .collect(),
-            );
-            let after = mean(
-                runs.iter()
-                    .map(|o| {
-                        o.windows[1]
-                            .metrics
-                            .ttft
-                            .percentile_ns(99.0)
-                            .map(|x| x / 1e6)
-                    })
-                    .collect(),
-            );
+            // Per window: mean arrivals, and the mean P99 over all arrivals of
+            // the replications that had any (infinity dominates).
+            let window = |w: usize| -> (u64, Option<f64>) {
+                let arrivals: u64 = runs.iter().map(|o| o.windows[w].metrics.arrived).sum();
+                let p99 = mean(
+                    runs.iter()
+                        .filter(|o| o.windows[w].metrics.arrived > 0)
+                        .map(|o| {
+                            o.windows[w]
+                                .metrics
+                                .ttft_percentile_all_ns(99.0)
+                                .map(|x| x / 1e6)
+                        })
+                        .collect(),
+                );
+                ((arrivals as f64 / reps as f64).round() as u64, p99)
+            };
+            let ((ev_n, ev), (after_n, after)) = (window(0), window(1));
             let rec = mean(
                 runs.iter()
                     .map(|o| recovery_s(o, self.event_start_s, t_end, 300.0))
@@ -278,6 +284,22 @@ impl GridFlex {
                 / self.event_duration_s.max(1e-9)
                 / 1e3;
             let stable = runs.iter().all(|o| o.verdict == engine::Verdict::Stable);
+            let judged: Vec<f64> = [(ev_n, ev), (after_n, after)]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(_, p)| p.unwrap_or(f64::INFINITY))
+                .collect();
+            let slo_met = stable && !judged.is_empty() && judged.iter().all(|&p| p <= slo);
+            let verdict = if !stable {
+                // An unstable run stopped early: that is a breach, whatever arrived.
+                "breach"
+            } else if judged.is_empty() {
+                "no-arrivals"
+            } else if slo_met {
+                "ok"
+            } else {
+                "breach"
+            };
             // The power curve is per instance.
             let pw = p.profile.power.power_w(cap, p.profile.max_slots) / gpus_per_inst.max(1.0);
             levels.push(FlexLevel {
@@ -293,12 +315,13 @@ impl GridFlex {
                 des: FlexDes {
                     event_p99_ttft_ms: ev,
                     after_p99_ttft_ms: after,
+                    event_arrivals: ev_n,
+                    after_arrivals: after_n,
+                    verdict: verdict.into(),
                     recovery_s: rec,
                     energy_saved_kwh: saved_j / 3.6e6,
                     event_avg_kw: event_kw,
-                    slo_met: stable
-                        && ev.is_some_and(|v| v <= slo)
-                        && after.is_none_or(|v| v <= slo),
+                    slo_met,
                 },
             });
         }

@@ -23,7 +23,9 @@ pub fn availability(failure_rate_per_day: f64, mttr_hours: f64) -> f64 {
 pub struct OptimizeConfig {
     /// Workload (CDF lengths and Poisson rate).
     pub workload: WorkloadSpec,
-    /// Candidate short-pool thresholds B.
+    /// Candidate short-pool thresholds B. B equal to `long_max_ctx` (every
+    /// request fits the short pool: the reference's way to ask for a
+    /// homogeneous fleet) is a homogeneous fleet of the short-pool profile.
     pub b_values: Vec<u32>,
     /// Candidate γ values (1 = plain length routing).
     pub gammas: Vec<f64>,
@@ -92,8 +94,14 @@ pub struct AnalyticBlock {
 /// DES results.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesBlock {
-    /// P99 TTFT per pool, ms.
+    /// P99 TTFT per pool over all its arrivals (rejected and unfinished as
+    /// infinite), ms; null when infinite or without traffic.
     pub p99_ttft_ms_by_pool: std::collections::BTreeMap<String, Option<f64>>,
+    /// Fleet P99 TTFT over all arrivals (router rejections as infinite), ms;
+    /// null when infinite (more than 1% rejected or unfinished).
+    pub fleet_p99_ttft_ms: Option<f64>,
+    /// Fraction of all arrivals rejected (worst replication).
+    pub rejected_fraction: f64,
     /// Fleet SLO attainment (mean over replications).
     pub attainment: Option<f64>,
     /// Replications each sizing decision required the SLO in.
@@ -162,6 +170,8 @@ pub fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Can
                 .iter()
                 .map(|p| (p.id.clone(), p.p99_ttft_ms))
                 .collect(),
+            fleet_p99_ttft_ms: sized.fleet_p99_ttft_ms,
+            rejected_fraction: sized.rejected_fraction,
             attainment: sized.attainment,
             evaluations: sized.evaluations,
             replications: sized.replications,
@@ -203,6 +213,18 @@ impl Candidate {
         }
     }
 
+    /// The SLO cell of a table: ✓, ✗, or ✗ with the share of traffic
+    /// rejected when that alone rules the SLO out.
+    pub fn slo_cell(&self) -> String {
+        if self.slo_met {
+            "✓".into()
+        } else if self.des.rejected_fraction > 0.01 {
+            format!("✗ rejects {:.0}%", 100.0 * self.des.rejected_fraction)
+        } else {
+            "✗".into()
+        }
+    }
+
     /// DES P99 TTFT per pool in fleet order (the map is keyed by pool id).
     pub fn des_p99_in_fleet_order(&self) -> Vec<Option<f64>> {
         self.pools
@@ -224,11 +246,11 @@ impl OptimizeConfig {
                 ),
             ));
         }
-        if self.b_values.iter().any(|&b| b >= self.long_max_ctx) {
+        if let Some(b) = self.b_values.iter().find(|&&b| b > self.long_max_ctx) {
             return Err(InputError::field(
                 "--b-short",
                 format!(
-                    "expected thresholds below --long-max-ctx ({})",
+                    "expected a threshold at most --long-max-ctx ({}; equal means one homogeneous pool), got {b}",
                     self.long_max_ctx
                 ),
             ));
@@ -243,6 +265,17 @@ impl OptimizeConfig {
     pub fn plans(&self) -> Vec<FleetPlan> {
         let mut out = Vec::new();
         for &b in &self.b_values {
+            if b == self.long_max_ctx {
+                // Every request fits the short pool: a homogeneous fleet of
+                // its profile (the baseline already covers the long profile).
+                if self.gpu_short != self.gpu_long {
+                    out.push(FleetPlan::homogeneous(
+                        self.gpu_short.clone(),
+                        self.long_max_ctx,
+                    ));
+                }
+                continue;
+            }
             for &g in &self.gammas {
                 out.push(FleetPlan {
                     b_short: Some(b),
@@ -321,6 +354,17 @@ pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<Optimize
         "{screened} (B, γ) plans ranked by the analytic screen (batching-aware birth–death); the cheapest {} sized with the DES",
         candidates.len()
     )];
+    if cfg.b_values.contains(&cfg.long_max_ctx) {
+        notes.push(format!(
+            "B = {} equals --long-max-ctx: every request fits one pool, so this is a homogeneous fleet (the baseline{})",
+            cfg.long_max_ctx,
+            if cfg.gpu_short != cfg.gpu_long {
+                ", and a homogeneous fleet of the short-pool GPU"
+            } else {
+                ""
+            }
+        ));
+    }
     for c in std::iter::once(&baseline).chain(&candidates) {
         if !c.analytic.disagrees.is_empty() {
             notes.push(format!(

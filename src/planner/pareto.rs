@@ -20,8 +20,13 @@ pub struct ParetoPoint {
     pub alpha_short: Option<f64>,
     /// Saving against the homogeneous baseline (negative: dearer).
     pub saving_vs_baseline: Option<f64>,
-    /// Worst pool's DES P99 TTFT, ms.
+    /// Worst DES P99 TTFT over all arrivals, of the pools and of the fleet
+    /// (router rejections as infinite), ms; null when infinite.
     pub worst_p99_ttft_ms: Option<f64>,
+    /// When the sweep had more thresholds than [`MAX_THRESHOLDS`]: the
+    /// thresholds this point stands for (merged into it, not simulated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedThresholds>,
     /// On the Pareto frontier of (cost, worst P99) among SLO-meeting points.
     pub pareto: bool,
     /// The recommended point.
@@ -32,6 +37,58 @@ impl ParetoPoint {
     fn cost(&self) -> f64 {
         self.fleet.cost.per_year_usd
     }
+}
+
+/// Thresholds simulated at most: a CDF with more breakpoints (2M would never
+/// finish) is thinned to this many, evenly spaced in the short pool's share.
+pub const MAX_THRESHOLDS: usize = 32;
+
+/// The thresholds one simulated threshold stands for after thinning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MergedThresholds {
+    /// Thresholds merged into this one (itself included).
+    pub count: usize,
+    /// Smallest merged threshold, tokens.
+    pub from_tok: u32,
+    /// Largest merged threshold (this point's B), tokens.
+    pub to_tok: u32,
+}
+
+/// Thin ascending `thresholds` to at most `max`: the first threshold whose
+/// share `share(b)` reaches each of `max` evenly spaced targets between the
+/// smallest and largest share (the largest threshold always kept). Each
+/// kept threshold stands for the dropped ones between it and the previous
+/// kept one. Returns the thresholds unchanged, with no groups, when there
+/// are at most `max`.
+pub fn thin_thresholds(
+    thresholds: &[u32],
+    share: &dyn Fn(u32) -> f64,
+    max: usize,
+) -> (Vec<u32>, Vec<Option<MergedThresholds>>) {
+    let n = thresholds.len();
+    if n <= max || max == 0 {
+        return (thresholds.to_vec(), vec![None; n]);
+    }
+    let shares: Vec<f64> = thresholds.iter().map(|&b| share(b)).collect();
+    let (lo, hi) = (shares[0], shares[n - 1]);
+    let mut keep: Vec<usize> = (1..=max)
+        .map(|k| {
+            let target = lo + (hi - lo) * k as f64 / max as f64;
+            shares.partition_point(|&a| a < target).min(n - 1)
+        })
+        .collect();
+    keep.dedup();
+    let mut groups = Vec::with_capacity(keep.len());
+    let mut first = 0;
+    for &i in &keep {
+        groups.push(Some(MergedThresholds {
+            count: i + 1 - first,
+            from_tok: thresholds[first],
+            to_tok: thresholds[i],
+        }));
+        first = i + 1;
+    }
+    (keep.iter().map(|&i| thresholds[i]).collect(), groups)
 }
 
 /// The threshold sweep. Its JSON form is an array of points, the
@@ -48,10 +105,13 @@ pub struct ParetoReport {
     pub recommendation: String,
     /// SLO, ms.
     pub slo_ttft_ms: f64,
+    /// Thresholds before thinning (equal to `points.len()` when none were merged).
+    pub thresholds_given: usize,
 }
 
 /// Size the baseline and a two-pool fleet per threshold, then mark the frontier.
-/// `share(b)` gives the fraction of requests with ISL + OSL ≤ b.
+/// `share(b)` gives the fraction of requests with ISL + OSL ≤ b. More than
+/// [`MAX_THRESHOLDS`] thresholds are thinned first ([`thin_thresholds`]).
 pub fn pareto(
     base: &FleetPlan,
     thresholds: &[u32],
@@ -61,6 +121,12 @@ pub fn pareto(
     progress: bool,
 ) -> anyhow::Result<ParetoReport> {
     let screen = Screen::new(workload, s.seed)?;
+    let (thresholds, merged) = thin_thresholds(thresholds, share, MAX_THRESHOLDS);
+    let thresholds_given = merged
+        .iter()
+        .map(|m| m.as_ref().map_or(1, |g| g.count))
+        .sum();
+    let mut merged = std::iter::once(None).chain(merged);
     let mut plans = vec![FleetPlan::homogeneous(base.long.clone(), base.long_max_ctx)];
     plans.extend(thresholds.iter().map(|&b| FleetPlan {
         b_short: Some(b),
@@ -95,8 +161,11 @@ pub fn pareto(
             worst_p99_ttft_ms: sf
                 .pools
                 .iter()
-                .filter_map(|x| x.p99_ttft_ms)
+                .map(|x| x.p99_ttft_ms)
+                .chain([sf.fleet_p99_ttft_ms.or(Some(f64::INFINITY))])
+                .flatten()
                 .reduce(f64::max),
+            merged: merged.next().flatten(),
             pareto: false,
             recommended: false,
         })
@@ -174,11 +243,37 @@ pub fn pareto(
         recommended_b_short,
         recommendation,
         slo_ttft_ms: s.slo_ttft_ms,
+        thresholds_given,
     })
 }
 
 impl Serialize for ParetoReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(std::iter::once(&self.baseline).chain(&self.points))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_the_largest_and_accounts_for_every_threshold() {
+        let th: Vec<u32> = (1..=1000).collect();
+        let share = |b: u32| b as f64 / 1000.0;
+        let (kept, groups) = thin_thresholds(&th, &share, 10);
+        assert_eq!(kept.len(), 10);
+        assert_eq!(kept.last(), Some(&1000));
+        let total: usize = groups.iter().flatten().map(|g| g.count).sum();
+        assert_eq!(total, 1000);
+        assert!(
+            groups
+                .iter()
+                .zip(&kept)
+                .all(|(g, &k)| g.as_ref().expect("group").to_tok == k)
+        );
+        let (same, none) = thin_thresholds(&th[..5], &share, 10);
+        assert_eq!(same, th[..5]);
+        assert!(none.iter().all(Option::is_none));
     }
 }

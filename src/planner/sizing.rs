@@ -15,6 +15,13 @@
 //!    fleets that failed on the next seed.
 //! 3. Joint check at the minimal counts; a pool that fails it (interaction
 //!    or noise) gets one more instance until the check passes.
+//!
+//! Every P99 compared with the SLO is taken over *all* measured arrivals,
+//! rejected and unfinished requests counted as infinite latency; a run whose
+//! verdict is not `stable` (`unstable`, `no-data`, `all-rejected`) never
+//! meets it. A fleet that rejects more than 1% of its traffic whatever its
+//! size (too long for every pool, too large for the KV cache, no matching
+//! pool) can never meet a P99 SLO: the search stops at once and says so.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -68,7 +75,9 @@ pub struct PoolResult {
     pub instances: u32,
     /// GPUs.
     pub gpus: u64,
-    /// DES P99 TTFT at this size, the worst over the replications, ms (null: no traffic).
+    /// DES P99 TTFT at this size over all of the pool's arrivals (rejected
+    /// and unfinished as infinite), the worst over the replications, ms
+    /// (null: no traffic, or infinite in JSON).
     pub p99_ttft_ms: Option<f64>,
 }
 
@@ -83,6 +92,11 @@ pub struct SizedFleet {
     pub slo_met: bool,
     /// Fleet SLO attainment in the joint check (mean over replications).
     pub attainment: Option<f64>,
+    /// Fleet P99 TTFT over all arrivals in the joint check, the worst over the
+    /// replications, ms (null in JSON when infinite: more than 1% rejected).
+    pub fleet_p99_ttft_ms: Option<f64>,
+    /// Fraction of all arrivals rejected in the joint check (worst replication).
+    pub rejected_fraction: f64,
     /// $ per hour.
     pub cost_per_hr: f64,
     /// GPUs.
@@ -99,12 +113,48 @@ pub struct SizedFleet {
 /// The worst case of one fleet over the replications of an evaluation.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    /// Every replication ended stable.
+    /// Every replication ended `stable` (not `unstable`, `no-data` or `all-rejected`).
     pub stable: bool,
-    /// Per pool, the largest P99 TTFT over the replications, ms.
+    /// Per pool, the largest P99 TTFT over the replications, ms, taken over
+    /// all the pool's arrivals (rejected and unfinished as infinite).
     pub worst_p99_ttft_ms: Vec<Option<f64>>,
+    /// The largest fleet P99 TTFT over all arrivals (router rejections
+    /// included as infinite) over the replications, ms.
+    pub fleet_p99_ttft_ms: Option<f64>,
     /// Mean fleet SLO attainment over the replications.
     pub attainment: Option<f64>,
+    /// The largest fraction of arrivals rejected in a replication.
+    pub rejected_fraction: f64,
+    /// Why no fleet of these pools can meet a P99 SLO, when rejections that
+    /// do not depend on the instance counts exceed 1% of arrivals.
+    pub unmeetable: Option<String>,
+}
+
+/// Rejection reasons that more instances cannot remove.
+fn size_independent(reason: &str) -> bool {
+    reason != "queue_full"
+}
+
+/// "rejects 30% (exceeds_max_ctx): no fleet of these pools can meet P99 ≤ 500 ms",
+/// when size-independent rejections exceed 1% of a replication's arrivals.
+pub fn rejection_bound(r: &SimReport, slo_ms: f64) -> Option<String> {
+    let arrived = r.requests.arrived.max(1) as f64;
+    let fixed: Vec<(&String, &u64)> = r
+        .requests
+        .rejected_by_reason
+        .iter()
+        .filter(|(k, _)| size_independent(k))
+        .collect();
+    let n: u64 = fixed.iter().map(|(_, v)| **v).sum();
+    let frac = n as f64 / arrived;
+    (frac > 0.01).then(|| {
+        let reasons: Vec<&str> = fixed.iter().map(|(k, _)| k.as_str()).collect();
+        format!(
+            "rejects {:.0}% ({}): no fleet of these pools can meet P99 ≤ {slo_ms} ms",
+            100.0 * frac,
+            reasons.join(", ")
+        )
+    })
 }
 
 impl Evaluation {
@@ -113,10 +163,34 @@ impl Evaluation {
         self.stable && self.worst_p99_ttft_ms[i].is_none_or(|p| p <= slo_ms)
     }
 
-    /// Does every pool meet the SLO in every replication?
+    /// Does the fleet as a whole (router rejections included) meet the SLO
+    /// in every replication?
+    pub fn fleet_meets(&self, slo_ms: f64) -> bool {
+        self.stable && self.fleet_p99_ttft_ms.is_some_and(|p| p <= slo_ms)
+    }
+
+    /// Does every pool, and the fleet, meet the SLO in every replication?
     pub fn meets(&self, slo_ms: f64) -> bool {
         (0..self.worst_p99_ttft_ms.len()).all(|i| self.pool_meets(i, slo_ms))
+            && self.fleet_meets(slo_ms)
     }
+
+    /// Pools to grow: those missing the SLO, or every pool when only the
+    /// fleet-wide P99 (which also counts router rejections) misses it.
+    fn failing(&self, slo_ms: f64) -> Vec<usize> {
+        let k = self.worst_p99_ttft_ms.len();
+        let failing: Vec<usize> = (0..k).filter(|&i| !self.pool_meets(i, slo_ms)).collect();
+        if failing.is_empty() && !self.fleet_meets(slo_ms) {
+            (0..k).collect()
+        } else {
+            failing
+        }
+    }
+}
+
+/// The worst (largest) of some P99s; infinity dominates, `None` only when all are `None`.
+fn worst(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    values.flatten().reduce(f64::max)
 }
 
 /// The simulation job of `plan` with `counts` on `workload` (`settings.n_requests`
@@ -154,20 +228,42 @@ pub fn evaluate(
 ) -> anyhow::Result<Evaluation> {
     let job = job(plan, counts, workload, settings, settings.replications);
     let reps: Vec<SimReport> = run_replications(&job)?;
-    let k = counts.len();
+    Ok(summarise(&reps, settings.slo_ttft_ms))
+}
+
+/// The worst case over replications' reports (see [`Evaluation`]).
+pub fn summarise(reps: &[SimReport], slo_ms: f64) -> Evaluation {
+    let k = reps.first().map_or(0, |r| r.pools.len());
     let worst_p99_ttft_ms = (0..k)
         .map(|i| {
-            reps.iter()
-                .filter_map(|r| r.pools[i].metrics.ttft_ms.p99)
-                .reduce(f64::max)
+            worst(
+                reps.iter()
+                    .map(|r| r.pools[i].metrics.slo.p99_ttft_over_arrivals_ms()),
+            )
         })
         .collect();
     let att: Vec<f64> = reps.iter().filter_map(|r| r.fleet.slo.attainment).collect();
-    Ok(Evaluation {
+    Evaluation {
         stable: reps.iter().all(|r| r.verdict == "stable"),
         worst_p99_ttft_ms,
+        fleet_p99_ttft_ms: worst(reps.iter().map(|r| r.fleet.slo.p99_ttft_over_arrivals_ms())),
         attainment: (!att.is_empty()).then(|| att.iter().sum::<f64>() / att.len() as f64),
-    })
+        rejected_fraction: reps
+            .iter()
+            .map(|r| r.requests.rejected as f64 / r.requests.arrived.max(1) as f64)
+            .fold(0.0, f64::max),
+        unmeetable: reps.iter().find_map(|r| {
+            // Nothing measured: more instances cannot help either.
+            (r.verdict == "no-data")
+                .then(|| {
+                    format!(
+                        "verdict no-data: {}",
+                        r.verdict_reason.as_deref().unwrap_or("")
+                    )
+                })
+                .or_else(|| rejection_bound(r, slo_ms))
+        }),
+    }
 }
 
 struct Evaluator<'a> {
@@ -212,7 +308,10 @@ pub fn size_fleet(
     let slo = settings.slo_ttft_ms;
     loop {
         let r = ev.run(&ub)?;
-        let failing: Vec<usize> = (0..k).filter(|&i| !r.pool_meets(i, slo)).collect();
+        if let Some(why) = r.unmeetable {
+            return joint(&ev, plan, ub, Some(why));
+        }
+        let failing = r.failing(slo);
         if failing.is_empty() {
             break;
         }
@@ -269,7 +368,7 @@ pub fn size_fleet(
     let mut counts = minima;
     for _ in 0..8 {
         let r = ev.run(&counts)?;
-        let failing: Vec<usize> = (0..k).filter(|&i| !r.pool_meets(i, slo)).collect();
+        let failing = r.failing(slo);
         if failing.is_empty() {
             break;
         }
@@ -302,6 +401,8 @@ fn joint(
         })
         .collect();
     let slo_met = reason.is_none() && r.meets(slo);
+    // A fleet the joint check finds unmeetable says why.
+    let reason = reason.or_else(|| r.unmeetable.clone());
     Ok(SizedFleet {
         cost_per_hr: plan.cost_per_hr(&counts),
         gpus: plan.gpus(&counts),
@@ -309,8 +410,43 @@ fn joint(
         pools,
         slo_met,
         attainment: r.attainment,
+        fleet_p99_ttft_ms: r.fleet_p99_ttft_ms,
+        rejected_fraction: r.rejected_fraction,
         evaluations: ev.count.load(Ordering::Relaxed),
         replications: ev.settings.replications.max(1),
         reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{ProfileOverrides, resolve_profile};
+
+    fn reports(warmup_s: Option<f64>, max_ctx: u32) -> Vec<SimReport> {
+        let profile = resolve_profile("--gpu", "h100", &ProfileOverrides::default()).expect("h100");
+        let plan = FleetPlan::homogeneous(profile, max_ctx);
+        let settings = SizingSettings::new(500.0, 1000, 7);
+        let mut job = job(&plan, &[2], &WorkloadSpec::default_chat(), &settings, 1);
+        job.cfg.warmup.seconds = warmup_s;
+        run_replications(&job).expect("runs")
+    }
+
+    #[test]
+    fn nothing_measured_or_mostly_rejected_is_unmeetable_at_any_size() {
+        let e = summarise(&reports(Some(1e9), 8192), 500.0);
+        assert!(!e.stable && !e.meets(500.0));
+        assert!(e.unmeetable.expect("reason").contains("no-data"));
+        // A 1024-token context rejects most of the chat workload.
+        let e = summarise(&reports(None, 1024), 500.0);
+        assert!(!e.fleet_meets(500.0));
+        let why = e.unmeetable.expect("reason");
+        assert!(
+            why.contains("exceeds_max_ctx") && why.contains("no fleet"),
+            "{why}"
+        );
+        // The ordinary case: measured, few rejections, a finite fleet P99.
+        let e = summarise(&reports(None, 16384), 500.0);
+        assert!(e.unmeetable.is_none() && e.fleet_p99_ttft_ms.is_some_and(f64::is_finite));
+    }
 }

@@ -44,8 +44,14 @@ pub struct TpwFleet {
     pub power_per_gpu_w: f64,
     /// $ per million output tokens.
     pub cost_per_million_output_tok_usd: Option<f64>,
-    /// Fleet P99 TTFT, ms.
+    /// Fleet P99 TTFT over all arrivals (rejected and unfinished as
+    /// infinite), ms; null when infinite.
     pub p99_ttft_ms: Option<f64>,
+    /// Whether this measurement is stable and its P99 over all arrivals meets the SLO.
+    pub slo_met: bool,
+    /// Why the SLO is not met (from sizing, e.g. the share of traffic rejected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Quality of each pool's power curve.
     pub power_curve: Vec<String>,
 }
@@ -148,7 +154,13 @@ fn row(
         output_tok_per_j_analytic: analytic_tpj(plan, counts, w, lam, seed),
         power_per_gpu_w: r.fleet.energy.avg_power_w / gpus.max(1) as f64,
         cost_per_million_output_tok_usd: r.fleet.cost.per_million_output_tok_usd,
-        p99_ttft_ms: r.fleet.ttft_ms.p99,
+        p99_ttft_ms: r.fleet.slo.p99_ttft_over_arrivals_ms(),
+        slo_met: r.verdict == "stable"
+            && r.fleet
+                .slo
+                .p99_ttft_over_arrivals_ms()
+                .is_some_and(|p| p <= r.fleet.slo.ttft_ms),
+        reason: super::sizing::rejection_bound(r, r.fleet.slo.ttft_ms),
         power_curve: plan
             .pools(counts)
             .iter()
@@ -218,7 +230,7 @@ pub fn tokens_per_watt(
             } else {
                 Some(capacity(plan, &sized.counts, w, s, lam)?)
             };
-            let fleet = row(
+            let mut fleet = row(
                 plan,
                 &sized.counts,
                 &r,
@@ -227,6 +239,9 @@ pub fn tokens_per_watt(
                 w,
                 s.seed,
             );
+            // The sizing search's verdict (every replication) is the fleet's.
+            fleet.slo_met &= sized.slo_met;
+            fleet.reason = sized.reason.clone().or(fleet.reason);
             let sweep = match cap {
                 None => Vec::new(),
                 Some(c) => rhos

@@ -177,6 +177,41 @@ pub struct Calibration {
     pub fit: LinearFit,
     /// The samples, in fit order.
     pub samples: Vec<StepSample>,
+    /// Why the fitted profile may not describe the measurements (empty: none).
+    pub warnings: Vec<String>,
+}
+
+/// Median relative fit error above which a calibration is flagged.
+pub const WARN_MEDIAN_REL_ERR: f64 = 0.10;
+
+/// Largest relative fit error of one point above which a calibration is flagged.
+pub const WARN_MAX_REL_ERR: f64 = 0.30;
+
+/// Warnings for a fit whose errors are too large to trust the profile.
+fn fit_warnings(fit: &LinearFit, samples: &[StepSample]) -> Vec<String> {
+    let mut w = Vec::new();
+    if fit.median_rel_err > WARN_MEDIAN_REL_ERR {
+        w.push(format!(
+            "median fit error {:.1}% exceeds {:.0}%: the step-time model W + H·ctx + prefill does not describe these measurements (check units, columns and that each row is one step)",
+            100.0 * fit.median_rel_err,
+            100.0 * WARN_MEDIAN_REL_ERR
+        ));
+    }
+    if fit.max_rel_err > WARN_MAX_REL_ERR {
+        let worst = fit
+            .rel_residuals
+            .iter()
+            .zip(samples)
+            .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
+            .map(|(_, s)| s.line)
+            .unwrap_or(0);
+        w.push(format!(
+            "max fit error {:.1}% (line {worst}) exceeds {:.0}%",
+            100.0 * fit.max_rel_err,
+            100.0 * WARN_MAX_REL_ERR
+        ));
+    }
+    w
 }
 
 /// Fit W, H and the prefill cost per token to `samples`, keeping the other
@@ -211,6 +246,7 @@ pub fn calibrate(
         .map_err(|r| InputError::field(field, r))?;
     Ok(Calibration {
         profile,
+        warnings: fit_warnings(&fit, &samples),
         fit,
         samples,
     })

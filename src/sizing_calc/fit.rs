@@ -76,6 +76,9 @@ pub enum FitStatus {
     PoorFit,
     /// Fewer than two points (before or after outlier removal).
     TooFewPoints,
+    /// Slope, intercept or R² is not a finite number (values too large for
+    /// double precision, e.g. near 1e300): not used.
+    NotFinite,
 }
 
 /// The outcome of fitting one metric.
@@ -223,7 +226,21 @@ pub fn fit_metric(points: &[(u32, f64)], cfg: &FitConfig) -> FitOutcome {
             "fewer than 2 points left after outlier removal".to_string(),
         );
     };
-    let (status, reason) = if fit.r_squared < cfg.min_r_squared {
+    let finite = fit.r_squared.is_finite()
+        && fit.slope_s_per_user.is_finite()
+        && fit.intercept_s.is_finite();
+    let (status, reason) = if !finite {
+        (
+            FitStatus::NotFinite,
+            Some(format!(
+                "the fit is not finite (slope = {:e} s/user, intercept = {:e} s, R² = {}): the p95 values (up to {:e} s) are too large to fit; expected latencies in seconds",
+                fit.slope_s_per_user,
+                fit.intercept_s,
+                fit.r_squared,
+                pts.iter().map(|p| p.1.abs()).fold(0.0, f64::max)
+            )),
+        )
+    } else if fit.r_squared < cfg.min_r_squared {
         let why = if fit.r_squared == 0.0 && fit.slope_s_per_user == 0.0 {
             "the metric is constant across concurrencies (R² undefined, taken as 0)".to_string()
         } else {

@@ -154,6 +154,7 @@ fn status_text(status: FitStatus) -> &'static str {
         FitStatus::Accepted => "accepted",
         FitStatus::PoorFit => "rejected",
         FitStatus::TooFewPoints => "too few points",
+        FitStatus::NotFinite => "rejected (not finite)",
     }
 }
 

@@ -37,14 +37,33 @@ pub(crate) fn route_if_fits(fleet: &FleetView<'_>, pool: usize, total_tok: u64) 
     if fleet.pools[pool].fits(total_tok) {
         Decision::Route { pool }
     } else {
-        too_long()
+        no_fit([&fleet.pools[pool]], total_tok)
     }
 }
 
-/// The rejection for a request no candidate pool can hold.
-pub(crate) fn too_long() -> Decision {
+/// The rejection for a request of `total_tok` tokens that no pool of the
+/// fleet can hold (see [`no_fit`]).
+pub(crate) fn too_long(fleet: &FleetView<'_>, total_tok: u64) -> Decision {
+    no_fit(fleet.pools, total_tok)
+}
+
+/// The rejection for a request no pool of `candidates` can hold:
+/// [`RejectReason::ExceedsKvCapacity`] when some candidate's max context
+/// admits it (so its KV cache is what is too small), otherwise
+/// [`RejectReason::ExceedsMaxContext`].
+pub(crate) fn no_fit<'a>(
+    candidates: impl IntoIterator<Item = &'a PoolView>,
+    total_tok: u64,
+) -> Decision {
+    let ctx_admits = candidates
+        .into_iter()
+        .any(|p| total_tok <= p.max_ctx_tok as u64);
     Decision::Reject {
-        reason: RejectReason::ExceedsMaxContext,
+        reason: if ctx_admits {
+            RejectReason::ExceedsKvCapacity
+        } else {
+            RejectReason::ExceedsMaxContext
+        },
     }
 }
 

@@ -125,7 +125,7 @@ impl Router for CompressRouter {
             None if failed => Decision::Reject {
                 reason: RejectReason::CompressionFailed,
             },
-            None => too_long(),
+            None => too_long(fleet, total),
         };
         self.stats.record(decision)
     }

@@ -29,7 +29,7 @@ impl Router for LeastLoadedRouter {
     fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
         let decision = match least_loaded(&self.by_ctx, fleet, req.total_tokens()) {
             Some(pool) => Decision::Route { pool },
-            None => too_long(),
+            None => too_long(fleet, req.total_tokens()),
         };
         self.stats.record(decision)
     }

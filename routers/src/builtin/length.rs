@@ -81,7 +81,7 @@ impl Router for LengthRouter {
     fn route(&mut self, req: &RequestView<'_>, fleet: &FleetView<'_>) -> Decision {
         let decision = match self.choose(req, fleet) {
             Some(pool) => Decision::Route { pool },
-            None => too_long(),
+            None => too_long(fleet, req.total_tokens()),
         };
         self.stats.record(decision)
     }
@@ -127,6 +127,28 @@ mod tests {
         let s = r.stats();
         assert_eq!(s.routed, vec![1, 1, 1]);
         assert_eq!(s.rejected.get("exceeds_max_ctx"), Some(&1));
+    }
+
+    #[test]
+    fn request_within_max_ctx_but_over_kv_names_the_kv_cache() {
+        let mut p = pools();
+        for x in &mut p {
+            x.kv_capacity_tok = 16;
+        }
+        let mut r = LengthRouter::new(&p, LengthSignal::Total, None, None);
+        assert_eq!(
+            r.route(&req(100, 100), &fleet(&p)),
+            Decision::Reject {
+                reason: RejectReason::ExceedsKvCapacity
+            }
+        );
+        assert_eq!(
+            r.route(&req(8000, 1), &fleet(&p)),
+            Decision::Reject {
+                reason: RejectReason::ExceedsMaxContext
+            }
+        );
+        assert_eq!(r.stats().rejected.get("exceeds_kv_capacity"), Some(&1));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{by_ctx, route_if_fits, too_long};
+use super::common::{by_ctx, no_fit, route_if_fits};
 use crate::{Decision, FleetView, PoolView, RejectReason, RequestView, Router, RouterStats};
 
 /// Routes by model id. Lookup order for a request asking for model `m`:
@@ -75,7 +75,10 @@ impl Router for ModelRouter {
                         .iter()
                         .copied()
                         .find(|&i| serves(&fleet.pools[i], m) && fleet.pools[i].fits(total))
-                        .map_or_else(too_long, |pool| Decision::Route { pool })
+                        .map_or_else(
+                            || no_fit(fleet.pools.iter().filter(|p| serves(p, m)), total),
+                            |pool| Decision::Route { pool },
+                        )
                 } else {
                     self.route_default(fleet, total)
                 }

@@ -98,7 +98,7 @@ impl Router for PrefixAffinityRouter {
             }
             None => least_loaded(&self.by_ctx, fleet, total),
         };
-        let decision = pool.map_or_else(too_long, |pool| Decision::Route { pool });
+        let decision = pool.map_or_else(|| too_long(fleet, total), |pool| Decision::Route { pool });
         self.stats.record(decision)
     }
 

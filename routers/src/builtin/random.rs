@@ -35,7 +35,7 @@ impl Router for RandomRouter {
         self.fitting
             .extend((0..fleet.pools.len()).filter(|&i| fleet.pools[i].fits(total)));
         let decision = if self.fitting.is_empty() {
-            too_long()
+            too_long(fleet, total)
         } else {
             let pool = self.fitting[self.rng.random_range(0..self.fitting.len())];
             Decision::Route { pool }

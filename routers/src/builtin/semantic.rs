@@ -66,7 +66,7 @@ impl Router for SemanticRouter {
                     .iter()
                     .copied()
                     .find(|&i| fleet.pools[i].fits(total))
-                    .map_or_else(too_long, |pool| Decision::Route { pool })
+                    .map_or_else(|| too_long(fleet, total), |pool| Decision::Route { pool })
             }
         };
         self.stats.record(decision)

@@ -39,7 +39,7 @@ impl Router for SpilloverRouter {
             .copied()
             .filter(|&i| fleet.pools[i].fits(total));
         let decision = match fitting.next() {
-            None => too_long(),
+            None => too_long(fleet, total),
             Some(first) => {
                 let busy = fleet.pools[first].utilisation() > self.utilisation_threshold;
                 match fitting.next().filter(|_| busy) {

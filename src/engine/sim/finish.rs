@@ -52,7 +52,7 @@ impl<S: Server> Sim<'_, S> {
             .map(|(w, mw)| WindowOutcome {
                 name: mw.name.clone(),
                 start_s: mw.start_s,
-                end_s: (self.win[w].1.min(now)) as f64 * 1e-9,
+                end_s: self.win[w].1.min(now).max(self.win[w].0) as f64 * 1e-9,
                 metrics: self.win_collectors[w].clone(),
                 stats_by_pool: self.snapshots[2 * w + 1]
                     .iter()

@@ -207,15 +207,20 @@ fn record_completed(c: &mut Collector, r: &ReqState, slo_ttft_ns: u64, slo_tpot_
     c.e2e.record(e2e);
     c.queue_wait
         .record(r.first_admit_ns.saturating_sub(r.dispatch_ns));
-    let mut ok = ttft <= slo_ttft_ns;
     if r.osl > 1 {
-        let tpot = (e2e - ttft) / (r.osl as u64 - 1);
-        c.tpot.record(tpot);
-        if let Some(t) = slo_tpot_ns {
-            ok &= tpot <= t;
-        }
+        c.tpot.record((e2e - ttft) / (r.osl as u64 - 1));
     }
-    c.slo_met += ok as u64;
+    c.slo_met += meets_slo(r, slo_ttft_ns, slo_tpot_ns) as u64;
+}
+
+/// Whether a completed request met the TTFT (and TPOT, if set) targets.
+fn meets_slo(r: &ReqState, slo_ttft_ns: u64, slo_tpot_ns: Option<u64>) -> bool {
+    let ttft = r.first_token_ns - r.arrival_ns;
+    let tpot_ok = match slo_tpot_ns {
+        Some(t) if r.osl > 1 => (r.done_ns - r.first_token_ns) / (r.osl as u64 - 1) <= t,
+        _ => true,
+    };
+    ttft <= slo_ttft_ns && tpot_ok
 }
 
 /// Run one replication with the router of `cfg.router`. `replication`
@@ -479,6 +484,15 @@ fn run_with<S: Server>(
 
     let mut since_progress = 0u64;
     while let Some(ev) = sim.events.pop() {
+        // Window boundaries do not keep an idle simulation alive: once every
+        // request has arrived and finished, later windows end with the run.
+        if matches!(ev.kind, EventKind::Snapshot { .. })
+            && pending.is_none()
+            && sim.reqs.live() == 0
+            && sim.arrived >= sim.issued
+        {
+            break;
+        }
         sim.now = ev.time_ns;
         match ev.kind {
             EventKind::Wake { instance, epoch } => {
@@ -839,6 +853,7 @@ impl<S: Server> Sim<'_, S> {
                 c.window_completions += 1;
                 c.window_input_tok += r.isl as u64;
                 c.window_output_tok += r.osl as u64;
+                c.window_slo_met += meets_slo(&r, self.slo_ttft_ns, self.slo_tpot_ns) as u64;
             }
             if r.measured {
                 record_completed(
