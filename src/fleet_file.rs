@@ -115,10 +115,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    })?;
+    let text = crate::input_file::read_text(path)?;
     let mut v: Value = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
     strip_comments(&mut v);
     let f: FleetJson = serde_json::from_value(v).map_err(|e| file_err(e.to_string()))?;
@@ -146,7 +143,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
             },
         );
     }
-    Ok(Scenario {
+    let scenario = Scenario {
         description: None,
         workload: Default::default(),
         pools: f
@@ -170,5 +167,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
         events: Vec::new(),
         windows: Vec::new(),
         disagg: None,
-    })
+    };
+    scenario.check_pools_and_shares(path)?;
+    Ok(scenario)
 }

@@ -51,7 +51,8 @@ pub struct PoolSpec {
     /// Dispatch policy (default `jsq`).
     #[serde(default)]
     pub dispatch: DispatchPolicy,
-    /// Bounded waiting queue.
+    /// Most waiting requests per instance (per pool with `central` dispatch);
+    /// 0 = no queueing (reject unless the instance has room); unset = unbounded.
     #[serde(default)]
     pub max_queue: Option<u32>,
     /// Override of `max_num_seqs`.
@@ -219,6 +220,9 @@ pub struct DisaggSpec {
     pub kv_bytes_per_token: Option<f64>,
 }
 
+/// How far per-pool `lam_frac` shares may sum from 1 (rounding in a file).
+pub const LAM_FRAC_SUM_TOLERANCE: f64 = 1e-6;
+
 fn default_link() -> String {
     "ib".into()
 }
@@ -234,10 +238,7 @@ fn rebase(base: &Path, p: &Path) -> PathBuf {
 impl Scenario {
     /// Load and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
+        let text = crate::input_file::read_text(path)?;
         let mut s: Scenario = toml::from_str(&text).map_err(|e| InputError::File {
             path: path.to_path_buf(),
             reason: e.to_string().trim().replace('\n', " "),
@@ -265,7 +266,42 @@ impl Scenario {
                 reason: "`pools`: expected at least one [[pools]] table".into(),
             });
         }
+        s.check_pools_and_shares(path)?;
         Ok(s)
+    }
+
+    /// Refuse what a fleet file cannot mean: two pools with one id (the
+    /// second would get no traffic but be billed) and per-pool `lam_frac`
+    /// shares that do not sum to 1 (the total rate would silently change).
+    /// Errors name `path` and the key.
+    pub fn check_pools_and_shares(&self, path: &Path) -> Result<(), InputError> {
+        let file_err = |reason: String| InputError::File {
+            path: path.to_path_buf(),
+            reason,
+        };
+        for (i, p) in self.pools.iter().enumerate() {
+            if let Some(j) = self.pools[..i].iter().position(|q| q.id == p.id) {
+                return Err(file_err(format!(
+                    "`pools[{i}].id`: duplicate pool id `{}` (also pools[{j}].id); pool ids must be unique",
+                    p.id
+                )));
+            }
+        }
+        if !self.workloads.is_empty() {
+            let sum: f64 = self.workloads.values().map(|w| w.lam_frac).sum();
+            if !(sum.is_finite() && (sum - 1.0).abs() <= LAM_FRAC_SUM_TOLERANCE) {
+                let shares: Vec<String> = self
+                    .workloads
+                    .iter()
+                    .map(|(id, w)| format!("{id}={}", w.lam_frac))
+                    .collect();
+                return Err(file_err(format!(
+                    "`workloads.*.lam_frac`: shares sum to {sum} ({}); expected them to sum to 1",
+                    shares.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Resolve into a simulation job.
@@ -278,7 +314,7 @@ impl Scenario {
                 let field = format!("pools[{i}].gpu");
                 let profile = resolve_profile(&field, &p.gpu, &p.profile)?;
                 pool_config(
-                    i,
+                    &scenario_pool_field(i),
                     p.id.clone(),
                     profile,
                     p.instances,
@@ -509,10 +545,20 @@ pub fn check_sim(warmup: f64, slo_ttft_ms: f64, replications: u32) -> Result<(),
     Ok(())
 }
 
-/// Build and validate one pool.
+/// How a pool's settings are named in errors: the scenario key
+/// (`pools[1].instances`) or the flag the user typed (`--n-gpus`).
+pub type PoolFieldNames<'a> = &'a dyn Fn(&str) -> String;
+
+/// Names of pool `index`'s keys in a scenario file (`pools[1].max_ctx`).
+pub fn scenario_pool_field(index: usize) -> impl Fn(&str) -> String {
+    move |key| format!("pools[{index}].{key}")
+}
+
+/// Build and validate one pool; `field` names its keys (`instances`,
+/// `max_ctx`, `max_num_seqs`, `max_queue`) in errors.
 #[allow(clippy::too_many_arguments)]
 pub fn pool_config(
-    index: usize,
+    field: PoolFieldNames<'_>,
     id: String,
     profile: crate::profile::Profile,
     instances: u32,
@@ -524,21 +570,18 @@ pub fn pool_config(
 ) -> Result<PoolConfig, InputError> {
     if instances == 0 {
         return Err(InputError::field(
-            format!("pools[{index}].instances"),
+            field("instances"),
             "expected at least 1 instance",
         ));
     }
     if max_ctx < 2 {
         return Err(InputError::field(
-            format!("pools[{index}].max_ctx"),
+            field("max_ctx"),
             "expected at least 2 tokens",
         ));
     }
     if max_num_seqs == Some(0) {
-        return Err(InputError::field(
-            format!("pools[{index}].max_num_seqs"),
-            "expected at least 1",
-        ));
+        return Err(InputError::field(field("max_num_seqs"), "expected at least 1"));
     }
     Ok(PoolConfig {
         id,

@@ -249,3 +249,38 @@ fn fast_engine_matches_step_engine_under_scaling_and_failures() {
     }
     assert!(evicted_total > 100, "only {evicted_total} evictions");
 }
+
+#[test]
+fn fast_engine_matches_step_engine_with_bounded_queues() {
+    // `max_queue` (0 = no queueing, or a small bound) on the random
+    // scenarios: both engines must reject the same requests and agree on the
+    // rest, and the bound must bite on some of them.
+    let mut rejected_total = 0u64;
+    for seed in 3000..3160u64 {
+        let (mut cfg, reqs) = random_scenario(seed);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x9e0e);
+        let cap = [0u32, 1, 2, 5][rng.random_range(0..4)];
+        cfg.pools[0].max_queue = Some(cap);
+        if rng.random_bool(0.2) {
+            let mut decode = cfg.pools[0].clone();
+            decode.id = "decode".into();
+            decode.dispatch = DispatchPolicy::FreeKv;
+            cfg.pools.push(decode);
+            cfg.disagg = Some(Disagg {
+                pairs: vec![(0, 1)],
+                link: LinkSpec::parse("ib").expect("link"),
+                kv_bytes_per_token: 1e4,
+            });
+        }
+        let fast = engine::run(
+            &cfg,
+            Arrivals::Open(Box::new(VecSource::new(reqs.clone()))),
+            0,
+            None,
+        )
+        .expect("fast run");
+        rejected_total += fast.rejected.get("queue_full").copied().unwrap_or(0);
+        compare_engines(cfg, reqs, seed);
+    }
+    assert!(rejected_total > 1000, "only {rejected_total} queue_full rejections");
+}

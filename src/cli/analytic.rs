@@ -245,7 +245,7 @@ impl AnalyticArgs {
         service_model: ServiceModel,
     ) -> Result<SimulateJob, InputError> {
         let pool = pool_config(
-            0,
+            &crate::cli::simulate::single_pool_flag,
             "pool".into(),
             profile.clone(),
             self.n_gpus,

@@ -10,7 +10,6 @@ use crate::error::InputError;
 use crate::fleet_file::load_fleet;
 use crate::scenario::check_sim;
 use crate::simulate::{SimulateJob, run_job};
-use crate::workload::spec::WorkloadSpec;
 
 /// Run settings shared by the fleet-file commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,13 +58,8 @@ pub fn resolve_fleet(
     quiet: bool,
 ) -> Result<SimulateJob, InputError> {
     let mut scenario = load_fleet(fleet)?;
-    let flags = workload.resolve()?;
-    // Flags win over the file's workload when any workload flag was given.
-    if flags != WorkloadSpec::default_chat()
-        || (scenario.workload == WorkloadSpec::default() && scenario.workloads.is_empty())
-    {
-        scenario.workload = flags;
-    }
+    // Each workload flag overrides only its own field of the file's workload.
+    scenario.workload = workload.apply_to(&scenario.workload)?;
     if let Some(s) = run.seed {
         scenario.sim.seed = s;
     }

@@ -59,8 +59,12 @@ pub struct SimulateArgs {
     /// Instance choice within a pool.
     #[arg(long, value_enum, default_value_t = DispatchPolicy::Jsq)]
     pub dispatch: DispatchPolicy,
-    /// Bound on each waiting queue; overflow is a counted rejection.
-    #[arg(long)]
+    /// Most requests waiting per instance (per pool with `--dispatch central`),
+    /// whatever the bottleneck; an arrival that finds its queue full is a
+    /// counted `queue_full` rejection. 0 = no queueing (a loss system, as
+    /// Erlang-B): a request is rejected unless its instance has a free
+    /// sequence slot and KV and nothing else waits. Unset = unbounded.
+    #[arg(long, value_name = "N")]
     pub max_queue: Option<u32>,
     /// vLLM max_num_seqs override.
     #[arg(long)]
@@ -168,7 +172,7 @@ impl SimulateArgs {
             let pl = resolve_profile("--gpu-long", gl, &self.profile)?;
             if n_s > 0 {
                 pools.push(pool_config(
-                    0,
+                    &|k| two_pool_flag(k, true),
                     "short".into(),
                     ps,
                     n_s,
@@ -180,7 +184,7 @@ impl SimulateArgs {
                 )?);
             }
             pools.push(pool_config(
-                1,
+                &|k| two_pool_flag(k, false),
                 "long".into(),
                 pl,
                 n_l,
@@ -193,7 +197,7 @@ impl SimulateArgs {
         } else {
             let p = resolve_profile("--gpu", &self.gpu, &self.profile)?;
             pools.push(pool_config(
-                0,
+                &single_pool_flag,
                 "pool".into(),
                 p,
                 self.n_gpus,
@@ -243,6 +247,25 @@ impl SimulateArgs {
     }
 }
 
+/// The flag that sets a single-pool key (`instances` → `--n-gpus`).
+pub fn single_pool_flag(key: &str) -> String {
+    match key {
+        "instances" => "--n-gpus".into(),
+        k => format!("--{}", k.replace('_', "-")),
+    }
+}
+
+/// The flag that sets a two-pool key of the short (or long) pool.
+fn two_pool_flag(key: &str, short: bool) -> String {
+    match (key, short) {
+        ("instances", true) => "--n-s".into(),
+        ("instances", false) => "--n-l".into(),
+        ("max_ctx", true) => "--b-short".into(),
+        ("max_ctx", false) => "--long-max-ctx".into(),
+        (k, _) => format!("--{}", k.replace('_', "-")),
+    }
+}
+
 /// Run `simulate`.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let job = args.resolve()?;
@@ -271,8 +294,8 @@ pub struct RunArgs {
 
 /// Run `run SCENARIO.toml` (a simulation scenario, or a planner scenario with a `[plan]` table).
 pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
-    if let Ok(text) = std::fs::read_to_string(&args.scenario)
-        && super::plan_scenario::is_plan_scenario(&text)
+    let text = crate::input_file::read_text(&args.scenario)?;
+    if super::plan_scenario::is_plan_scenario(&text)
     {
         return super::plan_scenario::run(&args.scenario, &text, args.output);
     }

@@ -53,7 +53,10 @@ pub struct PoolConfig {
     pub max_ctx_tok: u32,
     /// Instance choice inside the pool.
     pub dispatch: DispatchPolicy,
-    /// Maximum waiting requests per queue (per instance, or the central queue); overflow is a counted rejection.
+    /// Maximum waiting requests per queue (per instance, or the central
+    /// queue), whatever the bottleneck; a new arrival finding it full is a
+    /// counted rejection. `Some(0)`: no queueing, a request is rejected unless
+    /// its instance has room (slot and KV) and nothing else waits. `None`: unbounded.
     pub max_queue: Option<u32>,
     /// Override of the profile's `max_slots` as vLLM `max_num_seqs`.
     pub max_num_seqs: Option<u32>,

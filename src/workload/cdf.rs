@@ -115,10 +115,7 @@ fn json_point(v: &serde_json::Value) -> Result<(u32, f64), String> {
 impl LengthCdf {
     /// Load and validate a CDF file (bare array, or object with a `"cdf"` array).
     pub fn load(path: &Path) -> Result<LengthCdf, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
+        let text = crate::input_file::read_text(path)?;
         let cdf_err = |index: usize, reason: String| InputError::Cdf {
             path: path.to_path_buf(),
             index,

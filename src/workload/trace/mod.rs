@@ -16,8 +16,7 @@ mod jsonl_rows;
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -320,15 +319,12 @@ fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> InputError {
-    InputError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    }
+    crate::input_file::read_error(path, source)
 }
 
 /// The first non-blank line of a file (lossily decoded), `None` if there is none.
 fn first_line(path: &Path) -> Result<Option<String>, InputError> {
-    let mut reader = BufReader::new(File::open(path).map_err(|e| io_err(path, e))?);
+    let mut reader = crate::input_file::open_stream(path)?;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -418,8 +414,7 @@ pub fn open_trace(path: &Path, opts: &TraceOptions) -> Result<TraceSource, Input
         Some(f) => f,
         None => detect_format(path)?,
     };
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    TraceSource::from_reader(BufReader::new(file), path, format, opts)
+    TraceSource::from_reader(crate::input_file::open_stream(path)?, path, format, opts)
 }
 
 /// Count the requests a replay with these options would yield (a streamed
