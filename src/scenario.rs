@@ -464,13 +464,8 @@ impl Scenario {
         let q = self.pool_index("disagg.decode", &d.decode)?;
         let link = LinkSpec::parse(&d.link).map_err(|e| InputError::field("disagg.link", e))?;
         let kv_bytes_per_token = match d.kv_bytes_per_token {
-            Some(v) if v.is_finite() && v > 0.0 => v,
-            Some(v) => {
-                return Err(InputError::field(
-                    "disagg.kv_bytes_per_token",
-                    format!("expected a positive number of bytes, got {v}"),
-                ));
-            }
+            Some(v) => crate::engine::config::check_kv_bytes_per_token(v)
+                .map_err(|e| InputError::field("disagg.kv_bytes_per_token", e))?,
             None => crate::profile::computed::handoff_kv_bytes(
                 ("disagg.prefill", &self.pools[p].gpu),
                 ("disagg.decode", &self.pools[q].gpu),
@@ -525,24 +520,58 @@ impl Scenario {
     }
 }
 
-/// Validate run settings.
+/// Names of the run settings in errors: `[warm-up, TTFT SLO, replications]`.
+pub type SimFieldNames = [&'static str; 3];
+
+/// The run settings as scenario keys.
+pub const SCENARIO_SIM_NAMES: SimFieldNames = ["sim.warmup", "sim.slo_ttft_ms", "sim.replications"];
+
+/// The run settings as command-line flags.
+pub const FLAG_SIM_NAMES: SimFieldNames = ["--warmup", "--slo", "--replications"];
+
+/// Validate run settings, naming them as scenario keys.
 pub fn check_sim(warmup: f64, slo_ttft_ms: f64, replications: u32) -> Result<(), InputError> {
+    check_sim_named(warmup, slo_ttft_ms, replications, SCENARIO_SIM_NAMES)
+}
+
+/// Validate run settings (warm-up fraction in [0, 1), SLO a positive finite
+/// number of ms, 1 to [`crate::simulate::MAX_REPLICATIONS`] replications).
+pub fn check_sim_named(
+    warmup: f64,
+    slo_ttft_ms: f64,
+    replications: u32,
+    names: SimFieldNames,
+) -> Result<(), InputError> {
     if !(0.0..1.0).contains(&warmup) {
         return Err(InputError::field(
-            "warmup",
+            names[0],
             format!("expected a fraction in [0, 1), got {warmup}"),
         ));
     }
-    if !(slo_ttft_ms.is_finite() && slo_ttft_ms > 0.0) {
+    check_slo_ms(names[1], slo_ttft_ms)?;
+    let max = crate::simulate::MAX_REPLICATIONS;
+    if !(1..=max).contains(&replications) {
         return Err(InputError::field(
-            "slo",
-            format!("expected a positive number of ms, got {slo_ttft_ms}"),
+            names[2],
+            format!("expected 1 to {max}, got {replications}"),
         ));
     }
-    if replications == 0 {
-        return Err(InputError::field("replications", "expected at least 1"));
-    }
     Ok(())
+}
+
+/// Longest SLO accepted, ms (one day: beyond it no latency target is meaningful).
+pub const MAX_SLO_MS: f64 = 86_400_000.0;
+
+/// Check an SLO: a number of ms in (0, [`MAX_SLO_MS`]].
+pub fn check_slo_ms(field: &str, ms: f64) -> Result<(), InputError> {
+    if ms.is_finite() && ms > 0.0 && ms <= MAX_SLO_MS {
+        Ok(())
+    } else {
+        Err(InputError::field(
+            field,
+            format!("expected a number of ms in (0, {MAX_SLO_MS:e}], got {ms}"),
+        ))
+    }
 }
 
 /// How a pool's settings are named in errors: the scenario key

@@ -8,7 +8,7 @@ use super::workload_args::WorkloadArgs;
 use crate::engine::EngineKind;
 use crate::error::InputError;
 use crate::fleet_file::load_fleet;
-use crate::scenario::check_sim;
+use crate::scenario::{FLAG_SIM_NAMES, check_sim, check_sim_named};
 use crate::simulate::{SimulateJob, run_job};
 
 /// Run settings shared by the fleet-file commands.
@@ -60,6 +60,12 @@ pub fn resolve_fleet(
     let mut scenario = load_fleet(fleet)?;
     // Each workload flag overrides only its own field of the file's workload.
     scenario.workload = workload.apply_to(&scenario.workload)?;
+    check_sim_named(
+        run.warmup.unwrap_or(0.0),
+        run.slo.unwrap_or(1.0),
+        run.replications.unwrap_or(1),
+        FLAG_SIM_NAMES,
+    )?;
     if let Some(s) = run.seed {
         scenario.sim.seed = s;
     }

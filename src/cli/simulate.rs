@@ -11,7 +11,7 @@ use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::error::InputError;
 use crate::profile::{ProfileOverrides, resolve_profile};
-use crate::scenario::{Scenario, check_sim, pool_config};
+use crate::scenario::{FLAG_SIM_NAMES, Scenario, check_sim, check_sim_named, pool_config};
 use crate::simulate::{SimulateJob, run_job};
 
 /// Flags of `simulate`.
@@ -107,6 +107,13 @@ pub struct SimulateArgs {
 impl SimulateArgs {
     /// Resolve flags into a validated job.
     pub fn resolve(&self) -> Result<SimulateJob, InputError> {
+        // The flags' own values first, so that their errors name the flags.
+        check_sim_named(
+            self.warmup,
+            self.slo,
+            self.replications.unwrap_or(1),
+            FLAG_SIM_NAMES,
+        )?;
         let mut job = match &self.scenario {
             Some(path) => {
                 let run = super::fleet::RunFlags {
@@ -304,7 +311,7 @@ pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         job.cfg.seed = s;
     }
     if let Some(r) = args.replications {
-        check_sim(job.cfg.warmup.fraction, job.cfg.slo.ttft_ms, r)?;
+        check_sim_named(job.cfg.warmup.fraction, job.cfg.slo.ttft_ms, r, FLAG_SIM_NAMES)?;
         job.replications = r;
     }
     job.timing = !args.no_timing;

@@ -17,6 +17,7 @@ use crate::workload::cdf::LengthCdf;
 use crate::workload::lengths::{CategoryMix, LengthDist, LengthModel};
 use crate::workload::synthetic::SyntheticSource;
 use crate::workload::trace::{self, TraceFormat, TraceOptions};
+use crate::workload::{MAX_SIM_TIME_S, MAX_THINK_TIME_S};
 
 /// Default Poisson arrival rate of the built-in chat workload, requests/s.
 pub const DEFAULT_CHAT_LAM: f64 = 40.0;
@@ -227,12 +228,8 @@ impl WorkloadSpec {
                     &format!("; use {} to truncate a trace", n("trace.max_requests")),
                 );
             }
-            if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
-                return Err(InputError::field(
-                    n("trace.time_scale"),
-                    format!("{}: expected a finite number > 0", t.time_scale),
-                ));
-            }
+            trace::check_time_scale(t.time_scale)
+                .map_err(|e| InputError::field(n("trace.time_scale"), e))?;
             if t.max_requests == Some(0) {
                 return Err(InputError::field(
                     n("trace.max_requests"),
@@ -311,20 +308,43 @@ impl WorkloadSpec {
                     format!("only applies to a closed loop; give {} too", n("users")),
                 ));
             }
-            (Some(_), Some(t)) if !(t.is_finite() && t >= 0.0) => {
+            (Some(_), Some(t)) if !(t.is_finite() && (0.0..=MAX_THINK_TIME_S).contains(&t)) => {
                 return Err(InputError::field(
                     n("think_time_s"),
-                    format!("{t}: expected a finite number of seconds ≥ 0"),
+                    format!("{t}: expected seconds in [0, {MAX_THINK_TIME_S:e}]"),
                 ));
             }
             _ => {}
         }
-        self.arrival_process_named(naming)?;
+        let process = self.arrival_process_named(naming)?;
         if self.n_requests == Some(0) {
             return Err(InputError::field(
                 n("n_requests"),
                 "0: expected at least 1 request",
             ));
+        }
+        if let Some(p) = process {
+            // The expected span of the arrivals must fit the simulated-time limit.
+            let span_s = self.n_requests() as f64 / p.mean_rate();
+            if !(span_s <= MAX_SIM_TIME_S) {
+                let key = if self.rate_profile.is_some() {
+                    "rate_profile"
+                } else if self.mmpp.is_some() {
+                    "mmpp"
+                } else {
+                    "lam"
+                };
+                return Err(InputError::field(
+                    n(key),
+                    format!(
+                        "{} requests at a mean {} req/s span {span_s:.3e} s of simulated time; \
+                         expected at most {MAX_SIM_TIME_S:e} s (raise the rate or lower {})",
+                        self.n_requests(),
+                        p.mean_rate(),
+                        n("n_requests")
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -489,6 +489,17 @@ fn run_with<S: Server>(
 
     let mut since_progress = 0u64;
     while let Some(ev) = sim.events.pop() {
+        if ev.time_ns > crate::workload::MAX_SIM_TIME_NS {
+            return Err(InputError::field(
+                "workload",
+                format!(
+                    "the run reaches {:.3e} s of simulated time; expected at most {:e} s \
+                     (arrivals too sparse, or times too large)",
+                    ev.time_ns as f64 / 1e9,
+                    crate::workload::MAX_SIM_TIME_S
+                ),
+            ));
+        }
         sim.now = ev.time_ns;
         match ev.kind {
             EventKind::Wake { instance, epoch } => {
@@ -577,7 +588,7 @@ impl<S: Server> Sim<'_, S> {
         self.issued += 1;
         self.arrival_seq += 1;
         self.events.push(
-            self.now + delay_ns,
+            self.now.saturating_add(delay_ns),
             self.arrival_seq,
             EventKind::UserArrival { user },
         );

@@ -277,6 +277,23 @@ impl TraceSource {
                     v as u64
                 }
             };
+            if arrival_ns > crate::workload::MAX_SIM_TIME_NS {
+                let scaled = if self.opts.time_scale == 1.0 {
+                    String::new()
+                } else {
+                    format!(" (after --time-scale {})", self.opts.time_scale)
+                };
+                return Err(InputError::TraceRow {
+                    path: self.path.clone(),
+                    line: row.line,
+                    field: row.ts_field.to_string(),
+                    reason: format!(
+                        "arrives {} s after the first row{scaled}; expected at most {:e} s of simulated time",
+                        arrival_ns as f64 / 1e9,
+                        crate::workload::MAX_SIM_TIME_S
+                    ),
+                });
+            }
             self.emitted += 1;
             return Ok(Some(Request {
                 arrival_ns,
@@ -302,13 +319,19 @@ impl RequestSource for TraceSource {
     }
 }
 
-fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
-    if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
-        return Err(InputError::field(
-            "--time-scale",
-            format!("{}: expected a finite number > 0", opts.time_scale),
-        ));
+/// Check a time scale against [`crate::workload::TIME_SCALE_RANGE`]; the
+/// message has no field name.
+pub fn check_time_scale(x: f64) -> Result<(), String> {
+    let (lo, hi) = crate::workload::TIME_SCALE_RANGE;
+    if x.is_finite() && (lo..=hi).contains(&x) {
+        Ok(())
+    } else {
+        Err(format!("{x}: expected a gap multiplier in [{lo:e}, {hi:e}]"))
     }
+}
+
+fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
+    check_time_scale(opts.time_scale).map_err(|e| InputError::field("--time-scale", e))?;
     if opts.max_requests == Some(0) {
         return Err(InputError::field(
             "--max-requests",
