@@ -397,6 +397,14 @@ impl HumanReport for SimReport {
         for (why, n) in &r.rejected_by_reason {
             let _ = writeln!(s, "  rejected {why}: {n}");
         }
+        let k = &self.skipped_rows;
+        if k.bad_rows > 0 || k.failed_requests > 0 {
+            let _ = writeln!(
+                s,
+                "Trace rows skipped: {} malformed (--skip-bad-rows), {} failed requests (not replayed)",
+                k.bad_rows, k.failed_requests
+            );
+        }
         let mut t = comfy_table::Table::new();
         t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
         t.set_header(vec![

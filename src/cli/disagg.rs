@@ -155,10 +155,12 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
 pub fn run(args: DisaggArgs) -> anyhow::Result<()> {
     let study = resolve(&args)?;
     let report = study.run()?;
+    // The result is printed before any file is written.
+    emit(&report, &args.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
-    emit(&report, &args.output)
+    Ok(())
 }
 
 fn rho(v: Option<f64>) -> String {

@@ -131,13 +131,15 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
 pub fn run(args: GridFlexArgs) -> anyhow::Result<()> {
     let study = resolve(&args)?;
     let report = study.run(!args.output.quiet)?;
+    // The result is printed before any file is written.
+    emit(&report, &args.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
     if let Some(path) = &args.plot {
         plot(&report, path)?;
     }
-    emit(&report, &args.output)
+    Ok(())
 }
 
 /// A chart series: legend, colour, points.

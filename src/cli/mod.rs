@@ -21,11 +21,13 @@ pub mod whatif;
 pub mod workload_args;
 
 use std::any::TypeId;
+use std::path::Path;
 
 use clap::builder::ValueParser;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::error::InputError;
+use output::OutputKind;
 
 /// kvfleet: capacity planning for LLM serving fleets.
 #[derive(Debug, Parser)]
@@ -138,9 +140,56 @@ fn one_line(msg: &str) -> String {
     line.strip_prefix("error: ").unwrap_or(&line).to_string()
 }
 
+impl Command {
+    /// Every output path the command was given, with its flag and kind.
+    pub fn output_paths(&self) -> Vec<(&'static str, &Path, OutputKind)> {
+        use OutputKind::{Dir, File};
+        let (output, csv, plot): (Option<&output::OutputArgs>, _, _) = match self {
+            Command::Simulate(a) => (Some(&a.output), None, None),
+            Command::Run(a) => (Some(&a.output), None, None),
+            Command::SimulateFleet(a) => (Some(&a.output), None, None),
+            Command::CompareRouters(a) => (Some(&a.sim.output), a.csv.as_deref(), None),
+            Command::Optimize(a) => (Some(&a.output), None, None),
+            Command::Whatif(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::Pareto(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::GridFlex(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::TokPerWatt(a) => (Some(&a.output), None, None),
+            Command::Disagg(a) => (Some(&a.output), a.csv.as_deref(), None),
+            Command::SizingCalc(a) => (Some(&a.output), a.csv.as_deref(), None),
+            Command::Analytic(a) => (Some(&a.output), None, None),
+            Command::Profile(a) => (Some(&a.output), None, None),
+            Command::Calibrate(_) => (None, None, None),
+        };
+        let mut out = Vec::new();
+        if let Some(p) = output.and_then(|o| o.out.as_deref()) {
+            out.push(("--out", p, File));
+        }
+        if let Command::Calibrate(a) = self
+            && let Some(p) = a.out.as_deref()
+        {
+            out.push(("--out", p, File));
+        }
+        if let Some(p) = csv {
+            out.push(("--csv", p, File));
+        }
+        if let Some(p) = plot {
+            out.push(("--plot", p, File));
+        }
+        if let Command::SizingCalc(a) = self
+            && let Some(p) = a.plot_dir.as_deref()
+        {
+            out.push(("--plot-dir", p, Dir));
+        }
+        out
+    }
+}
+
 /// Parse the process arguments and run the chosen subcommand.
 pub fn run() -> anyhow::Result<()> {
     let cli = parse_args()?;
+    for (flag, path, kind) in cli.command.output_paths() {
+        output::check_output_path(flag, path, kind)?;
+    }
     init_logging();
     match cli.command {
         Command::Simulate(args) => simulate::run(*args),

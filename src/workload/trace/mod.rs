@@ -373,10 +373,16 @@ pub fn detect_format(path: &Path) -> Result<TraceFormat, InputError> {
             expected: "a trace with at least one request".into(),
         });
     };
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    // `t.csv.gz` is read decompressed: its format extension is `csv`.
+    let ext_of = |p: &Path| {
+        p.extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let ext = match ext_of(path).as_str() {
+        "gz" => path.file_stem().map_or_else(String::new, |s| ext_of(Path::new(s))),
+        e => e.to_string(),
+    };
     let unknown = |reason: String| InputError::UnknownTraceFormat {
         path: path.to_path_buf(),
         reason,
