@@ -107,7 +107,10 @@ fn open_capped(
 ) -> Result<Box<dyn BufRead + Send>, InputError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let mut raw = BufReader::new(file);
-    let gzip = raw.fill_buf().map_err(|e| io_error(path, e))?.starts_with(&[0x1f, 0x8b]);
+    let gzip = raw
+        .fill_buf()
+        .map_err(|e| io_error(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
     let inner: Box<dyn Read + Send> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(raw))
     } else {

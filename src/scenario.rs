@@ -610,7 +610,10 @@ pub fn pool_config(
         ));
     }
     if max_num_seqs == Some(0) {
-        return Err(InputError::field(field("max_num_seqs"), "expected at least 1"));
+        return Err(InputError::field(
+            field("max_num_seqs"),
+            "expected at least 1",
+        ));
     }
     Ok(PoolConfig {
         id,

@@ -282,5 +282,8 @@ fn fast_engine_matches_step_engine_with_bounded_queues() {
         rejected_total += fast.rejected.get("queue_full").copied().unwrap_or(0);
         compare_engines(cfg, reqs, seed);
     }
-    assert!(rejected_total > 1000, "only {rejected_total} queue_full rejections");
+    assert!(
+        rejected_total > 1000,
+        "only {rejected_total} queue_full rejections"
+    );
 }

@@ -108,7 +108,12 @@ pub fn parse_count<T: TryFrom<u64>>(s: &str) -> Result<T, String> {
         Ok(v) => v,
         Err(_) => match t.parse::<f64>() {
             // 2^64 is exactly representable; anything below it that is whole converts exactly.
-            Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0 => {
+            Ok(f)
+                if f.is_finite()
+                    && f >= 0.0
+                    && f.fract() == 0.0
+                    && f < 18_446_744_073_709_551_616.0 =>
+            {
                 f as u64
             }
             _ => return Err(format!("expected a whole number ≥ 0, got `{s}`")),

@@ -104,7 +104,9 @@ impl PlanArgs {
                 if !(r.is_finite() && (0.0..=MAX_FAILURES_PER_DAY).contains(&r)) {
                     return Err(InputError::field(
                         "--failure-rate-per-day",
-                        format!("{r}: expected failures per node-day in [0, {MAX_FAILURES_PER_DAY}]"),
+                        format!(
+                            "{r}: expected failures per node-day in [0, {MAX_FAILURES_PER_DAY}]"
+                        ),
                     ));
                 }
                 if !(m.is_finite() && (0.0..=MAX_MTTR_HOURS).contains(&m)) {

@@ -65,7 +65,8 @@ pub enum OutputKind {
 /// fails at once (exit 2, naming the flag) instead of after the computation.
 /// A file must be in an existing folder and not be a folder; an existing
 /// file is opened for writing without truncating it, a new one is created
-/// and removed again. A folder must exist or have an existing parent.
+/// and removed again. A folder must exist or be creatable (its nearest
+/// existing ancestor is a folder).
 pub fn check_output_path(flag: &str, path: &Path, kind: OutputKind) -> Result<(), InputError> {
     let bad = |reason: String| InputError::field(flag, format!("{}: {reason}", path.display()));
     let parent = match path.parent() {
@@ -80,10 +81,16 @@ pub fn check_output_path(flag: &str, path: &Path, kind: OutputKind) -> Result<()
             if path.exists() {
                 return Err(bad("exists and is not a folder".into()));
             }
-            if !parent.is_dir() {
+            // Created with its missing parents: the nearest existing ancestor must be a folder.
+            let existing = path
+                .ancestors()
+                .skip(1)
+                .find(|a| a.exists())
+                .unwrap_or(parent);
+            if !existing.is_dir() {
                 return Err(bad(format!(
                     "cannot create the folder: {} is not a folder",
-                    parent.display()
+                    existing.display()
                 )));
             }
             Ok(())

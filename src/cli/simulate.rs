@@ -302,8 +302,7 @@ pub struct RunArgs {
 /// Run `run SCENARIO.toml` (a simulation scenario, or a planner scenario with a `[plan]` table).
 pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
     let text = crate::input_file::read_text(&args.scenario)?;
-    if super::plan_scenario::is_plan_scenario(&text)
-    {
+    if super::plan_scenario::is_plan_scenario(&text) {
         return super::plan_scenario::run(&args.scenario, &text, args.output);
     }
     let mut job = Scenario::load(&args.scenario)?.into_job()?;
@@ -311,7 +310,12 @@ pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         job.cfg.seed = s;
     }
     if let Some(r) = args.replications {
-        check_sim_named(job.cfg.warmup.fraction, job.cfg.slo.ttft_ms, r, FLAG_SIM_NAMES)?;
+        check_sim_named(
+            job.cfg.warmup.fraction,
+            job.cfg.slo.ttft_ms,
+            r,
+            FLAG_SIM_NAMES,
+        )?;
         job.replications = r;
     }
     job.timing = !args.no_timing;

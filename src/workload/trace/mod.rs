@@ -326,7 +326,9 @@ pub fn check_time_scale(x: f64) -> Result<(), String> {
     if x.is_finite() && (lo..=hi).contains(&x) {
         Ok(())
     } else {
-        Err(format!("{x}: expected a gap multiplier in [{lo:e}, {hi:e}]"))
+        Err(format!(
+            "{x}: expected a gap multiplier in [{lo:e}, {hi:e}]"
+        ))
     }
 }
 
@@ -345,7 +347,17 @@ fn io_err(path: &Path, source: std::io::Error) -> InputError {
     crate::input_file::read_error(path, source)
 }
 
-/// The first non-blank line of a file (lossily decoded), `None` if there is none.
+/// A trace that is not text (gzip is decompressed before this check).
+fn binary(path: &Path) -> InputError {
+    InputError::UnknownTraceFormat {
+        path: path.to_path_buf(),
+        reason: "binary data (not UTF-8 text); expected a CSV or JSON Lines trace \
+                 (gzip-compressed traces are read as they are)"
+            .into(),
+    }
+}
+
+/// The first non-blank line of a file (UTF-8 text, else an error), `None` if there is none.
 fn first_line(path: &Path) -> Result<Option<String>, InputError> {
     let mut reader = crate::input_file::open_stream(path)?;
     let mut buf = Vec::new();
@@ -357,7 +369,12 @@ fn first_line(path: &Path) -> Result<Option<String>, InputError> {
         if n == 0 {
             return Ok(None);
         }
-        let line = String::from_utf8_lossy(&buf);
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            return Err(binary(path));
+        };
+        if line.contains('\0') {
+            return Err(binary(path));
+        }
         let line = line.trim_start_matches('\u{feff}').trim();
         if !line.is_empty() {
             return Ok(Some(line.to_string()));
@@ -380,7 +397,9 @@ pub fn detect_format(path: &Path) -> Result<TraceFormat, InputError> {
             .unwrap_or_default()
     };
     let ext = match ext_of(path).as_str() {
-        "gz" => path.file_stem().map_or_else(String::new, |s| ext_of(Path::new(s))),
+        "gz" => path
+            .file_stem()
+            .map_or_else(String::new, |s| ext_of(Path::new(s))),
         e => e.to_string(),
     };
     let unknown = |reason: String| InputError::UnknownTraceFormat {
