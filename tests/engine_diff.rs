@@ -256,12 +256,14 @@ fn fast_engine_matches_step_engine_with_bounded_queues() {
     // scenarios: both engines must reject the same requests and agree on the
     // rest, and the bound must bite on some of them.
     let mut rejected_total = 0u64;
+    let mut checked_bound = 0;
     for seed in 3000..3160u64 {
         let (mut cfg, reqs) = random_scenario(seed);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x9e0e);
         let cap = [0u32, 1, 2, 5][rng.random_range(0..4)];
         cfg.pools[0].max_queue = Some(cap);
-        if rng.random_bool(0.2) {
+        let disagg = rng.random_bool(0.2);
+        if disagg {
             let mut decode = cfg.pools[0].clone();
             decode.id = "decode".into();
             decode.dispatch = DispatchPolicy::FreeKv;
@@ -280,10 +282,30 @@ fn fast_engine_matches_step_engine_with_bounded_queues() {
         )
         .expect("fast run");
         rejected_total += fast.rejected.get("queue_full").copied().unwrap_or(0);
+        let preempted: u64 = fast.pools.iter().map(|p| p.total_stats.preemptions).sum();
+        if !disagg && preempted == 0 {
+            // Waiting requests never exceed the bound (0: at most the one
+            // admitted at an instance's next step boundary), per queue.
+            // (A preempted request returns to its queue without a check.)
+            let p = &cfg.pools[0];
+            let queues = if p.dispatch == DispatchPolicy::Central {
+                1
+            } else {
+                p.instances as u64
+            };
+            let bound = cap.max(1) as u64 * queues;
+            let most = fast.queue_trace.iter().map(|&(_, w)| w).max().unwrap_or(0);
+            assert!(most <= bound, "seed {seed}: {most} waiting > {bound}");
+            checked_bound += 1;
+        }
         compare_engines(cfg, reqs, seed);
     }
     assert!(
         rejected_total > 1000,
         "only {rejected_total} queue_full rejections"
+    );
+    assert!(
+        checked_bound >= 40,
+        "bound checked on only {checked_bound} scenarios"
     );
 }
