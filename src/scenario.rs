@@ -406,10 +406,12 @@ impl Scenario {
             }
             match (e.instances, e.max_num_seqs) {
                 (Some(n), None) => {
-                    if n == 0 || e.ramp_s.is_some() {
+                    if !(1..=MAX_INSTANCES_PER_POOL).contains(&n) || e.ramp_s.is_some() {
                         return Err(InputError::field(
                             field("instances"),
-                            "expected at least 1 instance (and no ramp_s)",
+                            format!(
+                                "expected 1 to {MAX_INSTANCES_PER_POOL} instances (and no ramp_s), got {n}"
+                            ),
                         ));
                     }
                     out.push(ControlChange::instances(
@@ -420,10 +422,10 @@ impl Scenario {
                     ));
                 }
                 (None, Some(cap)) => {
-                    if cap == 0 || e.mode.is_some() {
+                    if !(1..=MAX_NUM_SEQS).contains(&cap) || e.mode.is_some() {
                         return Err(InputError::field(
                             field("max_num_seqs"),
-                            "expected at least 1 (and no mode)",
+                            format!("expected 1 to {MAX_NUM_SEQS} (and no mode), got {cap}"),
                         ));
                     }
                     let ramp = e.ramp_s.unwrap_or(0.0);
@@ -574,6 +576,12 @@ pub fn check_slo_ms(field: &str, ms: f64) -> Result<(), InputError> {
     }
 }
 
+/// Most instances in one pool (each is simulated individually).
+pub const MAX_INSTANCES_PER_POOL: u32 = 100_000;
+
+/// Largest running-sequence cap (`max_num_seqs`) accepted.
+pub const MAX_NUM_SEQS: u32 = 1_000_000;
+
 /// How a pool's settings are named in errors: the scenario key
 /// (`pools[1].instances`) or the flag the user typed (`--n-gpus`).
 pub type PoolFieldNames<'a> = &'a dyn Fn(&str) -> String;
@@ -597,10 +605,10 @@ pub fn pool_config(
     max_num_seqs: Option<u32>,
     models: Vec<String>,
 ) -> Result<PoolConfig, InputError> {
-    if instances == 0 {
+    if !(1..=MAX_INSTANCES_PER_POOL).contains(&instances) {
         return Err(InputError::field(
             field("instances"),
-            "expected at least 1 instance",
+            format!("expected 1 to {MAX_INSTANCES_PER_POOL} instances, got {instances}"),
         ));
     }
     if max_ctx < 2 {
@@ -609,10 +617,12 @@ pub fn pool_config(
             "expected at least 2 tokens",
         ));
     }
-    if max_num_seqs == Some(0) {
+    if let Some(n) = max_num_seqs
+        && !(1..=MAX_NUM_SEQS).contains(&n)
+    {
         return Err(InputError::field(
             field("max_num_seqs"),
-            "expected at least 1",
+            format!("expected 1 to {MAX_NUM_SEQS}, got {n}"),
         ));
     }
     Ok(PoolConfig {

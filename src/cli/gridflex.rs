@@ -71,10 +71,11 @@ pub struct GridFlexArgs {
 pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
     let profile = resolve_profile("--gpu", &a.gpu, &ProfileOverrides::default())?;
     let g = profile.gpus_per_instance;
-    if a.n_gpus == 0 || !a.n_gpus.is_multiple_of(g) {
+    let max = crate::scenario::MAX_INSTANCES_PER_POOL as u64 * g as u64;
+    if a.n_gpus == 0 || !a.n_gpus.is_multiple_of(g) || a.n_gpus as u64 > max {
         return Err(InputError::field(
             "--n-gpus",
-            format!("expected a positive multiple of {g} GPUs per instance"),
+            format!("expected a positive multiple of {g} GPUs per instance, at most {max}"),
         ));
     }
     if let Some(f) = a

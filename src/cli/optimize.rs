@@ -182,6 +182,10 @@ pub fn breakpoints(cdf: &LengthCdf, long_max_ctx: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Largest compression factor γ searched (a request compressed to 1/16 of
+/// its length is no longer the same request).
+pub const MAX_GAMMA: f64 = 16.0;
+
 /// γ values 1, 1.5, 2, ... up to `gamma_max`.
 pub fn gammas(gamma_max: f64) -> Vec<f64> {
     let mut g = vec![1.0];
@@ -201,10 +205,10 @@ pub fn resolve(args: &OptimizeArgs) -> Result<OptimizeConfig, InputError> {
         Some(b) => vec![b],
         None => breakpoints(&cdf, p.long_max_ctx),
     };
-    if !(args.gamma_max.is_finite() && args.gamma_max >= 1.0) {
+    if !(args.gamma_max.is_finite() && (1.0..=MAX_GAMMA).contains(&args.gamma_max)) {
         return Err(InputError::field(
             "--gamma-max",
-            format!("expected γ ≥ 1, got {}", args.gamma_max),
+            format!("expected γ in [1, {MAX_GAMMA}], got {}", args.gamma_max),
         ));
     }
     let cfg = OptimizeConfig {

@@ -216,11 +216,14 @@ impl SimulateArgs {
             )?);
         }
         if let Some(w) = self.warmup_s
-            && !(w.is_finite() && w >= 0.0)
+            && !(w.is_finite() && (0.0..=crate::workload::MAX_SIM_TIME_S).contains(&w))
         {
             return Err(InputError::field(
                 "--warmup-s",
-                format!("expected seconds ≥ 0, got {w}"),
+                format!(
+                    "expected seconds in [0, {:e}], got {w}",
+                    crate::workload::MAX_SIM_TIME_S
+                ),
             ));
         }
         if let Some(t) = self.slo_tpot

@@ -23,6 +23,9 @@ use crate::workload::{MAX_SIM_TIME_S, MAX_THINK_TIME_S};
 pub const DEFAULT_CHAT_LAM: f64 = 40.0;
 /// Default number of requests of a synthetic workload.
 pub const DEFAULT_N_REQUESTS: u64 = 100_000;
+/// Most requests of one synthetic or closed-loop run (about half an hour
+/// of simulation at the engine's usual speed).
+pub const MAX_N_REQUESTS: u64 = 1_000_000_000;
 /// Default CDF input fraction (ISL = floor(0.8 · total)).
 pub const DEFAULT_INPUT_FRAC: f64 = 0.8;
 /// Default chat ISL: lognormal with median 1020 tokens, σ = 1, clamped at 7000.
@@ -317,10 +320,12 @@ impl WorkloadSpec {
             _ => {}
         }
         let process = self.arrival_process_named(naming)?;
-        if self.n_requests == Some(0) {
+        if let Some(k) = self.n_requests
+            && !(1..=MAX_N_REQUESTS).contains(&k)
+        {
             return Err(InputError::field(
                 n("n_requests"),
-                "0: expected at least 1 request",
+                format!("{k}: expected 1 to {MAX_N_REQUESTS} requests"),
             ));
         }
         if let Some(p) = process {
