@@ -466,9 +466,9 @@ fn apply(template: &str, m: &Mutation) -> Vec<u8> {
             let (a, b) = nums[k % nums.len()];
             format!("{}{v}{}", &template[..a], &template[b..]).into_bytes()
         }
-        Mutation::Truncate(k) => template[..floor_char(template, k % (template.len() + 1))]
-            .as_bytes()
-            .to_vec(),
+        Mutation::Truncate(k) => {
+            template.as_bytes()[..floor_char(template, k % (template.len() + 1))].to_vec()
+        }
         Mutation::Insert(k, v) => {
             let at = floor_char(template, k % (template.len() + 1));
             format!("{}{v}{}", &template[..at], &template[at..]).into_bytes()

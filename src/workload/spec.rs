@@ -331,7 +331,7 @@ impl WorkloadSpec {
         if let Some(p) = process {
             // The expected span of the arrivals must fit the simulated-time limit.
             let span_s = self.n_requests() as f64 / p.mean_rate();
-            if !(span_s <= MAX_SIM_TIME_S) {
+            if span_s.is_nan() || span_s > MAX_SIM_TIME_S {
                 let key = if self.rate_profile.is_some() {
                     "rate_profile"
                 } else if self.mmpp.is_some() {
