@@ -132,6 +132,19 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
             ))
         })?,
     };
+    // The reference layout's key is `n_gpus`: name it (not the scenario's `instances`).
+    let max = crate::scenario::MAX_INSTANCES_PER_POOL;
+    if let Some((i, p)) = f
+        .pools
+        .iter()
+        .enumerate()
+        .find(|(_, p)| !(1..=max).contains(&p.n_gpus))
+    {
+        return Err(file_err(format!(
+            "`pools[{i}].n_gpus`: expected 1 to {max} instances, got {}",
+            p.n_gpus
+        )));
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     let mut workloads = BTreeMap::new();
     for (id, w) in f.workloads {

@@ -58,6 +58,13 @@ fn ok_json(args: &[&str]) -> Value {
 
 const CDF: &str = "[[64, 0.5], [512, 1.0]]";
 
+/// A fresh folder holding `c.json` (a valid CDF), and that file's path.
+fn with_cdf(name: &str) -> (PathBuf, String) {
+    let d = tmp(name);
+    let cdf = write(&d, "c.json", CDF).to_string_lossy().into_owned();
+    (d, cdf)
+}
+
 fn small_scenario(dir: &Path) -> PathBuf {
     write(
         dir,
@@ -208,9 +215,8 @@ fn max_queue_rejects_when_prefill_is_the_bottleneck() {
 
 #[test]
 fn absurd_values_are_refused_with_their_range() {
-    let d = tmp("absurd");
-    let cdf = write(&d, "c.json", CDF);
-    let cdf = cdf.to_str().unwrap();
+    let (d, cdf) = with_cdf("absurd");
+    let cdf = cdf.as_str();
     let trace = write(
         &d,
         "t.csv",
@@ -368,6 +374,15 @@ fn fleet_files_refuse_duplicate_ids_and_shares_not_summing_to_one() {
         ],
         &["frac.json", "lam_frac", "sum to 1.3"],
     );
+    let zero = write(
+        &d,
+        "zero.json",
+        r#"{"pools":[{"id":"a","gpu":"a100","n_gpus":0,"max_ctx":4096}]}"#,
+    );
+    refused(
+        &["simulate-fleet", zero.to_str().unwrap(), "--n-req", "100"],
+        &["zero.json", "pools[0].n_gpus"],
+    );
     let toml_pool = |id: &str| {
         format!("[[pools]]\nid = \"{id}\"\ngpu = \"h100\"\ninstances = 1\nmax_ctx = 4096\n")
     };
@@ -514,9 +529,8 @@ fn the_result_is_printed_before_a_failing_file_write() {
 
 #[test]
 fn errors_name_the_flag_the_user_typed() {
-    let d = tmp("flag-names");
-    let cdf = write(&d, "c.json", CDF);
-    let cdf = cdf.to_str().unwrap();
+    let (_d, cdf) = with_cdf("flag-names");
+    let cdf = cdf.as_str();
     refused(&["simulate", "--n-gpus", "0"], &["--n-gpus"]);
     refused(&["simulate", "--max-ctx", "1"], &["--max-ctx"]);
     refused(&["simulate", "--n-s", "1", "--n-l", "0"], &["--n-l"]);

@@ -154,6 +154,20 @@ fn compare_engines(mut cfg: SimConfig, reqs: Vec<Request>, seed: u64) -> (u64, u
     (p_fast, fast.evicted)
 }
 
+/// Split the scenario's pool into prefill and a copy serving decode
+/// (free-KV dispatch), joined by `link`.
+fn add_free_kv_decode_pool(cfg: &mut SimConfig, link: &str, kv_bytes_per_token: f64) {
+    let mut decode = cfg.pools[0].clone();
+    decode.id = "decode".into();
+    decode.dispatch = DispatchPolicy::FreeKv;
+    cfg.pools.push(decode);
+    cfg.disagg = Some(Disagg {
+        pairs: vec![(0, 1)],
+        link: LinkSpec::parse(link).expect("link"),
+        kv_bytes_per_token,
+    });
+}
+
 #[test]
 fn fast_engine_matches_step_engine_on_random_scenarios() {
     let mut total_preemptions = 0u64;
@@ -218,16 +232,8 @@ fn fast_engine_matches_step_engine_under_scaling_and_failures() {
             .map(|r| r.arrival_ns as f64 * 1e-9)
             .unwrap_or(1.0);
         if rng.random_bool(0.3) {
-            let mut decode = cfg.pools[0].clone();
-            decode.id = "decode".into();
-            decode.dispatch = DispatchPolicy::FreeKv;
-            cfg.pools.push(decode);
-            cfg.disagg = Some(Disagg {
-                pairs: vec![(0, 1)],
-                link: LinkSpec::parse(["inf", "ib", "0.05:20"][rng.random_range(0..3)])
-                    .expect("link"),
-                kv_bytes_per_token: rng.random_range(1e3..4e5),
-            });
+            let link = ["inf", "ib", "0.05:20"][rng.random_range(0..3)];
+            add_free_kv_decode_pool(&mut cfg, link, rng.random_range(1e3..4e5));
         }
         let n_changes = rng.random_range(1..5);
         for _ in 0..n_changes {
@@ -264,15 +270,7 @@ fn fast_engine_matches_step_engine_with_bounded_queues() {
         cfg.pools[0].max_queue = Some(cap);
         let disagg = rng.random_bool(0.2);
         if disagg {
-            let mut decode = cfg.pools[0].clone();
-            decode.id = "decode".into();
-            decode.dispatch = DispatchPolicy::FreeKv;
-            cfg.pools.push(decode);
-            cfg.disagg = Some(Disagg {
-                pairs: vec![(0, 1)],
-                link: LinkSpec::parse("ib").expect("link"),
-                kv_bytes_per_token: 1e4,
-            });
+            add_free_kv_decode_pool(&mut cfg, "ib", 1e4);
         }
         let fast = engine::run(
             &cfg,

@@ -76,18 +76,7 @@ impl WorkloadArgs {
                 skip_bad_rows: self.skip_bad_rows,
             }),
             None => {
-                let trace_only = [
-                    ("--trace-format", self.trace_format.is_some()),
-                    ("--time-scale", self.time_scale.is_some()),
-                    ("--max-requests", self.max_requests.is_some()),
-                    ("--skip-bad-rows", self.skip_bad_rows),
-                ];
-                if let Some((flag, _)) = trace_only.iter().find(|(_, set)| *set) {
-                    return Err(InputError::field(
-                        *flag,
-                        "only applies to trace replay; give --trace FILE too",
-                    ));
-                }
+                self.check_no_trace_options()?;
                 None
             }
         };
@@ -170,18 +159,7 @@ impl WorkloadArgs {
             }
             t.skip_bad_rows |= self.skip_bad_rows;
         } else {
-            let trace_only = [
-                ("--trace-format", self.trace_format.is_some()),
-                ("--time-scale", self.time_scale.is_some()),
-                ("--max-requests", self.max_requests.is_some()),
-                ("--skip-bad-rows", self.skip_bad_rows),
-            ];
-            if let Some((flag, _)) = trace_only.iter().find(|(_, set)| *set) {
-                return Err(InputError::field(
-                    *flag,
-                    "only applies to trace replay; give --trace FILE too",
-                ));
-            }
+            self.check_no_trace_options()?;
         }
         // Length model: a CDF, or separate ISL/OSL distributions.
         if self.cdf.is_some() {
@@ -220,6 +198,23 @@ impl WorkloadArgs {
         set(&mut w.n_requests, &self.n_req);
         w.validate().map_err(|e| self.name_flags(e))?;
         Ok(w)
+    }
+
+    /// Trace options without a trace to apply to are an error naming the flag.
+    fn check_no_trace_options(&self) -> Result<(), InputError> {
+        let trace_only = [
+            ("--trace-format", self.trace_format.is_some()),
+            ("--time-scale", self.time_scale.is_some()),
+            ("--max-requests", self.max_requests.is_some()),
+            ("--skip-bad-rows", self.skip_bad_rows),
+        ];
+        match trace_only.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(InputError::field(
+                *flag,
+                "only applies to trace replay; give --trace FILE too",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// An error about a `workload.KEY` field that a flag set names the flag.
