@@ -77,26 +77,24 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-fn io_error(path: &Path, e: io::Error) -> InputError {
-    if e.to_string().starts_with(LIMIT_TAG) {
-        let msg = e.to_string();
-        InputError::File {
+/// Turn an io::Error raised while reading `path` through [`open_stream`] or
+/// [`open_capped_file`] into the input error to report (a limit violation
+/// reads `PATH: file is larger than ...` / `PATH: a line is longer than ...`).
+pub fn read_error(path: &Path, e: io::Error) -> InputError {
+    let msg = e.to_string();
+    match msg
+        .strip_prefix(LIMIT_TAG)
+        .and_then(|m| m.strip_prefix(": "))
+    {
+        Some(reason) => InputError::File {
             path: path.to_path_buf(),
-            reason: msg[LIMIT_TAG.len() + 2..].to_string(),
-        }
-    } else {
-        InputError::Io {
+            reason: reason.to_string(),
+        },
+        None => InputError::Io {
             path: path.to_path_buf(),
             error: e,
-        }
+        },
     }
-}
-
-/// Turn an io::Error raised while reading `path` through [`open_stream`] or
-/// [`read_text`] into the input error to report (a limit violation reads
-/// `PATH: file is larger than ...` / `PATH: a line is longer than ...`).
-pub fn read_error(path: &Path, e: io::Error) -> InputError {
-    io_error(path, e)
 }
 
 /// Open `path` (decompressing gzip), with the given limits.
@@ -105,11 +103,11 @@ fn open_capped(
     max_total: u64,
     max_line: u64,
 ) -> Result<Box<dyn BufRead + Send>, InputError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let file = File::open(path).map_err(|e| read_error(path, e))?;
     let mut raw = BufReader::new(file);
     let gzip = raw
         .fill_buf()
-        .map_err(|e| io_error(path, e))?
+        .map_err(|e| read_error(path, e))?
         .starts_with(&[0x1f, 0x8b]);
     let inner: Box<dyn Read + Send> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(raw))
@@ -143,7 +141,7 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
     let mut bytes = Vec::new();
     open_capped_file(path)?
         .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, e))?;
+        .map_err(|e| read_error(path, e))?;
     text_of(path, bytes)
 }
 

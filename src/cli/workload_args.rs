@@ -326,6 +326,56 @@ mod tests {
         assert_eq!(flag_of(&["--n-req", "0"]), "--n-req");
     }
 
+    fn apply(base: &WorkloadSpec, args: &[&str]) -> Result<WorkloadSpec, InputError> {
+        let mut argv = vec!["kvfleet"];
+        argv.extend_from_slice(args);
+        TestCli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .workload
+            .apply_to(base)
+    }
+
+    #[test]
+    fn flags_override_only_their_field_of_a_file_workload() {
+        let file = WorkloadSpec {
+            cdf: Some("c.json".into()),
+            input_frac: Some(0.7),
+            lam: Some(5.0),
+            n_requests: Some(300),
+            categories: Some("code=1".into()),
+            ..WorkloadSpec::default()
+        };
+        // No flags: the file's workload as it is.
+        assert_eq!(apply(&file, &[]).unwrap(), file);
+        // One field.
+        let w = apply(&file, &["--lam", "20"]).unwrap();
+        assert_eq!(
+            w,
+            WorkloadSpec {
+                lam: Some(20.0),
+                ..file.clone()
+            }
+        );
+        // Another arrival process replaces the file's rate; lengths stay.
+        let w = apply(&file, &["--mmpp", "10:1:2:3"]).unwrap();
+        assert_eq!((w.lam, w.mmpp.as_deref()), (None, Some("10:1:2:3")));
+        assert_eq!((w.cdf, w.n_requests), (file.cdf.clone(), Some(300)));
+        // ISL/OSL replace the file's CDF (and its split).
+        let w = apply(&file, &["--isl", "fixed:10", "--osl", "fixed:5"]).unwrap();
+        assert_eq!((w.cdf, w.input_frac, w.lam), (None, None, Some(5.0)));
+        // A closed loop needs its think time; the error names the flag typed.
+        assert_eq!(
+            match apply(&file, &["--users", "4"]) {
+                Err(InputError::Field { field, .. }) => field,
+                other => panic!("{other:?}"),
+            },
+            "--users"
+        );
+        // --trace replaces the whole workload.
+        let w = apply(&file, &["--trace", "t.csv"]).unwrap();
+        assert_eq!((w.cdf, w.lam, w.n_requests), (None, None, None));
+    }
+
     #[test]
     fn good_combinations_resolve() {
         let s = resolve(&[
