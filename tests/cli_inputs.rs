@@ -620,3 +620,55 @@ fn skipped_trace_rows_are_reported() {
     let v = ok_json(&["simulate", "--trace", t, "--skip-bad-rows", "-q", "--json"]);
     assert_eq!(v["skipped_rows"]["bad_rows"], 1);
 }
+
+// ---- Found by the hostile suite: averaged counts must stay conserved ----
+
+#[test]
+fn replicated_window_counts_are_conserved() {
+    // Two replications whose window counts average to x.5: rounding each
+    // mean separately gave 50 arrived = 50 completed + 1 rejected.
+    let d = tmp("window-counts");
+    write(&d, "c.json", "[[64, 0.4], [512, 0.9], [2048, 1.0]]");
+    let s = write(
+        &d,
+        "s.toml",
+        r#"
+[workload]
+cdf = "c.json"
+lam = 144
+n_requests = 50
+input_frac = 0.8
+
+[[pools]]
+id = "short"
+gpu = "a100"
+instances = 1
+max_ctx = 1024
+max_queue = 4
+
+[[pools]]
+id = "long"
+gpu = "h100"
+instances = 2
+max_ctx = 8192
+
+[[windows]]
+name = "w"
+start_s = 0
+end_s = 3
+
+[sim]
+seed = 3
+replications = 2
+"#,
+    );
+    let v = ok_json(&["run", s.to_str().unwrap(), "--json", "-q"]);
+    for r in [&v["requests"], &v["windows"][0]["requests"]] {
+        let n = |k: &str| r[k].as_u64().unwrap();
+        assert_eq!(
+            n("arrived"),
+            n("completed") + n("rejected") + n("in_flight"),
+            "{r}"
+        );
+    }
+}

@@ -400,6 +400,8 @@ enum Mutation {
     DuplicateLine(usize),
     /// Replace the whole file with random bytes.
     Bytes(Vec<u8>),
+    /// Gzip-compress the file after another mutation.
+    Gzip(Box<Mutation>),
     /// Leave it valid.
     Keep,
 }
@@ -420,6 +422,12 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Mutation::Bytes),
         1 => Just(Mutation::Keep),
     ]
+    .prop_flat_map(|m| {
+        prop_oneof![
+            5 => Just(m.clone()),
+            1 => Just(Mutation::Gzip(Box::new(m))),
+        ]
+    })
 }
 
 /// Byte ranges of the numbers in `text` (digits with sign, dot, exponent).
@@ -483,6 +491,12 @@ fn apply(template: &str, m: &Mutation) -> Vec<u8> {
             (out.join("\n") + "\n").into_bytes()
         }
         Mutation::Bytes(b) => b.clone(),
+        Mutation::Gzip(inner) => {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&apply(template, inner)).expect("in memory");
+            enc.finish().expect("in memory")
+        }
         Mutation::Keep => template.as_bytes().to_vec(),
     }
 }
@@ -578,6 +592,28 @@ fn kinds() -> Vec<Kind> {
             command: s(&["calibrate", "{}", "--json"]),
         },
     ];
+    // The NAT `sizing calc` JSON output as metrics.
+    let nat = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sizing/calc_runner_output.json"
+    );
+    out.push(Kind {
+        template: std::fs::read_to_string(nat).expect("fixture"),
+        ext: "json",
+        command: s(&[
+            "sizing-calc",
+            "--metrics",
+            "{}",
+            "--test-gpu-count",
+            "8",
+            "--target-users",
+            "100",
+            "--target-workflow-runtime",
+            "10",
+            q[0],
+            q[1],
+        ]),
+    });
     // The same scenario through `simulate --scenario`.
     let sc = out[1].template.clone();
     out.push(Kind {
