@@ -17,7 +17,7 @@ use crate::simulate::{SimulateJob, run_job};
 /// Flags of `simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// Scenario TOML or reference fleet JSON (workload flags, seed, engine and replications override the file's).
+    /// Scenario TOML or reference fleet JSON. Each workload flag overrides only its own field of the file's workload (`--lam 20` keeps its lengths and request count); seed, engine and replications override the file's.
     #[arg(long, value_name = "FILE.toml")]
     pub scenario: Option<PathBuf>,
     /// Workload flags.

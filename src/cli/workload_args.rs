@@ -59,7 +59,7 @@ pub struct WorkloadArgs {
     /// Skip and count malformed trace rows instead of failing.
     #[arg(long, help_heading = "Workload")]
     pub skip_bad_rows: bool,
-    /// Number of synthetic requests [default: 100000].
+    /// Number of synthetic requests, at most 1e9 (counts accept whole numbers like 1e6) [default: 100000].
     #[arg(long, value_name = "N", help_heading = "Workload")]
     pub n_req: Option<u64>,
 }
