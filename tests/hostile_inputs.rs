@@ -232,6 +232,25 @@ proptest! {
     }
 }
 
+/// `sizing-calc` on a metrics file (or `{}`), with targets, as JSON.
+fn sizing_calc(metrics: &str) -> Vec<String> {
+    [
+        "sizing-calc",
+        "--metrics",
+        metrics,
+        "--test-gpu-count",
+        "8",
+        "--target-users",
+        "100",
+        "--target-workflow-runtime",
+        "10",
+        "--json",
+        "-q",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Other commands: tiny base arguments and the numeric flags fuzzed. (The
 /// planners' `--n-sim-req` is left out: a large valid count is legitimately
 /// slow, as each planner simulates many fleets; its range check is tested
@@ -338,19 +357,7 @@ fn other_commands() -> Vec<(Vec<String>, Vec<&'static str>)> {
             ],
         ),
         (
-            s(&[
-                "sizing-calc",
-                "--metrics",
-                &format!("{fixtures}/sizing/golden.csv"),
-                "--test-gpu-count",
-                "8",
-                "--target-users",
-                "100",
-                "--target-workflow-runtime",
-                "10",
-                "--json",
-                "-q",
-            ]),
+            sizing_calc(&format!("{fixtures}/sizing/golden.csv")),
             vec![
                 "--test-gpu-count",
                 "--target-users",
@@ -578,10 +585,7 @@ fn kinds() -> Vec<Kind> {
                        4,1.50682,5.67581,11.1683\n8,2.10668,7.90895,15.6193\n"
                 .into(),
             ext: "csv",
-            command: s(&[
-                "sizing-calc", "--metrics", "{}", "--test-gpu-count", "8", "--target-users", "100",
-                "--target-workflow-runtime", "10", q[0], q[1],
-            ]),
+            command: sizing_calc("{}"),
         },
         Kind {
             template: "batch_size,prompt_size,token_size,prompt_time,token_time\n\
@@ -600,19 +604,7 @@ fn kinds() -> Vec<Kind> {
     out.push(Kind {
         template: std::fs::read_to_string(nat).expect("fixture"),
         ext: "json",
-        command: s(&[
-            "sizing-calc",
-            "--metrics",
-            "{}",
-            "--test-gpu-count",
-            "8",
-            "--target-users",
-            "100",
-            "--target-workflow-runtime",
-            "10",
-            q[0],
-            q[1],
-        ]),
+        command: sizing_calc("{}"),
     });
     // The same scenario through `simulate --scenario`.
     let sc = out[1].template.clone();
