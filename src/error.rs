@@ -71,6 +71,9 @@ pub enum InputError {
         /// What is wrong and what was expected.
         reason: String,
     },
+    /// The command line could not be parsed (unknown flag, missing value, ...).
+    #[error("{0}")]
+    Usage(String),
     /// A command-line flag or configuration field has an unusable value.
     #[error("{field}: {reason}")]
     Field {

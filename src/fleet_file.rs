@@ -118,10 +118,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    })?;
+    let text = crate::input_file::read_text(path)?;
     let mut v: Value = serde_json::from_str(&text).map_err(|e| file_err(e.to_string()))?;
     strip_comments(&mut v);
     let f: FleetJson = serde_json::from_value(v).map_err(|e| file_err(e.to_string()))?;
@@ -138,6 +135,19 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
             ))
         })?,
     };
+    // The reference layout's key is `n_gpus`: name it (not the scenario's `instances`).
+    let max = crate::scenario::MAX_INSTANCES_PER_POOL;
+    if let Some((i, p)) = f
+        .pools
+        .iter()
+        .enumerate()
+        .find(|(_, p)| !(1..=max).contains(&p.n_gpus))
+    {
+        return Err(file_err(format!(
+            "`pools[{i}].n_gpus`: expected 1 to {max} instances, got {}",
+            p.n_gpus
+        )));
+    }
     let base = path.parent().unwrap_or(Path::new("."));
     let mut workloads = BTreeMap::new();
     for (id, w) in f.workloads {
@@ -149,7 +159,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
             },
         );
     }
-    Ok(Scenario {
+    let scenario = Scenario {
         description: None,
         workload: Default::default(),
         pools: f
@@ -173,5 +183,7 @@ pub fn load_fleet(path: &Path) -> Result<Scenario, InputError> {
         events: Vec::new(),
         windows: Vec::new(),
         disagg: None,
-    })
+    };
+    scenario.check_pools_and_shares(path)?;
+    Ok(scenario)
 }

@@ -34,7 +34,8 @@
 //! - [`cli`] — argument parsing and resolution into validated configs;
 //!   each subcommand's logic is a library call, printed via [`cli::output`].
 //! - [`rng`] — one seed, one independent stream per purpose and replication.
-//! - [`error`] — bad-input errors (exit code 2).
+//! - [`error`] — bad-input errors (exit code 2); [`input_file`] — the one
+//!   capped, gzip-aware reader every input file goes through.
 //! - [`shared_data`] — how tests find `../shared/data`, and skip loudly without it.
 
 pub mod analytic;
@@ -43,6 +44,7 @@ pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod fleet_file;
+pub mod input_file;
 pub mod metrics;
 pub mod planner;
 pub mod profile;

@@ -51,7 +51,8 @@ pub struct PoolSpec {
     /// Dispatch policy (default `jsq`).
     #[serde(default)]
     pub dispatch: DispatchPolicy,
-    /// Bounded waiting queue.
+    /// Most waiting requests per instance (per pool with `central` dispatch);
+    /// 0 = no queueing (reject unless the instance has room); unset = unbounded.
     #[serde(default)]
     pub max_queue: Option<u32>,
     /// Override of `max_num_seqs`.
@@ -219,6 +220,9 @@ pub struct DisaggSpec {
     pub kv_bytes_per_token: Option<f64>,
 }
 
+/// How far per-pool `lam_frac` shares may sum from 1 (rounding in a file).
+pub const LAM_FRAC_SUM_TOLERANCE: f64 = 1e-6;
+
 fn default_link() -> String {
     "ib".into()
 }
@@ -234,10 +238,7 @@ fn rebase(base: &Path, p: &Path) -> PathBuf {
 impl Scenario {
     /// Load and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
+        let text = crate::input_file::read_text(path)?;
         let mut s: Scenario = toml::from_str(&text).map_err(|e| InputError::File {
             path: path.to_path_buf(),
             reason: e.to_string().trim().replace('\n', " "),
@@ -265,7 +266,42 @@ impl Scenario {
                 reason: "`pools`: expected at least one [[pools]] table".into(),
             });
         }
+        s.check_pools_and_shares(path)?;
         Ok(s)
+    }
+
+    /// Refuse what a fleet file cannot mean: two pools with one id (the
+    /// second would get no traffic but be billed) and per-pool `lam_frac`
+    /// shares that do not sum to 1 (the total rate would silently change).
+    /// Errors name `path` and the key.
+    pub fn check_pools_and_shares(&self, path: &Path) -> Result<(), InputError> {
+        let file_err = |reason: String| InputError::File {
+            path: path.to_path_buf(),
+            reason,
+        };
+        for (i, p) in self.pools.iter().enumerate() {
+            if let Some(j) = self.pools[..i].iter().position(|q| q.id == p.id) {
+                return Err(file_err(format!(
+                    "`pools[{i}].id`: duplicate pool id `{}` (also pools[{j}].id); pool ids must be unique",
+                    p.id
+                )));
+            }
+        }
+        if !self.workloads.is_empty() {
+            let sum: f64 = self.workloads.values().map(|w| w.lam_frac).sum();
+            if !(sum.is_finite() && (sum - 1.0).abs() <= LAM_FRAC_SUM_TOLERANCE) {
+                let shares: Vec<String> = self
+                    .workloads
+                    .iter()
+                    .map(|(id, w)| format!("{id}={}", w.lam_frac))
+                    .collect();
+                return Err(file_err(format!(
+                    "`workloads.*.lam_frac`: shares sum to {sum} ({}); expected them to sum to 1",
+                    shares.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Resolve into a simulation job.
@@ -278,7 +314,7 @@ impl Scenario {
                 let field = format!("pools[{i}].gpu");
                 let profile = resolve_profile(&field, &p.gpu, &p.profile)?;
                 pool_config(
-                    i,
+                    &scenario_pool_field(i),
                     p.id.clone(),
                     profile,
                     p.instances,
@@ -370,10 +406,12 @@ impl Scenario {
             }
             match (e.instances, e.max_num_seqs) {
                 (Some(n), None) => {
-                    if n == 0 || e.ramp_s.is_some() {
+                    if !(1..=MAX_INSTANCES_PER_POOL).contains(&n) || e.ramp_s.is_some() {
                         return Err(InputError::field(
                             field("instances"),
-                            "expected at least 1 instance (and no ramp_s)",
+                            format!(
+                                "expected 1 to {MAX_INSTANCES_PER_POOL} instances (and no ramp_s), got {n}"
+                            ),
                         ));
                     }
                     out.push(ControlChange::instances(
@@ -384,10 +422,10 @@ impl Scenario {
                     ));
                 }
                 (None, Some(cap)) => {
-                    if cap == 0 || e.mode.is_some() {
+                    if !(1..=MAX_NUM_SEQS).contains(&cap) || e.mode.is_some() {
                         return Err(InputError::field(
                             field("max_num_seqs"),
-                            "expected at least 1 (and no mode)",
+                            format!("expected 1 to {MAX_NUM_SEQS} (and no mode), got {cap}"),
                         ));
                     }
                     let ramp = e.ramp_s.unwrap_or(0.0);
@@ -428,13 +466,8 @@ impl Scenario {
         let q = self.pool_index("disagg.decode", &d.decode)?;
         let link = LinkSpec::parse(&d.link).map_err(|e| InputError::field("disagg.link", e))?;
         let kv_bytes_per_token = match d.kv_bytes_per_token {
-            Some(v) if v.is_finite() && v > 0.0 => v,
-            Some(v) => {
-                return Err(InputError::field(
-                    "disagg.kv_bytes_per_token",
-                    format!("expected a positive number of bytes, got {v}"),
-                ));
-            }
+            Some(v) => crate::engine::config::check_kv_bytes_per_token(v)
+                .map_err(|e| InputError::field("disagg.kv_bytes_per_token", e))?,
             None => crate::profile::computed::handoff_kv_bytes(
                 ("disagg.prefill", &self.pools[p].gpu),
                 ("disagg.decode", &self.pools[q].gpu),
@@ -489,30 +522,80 @@ impl Scenario {
     }
 }
 
-/// Validate run settings.
+/// Names of the run settings in errors: `[warm-up, TTFT SLO, replications]`.
+pub type SimFieldNames = [&'static str; 3];
+
+/// The run settings as scenario keys.
+pub const SCENARIO_SIM_NAMES: SimFieldNames = ["sim.warmup", "sim.slo_ttft_ms", "sim.replications"];
+
+/// The run settings as command-line flags.
+pub const FLAG_SIM_NAMES: SimFieldNames = ["--warmup", "--slo", "--replications"];
+
+/// Validate run settings, naming them as scenario keys.
 pub fn check_sim(warmup: f64, slo_ttft_ms: f64, replications: u32) -> Result<(), InputError> {
+    check_sim_named(warmup, slo_ttft_ms, replications, SCENARIO_SIM_NAMES)
+}
+
+/// Validate run settings (warm-up fraction in [0, 1), SLO a positive finite
+/// number of ms, 1 to [`crate::simulate::MAX_REPLICATIONS`] replications).
+pub fn check_sim_named(
+    warmup: f64,
+    slo_ttft_ms: f64,
+    replications: u32,
+    names: SimFieldNames,
+) -> Result<(), InputError> {
     if !(0.0..1.0).contains(&warmup) {
         return Err(InputError::field(
-            "warmup",
+            names[0],
             format!("expected a fraction in [0, 1), got {warmup}"),
         ));
     }
-    if !(slo_ttft_ms.is_finite() && slo_ttft_ms > 0.0) {
+    check_slo_ms(names[1], slo_ttft_ms)?;
+    let max = crate::simulate::MAX_REPLICATIONS;
+    if !(1..=max).contains(&replications) {
         return Err(InputError::field(
-            "slo",
-            format!("expected a positive number of ms, got {slo_ttft_ms}"),
+            names[2],
+            format!("expected 1 to {max}, got {replications}"),
         ));
-    }
-    if replications == 0 {
-        return Err(InputError::field("replications", "expected at least 1"));
     }
     Ok(())
 }
 
-/// Build and validate one pool.
+/// Longest SLO accepted, ms (one day: beyond it no latency target is meaningful).
+pub const MAX_SLO_MS: f64 = 86_400_000.0;
+
+/// Check an SLO: a number of ms in (0, [`MAX_SLO_MS`]].
+pub fn check_slo_ms(field: &str, ms: f64) -> Result<(), InputError> {
+    if ms.is_finite() && ms > 0.0 && ms <= MAX_SLO_MS {
+        Ok(())
+    } else {
+        Err(InputError::field(
+            field,
+            format!("expected a number of ms in (0, {MAX_SLO_MS:e}], got {ms}"),
+        ))
+    }
+}
+
+/// Most instances in one pool (each is simulated individually).
+pub const MAX_INSTANCES_PER_POOL: u32 = 100_000;
+
+/// Largest running-sequence cap (`max_num_seqs`) accepted.
+pub const MAX_NUM_SEQS: u32 = 1_000_000;
+
+/// How a pool's settings are named in errors: the scenario key
+/// (`pools[1].instances`) or the flag the user typed (`--n-gpus`).
+pub type PoolFieldNames<'a> = &'a dyn Fn(&str) -> String;
+
+/// Names of pool `index`'s keys in a scenario file (`pools[1].max_ctx`).
+pub fn scenario_pool_field(index: usize) -> impl Fn(&str) -> String {
+    move |key| format!("pools[{index}].{key}")
+}
+
+/// Build and validate one pool; `field` names its keys (`instances`,
+/// `max_ctx`, `max_num_seqs`, `max_queue`) in errors.
 #[allow(clippy::too_many_arguments)]
 pub fn pool_config(
-    index: usize,
+    field: PoolFieldNames<'_>,
     id: String,
     profile: crate::profile::Profile,
     instances: u32,
@@ -522,22 +605,24 @@ pub fn pool_config(
     max_num_seqs: Option<u32>,
     models: Vec<String>,
 ) -> Result<PoolConfig, InputError> {
-    if instances == 0 {
+    if !(1..=MAX_INSTANCES_PER_POOL).contains(&instances) {
         return Err(InputError::field(
-            format!("pools[{index}].instances"),
-            "expected at least 1 instance",
+            field("instances"),
+            format!("expected 1 to {MAX_INSTANCES_PER_POOL} instances, got {instances}"),
         ));
     }
     if max_ctx < 2 {
         return Err(InputError::field(
-            format!("pools[{index}].max_ctx"),
+            field("max_ctx"),
             "expected at least 2 tokens",
         ));
     }
-    if max_num_seqs == Some(0) {
+    if let Some(n) = max_num_seqs
+        && !(1..=MAX_NUM_SEQS).contains(&n)
+    {
         return Err(InputError::field(
-            format!("pools[{index}].max_num_seqs"),
-            "expected at least 1",
+            field("max_num_seqs"),
+            format!("expected 1 to {MAX_NUM_SEQS}, got {n}"),
         ));
     }
     Ok(PoolConfig {

@@ -155,76 +155,103 @@ pub fn fail_if_nothing_measured(report: &SimReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run every replication of the job and report each one separately.
+/// Most replications of one job: each keeps only its report (a few kB,
+/// never its per-request records or histograms), so this bounds memory.
+pub const MAX_REPLICATIONS: u32 = 1000;
+
+/// Run every replication of the job and report each one separately. Each
+/// replication's raw outcome (histograms, queue trace) becomes its report as
+/// soon as it finishes, so memory is O(one outcome per worker thread) plus a
+/// few kB per replication.
 pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
     let reps = job.replications.max(1);
+    anyhow::ensure!(
+        reps <= MAX_REPLICATIONS,
+        InputError::field(
+            "replications",
+            format!("expected at most {MAX_REPLICATIONS}, got {reps}")
+        )
+    );
     let n_hint = job
         .workload
         .trace
         .as_ref()
         .and_then(|t| t.max_requests)
         .unwrap_or(job.workload.n_requests());
-    let pb = crate::cli::progress::bar(job.progress, n_hint * reps as u64, "simulating");
-    // Open every replication's workload first (errors surface before any work).
-    let arrivals: Vec<Arrivals> = (0..reps)
-        .map(|r| open_job_arrivals(job, r))
-        .collect::<Result<_, _>>()?;
-    let outcomes: Vec<_> = arrivals
+    let pb = crate::cli::progress::bar(
+        job.progress,
+        n_hint.saturating_mul(reps as u64),
+        "simulating",
+    );
+    // Open the first replication's workload before any work (its errors are
+    // every replication's); the others are opened when they start.
+    let first = std::sync::Mutex::new(Some(open_job_arrivals(job, 0)?));
+    let desc = describe_job(job);
+    let reports: Vec<SimReport> = (0..reps)
         .into_par_iter()
-        .enumerate()
-        .map(|(r, a)| engine::run(&job.cfg, a, r as u32, pb.as_ref()))
-        .collect::<Result<_, _>>()?;
+        .map(|r| -> anyhow::Result<SimReport> {
+            let taken = if r == 0 {
+                first.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.take()
+            } else {
+                None
+            };
+            let arrivals = match taken {
+                Some(a) => a,
+                None => open_job_arrivals(job, r)?,
+            };
+            let o = engine::run(&job.cfg, arrivals, r, pb.as_ref())?;
+            if let engine::Verdict::Unstable {
+                detected_at_s,
+                reason,
+            } = &o.verdict
+                && job.progress
+            {
+                tracing::warn!(
+                    "replication {r}: unstable at t = {detected_at_s:.1} s ({reason}); the run stopped early"
+                );
+            }
+            tracing::info!(
+                "replication {r}: {} requests, {} events in {:.3} s",
+                o.arrived,
+                o.events,
+                o.wall_s
+            );
+            Ok(SimReport::from_outcome(&job.cfg, &o, &desc, job.timing))
+        })
+        .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
-    let desc = if job.per_pool.is_empty() {
-        job.workload.describe()
-    } else {
-        let parts: Vec<String> = job
-            .per_pool
-            .iter()
-            .map(|(i, w)| {
-                let cdf = w
-                    .cdf
-                    .as_ref()
-                    .map(|c| c.display().to_string())
-                    .unwrap_or_default();
-                format!(
-                    "{}: {} at {:.1} req/s",
-                    job.cfg.pools[*i].id,
-                    cdf,
-                    w.lam.unwrap_or(0.0)
-                )
-            })
-            .collect();
-        format!(
-            "{} requests from per-pool streams [{}]",
-            job.workload.n_requests(),
-            parts.join("; ")
-        )
-    };
-    for (r, o) in outcomes.iter().enumerate() {
-        if let engine::Verdict::Unstable {
-            detected_at_s,
-            reason,
-        } = &o.verdict
-            && job.progress
-        {
-            tracing::warn!(
-                "replication {r}: unstable at t = {detected_at_s:.1} s ({reason}); the run stopped early"
-            );
-        }
-        tracing::info!(
-            "replication {r}: {} requests, {} events in {:.3} s",
-            o.arrived,
-            o.events,
-            o.wall_s
-        );
+    Ok(reports)
+}
+
+/// The workload line of a job's report.
+fn describe_job(job: &SimulateJob) -> String {
+    if job.per_pool.is_empty() {
+        return job.workload.describe();
     }
-    Ok(outcomes
+    let parts: Vec<String> = job
+        .per_pool
         .iter()
-        .map(|o| SimReport::from_outcome(&job.cfg, o, &desc, job.timing))
-        .collect())
+        .map(|(i, w)| {
+            let cdf = w
+                .cdf
+                .as_ref()
+                .map(|c| c.display().to_string())
+                .unwrap_or_default();
+            format!(
+                "{}: {} at {:.1} req/s",
+                job.cfg.pools[*i].id,
+                cdf,
+                w.lam.unwrap_or(0.0)
+            )
+        })
+        .collect();
+    format!(
+        "{} requests from per-pool streams [{}]",
+        job.workload.n_requests(),
+        parts.join("; ")
+    )
 }
 
 /// JSON paths of the headline metrics averaged over replications.
@@ -281,17 +308,13 @@ pub fn aggregate(reports: Vec<SimReport>) -> anyhow::Result<SimReport> {
     for i in 0..reports[0].pools.len() {
         prefixes.extend(HEADLINE.iter().map(|h| format!("pools.{i}.{h}")));
     }
+    // Request counts (fleet and windows) stay replication 0's: means of
+    // counts rounded one by one would break arrived = completed + rejected + in flight.
     for i in 0..reports[0].windows.len() {
         prefixes.extend(
-            [
-                "requests",
-                "ttft_ms",
-                "tpot_ms",
-                "slo_attainment",
-                "energy_j",
-            ]
-            .iter()
-            .map(|h| format!("windows.{i}.{h}")),
+            ["ttft_ms", "tpot_ms", "slo_attainment", "energy_j"]
+                .iter()
+                .map(|h| format!("windows.{i}.{h}")),
         );
     }
     prefixes.extend(
@@ -390,6 +413,14 @@ impl HumanReport for SimReport {
         );
         for (why, n) in &r.rejected_by_reason {
             let _ = writeln!(s, "  rejected {why}: {n}");
+        }
+        let k = &self.skipped_rows;
+        if k.bad_rows > 0 || k.failed_requests > 0 {
+            let _ = writeln!(
+                s,
+                "Trace rows skipped: {} malformed (--skip-bad-rows), {} failed requests (not replayed)",
+                k.bad_rows, k.failed_requests
+            );
         }
         let mut t = comfy_table::Table::new();
         t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);

@@ -135,10 +135,11 @@ impl AnalyticArgs {
         }
         let lam = spec.lam.unwrap_or(crate::workload::spec::DEFAULT_CHAT_LAM);
         let profile = resolve_profile("--gpu", &self.gpu, &self.profile)?;
-        if self.n_gpus == 0 {
+        let max = crate::scenario::MAX_INSTANCES_PER_POOL;
+        if !(1..=max).contains(&self.n_gpus) {
             return Err(InputError::field(
                 "--n-gpus",
-                "expected at least 1 instance",
+                format!("expected 1 to {max} instances, got {}", self.n_gpus),
             ));
         }
         if self.max_ctx < 2 {
@@ -264,7 +265,7 @@ impl AnalyticArgs {
         service_model: ServiceModel,
     ) -> Result<SimulateJob, InputError> {
         let pool = pool_config(
-            0,
+            &crate::cli::simulate::single_pool_flag,
             "pool".into(),
             profile.clone(),
             self.n_gpus,

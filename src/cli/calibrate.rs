@@ -77,17 +77,18 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             );
         }
     }
+    // The result is printed before the file is written.
+    if args.json {
+        let j = serde_json::to_string_pretty(&c).context("serialising calibration")?;
+        write_stdout(&format!("{j}\n"))?;
+    } else if args.out.is_some() {
+        write_stdout(&summary)?;
+    } else {
+        write_stdout(&format!("{summary}{toml}"))?;
+    }
     if let Some(path) = &args.out {
         std::fs::write(path, format!("{summary}{toml}"))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if args.json {
-        let j = serde_json::to_string_pretty(&c).context("serialising calibration")?;
-        return write_stdout(&format!("{j}\n"));
-    }
-    if args.out.is_some() {
-        write_stdout(&summary)
-    } else {
-        write_stdout(&format!("{summary}{toml}"))
-    }
+    Ok(())
 }

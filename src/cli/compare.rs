@@ -49,8 +49,10 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let routers = router_list(&args)?;
     let job = args.sim.resolve()?;
     let report = compare(&job, &routers)?;
+    // The result is printed before any file is written.
+    emit(&report, &args.sim.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
-    emit(&report, &args.sim.output)
+    Ok(())
 }

@@ -98,13 +98,8 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
     let decode = profile("--gpu-decode", &a.gpu_decode)?;
     let link = LinkSpec::parse(&a.link).map_err(|e| InputError::field("--link", e))?;
     let kv_bytes_per_token = match a.kv_bytes_per_token {
-        Some(v) if v.is_finite() && v > 0.0 => v,
-        Some(v) => {
-            return Err(InputError::field(
-                "--kv-bytes-per-token",
-                format!("expected a positive number of bytes, got {v}"),
-            ));
-        }
+        Some(v) => crate::engine::config::check_kv_bytes_per_token(v)
+            .map_err(|e| InputError::field("--kv-bytes-per-token", e))?,
         None => handoff_kv_bytes(
             ("--gpu-prefill", &a.gpu_prefill),
             ("--gpu-decode", &a.gpu_decode),
@@ -160,10 +155,12 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
 pub fn run(args: DisaggArgs) -> anyhow::Result<()> {
     let study = resolve(&args)?;
     let report = study.run()?;
+    // The result is printed before any file is written.
+    emit(&report, &args.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
-    emit(&report, &args.output)
+    Ok(())
 }
 
 fn rho(v: Option<f64>) -> String {

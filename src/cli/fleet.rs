@@ -8,9 +8,8 @@ use super::workload_args::WorkloadArgs;
 use crate::engine::EngineKind;
 use crate::error::InputError;
 use crate::fleet_file::load_fleet;
-use crate::scenario::check_sim;
+use crate::scenario::{FLAG_SIM_NAMES, check_sim, check_sim_named};
 use crate::simulate::{SimulateJob, run_job};
-use crate::workload::spec::WorkloadSpec;
 
 /// Run settings shared by the fleet-file commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,13 +58,14 @@ pub fn resolve_fleet(
     quiet: bool,
 ) -> Result<SimulateJob, InputError> {
     let mut scenario = load_fleet(fleet)?;
-    let flags = workload.resolve()?;
-    // Flags win over the file's workload when any workload flag was given.
-    if flags != WorkloadSpec::default_chat()
-        || (scenario.workload == WorkloadSpec::default() && scenario.workloads.is_empty())
-    {
-        scenario.workload = flags;
-    }
+    // Each workload flag overrides only its own field of the file's workload.
+    scenario.workload = workload.apply_to(&scenario.workload)?;
+    check_sim_named(
+        run.warmup.unwrap_or(0.0),
+        run.slo.unwrap_or(1.0),
+        run.replications.unwrap_or(1),
+        FLAG_SIM_NAMES,
+    )?;
     if let Some(s) = run.seed {
         scenario.sim.seed = s;
     }

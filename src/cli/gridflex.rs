@@ -74,10 +74,11 @@ pub struct GridFlexArgs {
 pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
     let profile = resolve_profile("--gpu", &a.gpu, &ProfileOverrides::default())?;
     let g = profile.gpus_per_instance;
-    if a.n_gpus == 0 || !a.n_gpus.is_multiple_of(g) {
+    let max = crate::scenario::MAX_INSTANCES_PER_POOL as u64 * g as u64;
+    if a.n_gpus == 0 || !a.n_gpus.is_multiple_of(g) || a.n_gpus as u64 > max {
         return Err(InputError::field(
             "--n-gpus",
-            format!("expected a positive multiple of {g} GPUs per instance"),
+            format!("expected a positive multiple of {g} GPUs per instance, at most {max}"),
         ));
     }
     if let Some(f) = a
@@ -234,13 +235,15 @@ fn event_times(a: &GridFlexArgs, lam: f64) -> Result<EventTimes, InputError> {
 pub fn run(args: GridFlexArgs) -> anyhow::Result<()> {
     let study = resolve(&args)?;
     let report = study.run(!args.output.quiet)?;
+    // The result is printed before any file is written.
+    emit(&report, &args.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
     if let Some(path) = &args.plot {
         plot(&report, path)?;
     }
-    emit(&report, &args.output)
+    Ok(())
 }
 
 /// A chart series: legend, colour, points.

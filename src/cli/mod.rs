@@ -20,7 +20,14 @@ pub mod tpw;
 pub mod whatif;
 pub mod workload_args;
 
-use clap::{Parser, Subcommand};
+use std::any::TypeId;
+use std::path::Path;
+
+use clap::builder::ValueParser;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::error::InputError;
+use output::OutputKind;
 
 /// kvfleet: capacity planning for LLM serving fleets.
 #[derive(Debug, Parser)]
@@ -64,9 +71,130 @@ pub enum Command {
     Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
+/// The clap command with kvfleet's value rules applied to every argument of
+/// every subcommand: numeric values may be negative (`--slo -1` reaches the
+/// range check instead of being taken for a flag), and counts accept a whole
+/// number in scientific notation (`--n-req 1e6`).
+pub fn command() -> clap::Command {
+    fn adjust(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| {
+            if !a.get_action().takes_values() {
+                return a;
+            }
+            let t = a.get_value_parser().type_id();
+            let a = a.allow_negative_numbers(true);
+            if t == TypeId::of::<u64>() {
+                a.value_parser(ValueParser::new(parse_count::<u64>))
+            } else if t == TypeId::of::<u32>() {
+                a.value_parser(ValueParser::new(parse_count::<u32>))
+            } else if t == TypeId::of::<u16>() {
+                a.value_parser(ValueParser::new(parse_count::<u16>))
+            } else if t == TypeId::of::<usize>() {
+                a.value_parser(ValueParser::new(parse_count::<usize>))
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(adjust)
+    }
+    adjust(Cli::command())
+}
+
+/// Parse a count: a whole number ≥ 0, also in scientific notation (`1e6`,
+/// `2.5E3`), that fits the target type.
+pub fn parse_count<T: TryFrom<u64>>(s: &str) -> Result<T, String> {
+    let t = s.trim();
+    let whole = match t.parse::<u64>() {
+        Ok(v) => v,
+        Err(_) => match t.parse::<f64>() {
+            // 2^64 is exactly representable; anything below it that is whole converts exactly.
+            Ok(f)
+                if f.is_finite()
+                    && f >= 0.0
+                    && f.fract() == 0.0
+                    && f < 18_446_744_073_709_551_616.0 =>
+            {
+                f as u64
+            }
+            _ => return Err(format!("expected a whole number ≥ 0, got `{s}`")),
+        },
+    };
+    T::try_from(whole).map_err(|_| format!("{whole} is too large for this count"))
+}
+
+/// Parse the arguments; a usage error becomes one line (exit 2), help and
+/// version are printed (exit 0).
+fn parse_args() -> Result<Cli, InputError> {
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => return Err(InputError::Usage(one_line(&e.to_string()))),
+    };
+    Cli::from_arg_matches(&matches).map_err(|e| InputError::Usage(one_line(&e.to_string())))
+}
+
+/// A clap message up to its first blank line, on one line, without the
+/// leading `error: `.
+fn one_line(msg: &str) -> String {
+    let text: Vec<&str> = msg
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = text.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+impl Command {
+    /// Every output path the command was given, with its flag and kind.
+    pub fn output_paths(&self) -> Vec<(&'static str, &Path, OutputKind)> {
+        use OutputKind::{Dir, File};
+        let (output, csv, plot): (Option<&output::OutputArgs>, _, _) = match self {
+            Command::Simulate(a) => (Some(&a.output), None, None),
+            Command::Run(a) => (Some(&a.output), None, None),
+            Command::SimulateFleet(a) => (Some(&a.output), None, None),
+            Command::CompareRouters(a) => (Some(&a.sim.output), a.csv.as_deref(), None),
+            Command::Optimize(a) => (Some(&a.output), None, None),
+            Command::Whatif(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::Pareto(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::GridFlex(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::TokPerWatt(a) => (Some(&a.output), None, None),
+            Command::Disagg(a) => (Some(&a.output), a.csv.as_deref(), None),
+            Command::SizingCalc(a) => (Some(&a.output), a.csv.as_deref(), None),
+            Command::Analytic(a) => (Some(&a.output), None, None),
+            Command::Profile(a) => (Some(&a.output), None, None),
+            Command::Calibrate(_) => (None, None, None),
+        };
+        let mut out = Vec::new();
+        if let Some(p) = output.and_then(|o| o.out.as_deref()) {
+            out.push(("--out", p, File));
+        }
+        if let Command::Calibrate(a) = self
+            && let Some(p) = a.out.as_deref()
+        {
+            out.push(("--out", p, File));
+        }
+        if let Some(p) = csv {
+            out.push(("--csv", p, File));
+        }
+        if let Some(p) = plot {
+            out.push(("--plot", p, File));
+        }
+        if let Command::SizingCalc(a) = self
+            && let Some(p) = a.plot_dir.as_deref()
+        {
+            out.push(("--plot-dir", p, Dir));
+        }
+        out
+    }
+}
+
 /// Parse the process arguments and run the chosen subcommand.
 pub fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = parse_args()?;
+    for (flag, path, kind) in cli.command.output_paths() {
+        output::check_output_path(flag, path, kind)?;
+    }
     init_logging();
     match cli.command {
         Command::Simulate(args) => simulate::run(*args),

@@ -46,6 +46,13 @@ pub struct PlanArgs {
     pub mttr_hours: Option<f64>,
 }
 
+/// Most node failures per node-day accepted by `--failure-rate-per-day`.
+pub const MAX_FAILURES_PER_DAY: f64 = 24.0;
+/// Longest mean time to repair accepted by `--mttr-hours` (one year).
+pub const MAX_MTTR_HOURS: f64 = 8760.0;
+/// Lowest node availability accepted (counts become ceil(n / A)).
+pub const MIN_AVAILABILITY: f64 = 0.01;
+
 impl PlanArgs {
     /// The workload at rate `lam`.
     pub fn workload(&self, lam: f64) -> Result<WorkloadSpec, InputError> {
@@ -55,33 +62,76 @@ impl PlanArgs {
                 format!("expected a positive rate, got {lam}"),
             ));
         }
+        self.check_n_sim_req()?;
         let w = WorkloadSpec {
             cdf: Some(self.cdf.clone()),
             lam: Some(lam),
             n_requests: Some(self.n_sim_req),
             ..WorkloadSpec::default()
         };
-        w.validate_named(crate::workload::spec::FieldNaming::Flags)?;
+        w.validate_named(crate::workload::spec::FieldNaming::Flags)
+            .map_err(|e| match e {
+                // The request count of these commands is --n-sim-req.
+                InputError::Field { field, reason } if field == "--n-req" => {
+                    InputError::field("--n-sim-req", reason)
+                }
+                e => e,
+            })?;
         Ok(w)
     }
 
-    /// Node availability from the flags (1 without them).
+    fn check_n_sim_req(&self) -> Result<(), InputError> {
+        if self.n_sim_req < 1000 {
+            return Err(InputError::field(
+                "--n-sim-req",
+                format!(
+                    "expected at least 1000 requests per simulation, got {}",
+                    self.n_sim_req
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Node availability from the flags (1 without them). Failure rates
+    /// above [`MAX_FAILURES_PER_DAY`], repair times above [`MAX_MTTR_HOURS`]
+    /// and availabilities below [`MIN_AVAILABILITY`] (more than 100× the
+    /// nodes) are refused, naming the flag.
     pub fn availability(&self) -> Result<f64, InputError> {
-        let a = match (self.node_avail, self.failure_rate_per_day, self.mttr_hours) {
-            (Some(a), _, _) => a,
-            (None, Some(r), Some(m)) if r >= 0.0 && m >= 0.0 => availability(r, m),
-            (None, Some(_), _) => {
+        let (a, flag) = match (self.node_avail, self.failure_rate_per_day, self.mttr_hours) {
+            (Some(a), _, _) => (a, "--node-avail"),
+            (None, Some(r), Some(m)) => {
+                if !(r.is_finite() && (0.0..=MAX_FAILURES_PER_DAY).contains(&r)) {
+                    return Err(InputError::field(
+                        "--failure-rate-per-day",
+                        format!(
+                            "{r}: expected failures per node-day in [0, {MAX_FAILURES_PER_DAY}]"
+                        ),
+                    ));
+                }
+                if !(m.is_finite() && (0.0..=MAX_MTTR_HOURS).contains(&m)) {
+                    return Err(InputError::field(
+                        "--mttr-hours",
+                        format!("{m}: expected hours in [0, {MAX_MTTR_HOURS}]"),
+                    ));
+                }
+                (availability(r, m), "--failure-rate-per-day")
+            }
+            (None, Some(_), None) => {
                 return Err(InputError::field(
                     "--failure-rate-per-day",
-                    "expected rates ≥ 0 with --mttr-hours ≥ 0",
+                    "needs --mttr-hours too",
                 ));
             }
-            _ => 1.0,
+            _ => (1.0, "--node-avail"),
         };
-        if !(a > 0.0 && a <= 1.0) {
+        if !(a.is_finite() && (MIN_AVAILABILITY..=1.0).contains(&a)) {
             return Err(InputError::field(
-                "--node-avail",
-                format!("expected an availability in (0, 1], got {a}"),
+                flag,
+                format!(
+                    "availability {a:.3e}; expected one in [{MIN_AVAILABILITY}, 1] \
+                     (below it a fleet needs more than 100× its nodes)"
+                ),
             ));
         }
         Ok(a)
@@ -95,12 +145,7 @@ impl PlanArgs {
                 format!("expected a positive number of ms, got {}", self.slo),
             ));
         }
-        if self.n_sim_req < 1000 {
-            return Err(InputError::field(
-                "--n-sim-req",
-                "expected at least 1000 requests per simulation",
-            ));
-        }
+        self.check_n_sim_req()?;
         Ok(SizingSettings::new(self.slo, self.n_sim_req, self.seed))
     }
 }
@@ -137,6 +182,10 @@ pub fn breakpoints(cdf: &LengthCdf, long_max_ctx: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Largest compression factor γ searched (a request compressed to 1/16 of
+/// its length is no longer the same request).
+pub const MAX_GAMMA: f64 = 16.0;
+
 /// γ values 1, 1.5, 2, ... up to `gamma_max`.
 pub fn gammas(gamma_max: f64) -> Vec<f64> {
     let mut g = vec![1.0];
@@ -156,10 +205,10 @@ pub fn resolve(args: &OptimizeArgs) -> Result<OptimizeConfig, InputError> {
         Some(b) => vec![b],
         None => breakpoints(&cdf, p.long_max_ctx),
     };
-    if !(args.gamma_max.is_finite() && args.gamma_max >= 1.0) {
+    if !(args.gamma_max.is_finite() && (1.0..=MAX_GAMMA).contains(&args.gamma_max)) {
         return Err(InputError::field(
             "--gamma-max",
-            format!("expected γ ≥ 1, got {}", args.gamma_max),
+            format!("expected γ in [1, {MAX_GAMMA}], got {}", args.gamma_max),
         ));
     }
     let cfg = OptimizeConfig {

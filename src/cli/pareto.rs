@@ -63,13 +63,15 @@ pub fn run(args: ParetoArgs) -> anyhow::Result<()> {
         &share,
         !args.output.quiet,
     )?;
+    // The result is printed before any file is written.
+    emit(&report, &args.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
     if let Some(path) = &args.plot {
         plot(&report, path)?;
     }
-    emit(&report, &args.output)
+    Ok(())
 }
 
 fn row(p: &ParetoPoint) -> Vec<String> {

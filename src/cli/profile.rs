@@ -576,10 +576,7 @@ impl HumanReport for ValidateOutput {
 pub fn validate_report(a: &ValidateArgs) -> Result<ValidateOutput, InputError> {
     let (points, file) = match &a.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-                path: path.clone(),
-                error: source,
-            })?;
+            let text = crate::input_file::read_text(path)?;
             let name = path.display().to_string();
             (parse_points(&text, &name)?, name)
         }

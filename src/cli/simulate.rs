@@ -11,13 +11,13 @@ use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::error::InputError;
 use crate::profile::{ProfileOverrides, resolve_profile};
-use crate::scenario::{Scenario, check_sim, pool_config};
+use crate::scenario::{FLAG_SIM_NAMES, Scenario, check_sim, check_sim_named, pool_config};
 use crate::simulate::{SimulateJob, run_job};
 
 /// Flags of `simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// Scenario TOML or reference fleet JSON (workload flags, seed, engine and replications override the file's).
+    /// Scenario TOML or reference fleet JSON. Each workload flag overrides only its own field of the file's workload (`--lam 20` keeps its lengths and request count); seed, engine and replications override the file's.
     #[arg(long, value_name = "FILE.toml")]
     pub scenario: Option<PathBuf>,
     /// Workload flags.
@@ -59,8 +59,12 @@ pub struct SimulateArgs {
     /// Instance choice within a pool.
     #[arg(long, value_enum, default_value_t = DispatchPolicy::Jsq)]
     pub dispatch: DispatchPolicy,
-    /// Bound on each waiting queue; overflow is a counted rejection.
-    #[arg(long)]
+    /// Most requests waiting per instance (per pool with `--dispatch central`),
+    /// whatever the bottleneck; an arrival that finds its queue full is a
+    /// counted `queue_full` rejection. 0 = no queueing (a loss system, as
+    /// Erlang-B): a request is rejected unless its instance has a free
+    /// sequence slot and KV and nothing else waits. Unset = unbounded.
+    #[arg(long, value_name = "N")]
     pub max_queue: Option<u32>,
     /// vLLM max_num_seqs override.
     #[arg(long)]
@@ -103,6 +107,13 @@ pub struct SimulateArgs {
 impl SimulateArgs {
     /// Resolve flags into a validated job.
     pub fn resolve(&self) -> Result<SimulateJob, InputError> {
+        // The flags' own values first, so that their errors name the flags.
+        check_sim_named(
+            self.warmup,
+            self.slo,
+            self.replications.unwrap_or(1),
+            FLAG_SIM_NAMES,
+        )?;
         let mut job = match &self.scenario {
             Some(path) => {
                 let run = super::fleet::RunFlags {
@@ -170,7 +181,7 @@ impl SimulateArgs {
             let pl = resolve_profile("--gpu-long", gl, &self.profile)?;
             if n_s > 0 {
                 pools.push(pool_config(
-                    0,
+                    &|k| two_pool_flag(k, true),
                     "short".into(),
                     ps,
                     n_s,
@@ -182,7 +193,7 @@ impl SimulateArgs {
                 )?);
             }
             pools.push(pool_config(
-                1,
+                &|k| two_pool_flag(k, false),
                 "long".into(),
                 pl,
                 n_l,
@@ -195,7 +206,7 @@ impl SimulateArgs {
         } else {
             let p = resolve_profile("--gpu", &self.gpu, &self.profile)?;
             pools.push(pool_config(
-                0,
+                &single_pool_flag,
                 "pool".into(),
                 p,
                 self.n_gpus,
@@ -207,11 +218,14 @@ impl SimulateArgs {
             )?);
         }
         if let Some(w) = self.warmup_s
-            && !(w.is_finite() && w >= 0.0)
+            && !(w.is_finite() && (0.0..=crate::workload::MAX_SIM_TIME_S).contains(&w))
         {
             return Err(InputError::field(
                 "--warmup-s",
-                format!("expected seconds ≥ 0, got {w}"),
+                format!(
+                    "expected seconds in [0, {:e}], got {w}",
+                    crate::workload::MAX_SIM_TIME_S
+                ),
             ));
         }
         if let Some(t) = self.slo_tpot
@@ -245,6 +259,25 @@ impl SimulateArgs {
     }
 }
 
+/// The flag that sets a single-pool key (`instances` → `--n-gpus`).
+pub fn single_pool_flag(key: &str) -> String {
+    match key {
+        "instances" => "--n-gpus".into(),
+        k => format!("--{}", k.replace('_', "-")),
+    }
+}
+
+/// The flag that sets a two-pool key of the short (or long) pool.
+fn two_pool_flag(key: &str, short: bool) -> String {
+    match (key, short) {
+        ("instances", true) => "--n-s".into(),
+        ("instances", false) => "--n-l".into(),
+        ("max_ctx", true) => "--b-short".into(),
+        ("max_ctx", false) => "--long-max-ctx".into(),
+        (k, _) => format!("--{}", k.replace('_', "-")),
+    }
+}
+
 /// Run `simulate`.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let job = args.resolve()?;
@@ -274,9 +307,8 @@ pub struct RunArgs {
 
 /// Run `run SCENARIO.toml` (a simulation scenario, or a planner scenario with a `[plan]` table).
 pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
-    if let Ok(text) = std::fs::read_to_string(&args.scenario)
-        && super::plan_scenario::is_plan_scenario(&text)
-    {
+    let text = crate::input_file::read_text(&args.scenario)?;
+    if super::plan_scenario::is_plan_scenario(&text) {
         return super::plan_scenario::run(&args.scenario, &text, args.output);
     }
     let mut job = Scenario::load(&args.scenario)?.into_job()?;
@@ -284,7 +316,12 @@ pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
         job.cfg.seed = s;
     }
     if let Some(r) = args.replications {
-        check_sim(job.cfg.warmup.fraction, job.cfg.slo.ttft_ms, r)?;
+        check_sim_named(
+            job.cfg.warmup.fraction,
+            job.cfg.slo.ttft_ms,
+            r,
+            FLAG_SIM_NAMES,
+        )?;
         job.replications = r;
     }
     job.timing = !args.no_timing;

@@ -109,18 +109,24 @@ pub fn run(args: SizingCalcArgs) -> anyhow::Result<()> {
     }
     let mut report = sizing_calc::analyze(loaded.points, &config);
     report.sources = loaded.sources;
+    // The result is printed before any file is written.
+    super::output::emit(&report, &args.output)?;
+    write_files(&args, &report)
+}
+
+/// Write the `--plot-dir` charts and the `--csv` file of a sweep's analysis.
+fn write_files(args: &SizingCalcArgs, report: &sizing_calc::SizingReport) -> anyhow::Result<()> {
     if let Some(dir) = &args.plot_dir {
-        let written = plot::write_plots(&report, dir)?;
-        if !args.output.quiet {
-            for path in written {
+        for path in plot::write_plots(report, dir)? {
+            if !args.output.quiet {
                 eprintln!("wrote {}", path.display());
             }
         }
     }
     if let Some(path) = &args.csv {
-        super::output::write_csv(&report, path)?;
+        super::output::write_csv(report, path)?;
     }
-    super::output::emit(&report, &args.output)
+    Ok(())
 }
 
 fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<()> {
@@ -171,16 +177,6 @@ fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<
         pb.finish_and_clear();
     }
     let simulated = sizing_calc::analyze(points?, &config);
-    if let Some(dir) = &args.plot_dir {
-        for path in plot::write_plots(&simulated, dir)? {
-            if !args.output.quiet {
-                eprintln!("wrote {}", path.display());
-            }
-        }
-    }
-    if let Some(path) = &args.csv {
-        super::output::write_csv(&simulated, path)?;
-    }
     let report = SimulatedSizing {
         settings: SimSettings {
             gpu: profile.name.clone(),
@@ -202,5 +198,7 @@ fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<
         measured,
         des_direct: direct?,
     };
-    super::output::emit(&report, &args.output)
+    // The result is printed before any file is written.
+    super::output::emit(&report, &args.output)?;
+    write_files(args, &report.simulated)
 }

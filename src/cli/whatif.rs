@@ -95,13 +95,15 @@ pub fn run(args: WhatifArgs) -> anyhow::Result<()> {
         &args.plan.sizing()?,
         !args.output.quiet,
     )?;
+    // The result is printed before any file is written.
+    emit(&report, &args.output)?;
     if let Some(path) = &args.csv {
         write_csv(&report, path)?;
     }
     if let Some(path) = &args.plot {
         plot(&report, path)?;
     }
-    emit(&report, &args.output)
+    Ok(())
 }
 
 fn plot(r: &WhatifReport, path: &Path) -> anyhow::Result<()> {

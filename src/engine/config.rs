@@ -53,7 +53,10 @@ pub struct PoolConfig {
     pub max_ctx_tok: u32,
     /// Instance choice inside the pool.
     pub dispatch: DispatchPolicy,
-    /// Maximum waiting requests per queue (per instance, or the central queue); overflow is a counted rejection.
+    /// Maximum waiting requests per queue (per instance, or the central
+    /// queue), whatever the bottleneck; a new arrival finding it full is a
+    /// counted rejection. `Some(0)`: no queueing, a request is rejected unless
+    /// its instance has room (slot and KV) and nothing else waits. `None`: unbounded.
     pub max_queue: Option<u32>,
     /// Override of the profile's `max_slots` as vLLM `max_num_seqs`.
     pub max_num_seqs: Option<u32>,
@@ -242,13 +245,24 @@ impl Disagg {
             }
         }
         self.link.validate()?;
-        if !(self.kv_bytes_per_token.is_finite() && self.kv_bytes_per_token > 0.0) {
-            return Err(format!(
-                "disagg: kv_bytes_per_token must be a positive number, got {}",
-                self.kv_bytes_per_token
-            ));
-        }
+        check_kv_bytes_per_token(self.kv_bytes_per_token)
+            .map_err(|e| format!("disagg: kv_bytes_per_token: {e}"))?;
         Ok(())
+    }
+}
+
+/// Largest KV size per token accepted, bytes (100 MB; a 405B-parameter
+/// model in FP16 holds about 0.5 MB per token).
+pub const MAX_KV_BYTES_PER_TOKEN: f64 = 1e8;
+
+/// Check a KV size per token: a number of bytes in (0, [`MAX_KV_BYTES_PER_TOKEN`]].
+pub fn check_kv_bytes_per_token(v: f64) -> Result<f64, String> {
+    if v.is_finite() && v > 0.0 && v <= MAX_KV_BYTES_PER_TOKEN {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v}: expected a number of bytes in (0, {MAX_KV_BYTES_PER_TOKEN:e}]"
+        ))
     }
 }
 
@@ -314,7 +328,7 @@ impl LinkSpec {
                 let lat = parts.next();
                 let bad = || {
                     format!(
-                        "--link: expected nvlink, ib, roce, ethernet, inf or GBPS[:LATENCY_US], got `{spec}`"
+                        "expected nvlink, ib, roce, ethernet, inf or GBPS[:LATENCY_US], got `{spec}`"
                     )
                 };
                 if parts.next().is_some() {
@@ -335,18 +349,30 @@ impl LinkSpec {
         Ok(link)
     }
 
-    /// Check the numbers.
+    /// Slowest link accepted, bytes/s (1 MB/s: below it a KV hand-off of
+    /// one request takes minutes and no plan is meaningful).
+    pub const MIN_BANDWIDTH_BYTES_PER_S: f64 = 1e6;
+    /// Largest fixed latency accepted, s (one minute).
+    pub const MAX_LATENCY_S: f64 = 60.0;
+
+    /// Check the numbers: bandwidth ≥ 1 MB/s (or infinite), latency in [0, 60 s].
     pub fn validate(&self) -> Result<(), String> {
-        if self.bandwidth_bytes_per_s.is_nan() || self.bandwidth_bytes_per_s <= 0.0 {
+        if self.bandwidth_bytes_per_s.is_nan()
+            || self.bandwidth_bytes_per_s < Self::MIN_BANDWIDTH_BYTES_PER_S
+        {
             return Err(format!(
-                "link `{}`: bandwidth must be positive, got {} B/s",
-                self.name, self.bandwidth_bytes_per_s
+                "link `{}`: bandwidth {} GB/s; expected at least {} GB/s (or `inf`)",
+                self.name,
+                self.bandwidth_bytes_per_s / 1e9,
+                Self::MIN_BANDWIDTH_BYTES_PER_S / 1e9
             ));
         }
-        if !(self.latency_s.is_finite() && self.latency_s >= 0.0) {
+        if !(self.latency_s.is_finite() && (0.0..=Self::MAX_LATENCY_S).contains(&self.latency_s)) {
             return Err(format!(
-                "link `{}`: latency must be a non-negative number of seconds, got {}",
-                self.name, self.latency_s
+                "link `{}`: latency {} µs; expected 0 to {} µs",
+                self.name,
+                self.latency_s * 1e6,
+                Self::MAX_LATENCY_S * 1e6
             ));
         }
         Ok(())

@@ -45,10 +45,7 @@ impl StepSample {
 /// a decode step (`batch_size` sequences at the mean context
 /// `prompt_size + token_size / 2` in `token_time`, the mean time per output token).
 pub fn read_samples(path: &Path) -> Result<Vec<StepSample>, InputError> {
-    let file = std::fs::File::open(path).map_err(|source| InputError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    })?;
+    let file = crate::input_file::open_capped_file(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)

@@ -354,10 +354,7 @@ pub fn load_hf_config(field: &str, path: &Path) -> Result<ModelSpec, InputError>
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|source| InputError::Io {
-        path: file.clone(),
-        error: source,
-    })?;
+    let text = crate::input_file::read_text(&file)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| InputError::File {
         path: file.clone(),
         reason: format!("not JSON: {e}"),

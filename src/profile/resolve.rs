@@ -156,10 +156,7 @@ pub fn resolve_profile(
 
 /// Load a profile from a TOML file with the [`Profile`] fields.
 pub fn load_profile_toml(path: &Path) -> Result<Profile, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    })?;
+    let text = crate::input_file::read_text(path)?;
     let profile: Profile = toml::from_str(&text).map_err(|e| InputError::File {
         path: path.to_path_buf(),
         reason: e.to_string().replace('\n', " "),

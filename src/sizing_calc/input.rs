@@ -93,7 +93,7 @@ fn cannot_read(path: &Path, e: &std::io::Error) -> InputError {
 }
 
 fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| cannot_read(path, &e))
+    crate::input_file::read_text(path)
 }
 
 pub(super) fn entry_err(path: &Path, location: String, reason: impl Into<String>) -> InputError {

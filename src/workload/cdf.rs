@@ -152,10 +152,7 @@ impl LengthCdf {
                 ),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
+        let text = crate::input_file::read_text(path)?;
         Self::parse_json(&text, path)
     }
 

@@ -150,6 +150,20 @@ pub trait RequestSource: Send {
     }
 }
 
+/// Longest simulated time, s (1e9 s ≈ 31.7 years): arrivals and events past
+/// it are refused, so that integer-nanosecond times (u64, ≈ 584 years) keep
+/// ample room for service times and never overflow.
+pub const MAX_SIM_TIME_S: f64 = 1e9;
+
+/// [`MAX_SIM_TIME_S`] in nanoseconds.
+pub const MAX_SIM_TIME_NS: u64 = 1_000_000_000 * 1_000_000_000;
+
+/// Accepted range of a trace's `time_scale` (gap multiplier).
+pub const TIME_SCALE_RANGE: (f64, f64) = (1e-6, 1e6);
+
+/// Longest mean think time of a closed loop, s (one year).
+pub const MAX_THINK_TIME_S: f64 = 3.15e7;
+
 /// Convert seconds (f64) to integer nanoseconds, saturating; negative → 0.
 pub fn secs_to_ns(s: f64) -> u64 {
     if s.is_nan() || s <= 0.0 {

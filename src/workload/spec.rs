@@ -17,11 +17,15 @@ use crate::workload::cdf::LengthCdf;
 use crate::workload::lengths::{CategoryMix, LengthDist, LengthModel};
 use crate::workload::synthetic::SyntheticSource;
 use crate::workload::trace::{self, TraceFormat, TraceOptions};
+use crate::workload::{MAX_SIM_TIME_S, MAX_THINK_TIME_S};
 
 /// Default Poisson arrival rate of the built-in chat workload, requests/s.
 pub const DEFAULT_CHAT_LAM: f64 = 40.0;
 /// Default number of requests of a synthetic workload.
 pub const DEFAULT_N_REQUESTS: u64 = 100_000;
+/// Most requests of one synthetic or closed-loop run (about half an hour
+/// of simulation at the engine's usual speed).
+pub const MAX_N_REQUESTS: u64 = 1_000_000_000;
 /// Default CDF input fraction (ISL = floor(0.8 · total)).
 pub const DEFAULT_INPUT_FRAC: f64 = 0.8;
 /// Default chat ISL: lognormal with median 1020 tokens, σ = 1, clamped at 7000.
@@ -227,12 +231,8 @@ impl WorkloadSpec {
                     &format!("; use {} to truncate a trace", n("trace.max_requests")),
                 );
             }
-            if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
-                return Err(InputError::field(
-                    n("trace.time_scale"),
-                    format!("{}: expected a finite number > 0", t.time_scale),
-                ));
-            }
+            trace::check_time_scale(t.time_scale)
+                .map_err(|e| InputError::field(n("trace.time_scale"), e))?;
             if t.max_requests == Some(0) {
                 return Err(InputError::field(
                     n("trace.max_requests"),
@@ -311,20 +311,45 @@ impl WorkloadSpec {
                     format!("only applies to a closed loop; give {} too", n("users")),
                 ));
             }
-            (Some(_), Some(t)) if !(t.is_finite() && t >= 0.0) => {
+            (Some(_), Some(t)) if !(t.is_finite() && (0.0..=MAX_THINK_TIME_S).contains(&t)) => {
                 return Err(InputError::field(
                     n("think_time_s"),
-                    format!("{t}: expected a finite number of seconds ≥ 0"),
+                    format!("{t}: expected seconds in [0, {MAX_THINK_TIME_S:e}]"),
                 ));
             }
             _ => {}
         }
-        self.arrival_process_named(naming)?;
-        if self.n_requests == Some(0) {
+        let process = self.arrival_process_named(naming)?;
+        if let Some(k) = self.n_requests
+            && !(1..=MAX_N_REQUESTS).contains(&k)
+        {
             return Err(InputError::field(
                 n("n_requests"),
-                "0: expected at least 1 request",
+                format!("{k}: expected 1 to {MAX_N_REQUESTS} requests"),
             ));
+        }
+        if let Some(p) = process {
+            // The expected span of the arrivals must fit the simulated-time limit.
+            let span_s = self.n_requests() as f64 / p.mean_rate();
+            if span_s.is_nan() || span_s > MAX_SIM_TIME_S {
+                let key = if self.rate_profile.is_some() {
+                    "rate_profile"
+                } else if self.mmpp.is_some() {
+                    "mmpp"
+                } else {
+                    "lam"
+                };
+                return Err(InputError::field(
+                    n(key),
+                    format!(
+                        "{} requests at a mean {} req/s span {span_s:.3e} s of simulated time; \
+                         expected at most {MAX_SIM_TIME_S:e} s (raise the rate or lower {})",
+                        self.n_requests(),
+                        p.mean_rate(),
+                        n("n_requests")
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -110,7 +110,7 @@ impl<S: Server> Sim<'_, S> {
             self.power_off_if_idle(p, i);
         }
         for slab in moved {
-            self.dispatch(slab);
+            self.dispatch(slab, super::Admission::Accepted);
         }
         self.offer_queues(p);
     }

@@ -147,6 +147,6 @@ impl<S: Server> Sim<'_, S> {
         r.first_token_ns = now;
         r.kv_ready = true;
         r.pool = d as u16;
-        self.dispatch(slab);
+        self.dispatch(slab, super::Admission::Accepted);
     }
 }

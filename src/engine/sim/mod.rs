@@ -27,6 +27,16 @@ use crate::workload::Request;
 use controls::allocated_instances;
 use handoff::Handoff;
 
+/// Whether a request handed to a pool is a new arrival (bounded by the
+/// pool's `max_queue`) or one the fleet has already accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// A new arrival (possibly after a router delay).
+    New,
+    /// Moved off a removed instance, or landing after a KV hand-off.
+    Accepted,
+}
+
 struct PoolRt<S> {
     instances: Vec<S>,
     epochs: Vec<u32>,
@@ -493,6 +503,17 @@ fn run_with<S: Server>(
         {
             break;
         }
+        if ev.time_ns > crate::workload::MAX_SIM_TIME_NS {
+            return Err(InputError::field(
+                "workload",
+                format!(
+                    "the run reaches {:.3e} s of simulated time; expected at most {:e} s \
+                     (arrivals too sparse, or times too large)",
+                    ev.time_ns as f64 / 1e9,
+                    crate::workload::MAX_SIM_TIME_S
+                ),
+            ));
+        }
         sim.now = ev.time_ns;
         match ev.kind {
             EventKind::Wake { instance, epoch } => {
@@ -542,7 +563,7 @@ fn run_with<S: Server>(
                 sim.arrive(&req, user);
                 since_progress += 1;
             }
-            EventKind::Delayed { req } => sim.dispatch(req),
+            EventKind::Delayed { req } => sim.dispatch(req, Admission::New),
             EventKind::LinkDone { link, epoch } => sim.link_done(link as usize, epoch),
             EventKind::Landed { req } => sim.land(req),
             EventKind::Control { index } => sim.apply_control(index as usize),
@@ -581,7 +602,7 @@ impl<S: Server> Sim<'_, S> {
         self.issued += 1;
         self.arrival_seq += 1;
         self.events.push(
-            self.now + delay_ns,
+            self.now.saturating_add(delay_ns),
             self.arrival_seq,
             EventKind::UserArrival { user },
         );
@@ -743,7 +764,7 @@ impl<S: Server> Sim<'_, S> {
             self.events
                 .push(self.now + delay, id, EventKind::Delayed { req: slab });
         } else {
-            self.dispatch(slab);
+            self.dispatch(slab, Admission::New);
         }
         self.check_saturation(id);
     }
@@ -766,8 +787,16 @@ impl<S: Server> Sim<'_, S> {
         }
     }
 
-    /// Hand a routed request to an instance of its pool.
-    fn dispatch(&mut self, slab: u32) {
+    /// Hand a routed request to an instance of its pool. A new arrival
+    /// (`Admission::New`) is bounded by the pool's `max_queue`: it is rejected
+    /// (`queue_full`) when its queue (the instance's, or the pool's central
+    /// queue) already holds `max_queue` waiting requests, whatever the
+    /// bottleneck (slots, KV or prefill); with `max_queue = 0` (a loss system,
+    /// as Erlang-B) it is admitted only when nothing else waits there and an
+    /// instance has room for it (a free sequence slot and KV), so it starts
+    /// at the next step boundary. Requests already accepted (moved off a
+    /// removed instance, or landing after a KV hand-off) are not rejected.
+    fn dispatch(&mut self, slab: u32, admission: Admission) {
         let p = self.reqs[slab].pool as usize;
         let pool = &mut self.pools[p];
         let i = pool.dispatcher.choose(
@@ -776,18 +805,26 @@ impl<S: Server> Sim<'_, S> {
             &mut self.dispatch_rng,
         );
         let q = if pool.central { 0 } else { i };
-        if let Some(cap) = pool.max_queue
-            && pool.queues[q].len() >= cap as usize
-            && !(pool.central || pool.instances[i].has_room())
-        {
-            let r = self.reqs.remove(slab);
-            self.reject(
-                "queue_full",
-                r.measured,
-                Some(r.home as usize),
-                r.arrival_ns,
-            );
-            self.rejected_request(r.id, r.arrival_ns, p as u16, r.user);
+        let cap = match admission {
+            Admission::New => pool.max_queue,
+            Admission::Accepted => None,
+        };
+        let full = match cap {
+            None => false,
+            Some(0) => {
+                let room = if pool.central {
+                    pool.instances[..pool.active as usize]
+                        .iter()
+                        .any(|s| s.has_room())
+                } else {
+                    pool.instances[i].has_room()
+                };
+                !(pool.queues[q].is_empty() && room)
+            }
+            Some(cap) => pool.queues[q].len() >= cap as usize,
+        };
+        if full {
+            self.reject_queue_full(slab, p);
             return;
         }
         let was_empty = pool.queues[q].is_empty();
@@ -808,6 +845,18 @@ impl<S: Server> Sim<'_, S> {
             }
             self.drain_done(p, i);
         }
+    }
+
+    /// Reject a new arrival that found its queue full.
+    fn reject_queue_full(&mut self, slab: u32, p: usize) {
+        let r = self.reqs.remove(slab);
+        self.reject(
+            "queue_full",
+            r.measured,
+            Some(r.home as usize),
+            r.arrival_ns,
+        );
+        self.rejected_request(r.id, r.arrival_ns, p as u16, r.user);
     }
 
     /// Offer the central queue of pool `p` to its instances, in index order,

@@ -191,10 +191,7 @@ impl<R: BufRead + Send> CsvRows<R> {
 fn csv_fatal(path: &Path, e: csv::Error, line: u64) -> InputError {
     let line = e.position().map_or(line, |p| p.line());
     match e.into_kind() {
-        csv::ErrorKind::Io(source) => InputError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        },
+        csv::ErrorKind::Io(source) => crate::input_file::read_error(path, source),
         other => InputError::TraceRow {
             path: path.to_path_buf(),
             line,

@@ -133,10 +133,7 @@ impl<R: BufRead + Send> RowReader for JsonlRows<R> {
             let n = self
                 .reader
                 .read_until(b'\n', &mut self.buf)
-                .map_err(|source| InputError::Io {
-                    path: self.path.clone(),
-                    error: source,
-                })?;
+                .map_err(|source| crate::input_file::read_error(&self.path, source))?;
             if n == 0 {
                 return Ok(None);
             }

@@ -16,8 +16,7 @@ mod jsonl_rows;
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -278,6 +277,23 @@ impl TraceSource {
                     v as u64
                 }
             };
+            if arrival_ns > crate::workload::MAX_SIM_TIME_NS {
+                let scaled = if self.opts.time_scale == 1.0 {
+                    String::new()
+                } else {
+                    format!(" (after --time-scale {})", self.opts.time_scale)
+                };
+                return Err(InputError::TraceRow {
+                    path: self.path.clone(),
+                    line: row.line,
+                    field: row.ts_field.to_string(),
+                    reason: format!(
+                        "arrives {} s after the first row{scaled}; expected at most {:e} s of simulated time",
+                        arrival_ns as f64 / 1e9,
+                        crate::workload::MAX_SIM_TIME_S
+                    ),
+                });
+            }
             self.emitted += 1;
             return Ok(Some(Request {
                 arrival_ns,
@@ -303,13 +319,21 @@ impl RequestSource for TraceSource {
     }
 }
 
-fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
-    if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
-        return Err(InputError::field(
-            "--time-scale",
-            format!("{}: expected a finite number > 0", opts.time_scale),
-        ));
+/// Check a time scale against [`crate::workload::TIME_SCALE_RANGE`]; the
+/// message has no field name.
+pub fn check_time_scale(x: f64) -> Result<(), String> {
+    let (lo, hi) = crate::workload::TIME_SCALE_RANGE;
+    if x.is_finite() && (lo..=hi).contains(&x) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{x}: expected a gap multiplier in [{lo:e}, {hi:e}]"
+        ))
     }
+}
+
+fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
+    check_time_scale(opts.time_scale).map_err(|e| InputError::field("--time-scale", e))?;
     if opts.max_requests == Some(0) {
         return Err(InputError::field(
             "--max-requests",
@@ -320,15 +344,22 @@ fn check_options(opts: &TraceOptions) -> Result<(), InputError> {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> InputError {
-    InputError::Io {
+    crate::input_file::read_error(path, source)
+}
+
+/// A trace that is not text (gzip is decompressed before this check).
+fn binary(path: &Path) -> InputError {
+    InputError::UnknownTraceFormat {
         path: path.to_path_buf(),
-        error: source,
+        reason: "binary data (not UTF-8 text); expected a CSV or JSON Lines trace \
+                 (gzip-compressed traces are read as they are)"
+            .into(),
     }
 }
 
-/// The first non-blank line of a file (lossily decoded), `None` if there is none.
+/// The first non-blank line of a file (UTF-8 text, else an error), `None` if there is none.
 fn first_line(path: &Path) -> Result<Option<String>, InputError> {
-    let mut reader = BufReader::new(File::open(path).map_err(|e| io_err(path, e))?);
+    let mut reader = crate::input_file::open_stream(path)?;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -338,7 +369,12 @@ fn first_line(path: &Path) -> Result<Option<String>, InputError> {
         if n == 0 {
             return Ok(None);
         }
-        let line = String::from_utf8_lossy(&buf);
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            return Err(binary(path));
+        };
+        if line.contains('\0') {
+            return Err(binary(path));
+        }
         let line = line.trim_start_matches('\u{feff}').trim();
         if !line.is_empty() {
             return Ok(Some(line.to_string()));
@@ -354,10 +390,18 @@ pub fn detect_format(path: &Path) -> Result<TraceFormat, InputError> {
             expected: "a trace with at least one request".into(),
         });
     };
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    // `t.csv.gz` is read decompressed: its format extension is `csv`.
+    let ext_of = |p: &Path| {
+        p.extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let ext = match ext_of(path).as_str() {
+        "gz" => path
+            .file_stem()
+            .map_or_else(String::new, |s| ext_of(Path::new(s))),
+        e => e.to_string(),
+    };
     let unknown = |reason: String| InputError::UnknownTraceFormat {
         path: path.to_path_buf(),
         reason,
@@ -418,8 +462,7 @@ pub fn open_trace(path: &Path, opts: &TraceOptions) -> Result<TraceSource, Input
         Some(f) => f,
         None => detect_format(path)?,
     };
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    TraceSource::from_reader(BufReader::new(file), path, format, opts)
+    TraceSource::from_reader(crate::input_file::open_stream(path)?, path, format, opts)
 }
 
 /// Count the requests a replay with these options would yield (a streamed
