@@ -72,6 +72,7 @@ fn absurd_horizon_and_zero_replications_exit_2() {
     for (args, flag) in [
         (&["--event-start-s", "1e9"][..], "--event-start-s"),
         (&["--replications", "0"][..], "--replications"),
+        (&["--replications", "1001"][..], "--replications"),
         (&["--verify-des", "1000000000000"][..], "--verify-des"),
     ] {
         let out = grid_flex(args);

@@ -111,6 +111,19 @@ fn truthful(args: &[String], v: &Value) -> Result<(), TestCaseError> {
                 prop_assert_eq!(a, c + j + f, "{:?}: conservation in {}", args, r);
                 let meas = r.get("measured").and_then(Value::as_u64).unwrap_or(0);
                 prop_assert!(meas <= a, "{:?}: measured > arrived in {}", args, r);
+                // A whole run's report (it has a verdict) that exited 0 measured
+                // something and did not reject everything: those runs exit 1.
+                if let Some(verdict) = m.get("verdict").and_then(Value::as_str)
+                    && m.contains_key("workload")
+                {
+                    prop_assert!(
+                        meas > 0 && j < a && verdict != "no-data" && verdict != "all-rejected",
+                        "{:?}: exit 0 with verdict {} and {}",
+                        args,
+                        verdict,
+                        r
+                    );
+                }
                 if let Some(t) = m.get("ttft_ms") {
                     let p99 = t.get("p99");
                     // Every request completed and some were measured: there is a P99.

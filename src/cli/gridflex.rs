@@ -106,10 +106,14 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
             ));
         }
     }
-    if a.replications == 0 {
+    if a.replications == 0 || a.replications > crate::simulate::MAX_REPLICATIONS {
         return Err(InputError::field(
             "--replications",
-            "expected at least 1 replication per level, got 0",
+            format!(
+                "expected 1 to {} replications per level, got {}",
+                crate::simulate::MAX_REPLICATIONS,
+                a.replications
+            ),
         ));
     }
     if !(a.slo.is_finite() && a.slo > 0.0) {

@@ -147,7 +147,7 @@ impl LengthCdf {
             return Err(InputError::File {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "no such file; expected a CDF JSON file or a built-in name ({})",
+                    "cannot read: no such file; expected a CDF JSON file or a built-in name ({})",
                     builtin_cdf::names()
                 ),
             });
