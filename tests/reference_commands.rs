@@ -96,32 +96,49 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
-/// The simulate flags for one planner candidate (`pools`, `b_short`).
+/// The simulate flags of a homogeneous pool.
+fn single_pool(gpu: &str, n: u64, max_ctx: &str) -> Vec<String> {
+    [
+        "--gpu",
+        gpu,
+        "--n-gpus",
+        &n.to_string(),
+        "--max-ctx",
+        max_ctx,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The simulate flags of a short/long pair split at `b_short`.
+fn two_pool(gpus: (&str, &str), counts: (u64, u64), b_short: &str, long_ctx: &str) -> Vec<String> {
+    [
+        "--gpu-short",
+        gpus.0,
+        "--gpu-long",
+        gpus.1,
+        "--n-s",
+        &counts.0.to_string(),
+        "--n-l",
+        &counts.1.to_string(),
+        "--b-short",
+        b_short,
+        "--long-max-ctx",
+        long_ctx,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The simulate flags for one planner candidate (`pools`).
 fn fleet_flags(candidate: &Value) -> Vec<String> {
     let pools = candidate["pools"].as_array().expect("pools");
+    let gpu = |p: &Value| p["gpu"].as_str().unwrap().to_string();
+    let n = |p: &Value| p["instances"].as_u64().unwrap();
+    let ctx = |p: &Value| p["max_ctx"].to_string();
     match pools.as_slice() {
-        [p] => vec![
-            "--gpu".into(),
-            p["gpu"].as_str().unwrap().into(),
-            "--n-gpus".into(),
-            p["instances"].to_string(),
-            "--max-ctx".into(),
-            p["max_ctx"].to_string(),
-        ],
-        [s, l] => vec![
-            "--gpu-short".into(),
-            s["gpu"].as_str().unwrap().into(),
-            "--gpu-long".into(),
-            l["gpu"].as_str().unwrap().into(),
-            "--n-s".into(),
-            s["instances"].to_string(),
-            "--n-l".into(),
-            l["instances"].to_string(),
-            "--b-short".into(),
-            s["max_ctx"].to_string(),
-            "--long-max-ctx".into(),
-            l["max_ctx"].to_string(),
-        ],
+        [p] => single_pool(&gpu(p), n(p), &ctx(p)),
+        [s, l] => two_pool((&gpu(s), &gpu(l)), (n(s), n(l)), &ctx(s), &ctx(l)),
         other => panic!("unexpected pools {other:?}"),
     }
 }
@@ -207,30 +224,18 @@ fn check(kind: Kind, line: &str) {
                     .iter()
                     .map(|c| c.as_u64().unwrap())
                     .collect();
-                let max_ctx = flag(&args, "--max-ctx").unwrap_or("8192").to_string();
-                let fleet: Vec<String> = match counts.as_slice() {
-                    [n] => vec![
-                        "--gpu".into(),
-                        name.into(),
-                        "--n-gpus".into(),
-                        n.to_string(),
-                        "--max-ctx".into(),
+                let max_ctx = flag(&args, "--max-ctx").unwrap_or("8192");
+                let fleet = match counts.as_slice() {
+                    [n] => single_pool(name, *n, max_ctx),
+                    [ns, nl] => two_pool(
+                        (
+                            flag(&args, "--gpu-short").unwrap(),
+                            flag(&args, "--gpu-long").unwrap(),
+                        ),
+                        (*ns, *nl),
+                        flag(&args, "--b-short").unwrap(),
                         max_ctx,
-                    ],
-                    [ns, nl] => vec![
-                        "--gpu-short".into(),
-                        flag(&args, "--gpu-short").unwrap().into(),
-                        "--gpu-long".into(),
-                        flag(&args, "--gpu-long").unwrap().into(),
-                        "--n-s".into(),
-                        ns.to_string(),
-                        "--n-l".into(),
-                        nl.to_string(),
-                        "--b-short".into(),
-                        flag(&args, "--b-short").unwrap().into(),
-                        "--long-max-ctx".into(),
-                        max_ctx,
-                    ],
+                    ),
                     other => panic!("counts {other:?}"),
                 };
                 resimulate(line, cdf, lam(), slo, &fleet);

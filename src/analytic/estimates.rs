@@ -229,7 +229,8 @@ impl Chain {
     }
 
     fn saturated(&self) -> f64 {
-        *self.mu_s.last().expect("B ≥ 1")
+        // `of` builds at least one state (B ≥ 1).
+        self.mu_s.last().copied().unwrap_or(0.0)
     }
 }
 

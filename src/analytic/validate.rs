@@ -187,9 +187,16 @@ pub fn des_capacity(
         Ok(rep.verdict == "stable")
     };
     let (mut lo, mut hi) = (0.0, guess.max(1e-3) * 1.5);
+    let mut doublings = 0;
     while stable(hi)? {
         lo = hi;
         hi *= 2.0;
+        doublings += 1;
+        anyhow::ensure!(
+            doublings <= 8,
+            "{}: the DES is still stable at {hi:.3e} req/s, 256× the analytic guess {guess:.3e}",
+            w.name
+        );
     }
     for _ in 0..s.capacity_steps {
         let mid = 0.5 * (lo + hi);
@@ -203,21 +210,23 @@ pub fn des_capacity(
 }
 
 /// The accepted `(ISL, OSL)` sample of a workload for a pool.
-pub fn pool_samples(w: &MatrixWorkload, profile: &Profile, s: &MatrixSettings) -> Vec<(u32, u32)> {
+pub fn pool_samples(
+    w: &MatrixWorkload,
+    profile: &Profile,
+    s: &MatrixSettings,
+) -> anyhow::Result<Vec<(u32, u32)>> {
     let spec = workload_spec(w, 1.0, 1);
     let model = spec
-        .length_model()
-        .ok()
-        .flatten()
-        .expect("matrix workloads have length models");
+        .length_model()?
+        .ok_or_else(|| anyhow::anyhow!("workload {} has no length model", w.name))?;
     let kv = profile.kv_capacity_tok();
-    sample_lengths(&model, s.samples, s.seed)
+    Ok(sample_lengths(&model, s.samples, s.seed)
         .into_iter()
         .filter(|&(i, o)| {
             let t = i as u64 + o as u64;
             t <= w.max_ctx_tok as u64 && t <= kv
         })
-        .collect()
+        .collect())
 }
 
 /// Run the cells of one (workload, GPU, instances) configuration at loads `rhos`.
@@ -229,7 +238,7 @@ pub fn validate_config(
     s: &MatrixSettings,
 ) -> anyhow::Result<Vec<CellResult>> {
     let profile = Profile::preset(gpu).ok_or_else(|| anyhow::anyhow!("no preset {gpu}"))?;
-    let samples = pool_samples(w, &profile, s);
+    let samples = pool_samples(w, &profile, s)?;
     let accepted = samples.len() as f64 / s.samples as f64;
     let at = |lam: f64| {
         cross_check(
