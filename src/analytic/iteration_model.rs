@@ -107,20 +107,24 @@ struct SampleMoments {
     mean_isl_sq: f64,
 }
 
+/// The sum of the positions at which a prompt of `x` tokens' prefill chunks
+/// end (`chunk, 2·chunk, ..., x`): the context its prefill steps attend over.
+fn chunk_end_positions_sum(x: u32, chunk: u64) -> f64 {
+    let full = (x as u64 / chunk) as f64;
+    let partial = if x as u64 % chunk > 0 { x as f64 } else { 0.0 };
+    chunk as f64 * full * (full + 1.0) / 2.0 + partial
+}
+
 fn moments(samples: &[(u32, u32)], chunk: u64) -> SampleMoments {
     let n = samples.len().max(1) as f64;
     let (mut isl, mut osl, mut chunks, mut ctx, mut isl2, mut kv_w) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for &(x, y) in samples {
         let (xf, yf) = (x as f64, y as f64);
-        let c = (x as u64).div_ceil(chunk);
         isl += xf;
         osl += yf;
-        chunks += c as f64;
-        // Prefill chunks end at positions chunk, 2·chunk, ..., x.
-        let full = (x as u64 / chunk) as f64;
-        let pre_ctx =
-            chunk as f64 * full * (full + 1.0) / 2.0 + if c as f64 > full { xf } else { 0.0 };
+        chunks += (x as u64).div_ceil(chunk) as f64;
+        let pre_ctx = chunk_end_positions_sum(x, chunk);
         // Decode steps k = 1..y see context x + k.
         let dec_ctx = yf * xf + yf * (yf + 1.0) / 2.0;
         ctx += pre_ctx + dec_ctx;
@@ -335,13 +339,10 @@ pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
         let wq = draw(&mut rng, p_wait_prefill, mean_wait_prefill);
         let wa = draw(&mut rng, p_wait_slot, mean_wait_slot);
         // Own prefill: each chunk's step, with the decode batch running.
-        let mut own = 0.0;
-        let mut done = 0u64;
-        while done < x as u64 {
-            let k = chunk.min(x as u64 - done);
-            done += k;
-            own += w + h_per_tok * (ctx_decode + done as f64) + p.prefill_s_per_token * k as f64;
-        }
+        let n_chunks = (x as u64).div_ceil(chunk) as f64;
+        let own = n_chunks * (w + h_per_tok * ctx_decode)
+            + h_per_tok * chunk_end_positions_sum(x, chunk)
+            + p.prefill_s_per_token * x as f64;
         let wait = boundary + wq + wa;
         wait_sum += wait;
         ttft.push(wait + own);
