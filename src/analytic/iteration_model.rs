@@ -111,7 +111,11 @@ struct SampleMoments {
 /// end (`chunk, 2·chunk, ..., x`): the context its prefill steps attend over.
 fn chunk_end_positions_sum(x: u32, chunk: u64) -> f64 {
     let full = (x as u64 / chunk) as f64;
-    let partial = if x as u64 % chunk > 0 { x as f64 } else { 0.0 };
+    let partial = if (x as u64).is_multiple_of(chunk) {
+        0.0
+    } else {
+        x as f64
+    };
     chunk as f64 * full * (full + 1.0) / 2.0 + partial
 }
 
