@@ -12,10 +12,10 @@ use kvfleet_routers::RouterSpec;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::cli::output::{CsvReport, HumanReport};
 use crate::metrics::LatencySummary;
 use crate::metrics::report::{RequestCounts, SimReport, SloReport};
 use crate::metrics::stats::mean_ci95;
+use crate::report_format::{CsvReport, HumanReport};
 use crate::simulate::{SimulateJob, aggregate, run_replications};
 
 /// One router's results.
@@ -135,7 +135,7 @@ pub fn compare(base: &SimulateJob, routers: &[RouterSpec]) -> anyhow::Result<Com
     if routers.is_empty() {
         bail!("no routers to compare");
     }
-    let pb = crate::cli::progress::bar(base.progress, routers.len() as u64, "routers");
+    let pb = crate::progress::bar(base.progress, routers.len() as u64, "routers");
     let per_router: Vec<Vec<SimReport>> = routers
         .par_iter()
         .map(|spec| {
@@ -150,7 +150,7 @@ pub fn compare(base: &SimulateJob, routers: &[RouterSpec]) -> anyhow::Result<Com
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
-        pb.finish_and_clear();
+        pb.finish();
     }
     // Streams are identical by construction; a run that stopped early as
     // unstable has simply seen fewer of them.

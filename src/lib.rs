@@ -31,8 +31,12 @@
 //! - [`planner`] — fleets sized with the DES in the loop: `optimize`,
 //!   `pareto`, `whatif`, grid flexibility, tokens per watt, disaggregation.
 //! - [`scenario`] and [`fleet_file`] — a planning question as one file.
+//! - [`report_format`] — the text forms of a report (table, CSV), one trait each.
 //! - [`cli`] — argument parsing and resolution into validated configs;
 //!   each subcommand's logic is a library call, printed via [`cli::output`].
+//!   No library module imports it.
+//! - [`progress`] — progress of long runs, shown by whichever front end
+//!   installed a reporter (the CLI: bars on stderr).
 //! - [`rng`] — one seed, one independent stream per purpose and replication.
 //! - [`error`] — bad-input errors (exit code 2); [`input_file`] — the one
 //!   capped, gzip-aware reader every input file goes through.
@@ -48,6 +52,8 @@ pub mod input_file;
 pub mod metrics;
 pub mod planner;
 pub mod profile;
+pub mod progress;
+pub mod report_format;
 pub mod rng;
 pub mod scenario;
 pub mod shared_data;

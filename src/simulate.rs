@@ -8,11 +8,11 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::cli::output::HumanReport;
 use crate::engine::{self, Arrivals, ClosedLoop, SimConfig};
 use crate::error::InputError;
 use crate::metrics::report::{Replications, SimReport};
 use crate::metrics::stats::mean_ci95;
+use crate::report_format::HumanReport;
 use crate::rng::Streams;
 use crate::workload::merge::MergedSource;
 use crate::workload::spec::{Workload, WorkloadSpec};
@@ -178,7 +178,7 @@ pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
         .as_ref()
         .and_then(|t| t.max_requests)
         .unwrap_or(job.workload.n_requests());
-    let pb = crate::cli::progress::bar(
+    let pb = crate::progress::bar(
         job.progress,
         n_hint.saturating_mul(reps as u64),
         "simulating",
@@ -199,7 +199,7 @@ pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
                 Some(a) => a,
                 None => open_job_arrivals(job, r)?,
             };
-            let o = engine::run(&job.cfg, arrivals, r, pb.as_ref())?;
+            let o = engine::run(&job.cfg, arrivals, r, pb.as_deref())?;
             if let engine::Verdict::Unstable {
                 detected_at_s,
                 reason,
@@ -220,7 +220,7 @@ pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
-        pb.finish_and_clear();
+        pb.finish();
     }
     Ok(reports)
 }

@@ -196,6 +196,7 @@ pub fn run() -> anyhow::Result<()> {
         output::check_output_path(flag, path, kind)?;
     }
     init_logging();
+    crate::progress::set_reporter(Box::new(progress::StderrReporter));
     match cli.command {
         Command::Simulate(args) => simulate::run(*args),
         Command::Run(args) => simulate::run_scenario(args),

@@ -22,17 +22,7 @@ pub struct OutputArgs {
     pub quiet: bool,
 }
 
-/// A report that can be shown to a person as text (usually a table).
-pub trait HumanReport {
-    /// Render the report for a terminal.
-    fn human(&self) -> String;
-}
-
-/// A report that has a CSV form (sweeps).
-pub trait CsvReport {
-    /// Render the report as CSV text with a header row.
-    fn csv(&self) -> String;
-}
+pub use crate::report_format::{CsvReport, HumanReport};
 
 /// Emit a report according to the output flags: the result is printed
 /// first, then the `--out` file is written (a failing write never loses the

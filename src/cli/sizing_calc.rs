@@ -171,10 +171,10 @@ fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<
         Some(path) => Some(sizing_calc::analyze(input::load(path)?.points, &config)),
         None => None,
     };
-    let pb = super::progress::bar(!args.output.quiet, 2, "simulating sweep and direct search");
+    let pb = crate::progress::bar(!args.output.quiet, 2, "simulating sweep and direct search");
     let (points, direct) = rayon::join(|| sim.run_sweep(), || sim.direct_search(&config));
     if let Some(pb) = pb {
-        pb.finish_and_clear();
+        pb.finish();
     }
     let simulated = sizing_calc::analyze(points?, &config);
     let report = SimulatedSizing {

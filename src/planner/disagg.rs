@@ -474,7 +474,7 @@ impl DisaggStudy {
     pub fn run(&self) -> anyhow::Result<DisaggReport> {
         let shape = self.shape();
         let sh = shape.as_ref();
-        let pb = crate::cli::progress::spinner(self.progress, "disagg: simulating (nP, nD) pairs");
+        let pb = crate::progress::spinner(self.progress, "disagg: simulating (nP, nD) pairs");
         let mut evaluations = 0u32;
         let mut cands: Vec<DisaggCandidate> = Vec::new();
         // Analytic lower bounds (necessary conditions only).
@@ -514,7 +514,7 @@ impl DisaggStudy {
                 }
                 evaluations += 1;
                 if let Some(pb) = &pb {
-                    pb.set_message(format!("disagg: simulating nP = {np}, nD = {nd}"));
+                    pb.set_message(&format!("disagg: simulating nP = {np}, nD = {nd}"));
                 }
                 let d = self.simulate_pair(np, nd)?;
                 if let Some(pb) = &pb {
@@ -588,7 +588,7 @@ impl DisaggStudy {
             .collect::<anyhow::Result<_>>()?;
         evaluations += aggregated.iter().map(|(_, e)| e).sum::<u32>();
         if let Some(pb) = pb {
-            pb.finish_and_clear();
+            pb.finish();
         }
         Ok(DisaggReport {
             gpu_prefill: self.prefill.name.clone(),

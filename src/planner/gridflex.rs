@@ -217,7 +217,7 @@ impl GridFlex {
             .chain((0..caps.len()).map(Some))
             .flat_map(|l| (0..reps).map(move |r| (l, r)))
             .collect();
-        let pb = crate::cli::progress::bar(progress, jobs.len() as u64, "grid-flex levels");
+        let pb = crate::progress::bar(progress, jobs.len() as u64, "grid-flex levels");
         let outs: Vec<SimOutcome> = jobs
             .par_iter()
             .map(|&(l, r)| {
@@ -229,7 +229,7 @@ impl GridFlex {
             })
             .collect::<Result<_, _>>()?;
         if let Some(pb) = &pb {
-            pb.finish_and_clear();
+            pb.finish();
         }
         let base_energy: Vec<f64> = (0..reps as usize)
             .map(|r| window_energy_j(&outs[r], &self.cfg, 0))

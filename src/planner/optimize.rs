@@ -316,7 +316,7 @@ pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<Optimize
         .map(|(_, p)| p)
         .collect();
     let base_plan = FleetPlan::homogeneous(cfg.gpu_long.clone(), cfg.long_max_ctx);
-    let pb = crate::cli::progress::bar(
+    let pb = crate::progress::bar(
         progress,
         verify.len() as u64 + 1,
         "sizing fleets with the DES",
@@ -334,7 +334,7 @@ pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<Optimize
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
-        pb.finish_and_clear();
+        pb.finish();
     }
     let with_analytic = |p: &FleetPlan, s: &SizedFleet| {
         let mut c = candidate(p, s, cfg.availability);

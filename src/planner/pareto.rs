@@ -133,7 +133,7 @@ pub fn pareto(
         gamma: 1.0,
         ..base.clone()
     }));
-    let pb = crate::cli::progress::bar(progress, plans.len() as u64, "pareto sweep");
+    let pb = crate::progress::bar(progress, plans.len() as u64, "pareto sweep");
     let sized: Vec<_> = plans
         .par_iter()
         .map(|p| {
@@ -145,7 +145,7 @@ pub fn pareto(
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
-        pb.finish_and_clear();
+        pb.finish();
     }
     let mut pts: Vec<ParetoPoint> = plans
         .iter()

@@ -110,7 +110,7 @@ pub fn whatif(
     let jobs: Vec<(usize, f64)> = (0..plans.len())
         .flat_map(|g| lams.iter().map(move |&l| (g, l)))
         .collect();
-    let pb = crate::cli::progress::bar(progress, jobs.len() as u64 * 2, "what-if sweep");
+    let pb = crate::progress::bar(progress, jobs.len() as u64 * 2, "what-if sweep");
     let sized: Vec<SizedFleet> = jobs
         .par_iter()
         .map(|&(g, lam)| {
@@ -181,7 +181,7 @@ pub fn whatif(
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
-        pb.finish_and_clear();
+        pb.finish();
     }
     let mut out: Vec<WhatifPoint> = points
         .into_iter()

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::SizingReport;
 use super::simulate::{DirectAnswer, LevelP95};
-use crate::cli::output::HumanReport;
+use crate::report_format::HumanReport;
 
 /// How the sweep was simulated.
 #[derive(Debug, Clone, Serialize)]

@@ -9,7 +9,7 @@ use super::SizingConfig;
 use super::estimate::SlopeEstimate;
 use super::fit::FitStatus;
 use super::report::SizingReport;
-use crate::cli::output::{CsvReport, HumanReport};
+use crate::report_format::{CsvReport, HumanReport};
 
 /// Format with 6 significant digits and no trailing zeros (NAT's tables
 /// print numbers this way: 322.79, 188.479, 79.0895).

@@ -239,7 +239,7 @@ pub fn run(
     cfg: &SimConfig,
     arrivals: Arrivals,
     replication: u32,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn crate::progress::Task>,
 ) -> Result<SimOutcome, InputError> {
     let seed = Streams::new(cfg.seed, replication).seed_for(Purpose::Router);
     let router = kvfleet_routers::build(&cfg.router, &pool_views(cfg), seed)
@@ -253,7 +253,7 @@ pub fn run_with_router(
     cfg: &SimConfig,
     arrivals: Arrivals,
     replication: u32,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn crate::progress::Task>,
     router: Box<dyn Router>,
 ) -> Result<SimOutcome, InputError> {
     let fast = cfg.engine == EngineKind::Fast;
@@ -314,7 +314,7 @@ fn run_with<S: Server>(
     cfg: &SimConfig,
     arrivals: Arrivals,
     replication: u32,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn crate::progress::Task>,
     router: Box<dyn Router>,
     make: impl Fn(usize) -> S,
 ) -> Result<SimOutcome, InputError> {
