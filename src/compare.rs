@@ -131,18 +131,22 @@ fn row(spec: &RouterSpec, r: &SimReport) -> RouterRow {
 }
 
 /// Run `base` once per router spec (all other settings identical).
-pub fn compare(base: &SimulateJob, routers: &[RouterSpec]) -> anyhow::Result<CompareReport> {
+pub fn compare(
+    base: &SimulateJob,
+    routers: &[RouterSpec],
+    reporter: &dyn crate::progress::Reporter,
+) -> anyhow::Result<CompareReport> {
     if routers.is_empty() {
         bail!("no routers to compare");
     }
-    let pb = crate::progress::bar(base.progress, routers.len() as u64, "routers");
+    let pb = crate::progress::bar(reporter, base.progress, routers.len() as u64, "routers");
     let per_router: Vec<Vec<SimReport>> = routers
         .par_iter()
         .map(|spec| {
             let mut job = base.clone();
             job.cfg.router = spec.clone();
             job.progress = false;
-            let reps = run_replications(&job);
+            let reps = run_replications(&job, crate::progress::SILENT);
             if let Some(pb) = &pb {
                 pb.inc(1);
             }

@@ -31,18 +31,27 @@
 //! - [`planner`] — fleets sized with the DES in the loop: `optimize`,
 //!   `pareto`, `whatif`, grid flexibility, tokens per watt, disaggregation.
 //! - [`scenario`] and [`fleet_file`] — a planning question as one file.
-//! - [`report_format`] — the text forms of a report (table, CSV), one trait each.
-//! - [`cli`] — argument parsing and resolution into validated configs;
-//!   each subcommand's logic is a library call, printed via [`cli::output`].
-//!   No library module imports it.
-//! - [`progress`] — progress of long runs, shown by whichever front end
-//!   installed a reporter (the CLI: bars on stderr).
+//! - [`api`] — the front door every front end uses: one argument type per
+//!   subcommand (the CLI's flags, also built from Python keyword arguments
+//!   and planner scenario files), resolved into a validated library
+//!   configuration before any work, [`api::execute`] to run it with the
+//!   caller's progress observer, and [`api::Report`], whose serde form is
+//!   the `--json` document.
+//! - [`report_format`] — how a report is shown: tables, CSV and SVG charts,
+//!   one trait per text format, and the output files a run's flags name.
+//! - [`progress`] — the observer trait long runs report to; the caller
+//!   passes one (bars on stderr in the CLI, a tqdm-like factory in Python,
+//!   [`progress::SILENT`] in tests). Nothing global.
+//! - [`cli`] — the binary's front end: `argv` → [`api::Command`] →
+//!   [`api::execute`] → stdout and files. No library module imports it; the
+//!   Python package (`python/`, PyO3) is a second front end on [`api`].
 //! - [`rng`] — one seed, one independent stream per purpose and replication.
 //! - [`error`] — bad-input errors (exit code 2); [`input_file`] — the one
 //!   capped, gzip-aware reader every input file goes through.
 //! - [`shared_data`] — how tests find `../shared/data`, and skip loudly without it.
 
 pub mod analytic;
+pub mod api;
 pub mod cli;
 pub mod compare;
 pub mod engine;

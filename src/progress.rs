@@ -1,12 +1,11 @@
-//! Progress of long runs, reported to whatever front end installed a
-//! [`Reporter`] — the library itself never touches a terminal.
+//! Progress of long runs, reported to the observer the caller passes — the
+//! library itself never touches a terminal and holds no global reporter.
 //!
-//! Library code asks for a [`bar`] or [`spinner`]; with no reporter installed
-//! (tests, other front ends) or with progress disabled it gets `None` and
-//! reports nothing. The CLI installs one backed by indicatif on stderr
-//! (`cli::progress`), once, at start-up, like a logger.
-
-use std::sync::OnceLock;
+//! Every long-running library call takes a `&dyn Reporter`: the CLI passes
+//! one backed by indicatif on stderr (`cli::progress`), the Python package
+//! one that calls back into Python (a callable or tqdm), tests and other
+//! quiet callers pass [`SILENT`]. A reporter hands out [`Task`]s (a bar of
+//! known length or a spinner); `None` means "nothing to show".
 
 /// One task in progress (a bar or a spinner).
 pub trait Task: Send + Sync {
@@ -26,21 +25,36 @@ pub trait Reporter: Send + Sync {
     fn spinner(&self, what: &str) -> Option<Box<dyn Task>>;
 }
 
-static REPORTER: OnceLock<Box<dyn Reporter>> = OnceLock::new();
+/// A reporter that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
 
-/// Install the process's reporter; `false` if one was installed already.
-pub fn set_reporter(reporter: Box<dyn Reporter>) -> bool {
-    REPORTER.set(reporter).is_ok()
+impl Reporter for Silent {
+    fn bar(&self, _len: u64, _what: &str) -> Option<Box<dyn Task>> {
+        None
+    }
+    fn spinner(&self, _what: &str) -> Option<Box<dyn Task>> {
+        None
+    }
 }
 
-/// A task of `len` steps, or `None` when `enabled` is false or no reporter
-/// is installed.
-pub fn bar(enabled: bool, len: u64, what: &str) -> Option<Box<dyn Task>> {
-    REPORTER.get().filter(|_| enabled)?.bar(len, what)
+/// The reporter that shows nothing, for callers that want no progress.
+pub const SILENT: &Silent = &Silent;
+
+/// A task of `len` steps from `reporter`, or `None` when `enabled` is false.
+pub fn bar(reporter: &dyn Reporter, enabled: bool, len: u64, what: &str) -> Option<Box<dyn Task>> {
+    if enabled {
+        reporter.bar(len, what)
+    } else {
+        None
+    }
 }
 
-/// A task of unknown length, or `None` when `enabled` is false or no
-/// reporter is installed.
-pub fn spinner(enabled: bool, what: &str) -> Option<Box<dyn Task>> {
-    REPORTER.get().filter(|_| enabled)?.spinner(what)
+/// A task of unknown length from `reporter`, or `None` when `enabled` is false.
+pub fn spinner(reporter: &dyn Reporter, enabled: bool, what: &str) -> Option<Box<dyn Task>> {
+    if enabled {
+        reporter.spinner(what)
+    } else {
+        None
+    }
 }

@@ -12,6 +12,7 @@ use crate::engine::{self, Arrivals, ClosedLoop, SimConfig};
 use crate::error::InputError;
 use crate::metrics::report::{Replications, SimReport};
 use crate::metrics::stats::mean_ci95;
+use crate::progress::Reporter;
 use crate::report_format::HumanReport;
 use crate::rng::Streams;
 use crate::workload::merge::MergedSource;
@@ -135,8 +136,8 @@ impl RequestSource for Labelled {
 }
 
 /// Run the job and build its report.
-pub fn run_job(job: &SimulateJob) -> anyhow::Result<SimReport> {
-    aggregate(run_replications(job)?)
+pub fn run_job(job: &SimulateJob, reporter: &dyn Reporter) -> anyhow::Result<SimReport> {
+    aggregate(run_replications(job, reporter)?)
 }
 
 /// The runtime failure (exit 1) of a run that measured nothing (`no-data`
@@ -163,7 +164,10 @@ pub const MAX_REPLICATIONS: u32 = 1000;
 /// replication's raw outcome (histograms, queue trace) becomes its report as
 /// soon as it finishes, so memory is O(one outcome per worker thread) plus a
 /// few kB per replication.
-pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
+pub fn run_replications(
+    job: &SimulateJob,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<SimReport>> {
     let reps = job.replications.max(1);
     anyhow::ensure!(
         reps <= MAX_REPLICATIONS,
@@ -179,6 +183,7 @@ pub fn run_replications(job: &SimulateJob) -> anyhow::Result<Vec<SimReport>> {
         .and_then(|t| t.max_requests)
         .unwrap_or(job.workload.n_requests());
     let pb = crate::progress::bar(
+        reporter,
         job.progress,
         n_hint.saturating_mul(reps as u64),
         "simulating",

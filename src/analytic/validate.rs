@@ -169,7 +169,7 @@ fn des_run(
         timing: false,
         progress: false,
     };
-    run_job(&job)
+    run_job(&job, crate::progress::SILENT)
 }
 
 /// The largest stable arrival rate of the DES, by bisection between 0 and

@@ -1,113 +1,34 @@
-//! How reports reach the user: a human table on stdout by default, one JSON
-//! document with `--json`, a JSON file with `--out`, CSV with `--csv`.
-
-use std::path::{Path, PathBuf};
+//! Where a report goes from the CLI: a human table on stdout by default, one
+//! JSON document with `--json`; then the files the flags name (written by
+//! [`Destinations`], as every front end writes them). The result is printed
+//! first, so a failing write never loses it.
 
 use anyhow::Context;
-use serde::Serialize;
 
-use crate::error::InputError;
+use crate::api::Report;
+use crate::report_format::Destinations;
 
-/// Output flags shared by every subcommand.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct OutputArgs {
-    /// Print one JSON document on stdout instead of the human table.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Also write the JSON report to this file.
-    #[arg(long, global = true, value_name = "FILE.json")]
-    pub out: Option<PathBuf>,
-    /// No progress bar or log lines on stderr.
-    #[arg(long, short, global = true)]
-    pub quiet: bool,
-}
-
-pub use crate::report_format::{CsvReport, HumanReport};
-
-/// Emit a report according to the output flags: the result is printed
-/// first, then the `--out` file is written (a failing write never loses the
-/// printed result).
-pub fn emit<R: Serialize + HumanReport>(report: &R, args: &OutputArgs) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(report).context("serialising report")?;
-    let text = if args.json {
-        format!("{json}\n")
+/// Print the report and write the files the flags name.
+pub fn present(report: &Report, dest: &Destinations, quiet: bool) -> anyhow::Result<()> {
+    let text = if dest.json {
+        format!(
+            "{}\n",
+            report.to_json_pretty().context("serialising report")?
+        )
+    } else if let (Report::Calibration(c), Some(_)) = (report, &dest.out) {
+        // The TOML profile goes to --out; stdout gets the fit's summary.
+        c.summary.clone()
     } else {
         report.human()
     };
     write_stdout(&text)?;
-    if let Some(path) = &args.out {
-        std::fs::write(path, format!("{json}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
+    let plot_dir = dest.plot_dir.as_deref();
+    for path in dest.write_files(report)? {
+        if !quiet && plot_dir.is_some_and(|d| path.starts_with(d)) {
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
-}
-
-/// What an output flag names: a file to write, or a folder to write files into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputKind {
-    /// A file (`--out`, `--csv`, `--plot`).
-    File,
-    /// A folder, created if missing (`--plot-dir`).
-    Dir,
-}
-
-/// Check before any work that an output path can be written, so a bad path
-/// fails at once (exit 2, naming the flag) instead of after the computation.
-/// A file must be in an existing folder and not be a folder; an existing
-/// file is opened for writing without truncating it, a new one is created
-/// and removed again. A folder must exist or be creatable (its nearest
-/// existing ancestor is a folder).
-pub fn check_output_path(flag: &str, path: &Path, kind: OutputKind) -> Result<(), InputError> {
-    let bad = |reason: String| InputError::field(flag, format!("{}: {reason}", path.display()));
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    match kind {
-        OutputKind::Dir => {
-            if path.is_dir() {
-                return Ok(());
-            }
-            if path.exists() {
-                return Err(bad("exists and is not a folder".into()));
-            }
-            // Created with its missing parents: the nearest existing ancestor must be a folder.
-            let existing = path
-                .ancestors()
-                .skip(1)
-                .find(|a| a.exists())
-                .unwrap_or(parent);
-            if !existing.is_dir() {
-                return Err(bad(format!(
-                    "cannot create the folder: {} is not a folder",
-                    existing.display()
-                )));
-            }
-            Ok(())
-        }
-        OutputKind::File => {
-            if path.is_dir() {
-                return Err(bad("is a folder; expected a file name".into()));
-            }
-            if !parent.is_dir() {
-                return Err(bad(format!("folder {} does not exist", parent.display())));
-            }
-            if path.exists() {
-                std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| bad(format!("cannot write: {e}")))?;
-            } else {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
-                    .map_err(|e| bad(format!("cannot write: {e}")))?;
-                let _ = std::fs::remove_file(path);
-            }
-            Ok(())
-        }
-    }
 }
 
 /// Write to stdout; a closed pipe (`kvfleet ... | head`) is not an error.
@@ -118,9 +39,4 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
-}
-
-/// Write a CSV rendering of a report to a file.
-pub fn write_csv<R: CsvReport>(report: &R, path: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::write(path, report.csv()).with_context(|| format!("writing {}", path.display()))
 }

@@ -384,7 +384,7 @@ impl DisaggStudy {
             timing: false,
             progress: false,
         };
-        let reps: Vec<SimReport> = run_replications(&job)?;
+        let reps: Vec<SimReport> = run_replications(&job, crate::progress::SILENT)?;
         let worst =
             |f: &dyn Fn(&SimReport) -> Option<f64>| reps.iter().filter_map(f).reduce(f64::max);
         let n = reps.len().max(1) as f64;
@@ -470,11 +470,20 @@ impl DisaggStudy {
         }
     }
 
-    /// Run the study.
+    /// Run the study, showing nothing.
     pub fn run(&self) -> anyhow::Result<DisaggReport> {
+        self.run_with(crate::progress::SILENT)
+    }
+
+    /// Run the study, reporting progress to `reporter` (when `progress` is set).
+    pub fn run_with(
+        &self,
+        reporter: &dyn crate::progress::Reporter,
+    ) -> anyhow::Result<DisaggReport> {
         let shape = self.shape();
         let sh = shape.as_ref();
-        let pb = crate::progress::spinner(self.progress, "disagg: simulating (nP, nD) pairs");
+        let pb =
+            crate::progress::spinner(reporter, self.progress, "disagg: simulating (nP, nD) pairs");
         let mut evaluations = 0u32;
         let mut cands: Vec<DisaggCandidate> = Vec::new();
         // Analytic lower bounds (necessary conditions only).

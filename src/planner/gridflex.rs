@@ -192,7 +192,7 @@ impl GridFlex {
     }
 
     /// Run the study (levels × replications in parallel; deterministic).
-    pub fn run(&self, progress: bool) -> anyhow::Result<GridFlexReport> {
+    pub fn run(&self, progress: &dyn crate::progress::Reporter) -> anyhow::Result<GridFlexReport> {
         let p = pool(&self.cfg).clone();
         let caps = self.caps();
         let reps = self.replications.max(1);
@@ -217,7 +217,7 @@ impl GridFlex {
             .chain((0..caps.len()).map(Some))
             .flat_map(|l| (0..reps).map(move |r| (l, r)))
             .collect();
-        let pb = crate::progress::bar(progress, jobs.len() as u64, "grid-flex levels");
+        let pb = crate::progress::bar(progress, true, jobs.len() as u64, "grid-flex levels");
         let outs: Vec<SimOutcome> = jobs
             .par_iter()
             .map(|&(l, r)| {

@@ -293,7 +293,10 @@ impl OptimizeConfig {
 /// Size the baseline and the candidates with the DES and pick the cheapest
 /// SLO-meeting fleet. `screen` orders candidates before DES verification
 /// (cheapest analytic estimate first) and returns at most `verify_top`.
-pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<OptimizeReport> {
+pub fn optimize(
+    cfg: &OptimizeConfig,
+    progress: &dyn crate::progress::Reporter,
+) -> anyhow::Result<OptimizeReport> {
     cfg.validate()?;
     // Analytic screen: rank every (B, γ) plan by its analytic cost; infeasible last.
     let screen = Screen::new(&cfg.workload, cfg.sizing.seed)?;
@@ -318,6 +321,7 @@ pub fn optimize(cfg: &OptimizeConfig, progress: bool) -> anyhow::Result<Optimize
     let base_plan = FleetPlan::homogeneous(cfg.gpu_long.clone(), cfg.long_max_ctx);
     let pb = crate::progress::bar(
         progress,
+        true,
         verify.len() as u64 + 1,
         "sizing fleets with the DES",
     );

@@ -118,7 +118,7 @@ pub fn pareto(
     workload: &WorkloadSpec,
     s: &SizingSettings,
     share: &(dyn Fn(u32) -> f64 + Sync),
-    progress: bool,
+    progress: &dyn crate::progress::Reporter,
 ) -> anyhow::Result<ParetoReport> {
     let screen = Screen::new(workload, s.seed)?;
     let (thresholds, merged) = thin_thresholds(thresholds, share, MAX_THRESHOLDS);
@@ -133,7 +133,7 @@ pub fn pareto(
         gamma: 1.0,
         ..base.clone()
     }));
-    let pb = crate::progress::bar(progress, plans.len() as u64, "pareto sweep");
+    let pb = crate::progress::bar(progress, true, plans.len() as u64, "pareto sweep");
     let sized: Vec<_> = plans
         .par_iter()
         .map(|p| {

@@ -227,7 +227,7 @@ pub fn evaluate(
     settings: &SizingSettings,
 ) -> anyhow::Result<Evaluation> {
     let job = job(plan, counts, workload, settings, settings.replications);
-    let reps: Vec<SimReport> = run_replications(&job)?;
+    let reps: Vec<SimReport> = run_replications(&job, crate::progress::SILENT)?;
     Ok(summarise(&reps, settings.slo_ttft_ms))
 }
 
@@ -429,7 +429,7 @@ mod tests {
         let settings = SizingSettings::new(500.0, 1000, 7);
         let mut job = job(&plan, &[2], &WorkloadSpec::default_chat(), &settings, 1);
         job.cfg.warmup.seconds = warmup_s;
-        run_replications(&job).expect("runs")
+        run_replications(&job, crate::progress::SILENT).expect("runs")
     }
 
     #[test]

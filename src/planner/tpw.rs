@@ -81,16 +81,19 @@ fn measure(
     s: &SizingSettings,
     lam: f64,
 ) -> anyhow::Result<SimReport> {
-    run_job(&super::sizing::job(
-        plan,
-        counts,
-        &WorkloadSpec {
-            lam: Some(lam),
-            ..w.clone()
-        },
-        s,
-        1,
-    ))
+    run_job(
+        &super::sizing::job(
+            plan,
+            counts,
+            &WorkloadSpec {
+                lam: Some(lam),
+                ..w.clone()
+            },
+            s,
+            1,
+        ),
+        crate::progress::SILENT,
+    )
 }
 
 /// Analytic tokens per joule: per pool, the birth–death mean number of

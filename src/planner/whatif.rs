@@ -103,14 +103,14 @@ pub fn whatif(
     lams: &[f64],
     workload: &WorkloadSpec,
     s: &SizingSettings,
-    progress: bool,
+    progress: &dyn crate::progress::Reporter,
 ) -> anyhow::Result<WhatifReport> {
     let mut lams = lams.to_vec();
     lams.sort_by(f64::total_cmp);
     let jobs: Vec<(usize, f64)> = (0..plans.len())
         .flat_map(|g| lams.iter().map(move |&l| (g, l)))
         .collect();
-    let pb = crate::progress::bar(progress, jobs.len() as u64 * 2, "what-if sweep");
+    let pb = crate::progress::bar(progress, true, jobs.len() as u64 * 2, "what-if sweep");
     let sized: Vec<SizedFleet> = jobs
         .par_iter()
         .map(|&(g, lam)| {

@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
-use super::output::write_stdout;
+use super::{Outcome, Report};
 use crate::error::InputError;
-use crate::profile::calibrate::{calibrate, read_samples};
+use crate::profile::calibrate::{Calibration, calibrate, read_samples};
 use crate::profile::{ProfileOverrides, resolve_profile};
 
 /// Flags of `calibrate`.
@@ -36,8 +34,25 @@ pub struct CalibrateArgs {
     pub profile: ProfileOverrides,
 }
 
+/// The result of `calibrate`: the fit (its serde form is the `--json`
+/// document) and the fitted profile as TOML with a commented summary.
+pub struct CalibrationReport {
+    /// The fitted profile and the fit.
+    pub calibration: Calibration,
+    /// `#` comment lines: the fit's errors and coefficients (and residuals with `--verbose`).
+    pub summary: String,
+    /// The fitted profile as TOML.
+    pub toml: String,
+}
+
+impl serde::Serialize for CalibrationReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.calibration.serialize(s)
+    }
+}
+
 /// Run `calibrate`.
-pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
+pub fn execute(args: CalibrateArgs) -> anyhow::Result<Outcome> {
     let base = resolve_profile("--gpu", &args.gpu, &args.profile)?;
     let samples = read_samples(&args.measurements)?;
     let name = args
@@ -58,9 +73,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         c.profile.calibration_ctx,
         c.profile.prefill_s_per_token * 1e6
     );
+    let mut notices = Vec::new();
     for w in &c.warnings {
         summary += &format!("# WARNING: {w}\n");
-        eprintln!("warning: {w}");
+        notices.push(format!("warning: {w}"));
     }
     if args.verbose {
         summary += "# line  batch  ctx  prefill  measured_ms  fitted_ms  rel_residual\n";
@@ -77,18 +93,12 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             );
         }
     }
-    // The result is printed before the file is written.
-    if args.json {
-        let j = serde_json::to_string_pretty(&c).context("serialising calibration")?;
-        write_stdout(&format!("{j}\n"))?;
-    } else if args.out.is_some() {
-        write_stdout(&summary)?;
-    } else {
-        write_stdout(&format!("{summary}{toml}"))?;
-    }
-    if let Some(path) = &args.out {
-        std::fs::write(path, format!("{summary}{toml}"))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    Ok(Outcome {
+        report: Report::Calibration(Box::new(CalibrationReport {
+            calibration: c,
+            summary,
+            toml,
+        })),
+        notices,
+    })
 }

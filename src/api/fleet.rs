@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
-use super::output::{OutputArgs, emit};
+use super::output::OutputArgs;
 use super::workload_args::WorkloadArgs;
+use super::{Outcome, Report};
 use crate::engine::EngineKind;
 use crate::error::InputError;
 use crate::fleet_file::load_fleet;
+use crate::progress::Reporter;
 use crate::scenario::{FLAG_SIM_NAMES, check_sim, check_sim_named};
 use crate::simulate::{SimulateJob, run_job};
 
@@ -93,9 +95,7 @@ pub fn resolve_fleet(
 }
 
 /// Run `simulate-fleet`.
-pub fn run(args: SimulateFleetArgs) -> anyhow::Result<()> {
+pub fn execute(args: SimulateFleetArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
     let job = resolve_fleet(&args.fleet, &args.workload, &args.run, args.output.quiet)?;
-    let report = run_job(&job)?;
-    emit(&report, &args.output)?;
-    crate::simulate::fail_if_nothing_measured(&report)
+    Ok(Report::Simulate(Box::new(run_job(&job, reporter)?)).into())
 }

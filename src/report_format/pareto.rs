@@ -1,78 +1,13 @@
-//! `kvfleet pareto`: short-pool threshold sweep, frontier and recommendation.
+//! `pareto`: the frontier table, its CSV and the cost/latency chart (SVG).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use plotters::prelude::*;
 
-use super::optimize::{PlanArgs, breakpoints};
-use super::output::{CsvReport, HumanReport, OutputArgs, emit, write_csv};
-use crate::planner::FleetPlan;
-use crate::planner::pareto::{ParetoPoint, ParetoReport, pareto};
-use crate::profile::{ProfileOverrides, resolve_profile};
-use crate::workload::cdf::LengthCdf;
-
-/// Flags of `pareto`.
-#[derive(Debug, clap::Args)]
-pub struct ParetoArgs {
-    /// Planner flags.
-    #[command(flatten)]
-    pub plan: PlanArgs,
-    /// Arrival rate, requests/s.
-    #[arg(long)]
-    pub lam: f64,
-    /// Also try the midpoints between CDF breakpoints.
-    #[arg(long)]
-    pub fine: bool,
-    /// Write the points as CSV.
-    #[arg(long, value_name = "FILE.csv")]
-    pub csv: Option<PathBuf>,
-    /// Write an SVG chart of cost vs worst-pool P99 TTFT.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
-    /// Output flags.
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-/// Run `pareto`.
-pub fn run(args: ParetoArgs) -> anyhow::Result<()> {
-    let p = &args.plan;
-    let cdf = LengthCdf::load(&p.cdf)?;
-    let mut thresholds = breakpoints(&cdf, p.long_max_ctx);
-    if args.fine {
-        let mids: Vec<u32> = thresholds.windows(2).map(|w| (w[0] + w[1]) / 2).collect();
-        thresholds.extend(mids);
-        thresholds.sort_unstable();
-        thresholds.dedup();
-    }
-    let base = FleetPlan {
-        b_short: None,
-        gamma: 1.0,
-        short: resolve_profile("--gpu-short", &p.gpu_short, &ProfileOverrides::default())?,
-        long: resolve_profile("--gpu-long", &p.gpu_long, &ProfileOverrides::default())?,
-        long_max_ctx: p.long_max_ctx,
-    };
-    let share = |b: u32| cdf.fraction_at_or_below(b);
-    let report = pareto(
-        &base,
-        &thresholds,
-        &p.workload(args.lam)?,
-        &p.sizing()?,
-        &share,
-        !args.output.quiet,
-    )?;
-    // The result is printed before any file is written.
-    emit(&report, &args.output)?;
-    if let Some(path) = &args.csv {
-        write_csv(&report, path)?;
-    }
-    if let Some(path) = &args.plot {
-        plot(&report, path)?;
-    }
-    Ok(())
-}
+use super::{CsvReport, HumanReport};
+use crate::planner::pareto::{ParetoPoint, ParetoReport};
 
 fn row(p: &ParetoPoint) -> Vec<String> {
     if p.fleet.reason.is_some() {
@@ -213,7 +148,7 @@ impl CsvReport for ParetoReport {
     }
 }
 
-fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
+pub(super) fn plot(r: &ParetoReport, path: &Path) -> anyhow::Result<()> {
     let all: Vec<&ParetoPoint> = std::iter::once(&r.baseline)
         .chain(&r.points)
         .filter(|p| p.worst_p99_ttft_ms.is_some_and(f64::is_finite) && p.fleet.reason.is_none()) // infeasible points have no meaningful cost

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::Command;
 use super::disagg::DisaggArgs;
 use super::optimize::{OptimizeArgs, PlanArgs};
 use super::output::OutputArgs;
@@ -114,8 +115,10 @@ pub fn is_plan_scenario(text: &str) -> bool {
     toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("plan"))
 }
 
-/// Run a planner scenario file.
-pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
+/// The command a planner scenario file stands for: the same arguments the
+/// CLI's flags would give, so the file resolves and validates exactly as
+/// those flags do.
+pub fn command(path: &Path, text: &str, output: OutputArgs) -> Result<Command, InputError> {
     let f: PlanFile = toml::from_str(text).map_err(|e| InputError::File {
         path: path.to_path_buf(),
         reason: e.to_string().trim().replace('\n', " "),
@@ -128,7 +131,7 @@ pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
         base.join(&p.cdf)
     };
     if p.kind == "disagg" {
-        return run_disagg(p, cdf, output);
+        return disagg_command(p, cdf, output);
     }
     let plan = PlanArgs {
         cdf,
@@ -147,31 +150,30 @@ pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
             .ok_or_else(|| InputError::field("plan.lam", "this kind needs `lam`"))
     };
     match p.kind.as_str() {
-        "optimize" => super::optimize::run(OptimizeArgs {
+        "optimize" => Ok(Command::Optimize(Box::new(OptimizeArgs {
             plan,
             lam: need_lam()?,
             b_short: p.b_short,
             gamma_max: p.gamma_max,
             verify_top: p.verify_top,
             output,
-        }),
-        "pareto" => super::pareto::run(ParetoArgs {
+        }))),
+        "pareto" => Ok(Command::Pareto(Box::new(ParetoArgs {
             plan,
             lam: need_lam()?,
             fine: p.fine,
             csv: None,
             plot: None,
             output,
-        }),
+        }))),
         "whatif" => {
             if p.lam_range.is_empty() {
                 return Err(InputError::field(
                     "plan.lam_range",
                     "whatif needs a non-empty `lam_range`",
-                )
-                .into());
+                ));
             }
-            super::whatif::run(WhatifArgs {
+            Ok(Command::Whatif(Box::new(WhatifArgs {
                 plan,
                 lam_range: p.lam_range,
                 gpu_compare: p.gpu_compare,
@@ -179,24 +181,23 @@ pub fn run(path: &Path, text: &str, output: OutputArgs) -> anyhow::Result<()> {
                 csv: None,
                 plot: None,
                 output,
-            })
+            })))
         }
         other => Err(InputError::field(
             "plan.kind",
             format!("unknown planner `{other}`; expected optimize, pareto, whatif or disagg"),
-        )
-        .into()),
+        )),
     }
 }
 
-fn run_disagg(p: PlanToml, cdf: PathBuf, output: OutputArgs) -> anyhow::Result<()> {
+fn disagg_command(p: PlanToml, cdf: PathBuf, output: OutputArgs) -> Result<Command, InputError> {
     let lam = p
         .lam
         .ok_or_else(|| InputError::field("plan.lam", "disagg needs `lam`"))?;
     let slo_tpot = p
         .slo_tpot
         .ok_or_else(|| InputError::field("plan.slo_tpot", "disagg needs `slo_tpot`"))?;
-    super::disagg::run(DisaggArgs {
+    Ok(Command::Disagg(Box::new(DisaggArgs {
         workload: WorkloadArgs {
             cdf: Some(cdf),
             lam: Some(lam),
@@ -217,5 +218,5 @@ fn run_disagg(p: PlanToml, cdf: PathBuf, output: OutputArgs) -> anyhow::Result<(
         seed: p.seed,
         csv: None,
         output,
-    })
+    })))
 }

@@ -1,12 +1,11 @@
 //! `kvfleet analytic`: every analytic model's estimate for one pool, side by
 //! side, optionally beside the slot-model and iteration-model DES.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
-use super::output::{HumanReport, OutputArgs, emit};
+use super::output::OutputArgs;
 use super::workload_args::WorkloadArgs;
+use super::{Outcome, Report};
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::{PoolEstimate, all_estimates, finite_or_null};
 use crate::analytic::iteration_model::{CrossCheck, IterationPool, cross_check};
@@ -15,6 +14,7 @@ use crate::engine::{ServiceModel, SimConfig};
 use crate::error::InputError;
 use crate::metrics::report::SimReport;
 use crate::profile::{Profile, ProfileOverrides, resolve_profile};
+use crate::progress::Reporter;
 use crate::scenario::pool_config;
 use crate::simulate::{SimulateJob, run_job};
 use crate::workload::spec::WorkloadSpec;
@@ -175,7 +175,7 @@ impl AnalyticArgs {
     }
 
     /// Resolve the flags and compute the report (runs the DES if asked).
-    pub fn report(&self) -> anyhow::Result<AnalyticReport> {
+    pub fn report(&self, reporter: &dyn Reporter) -> anyhow::Result<AnalyticReport> {
         let (spec, lam, profile) = self.resolve_workload()?;
         let model = spec
             .length_model()?
@@ -217,7 +217,7 @@ impl AnalyticArgs {
                 ("des-slot", ServiceModel::Slot),
                 ("des-iteration", ServiceModel::Iteration),
             ] {
-                let rep = run_job(&self.des_job(&spec, &profile, sm)?)?;
+                let rep = run_job(&self.des_job(&spec, &profile, sm)?, reporter)?;
                 let e = des_row(name, &rep);
                 if sm == ServiceModel::Slot {
                     des_slot_mean = Some(e.mean_wait_ms);
@@ -265,7 +265,7 @@ impl AnalyticArgs {
         service_model: ServiceModel,
     ) -> Result<SimulateJob, InputError> {
         let pool = pool_config(
-            &crate::cli::simulate::single_pool_flag,
+            &super::simulate::single_pool_flag,
             "pool".into(),
             profile.clone(),
             self.n_gpus,
@@ -325,126 +325,7 @@ fn des_row(name: &'static str, rep: &SimReport) -> PoolEstimate {
     }
 }
 
-fn ms(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.2}")
-    } else {
-        "∞".into()
-    }
-}
-
-impl HumanReport for AnalyticReport {
-    fn human(&self) -> String {
-        let mut s = String::new();
-        let c = &self.calibration;
-        let _ = writeln!(s, "Workload: {}", self.workload);
-        let _ = writeln!(
-            s,
-            "Pool: {} × {} ({} GPUs), max ctx {} tok; λ = {:.2} req/s ({:.2}% of {:.2} offered rejected as too long)",
-            self.instances,
-            self.gpu,
-            self.gpus,
-            self.max_ctx_tok,
-            c.lam_req_s,
-            100.0 * self.rejected_fraction,
-            self.offered_lam_req_s
-        );
-        let _ = writeln!(
-            s,
-            "Calibration: {} slots/instance ({} total), max_num_seqs {}, mean service {:.1} ms, cv² {:.3}, prefill mean {:.2} ms / P99 {:.2} ms, mean ISL {:.0} / OSL {:.0} tok",
-            c.slots_per_instance,
-            c.total_slots(),
-            c.max_num_seqs,
-            c.mean_service_s * 1e3,
-            c.cv2_service,
-            c.mean_prefill_s * 1e3,
-            c.p99_prefill_s * 1e3,
-            c.mean_isl_tok,
-            c.mean_osl_tok
-        );
-        let mut t = comfy_table::Table::new();
-        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-        let des = self.des_requests.is_some();
-        let mut header = vec![
-            "model",
-            "util",
-            "stable",
-            "mean wait ms",
-            "P99 wait ms",
-            "P99 TTFT ms",
-            "SLO met",
-        ];
-        if des {
-            header.push("vs DES slot");
-        }
-        t.set_header(header);
-        for r in &self.rows {
-            let e = &r.estimate;
-            let mut row = vec![
-                e.model.to_string(),
-                if e.utilisation.is_finite() {
-                    format!("{:.1}%", 100.0 * e.utilisation)
-                } else {
-                    "∞".into()
-                },
-                if e.stable { "yes" } else { "NO" }.into(),
-                ms(e.mean_wait_ms),
-                ms(e.p99_wait_ms),
-                ms(e.p99_ttft_ms),
-                if r.slo_met { "✓" } else { "✗" }.into(),
-            ];
-            if des {
-                row.push(match r.vs_des_slot {
-                    Some(v) if v.is_finite() => {
-                        format!(
-                            "{:+.1}%{}",
-                            100.0 * v,
-                            if r.disagrees_with_des { " !" } else { "" }
-                        )
-                    }
-                    _ => "—".into(),
-                });
-            }
-            t.add_row(row);
-        }
-        let _ = writeln!(s, "{t}");
-        let x = &self.cross_check;
-        let _ = writeln!(
-            s,
-            "Cross-check ({} model of the iteration engine, {} dispatch): P99 TTFT {} ms, mean wait {} ms, \
-             capacity {:.1} req/s{}, mean batch {:.1}, mean step {} ms",
-            x.model,
-            self.dispatch,
-            ms(x.p99_ttft_ms),
-            ms(x.mean_wait_ms),
-            x.capacity_req_per_s,
-            if x.stable {
-                ""
-            } else {
-                " (UNSTABLE at this rate)"
-            },
-            x.mean_batch,
-            ms(x.mean_step_ms)
-        );
-        let _ = writeln!(
-            s,
-            "SLO: P99 TTFT ≤ {} ms. reference = the reference tool's formula (P99 wait + mean prefill); \
-             allen-cunneen = Lee–Longton for Poisson arrivals; others add the P99 prefill.",
-            self.slo_ms
-        );
-        if let Some(n) = self.des_requests {
-            let _ = writeln!(
-                s,
-                "DES: {n} requests per run; `!` marks a mean wait more than {:.0}% from the slot-model DES.",
-                100.0 * self.des_tolerance
-            );
-        }
-        s
-    }
-}
-
 /// Run `analytic`.
-pub fn run(args: AnalyticArgs) -> anyhow::Result<()> {
-    let report = args.report()?;
-    emit(&report, &args.output)
+pub fn execute(args: AnalyticArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
+    Ok(Report::Analytic(Box::new(args.report(reporter)?)).into())
 }

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 
 use kvfleet_routers::RouterSpec;
 
-use super::output::{OutputArgs, emit};
+use super::output::OutputArgs;
 use super::workload_args::WorkloadArgs;
+use super::{Outcome, Report};
 use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{EngineKind, ServiceModel, SimConfig, Slo, Warmup};
 use crate::error::InputError;
 use crate::profile::{ProfileOverrides, resolve_profile};
+use crate::progress::Reporter;
 use crate::scenario::{FLAG_SIM_NAMES, Scenario, check_sim, check_sim_named, pool_config};
 use crate::simulate::{SimulateJob, run_job};
 
@@ -279,11 +281,9 @@ fn two_pool_flag(key: &str, short: bool) -> String {
 }
 
 /// Run `simulate`.
-pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+pub fn execute(args: SimulateArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
     let job = args.resolve()?;
-    let report = run_job(&job)?;
-    emit(&report, &args.output)?;
-    crate::simulate::fail_if_nothing_measured(&report)
+    Ok(Report::Simulate(Box::new(run_job(&job, reporter)?)).into())
 }
 
 /// Flags of `run`.
@@ -306,10 +306,11 @@ pub struct RunArgs {
 }
 
 /// Run `run SCENARIO.toml` (a simulation scenario, or a planner scenario with a `[plan]` table).
-pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
+pub fn execute_scenario(args: RunArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
     let text = crate::input_file::read_text(&args.scenario)?;
     if super::plan_scenario::is_plan_scenario(&text) {
-        return super::plan_scenario::run(&args.scenario, &text, args.output);
+        let command = super::plan_scenario::command(&args.scenario, &text, args.output)?;
+        return super::execute(command, reporter);
     }
     let mut job = Scenario::load(&args.scenario)?.into_job()?;
     if let Some(s) = args.seed {
@@ -326,7 +327,5 @@ pub fn run_scenario(args: RunArgs) -> anyhow::Result<()> {
     }
     job.timing = !args.no_timing;
     job.progress = !args.output.quiet;
-    let report = run_job(&job)?;
-    emit(&report, &args.output)?;
-    crate::simulate::fail_if_nothing_measured(&report)
+    Ok(Report::Simulate(Box::new(run_job(&job, reporter)?)).into())
 }

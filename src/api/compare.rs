@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use kvfleet_routers::RouterSpec;
 
-use super::output::{emit, write_csv};
 use super::simulate::SimulateArgs;
+use super::{Outcome, Report};
 use crate::compare::compare;
 use crate::error::InputError;
+use crate::progress::Reporter;
 
 /// Flags of `compare-routers`: the fleet and workload flags of `simulate`
 /// (its `--router` is ignored) plus the router list.
@@ -45,14 +46,8 @@ fn router_list(args: &CompareArgs) -> Result<Vec<RouterSpec>, InputError> {
 }
 
 /// Run `compare-routers`.
-pub fn run(args: CompareArgs) -> anyhow::Result<()> {
+pub fn execute(args: CompareArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
     let routers = router_list(&args)?;
     let job = args.sim.resolve()?;
-    let report = compare(&job, &routers)?;
-    // The result is printed before any file is written.
-    emit(&report, &args.sim.output)?;
-    if let Some(path) = &args.csv {
-        write_csv(&report, path)?;
-    }
-    Ok(())
+    Ok(Report::CompareRouters(Box::new(compare(&job, &routers, reporter)?)).into())
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::sizing_calc::{self, SizingConfig, input, plot};
+use super::{Outcome, Report};
+use crate::progress::Reporter;
+use crate::sizing_calc::{self, SizingConfig, input};
 
 /// Flags of `sizing-calc`.
 #[derive(Debug, clap::Args)]
@@ -83,8 +85,8 @@ pub struct SimulateSweepArgs {
     pub profile: crate::profile::ProfileOverrides,
 }
 
-/// Run `sizing-calc`: validate flags, read the sweep, analyse, emit.
-pub fn run(args: SizingCalcArgs) -> anyhow::Result<()> {
+/// Run `sizing-calc`: validate flags, read the sweep, analyse.
+pub fn execute(args: SizingCalcArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
     let config = SizingConfig::new(
         args.test_gpu_count,
         args.target_users,
@@ -92,7 +94,7 @@ pub fn run(args: SizingCalcArgs) -> anyhow::Result<()> {
         args.target_llm_latency,
     )?;
     if args.sim.simulate {
-        return run_simulated(&args, config);
+        return run_simulated(&args, config, reporter);
     }
     let Some(metrics) = &args.metrics else {
         return Err(crate::error::InputError::field(
@@ -102,34 +104,20 @@ pub fn run(args: SizingCalcArgs) -> anyhow::Result<()> {
         .into());
     };
     let loaded = input::load(metrics)?;
-    if !args.output.quiet {
-        for note in &loaded.notes {
-            eprintln!("note: {note}");
-        }
-    }
+    let notices = loaded.notes.iter().map(|n| format!("note: {n}")).collect();
     let mut report = sizing_calc::analyze(loaded.points, &config);
     report.sources = loaded.sources;
-    // The result is printed before any file is written.
-    super::output::emit(&report, &args.output)?;
-    write_files(&args, &report)
+    Ok(Outcome {
+        report: Report::SizingCalc(Box::new(report)),
+        notices,
+    })
 }
 
-/// Write the `--plot-dir` charts and the `--csv` file of a sweep's analysis.
-fn write_files(args: &SizingCalcArgs, report: &sizing_calc::SizingReport) -> anyhow::Result<()> {
-    if let Some(dir) = &args.plot_dir {
-        for path in plot::write_plots(report, dir)? {
-            if !args.output.quiet {
-                eprintln!("wrote {}", path.display());
-            }
-        }
-    }
-    if let Some(path) = &args.csv {
-        super::output::write_csv(report, path)?;
-    }
-    Ok(())
-}
-
-fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<()> {
+fn run_simulated(
+    args: &SizingCalcArgs,
+    config: SizingConfig,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Outcome> {
     use crate::error::InputError;
     use crate::sizing_calc::simulate::SweepSimulation;
     use crate::sizing_calc::simulated_report::{SimSettings, SimulatedSizing};
@@ -171,7 +159,12 @@ fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<
         Some(path) => Some(sizing_calc::analyze(input::load(path)?.points, &config)),
         None => None,
     };
-    let pb = crate::progress::bar(!args.output.quiet, 2, "simulating sweep and direct search");
+    let pb = crate::progress::bar(
+        reporter,
+        !args.output.quiet,
+        2,
+        "simulating sweep and direct search",
+    );
     let (points, direct) = rayon::join(|| sim.run_sweep(), || sim.direct_search(&config));
     if let Some(pb) = pb {
         pb.finish();
@@ -198,7 +191,5 @@ fn run_simulated(args: &SizingCalcArgs, config: SizingConfig) -> anyhow::Result<
         measured,
         des_direct: direct?,
     };
-    // The result is printed before any file is written.
-    super::output::emit(&report, &args.output)?;
-    write_files(args, &report.simulated)
+    Ok(Report::SizingSimulated(Box::new(report)).into())
 }
