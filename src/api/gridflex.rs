@@ -63,6 +63,9 @@ pub struct GridFlexArgs {
     /// Write an SVG chart of P99 TTFT and fleet kW against flex depth.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Sharding (`--shard I/N`).
+    #[command(flatten)]
+    pub sweep: super::merge::SweepArgs,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -236,6 +239,9 @@ fn event_times(a: &GridFlexArgs, lam: f64) -> Result<EventTimes, InputError> {
 /// Run `grid-flex`.
 pub fn execute(args: GridFlexArgs, reporter: &dyn Reporter) -> anyhow::Result<Outcome> {
     let study = resolve(&args)?;
-    let report = study.run(super::progress_for(reporter, &args.output))?;
-    Ok(Report::GridFlex(Box::new(report)).into())
+    let sweep = args.sweep.sweep();
+    let report = study.run(super::progress_for(reporter, &args.output), &sweep);
+    super::merge::finish_sweep(report, &sweep, "grid-flex", |r| {
+        Report::GridFlex(Box::new(r))
+    })
 }

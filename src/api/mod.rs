@@ -18,6 +18,7 @@ pub mod compare;
 pub mod disagg;
 pub mod fleet;
 pub mod gridflex;
+pub mod merge;
 pub mod optimize;
 pub mod output;
 pub mod pareto;
@@ -83,6 +84,8 @@ pub enum Command {
     Profile(Box<profile::ProfileArgs>),
     /// Fit a profile's W, H and prefill cost per token to measured step times (CSV); prints the profile as TOML.
     Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives.
+    Merge(Box<merge::MergeArgs>),
 }
 
 /// The clap command with kvfleet's value rules applied to every argument of
@@ -195,6 +198,7 @@ impl Command {
             Command::Analytic(a) => (Some(&a.output), None, None),
             Command::Profile(a) => (Some(&a.output), None, None),
             Command::Calibrate(_) => (None, None, None),
+            Command::Merge(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
         };
         let mut out = Vec::new();
         if let Some(p) = output.and_then(|o| o.out.as_deref()) {
@@ -238,6 +242,7 @@ impl Command {
             Command::Analytic(_) => "analytic",
             Command::Profile(_) => "profile",
             Command::Calibrate(_) => "calibrate",
+            Command::Merge(_) => "merge",
         }
     }
 
@@ -257,6 +262,7 @@ impl Command {
             Command::SizingCalc(a) => &a.output,
             Command::Analytic(a) => &a.output,
             Command::Profile(a) => &a.output,
+            Command::Merge(a) => &a.output,
             Command::Calibrate(_) => return None,
         })
     }
@@ -286,6 +292,7 @@ pub fn execute(command: Command, reporter: &dyn Reporter) -> anyhow::Result<Outc
         Command::Analytic(a) => analytic::execute(*a, reporter),
         Command::Profile(a) => profile::execute(*a),
         Command::Calibrate(a) => calibrate::execute(*a),
+        Command::Merge(a) => merge::execute(*a, reporter),
     }
 }
 

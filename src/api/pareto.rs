@@ -29,6 +29,9 @@ pub struct ParetoArgs {
     /// Write an SVG chart of cost vs worst-pool P99 TTFT.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Sharding (`--shard I/N`).
+    #[command(flatten)]
+    pub sweep: super::merge::SweepArgs,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -53,6 +56,7 @@ pub fn execute(args: ParetoArgs, reporter: &dyn Reporter) -> anyhow::Result<Outc
         long_max_ctx: p.long_max_ctx,
     };
     let share = |b: u32| cdf.fraction_at_or_below(b);
+    let sweep = args.sweep.sweep();
     let report = pareto(
         &base,
         &thresholds,
@@ -60,6 +64,7 @@ pub fn execute(args: ParetoArgs, reporter: &dyn Reporter) -> anyhow::Result<Outc
         &p.sizing()?,
         &share,
         super::progress_for(reporter, &args.output),
-    )?;
-    Ok(Report::Pareto(Box::new(report)).into())
+        &sweep,
+    );
+    super::merge::finish_sweep(report, &sweep, "pareto", |r| Report::Pareto(Box::new(r)))
 }

@@ -164,6 +164,7 @@ pub fn command(path: &Path, text: &str, output: OutputArgs) -> Result<Command, I
             fine: p.fine,
             csv: None,
             plot: None,
+            sweep: Default::default(),
             output,
         }))),
         "whatif" => {
@@ -180,6 +181,7 @@ pub fn command(path: &Path, text: &str, output: OutputArgs) -> Result<Command, I
                 b_short: p.b_short.unwrap_or(4096),
                 csv: None,
                 plot: None,
+                sweep: Default::default(),
                 output,
             })))
         }

@@ -52,6 +52,8 @@ pub enum Report {
     ProfileValidate(Box<ValidateOutput>),
     /// `calibrate`.
     Calibration(Box<CalibrationReport>),
+    /// A sweeping command run with `--shard I/N`: the shard's items.
+    Shard(Box<super::merge::ShardDoc>),
 }
 
 /// A report and the notices that came with it (lines for the user: stderr

@@ -27,6 +27,9 @@ pub struct TpwArgs {
     /// Compare a routed two-pool fleet (--gpu-short up to B, --gpu-long above) with a homogeneous --gpu-long fleet.
     #[arg(long)]
     pub b_short: Option<u32>,
+    /// Sharding (`--shard I/N`).
+    #[command(flatten)]
+    pub sweep: super::merge::SweepArgs,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -81,12 +84,16 @@ pub fn execute(args: TpwArgs, _reporter: &dyn Reporter) -> anyhow::Result<Outcom
     } else {
         Vec::new()
     };
+    let sweep = args.sweep.sweep();
     let report = tokens_per_watt(
         &plans,
         &p.workload(args.lam)?,
         &p.sizing()?,
         args.lam,
         &rhos,
-    )?;
-    Ok(Report::TokPerWatt(Box::new(report)).into())
+        &sweep,
+    );
+    super::merge::finish_sweep(report, &sweep, "tok-per-watt", |r| {
+        Report::TokPerWatt(Box::new(r))
+    })
 }

@@ -33,6 +33,9 @@ pub struct WhatifArgs {
     /// Write an SVG chart of GPUs vs λ.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Sharding (`--shard I/N`).
+    #[command(flatten)]
+    pub sweep: super::merge::SweepArgs,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -86,12 +89,14 @@ pub fn execute(args: WhatifArgs, reporter: &dyn Reporter) -> anyhow::Result<Outc
         );
     }
     let workload = args.plan.workload(args.lam_range[0])?;
+    let sweep = args.sweep.sweep();
     let report = whatif(
         &plans,
         &args.lam_range,
         &workload,
         &args.plan.sizing()?,
         super::progress_for(reporter, &args.output),
-    )?;
-    Ok(Report::Whatif(Box::new(report)).into())
+        &sweep,
+    );
+    super::merge::finish_sweep(report, &sweep, "whatif", |r| Report::Whatif(Box::new(r)))
 }

@@ -11,7 +11,8 @@ use crate::api::{self, Parsed};
 
 /// Parse the process arguments and run the chosen subcommand.
 pub fn run() -> anyhow::Result<()> {
-    let command = match api::parse(std::env::args_os())? {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match api::parse(&argv)? {
         Parsed::Run(c) => *c,
         Parsed::Text(text) => return output::write_stdout(&text),
     };
@@ -21,7 +22,12 @@ pub fn run() -> anyhow::Result<()> {
     init_logging();
     let quiet = !command.shows_progress();
     let dest = crate::report_format::Destinations::of(&command);
-    let outcome = api::execute(command, &progress::StderrReporter)?;
+    let mut outcome = api::execute(command, &progress::StderrReporter)?;
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    outcome.report.record_argv(&argv);
     if !quiet {
         for n in &outcome.notices {
             eprintln!("{n}");

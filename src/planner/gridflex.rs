@@ -7,9 +7,9 @@
 //! demand-response event: the cap applies from `event_start_s` for
 //! `event_duration_s`, then is lifted, on the same arrivals as a zero-depth run.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
+use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::birth_death;
 use crate::engine::{self, ControlChange, MetricWindow, PoolConfig, SimConfig, SimOutcome};
@@ -120,6 +120,59 @@ fn pool(cfg: &SimConfig) -> &PoolConfig {
 }
 
 /// Fleet energy over window `w`, J.
+/// What a level's finishing step needs of one run: per window (event,
+/// after) the arrivals and the P99 TTFT over all of them, the recovery
+/// time, the event window's energy and whether the run stayed stable.
+#[derive(Debug, Clone, PartialEq)]
+struct RunMeasures {
+    arrived: [u64; 2],
+    p99_ttft_ms: [Option<f64>; 2],
+    recovery_s: Option<f64>,
+    energy_j: f64,
+    stable: bool,
+}
+
+impl RunMeasures {
+    fn of(o: &SimOutcome, cfg: &SimConfig, t_start_s: f64, t_end_s: f64) -> Self {
+        let w = |i: usize| o.windows.get(i).map(|w| &w.metrics);
+        RunMeasures {
+            arrived: [0, 1].map(|i| w(i).map_or(0, |m| m.arrived)),
+            p99_ttft_ms: [0, 1].map(|i| {
+                w(i).and_then(|m| m.ttft_percentile_all_ns(99.0))
+                    .map(|x| x / 1e6)
+            }),
+            recovery_s: recovery_s(o, t_start_s, t_end_s, 300.0),
+            energy_j: window_energy_j(o, cfg, 0),
+            stable: o.verdict == engine::Verdict::Stable,
+        }
+    }
+}
+
+impl ShardItem for RunMeasures {
+    fn to_shard(&self) -> serde_json::Value {
+        serde_json::json!({
+            "arrived": self.arrived,
+            "p99_ttft_ms": self.p99_ttft_ms.map(opt_f64_to),
+            "recovery_s": opt_f64_to(self.recovery_s),
+            "energy_j": f64_to(self.energy_j),
+            "stable": self.stable,
+        })
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        let p = field(v, "p99_ttft_ms")?
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .ok_or("field `p99_ttft_ms`: expected two values")?;
+        Ok(RunMeasures {
+            arrived: plain(v, "arrived")?,
+            p99_ttft_ms: [opt_f64_from(&p[0])?, opt_f64_from(&p[1])?],
+            recovery_s: opt_f64_from(field(v, "recovery_s")?)?,
+            energy_j: f64_from(field(v, "energy_j")?)?,
+            stable: plain(v, "stable")?,
+        })
+    }
+}
+
 fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
     crate::metrics::report::pools_energy_j(&cfg.pools, &out.windows[w].stats_by_pool)
 }
@@ -192,7 +245,11 @@ impl GridFlex {
     }
 
     /// Run the study (levels × replications in parallel; deterministic).
-    pub fn run(&self, progress: &dyn crate::progress::Reporter) -> anyhow::Result<GridFlexReport> {
+    pub fn run(
+        &self,
+        progress: &dyn crate::progress::Reporter,
+        sweep: &Sweep,
+    ) -> anyhow::Result<GridFlexReport> {
         let p = pool(&self.cfg).clone();
         let caps = self.caps();
         let reps = self.replications.max(1);
@@ -218,23 +275,21 @@ impl GridFlex {
             .flat_map(|l| (0..reps).map(move |r| (l, r)))
             .collect();
         let pb = crate::progress::bar(progress, true, jobs.len() as u64, "grid-flex levels");
-        let outs: Vec<SimOutcome> = jobs
-            .par_iter()
-            .map(|&(l, r)| {
-                let o = self.run_level(l.map(|i| caps[i]), r);
-                if let Some(pb) = &pb {
-                    pb.inc(1);
-                }
-                o
-            })
-            .collect::<Result<_, _>>()?;
+        let t_end = self.event_start_s + self.event_duration_s;
+        // Each run is reduced to the few numbers the levels need as soon as
+        // it ends (its histograms are not kept).
+        let outs: anyhow::Result<Vec<RunMeasures>> = sweep.map(&jobs, |_, &(l, r)| {
+            let o = self.run_level(l.map(|i| caps[i]), r)?;
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
+        });
         if let Some(pb) = &pb {
             pb.finish();
         }
-        let base_energy: Vec<f64> = (0..reps as usize)
-            .map(|r| window_energy_j(&outs[r], &self.cfg, 0))
-            .collect();
-        let t_end = self.event_start_s + self.event_duration_s;
+        let outs = outs?;
+        let base_energy: Vec<f64> = (0..reps as usize).map(|r| outs[r].energy_j).collect();
         let gpus_per_inst = p.profile.gpus_per_instance as f64;
         let mut levels = Vec::new();
         for (i, (&f, &cap)) in self.depths.iter().zip(&caps).enumerate() {
@@ -250,40 +305,28 @@ impl GridFlex {
             // Per window: mean arrivals, and the mean P99 over all arrivals of
             // the replications that had any (infinity dominates).
             let window = |w: usize| -> (u64, Option<f64>) {
-                let arrivals: u64 = runs.iter().map(|o| o.windows[w].metrics.arrived).sum();
+                let arrivals: u64 = runs.iter().map(|o| o.arrived[w]).sum();
                 let p99 = mean(
                     runs.iter()
-                        .filter(|o| o.windows[w].metrics.arrived > 0)
-                        .map(|o| {
-                            o.windows[w]
-                                .metrics
-                                .ttft_percentile_all_ns(99.0)
-                                .map(|x| x / 1e6)
-                        })
+                        .filter(|o| o.arrived[w] > 0)
+                        .map(|o| o.p99_ttft_ms[w])
                         .collect(),
                 );
                 ((arrivals as f64 / reps as f64).round() as u64, p99)
             };
             let ((ev_n, ev), (after_n, after)) = (window(0), window(1));
-            let rec = mean(
-                runs.iter()
-                    .map(|o| recovery_s(o, self.event_start_s, t_end, 300.0))
-                    .collect(),
-            );
+            let rec = mean(runs.iter().map(|o| o.recovery_s).collect());
             let saved_j: f64 = runs
                 .iter()
                 .enumerate()
-                .map(|(r, o)| base_energy[r] - window_energy_j(o, &self.cfg, 0))
+                .map(|(r, o)| base_energy[r] - o.energy_j)
                 .sum::<f64>()
                 / reps as f64;
-            let event_kw = runs
-                .iter()
-                .map(|o| window_energy_j(o, &self.cfg, 0))
-                .sum::<f64>()
+            let event_kw = runs.iter().map(|o| o.energy_j).sum::<f64>()
                 / reps as f64
                 / self.event_duration_s.max(1e-9)
                 / 1e3;
-            let stable = runs.iter().all(|o| o.verdict == engine::Verdict::Stable);
+            let stable = runs.iter().all(|o| o.stable);
             let judged: Vec<f64> = [(ev_n, ev), (after_n, after)]
                 .iter()
                 .filter(|(n, _)| *n > 0)

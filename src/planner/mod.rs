@@ -12,6 +12,7 @@ pub mod optimize;
 pub mod pareto;
 pub mod plan;
 pub mod screen;
+pub mod shard;
 pub mod sizing;
 pub mod tpw;
 pub mod whatif;

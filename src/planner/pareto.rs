@@ -1,12 +1,12 @@
 //! `pareto`: the cost / latency frontier of short-pool thresholds.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::screen::Screen;
-use super::sizing::{SizingSettings, size_fleet};
+use super::shard::Sweep;
+use super::sizing::{SizedFleet, SizingSettings, size_fleet};
 use crate::workload::spec::WorkloadSpec;
 
 /// One threshold (or the homogeneous baseline): an `optimize` candidate plus
@@ -119,6 +119,7 @@ pub fn pareto(
     s: &SizingSettings,
     share: &(dyn Fn(u32) -> f64 + Sync),
     progress: &dyn crate::progress::Reporter,
+    sweep: &Sweep,
 ) -> anyhow::Result<ParetoReport> {
     let screen = Screen::new(workload, s.seed)?;
     let (thresholds, merged) = thin_thresholds(thresholds, share, MAX_THRESHOLDS);
@@ -134,19 +135,17 @@ pub fn pareto(
         ..base.clone()
     }));
     let pb = crate::progress::bar(progress, true, plans.len() as u64, "pareto sweep");
-    let sized: Vec<_> = plans
-        .par_iter()
-        .map(|p| {
-            let r = size_fleet(p, workload, s, None);
-            if let Some(pb) = &pb {
-                pb.inc(1);
-            }
-            r
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let sized = sweep.map(&plans, |_, p| {
+        let r = size_fleet(p, workload, s, None);
+        if let Some(pb) = &pb {
+            pb.inc(1);
+        }
+        r
+    });
     if let Some(pb) = &pb {
         pb.finish();
     }
+    let sized: Vec<SizedFleet> = sized?;
     let mut pts: Vec<ParetoPoint> = plans
         .iter()
         .zip(&sized)

@@ -110,6 +110,68 @@ pub struct SizedFleet {
     pub reason: Option<String>,
 }
 
+impl super::shard::ShardItem for PoolResult {
+    fn to_shard(&self) -> serde_json::Value {
+        use super::shard::opt_f64_to;
+        serde_json::json!({
+            "id": self.id, "gpu": self.gpu, "max_ctx": self.max_ctx,
+            "instances": self.instances, "gpus": self.gpus,
+            "p99_ttft_ms": opt_f64_to(self.p99_ttft_ms),
+        })
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        use super::shard::{field, opt_f64_from, plain};
+        Ok(PoolResult {
+            id: plain(v, "id")?,
+            gpu: plain(v, "gpu")?,
+            max_ctx: plain(v, "max_ctx")?,
+            instances: plain(v, "instances")?,
+            gpus: plain(v, "gpus")?,
+            p99_ttft_ms: opt_f64_from(field(v, "p99_ttft_ms")?)?,
+        })
+    }
+}
+
+impl super::shard::ShardItem for SizedFleet {
+    fn to_shard(&self) -> serde_json::Value {
+        use super::shard::{ShardItem, f64_to, opt_f64_to};
+        serde_json::json!({
+            "counts": self.counts,
+            "pools": self.pools.iter().map(ShardItem::to_shard).collect::<Vec<_>>(),
+            "slo_met": self.slo_met,
+            "attainment": opt_f64_to(self.attainment),
+            "fleet_p99_ttft_ms": opt_f64_to(self.fleet_p99_ttft_ms),
+            "rejected_fraction": f64_to(self.rejected_fraction),
+            "cost_per_hr": f64_to(self.cost_per_hr),
+            "gpus": self.gpus,
+            "evaluations": self.evaluations,
+            "replications": self.replications,
+            "reason": self.reason,
+        })
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        use super::shard::{f64_from, field, opt_f64_from, plain};
+        Ok(SizedFleet {
+            counts: plain(v, "counts")?,
+            pools: field(v, "pools")?
+                .as_array()
+                .ok_or("field `pools`: expected a list")?
+                .iter()
+                .map(PoolResult::from_shard)
+                .collect::<Result<_, _>>()?,
+            slo_met: plain(v, "slo_met")?,
+            attainment: opt_f64_from(field(v, "attainment")?)?,
+            fleet_p99_ttft_ms: opt_f64_from(field(v, "fleet_p99_ttft_ms")?)?,
+            rejected_fraction: f64_from(field(v, "rejected_fraction")?)?,
+            cost_per_hr: f64_from(field(v, "cost_per_hr")?)?,
+            gpus: plain(v, "gpus")?,
+            evaluations: plain(v, "evaluations")?,
+            replications: plain(v, "replications")?,
+            reason: plain(v, "reason")?,
+        })
+    }
+}
+
 /// The worst case of one fleet over the replications of an evaluation.
 #[derive(Debug, Clone)]
 pub struct Evaluation {

@@ -2,10 +2,10 @@
 //! over each instance's batch timeline, idle power when idle), an analytic
 //! estimate beside it, and a utilisation sweep.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::plan::FleetPlan;
+use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
 use super::sizing::{SizingSettings, size_fleet};
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::birth_death_mean_in_instance;
@@ -54,6 +54,63 @@ pub struct TpwFleet {
     pub reason: Option<String>,
     /// Quality of each pool's power curve.
     pub power_curve: Vec<String>,
+}
+
+impl ShardItem for TpwFleet {
+    fn to_shard(&self) -> serde_json::Value {
+        serde_json::json!({
+            "fleet": self.fleet,
+            "counts": self.counts,
+            "gpus": self.gpus,
+            "lam": f64_to(self.lam),
+            "rho": opt_f64_to(self.rho),
+            "output_tok_per_j": opt_f64_to(self.output_tok_per_j),
+            "output_tok_per_j_analytic": opt_f64_to(self.output_tok_per_j_analytic),
+            "power_per_gpu_w": f64_to(self.power_per_gpu_w),
+            "cost_per_million_output_tok_usd": opt_f64_to(self.cost_per_million_output_tok_usd),
+            "p99_ttft_ms": opt_f64_to(self.p99_ttft_ms),
+            "slo_met": self.slo_met,
+            "reason": self.reason,
+            "power_curve": self.power_curve,
+        })
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        let f = |name: &str| field(v, name);
+        Ok(TpwFleet {
+            fleet: plain(v, "fleet")?,
+            counts: plain(v, "counts")?,
+            gpus: plain(v, "gpus")?,
+            lam: f64_from(f("lam")?)?,
+            rho: opt_f64_from(f("rho")?)?,
+            output_tok_per_j: opt_f64_from(f("output_tok_per_j")?)?,
+            output_tok_per_j_analytic: opt_f64_from(f("output_tok_per_j_analytic")?)?,
+            power_per_gpu_w: f64_from(f("power_per_gpu_w")?)?,
+            cost_per_million_output_tok_usd: opt_f64_from(f("cost_per_million_output_tok_usd")?)?,
+            p99_ttft_ms: opt_f64_from(f("p99_ttft_ms")?)?,
+            slo_met: plain(v, "slo_met")?,
+            reason: plain(v, "reason")?,
+            power_curve: plain(v, "power_curve")?,
+        })
+    }
+}
+
+/// One plan's sweep item: its SLO-sized fleet and its utilisation sweep.
+impl ShardItem for (TpwFleet, Vec<TpwFleet>) {
+    fn to_shard(&self) -> serde_json::Value {
+        serde_json::json!({
+            "fleet": self.0.to_shard(),
+            "sweep": self.1.iter().map(ShardItem::to_shard).collect::<Vec<_>>(),
+        })
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        let sweep = field(v, "sweep")?
+            .as_array()
+            .ok_or("field `sweep`: expected a list")?
+            .iter()
+            .map(TpwFleet::from_shard)
+            .collect::<Result<_, _>>()?;
+        Ok((TpwFleet::from_shard(field(v, "fleet")?)?, sweep))
+    }
 }
 
 /// The study.
@@ -218,14 +275,14 @@ pub fn tokens_per_watt(
     s: &SizingSettings,
     lam: f64,
     rhos: &[f64],
+    sweep: &Sweep,
 ) -> anyhow::Result<TpwReport> {
     let wl = WorkloadSpec {
         lam: Some(lam),
         ..w.clone()
     };
-    let results: Vec<(TpwFleet, Vec<TpwFleet>)> = plans
-        .par_iter()
-        .map(|plan| -> anyhow::Result<_> {
+    let results: Vec<(TpwFleet, Vec<TpwFleet>)> =
+        sweep.map(plans, |_, plan| -> anyhow::Result<_> {
             let sized = size_fleet(plan, &wl, s, None)?;
             let r = measure(plan, &sized.counts, w, s, lam)?;
             let cap = if rhos.is_empty() {
@@ -245,7 +302,7 @@ pub fn tokens_per_watt(
             // The sizing search's verdict (every replication) is the fleet's.
             fleet.slo_met &= sized.slo_met;
             fleet.reason = sized.reason.clone().or(fleet.reason);
-            let sweep = match cap {
+            let rho_rows = match cap {
                 None => Vec::new(),
                 Some(c) => rhos
                     .iter()
@@ -262,9 +319,8 @@ pub fn tokens_per_watt(
                     })
                     .collect::<anyhow::Result<_>>()?,
             };
-            Ok((fleet, sweep))
-        })
-        .collect::<anyhow::Result<_>>()?;
+            Ok((fleet, rho_rows))
+        })?;
     let (fleets, sweeps): (Vec<_>, Vec<_>) = results.into_iter().unzip();
     Ok(TpwReport {
         fleets,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::screen::Screen;
+use super::shard::{ShardItem, Sweep, field, opt_f64_from, opt_f64_to};
 use super::sizing::{SizedFleet, SizingSettings, evaluate, size_fleet};
 use crate::workload::spec::WorkloadSpec;
 
@@ -96,6 +97,19 @@ fn max_lam(
     Ok(lo)
 }
 
+/// One (GPU type, λ) item of the sweep: the DES-minimal fleet and its threshold.
+impl ShardItem for (SizedFleet, Option<f64>) {
+    fn to_shard(&self) -> serde_json::Value {
+        serde_json::json!({ "sized": self.0.to_shard(), "threshold": opt_f64_to(self.1) })
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        Ok((
+            SizedFleet::from_shard(field(v, "sized")?)?,
+            opt_f64_from(field(v, "threshold")?)?,
+        ))
+    }
+}
+
 /// Size `plans` (one per GPU type) at every λ, make counts monotone in λ,
 /// and find each fleet's step threshold.
 pub fn whatif(
@@ -104,6 +118,7 @@ pub fn whatif(
     workload: &WorkloadSpec,
     s: &SizingSettings,
     progress: &dyn crate::progress::Reporter,
+    sweep: &Sweep,
 ) -> anyhow::Result<WhatifReport> {
     let mut lams = lams.to_vec();
     lams.sort_by(f64::total_cmp);
@@ -111,21 +126,38 @@ pub fn whatif(
         .flat_map(|g| lams.iter().map(move |&l| (g, l)))
         .collect();
     let pb = crate::progress::bar(progress, true, jobs.len() as u64 * 2, "what-if sweep");
-    let sized: Vec<SizedFleet> = jobs
-        .par_iter()
-        .map(|&(g, lam)| {
-            let r = size_fleet(&plans[g], &workload_at(workload, lam), s, None);
+    // Per (GPU type, λ), independently: the DES-minimal fleet and, when it
+    // meets the SLO, the rate at which it stops meeting it.
+    let sized: anyhow::Result<Vec<(SizedFleet, Option<f64>)>> = sweep.map(&jobs, |_, &(g, lam)| {
+        let sf = size_fleet(&plans[g], &workload_at(workload, lam), s, None)?;
+        if let Some(pb) = &pb {
+            pb.inc(1);
+        }
+        let t = if sf.slo_met {
+            Some(max_lam(&plans[g], &sf.counts, workload, s, lam)?)
+        } else {
+            None
+        };
+        if let Some(pb) = &pb {
+            pb.inc(1);
+        }
+        Ok((sf, t))
+    });
+    let sized = match sized {
+        Ok(v) => v,
+        Err(e) => {
             if let Some(pb) = &pb {
-                pb.inc(1);
+                pb.finish();
             }
-            r
-        })
-        .collect::<anyhow::Result<_>>()?;
+            return Err(e);
+        }
+    };
     let mut notes = Vec::new();
-    let mut points: Vec<(usize, WhatifPoint)> = Vec::new();
+    // (GPU type, point, its threshold, whether monotone repair raised its counts).
+    let mut points: Vec<(usize, WhatifPoint, Option<f64>, bool)> = Vec::new();
     for (g, plan) in plans.iter().enumerate() {
         let mut running: Vec<u32> = vec![0; plan.shapes().len()];
-        for ((_, lam), sf) in jobs.iter().zip(&sized).filter(|((jg, _), _)| *jg == g) {
+        for ((_, lam), (sf, threshold)) in jobs.iter().zip(&sized).filter(|((jg, _), _)| *jg == g) {
             let mut counts = sf.counts.clone();
             for (i, c) in counts.iter_mut().enumerate() {
                 if *c < running[i] {
@@ -143,6 +175,7 @@ pub fn whatif(
             if let Some(r) = &sf.reason {
                 notes.push(format!("{} at λ = {lam}: {r}", plan.long.name));
             }
+            let raised = counts != sf.counts;
             let repaired = SizedFleet {
                 counts,
                 ..sf.clone()
@@ -162,22 +195,21 @@ pub fn whatif(
                     max_lam_within_slo: None,
                     cost_vs_cheapest: None,
                 },
+                *threshold,
+                raised,
             ));
         }
     }
-    // Step thresholds, in parallel.
+    // Step thresholds: a fleet whose counts monotone repair raised is
+    // searched again at its new size (in parallel); the others keep theirs.
     let thresholds: Vec<Option<f64>> = points
         .par_iter()
-        .map(|(g, p)| {
-            let t = if p.fleet.slo_met {
+        .map(|(g, p, t, raised)| {
+            if *raised && p.fleet.slo_met {
                 max_lam(&plans[*g], &p.counts(), workload, s, p.lam).map(Some)
             } else {
-                Ok(None)
-            };
-            if let Some(pb) = &pb {
-                pb.inc(1);
+                Ok(*t)
             }
-            t
         })
         .collect::<anyhow::Result<_>>()?;
     if let Some(pb) = &pb {
@@ -186,7 +218,7 @@ pub fn whatif(
     let mut out: Vec<WhatifPoint> = points
         .into_iter()
         .zip(thresholds)
-        .map(|((_, mut p), t)| {
+        .map(|((_, mut p, _, _), t)| {
             p.max_lam_within_slo = t;
             p
         })

@@ -51,6 +51,7 @@ impl Report {
             Report::ProfileStep(r) => r.human(),
             Report::ProfileValidate(r) => r.human(),
             Report::Calibration(c) => format!("{}{}", c.summary, c.toml),
+            Report::Shard(d) => d.human(),
         }
     }
 
