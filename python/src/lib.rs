@@ -248,7 +248,8 @@ fn run(py: Python<'_>, args: Vec<String>, progress: Option<Py<PyAny>>) -> PyResu
         _ => Box::new(kvfleet::progress::Silent),
     };
     let result = py.detach(move || -> anyhow::Result<Outcome> {
-        let outcome = api::execute(command, reporter.as_ref())?;
+        let mut outcome = api::execute(command, reporter.as_ref())?;
+        outcome.report.record_argv(&args);
         let report = &outcome.report;
         let files = dest.write_files(report)?;
         Ok(Outcome {
