@@ -265,14 +265,22 @@ fn run(py: Python<'_>, args: Vec<String>, progress: Option<Py<PyAny>>) -> PyResu
     result.map_err(to_py_err)
 }
 
+/// One argument of [`describe`]: `(id, flag, kind, default, help, choices, positional)`.
+type ArgRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Vec<String>,
+    bool,
+);
+
 /// The arguments of a subcommand, for docstrings and type stubs: per
 /// argument `(id, flag, kind, default, help, choices, positional)`, where
 /// `kind` is `switch`, `value` or `values`.
 #[pyfunction]
-#[allow(clippy::type_complexity)]
-fn describe(
-    path: Vec<String>,
-) -> PyResult<(String, Vec<(String, String, String, Option<String>, String, Vec<String>, bool)>)> {
+fn describe(path: Vec<String>) -> PyResult<(String, Vec<ArgRow>)> {
     let root = api::command();
     let mut rows = Vec::new();
     let mut about = String::new();
@@ -284,7 +292,7 @@ fn describe(
             if a.is_hide_set() || matches!(id, "help" | "version" | "json") {
                 continue;
             }
-            if rows.iter().any(|r: &(String, _, _, _, _, _, _)| r.0 == id) {
+            if rows.iter().any(|r: &ArgRow| r.0 == id) {
                 continue;
             }
             let kind = if !a.get_action().takes_values() {

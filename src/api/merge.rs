@@ -193,20 +193,20 @@ fn read_shards(paths: &[PathBuf]) -> Result<(ShardDoc, BTreeMap<usize, Value>), 
         if doc.argv.is_empty() {
             return Err(bad(path, "the shard records no command line"));
         }
-        if let Some((p0, d0)) = &first {
-            if doc.argv != d0.argv || doc.shard.count != d0.shard.count {
-                return Err(bad(
-                    path,
-                    format!(
-                        "comes from another run than {} (`{}` with {} shards vs `{}` with {})",
-                        p0.display(),
-                        doc.argv.join(" "),
-                        doc.shard.count,
-                        d0.argv.join(" "),
-                        d0.shard.count
-                    ),
-                ));
-            }
+        if let Some((p0, d0)) = &first
+            && (doc.argv != d0.argv || doc.shard.count != d0.shard.count)
+        {
+            return Err(bad(
+                path,
+                format!(
+                    "comes from another run than {} (`{}` with {} shards vs `{}` with {})",
+                    p0.display(),
+                    doc.argv.join(" "),
+                    doc.shard.count,
+                    d0.argv.join(" "),
+                    d0.shard.count
+                ),
+            ));
         }
         if let Some(other) = seen.insert(doc.shard.index, path.clone()) {
             return Err(bad(
