@@ -22,9 +22,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::requests::{NEVER, ReqState};
-use super::server::{Ctx, InstanceStats, Server};
+use super::server::{Ctx, InstanceStats, PowerTable, Server, units_as_f64};
 use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
-use crate::profile::{PowerCurve, Profile};
+use crate::profile::Profile;
 
 const NIL: u32 = u32::MAX;
 
@@ -79,8 +79,7 @@ pub struct IterationInstance {
     fast_forward: bool,
     /// Prefill-only (disaggregated) instance: a request leaves after its prefill.
     prefill_only: bool,
-    power: PowerCurve,
-    power_slots: u32,
+    power: PowerTable,
 
     seqs: Vec<Seq>,
     free_seqs: Vec<u32>,
@@ -119,8 +118,11 @@ impl IterationInstance {
             max_seqs: max_num_seqs.max(1),
             fast_forward,
             prefill_only: false,
-            power: profile.power,
-            power_slots: profile.max_slots,
+            power: PowerTable::new(
+                profile.power,
+                profile.max_slots,
+                max_num_seqs.max(profile.max_slots),
+            ),
             seqs: Vec::new(),
             free_seqs: Vec::new(),
             head: NIL,
@@ -140,6 +142,16 @@ impl IterationInstance {
             stats: InstanceStats::default(),
             validate: false,
         }
+    }
+
+    /// Share a pool-wide power table (the same values this instance built).
+    pub fn set_power_table(&mut self, table: PowerTable) {
+        self.power = table;
+    }
+
+    /// This instance's power table (to share with the other instances of its pool).
+    pub fn power_table(&self) -> &PowerTable {
+        &self.power
     }
 
     /// Make this a prefill-only instance of a disaggregated fleet: a request
@@ -558,11 +570,11 @@ impl IterationInstance {
     }
 
     fn account(&mut self, run: &Run, dur_u: u128, used_end: u64) {
-        let dur_ns = dur_u as f64 / 65536.0;
+        let dur_ns = units_as_f64(dur_u) / 65536.0;
         self.stats.busy_ns += dur_ns;
         self.stats.batch_ns += run.batch as f64 * dur_ns;
         self.stats.kv_blocks_ns += (run.used_start + used_end) as f64 / 2.0 * dur_ns;
-        self.stats.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * dur_ns * 1e-9;
+        self.stats.busy_energy_j += self.power.power_w(run.batch) * dur_ns * 1e-9;
         self.stats.steps += run.m;
     }
 }
@@ -675,11 +687,11 @@ impl Server for IterationInstance {
         if let Some(run) = self.run {
             let dur_u = series_u(run.a, run.b, run.m);
             let el_u = units_of(now_ns).saturating_sub(run.start_u).min(dur_u);
-            let el_ns = el_u as f64 / 65536.0;
+            let el_ns = units_as_f64(el_u) / 65536.0;
             st.busy_ns += el_ns;
             st.batch_ns += run.batch as f64 * el_ns;
             st.kv_blocks_ns += run.used_start as f64 * el_ns;
-            st.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * el_ns * 1e-9;
+            st.busy_energy_j += self.power.power_w(run.batch) * el_ns * 1e-9;
         }
         st
     }

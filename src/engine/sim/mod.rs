@@ -292,9 +292,21 @@ pub fn run_with_router(
         }
     }
     match cfg.service_model {
-        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, router, |pi| {
+        ServiceModel::Iteration => {
+            // One power table per pool, shared by its instances.
+            let tables: Vec<_> = cfg
+                .pools
+                .iter()
+                .map(|p| {
+                    IterationInstance::new(&p.profile, p.max_num_seqs(), fast)
+                        .power_table()
+                        .clone()
+                })
+                .collect();
+            run_with(cfg, arrivals, replication, progress, router, |pi| {
             let p = &cfg.pools[pi];
             let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
+            s.set_power_table(tables[pi].clone());
             s.set_validate(cfg.validate);
             s.set_prefill_only(
                 cfg.disagg
@@ -302,7 +314,8 @@ pub fn run_with_router(
                     .is_some_and(|d| d.decode_of(pi).is_some()),
             );
             s
-        }),
+        })
+        }
         ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, router, |pi| {
             let p = &cfg.pools[pi];
             SlotInstance::new(&p.profile, p.n_slots())
