@@ -166,17 +166,37 @@ impl IterationInstance {
         tok.div_ceil(self.blk)
     }
 
+    /// Block phase of step `s` (`s mod blk`; a mask when blk is a power of two).
+    #[inline]
+    fn phase_of_step(&self, s: u64) -> usize {
+        if self.blk.is_power_of_two() {
+            (s & (self.blk - 1)) as usize
+        } else {
+            (s % self.blk) as usize
+        }
+    }
+
     #[inline]
     fn phase_key(&self, ctx_base: i64) -> usize {
-        (1 - ctx_base).rem_euclid(self.blk as i64) as usize
+        if self.blk.is_power_of_two() {
+            ((1 - ctx_base) & (self.blk as i64 - 1)) as usize
+        } else {
+            (1 - ctx_base).rem_euclid(self.blk as i64) as usize
+        }
     }
 
     /// Blocks demanded by decoding sequences over steps `s .. s+m`.
     fn decode_demand(&self, s: u64, m: u64) -> u64 {
         let (q, r) = (m / self.blk, m % self.blk);
         let mut d = q * self.n_dec as u64;
-        for i in 0..r {
-            d += self.phase_cnt[((s + i) % self.blk) as usize] as u64;
+        // Phases s, s+1, ... (mod blk), walked without a division per step.
+        let mut k = self.phase_of_step(s);
+        for _ in 0..r {
+            d += self.phase_cnt[k] as u64;
+            k += 1;
+            if k == self.phase_cnt.len() {
+                k = 0;
+            }
         }
         d
     }
@@ -189,10 +209,16 @@ impl IterationInstance {
         let q = free / n;
         let rem = free - q * n;
         let mut c = 0u64;
+        // Phase of step s + q·blk + r is that of s + r.
+        let mut k = self.phase_of_step(s);
         for r in 0..self.blk {
-            c += self.phase_cnt[((s + q * self.blk + r) % self.blk) as usize] as u64;
+            c += self.phase_cnt[k] as u64;
             if c > rem {
                 return q * self.blk + r;
+            }
+            k += 1;
+            if k == self.phase_cnt.len() {
+                k = 0;
             }
         }
         unreachable!("a full block cycle demands n_dec > rem blocks")
@@ -409,7 +435,7 @@ impl IterationInstance {
         let s = self.step;
         self.decode_alloc_done = false;
         if self.prefilling.is_empty() && self.n_dec > 0 {
-            let d0 = self.phase_cnt[(s % self.blk) as usize] as u64;
+            let d0 = self.phase_cnt[self.phase_of_step(s)] as u64;
             if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
                 self.clean_finish_top();
                 let Some(&Reverse((f, _, _))) = self.finish.peek() else {
@@ -439,7 +465,7 @@ impl IterationInstance {
         let used_start = self.used;
         let mut preempted = false;
         // (1) decode tokens: one block each at a boundary.
-        let demand = self.phase_cnt[(s % self.blk) as usize] as u64;
+        let demand = self.phase_cnt[self.phase_of_step(s)] as u64;
         if self.used + demand <= self.total_blks {
             self.used += demand;
         } else {
@@ -447,7 +473,7 @@ impl IterationInstance {
             while cur != NIL {
                 let sq = self.seqs[cur as usize];
                 if sq.phase == Phase::Decode
-                    && self.phase_key(sq.ctx_base) == (s % self.blk) as usize
+                    && self.phase_key(sq.ctx_base) == self.phase_of_step(s)
                 {
                     let mut self_preempted = false;
                     while self.used >= self.total_blks {
