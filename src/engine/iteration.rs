@@ -472,8 +472,7 @@ impl IterationInstance {
             let mut cur = self.head;
             while cur != NIL {
                 let sq = self.seqs[cur as usize];
-                if sq.phase == Phase::Decode
-                    && self.phase_key(sq.ctx_base) == self.phase_of_step(s)
+                if sq.phase == Phase::Decode && self.phase_key(sq.ctx_base) == self.phase_of_step(s)
                 {
                     let mut self_preempted = false;
                     while self.used >= self.total_blks {

@@ -304,17 +304,17 @@ pub fn run_with_router(
                 })
                 .collect();
             run_with(cfg, arrivals, replication, progress, router, |pi| {
-            let p = &cfg.pools[pi];
-            let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
-            s.set_power_table(tables[pi].clone());
-            s.set_validate(cfg.validate);
-            s.set_prefill_only(
-                cfg.disagg
-                    .as_ref()
-                    .is_some_and(|d| d.decode_of(pi).is_some()),
-            );
-            s
-        })
+                let p = &cfg.pools[pi];
+                let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
+                s.set_power_table(tables[pi].clone());
+                s.set_validate(cfg.validate);
+                s.set_prefill_only(
+                    cfg.disagg
+                        .as_ref()
+                        .is_some_and(|d| d.decode_of(pi).is_some()),
+                );
+                s
+            })
         }
         ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, router, |pi| {
             let p = &cfg.pools[pi];
