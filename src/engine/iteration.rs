@@ -109,6 +109,28 @@ impl IterationInstance {
     /// An idle instance. `max_num_seqs` caps running sequences; `fast_forward`
     /// false gives the naive one-event-per-step reference engine.
     pub fn new(profile: &Profile, max_num_seqs: u32, fast_forward: bool) -> Self {
+        let power = Self::power_table_of(profile, max_num_seqs);
+        Self::with_power_table(profile, max_num_seqs, fast_forward, power)
+    }
+
+    /// The power table an instance of `profile` capped at `max_num_seqs` uses
+    /// (build it once and share it among a pool's instances).
+    pub fn power_table_of(profile: &Profile, max_num_seqs: u32) -> PowerTable {
+        PowerTable::new(
+            profile.power,
+            profile.max_slots,
+            max_num_seqs.max(profile.max_slots),
+        )
+    }
+
+    /// As [`IterationInstance::new`], with a shared power table from
+    /// [`IterationInstance::power_table_of`].
+    pub fn with_power_table(
+        profile: &Profile,
+        max_num_seqs: u32,
+        fast_forward: bool,
+        power: PowerTable,
+    ) -> Self {
         let blk = profile.blk_size.max(1) as u64;
         IterationInstance {
             model: StepModel::of(profile),
@@ -118,11 +140,7 @@ impl IterationInstance {
             max_seqs: max_num_seqs.max(1),
             fast_forward,
             prefill_only: false,
-            power: PowerTable::new(
-                profile.power,
-                profile.max_slots,
-                max_num_seqs.max(profile.max_slots),
-            ),
+            power,
             seqs: Vec::new(),
             free_seqs: Vec::new(),
             head: NIL,
@@ -142,16 +160,6 @@ impl IterationInstance {
             stats: InstanceStats::default(),
             validate: false,
         }
-    }
-
-    /// Share a pool-wide power table (the same values this instance built).
-    pub fn set_power_table(&mut self, table: PowerTable) {
-        self.power = table;
-    }
-
-    /// This instance's power table (to share with the other instances of its pool).
-    pub fn power_table(&self) -> &PowerTable {
-        &self.power
     }
 
     /// Make this a prefill-only instance of a disaggregated fleet: a request
@@ -441,7 +449,15 @@ impl IterationInstance {
                 let Some(&Reverse((f, _, _))) = self.finish.peek() else {
                     unreachable!("decoding sequences without finish entries")
                 };
-                let mut m = (f + 1 - s).min(self.steps_until_kv_exhausted(s));
+                let to_finish = f + 1 - s;
+                // Each decoding sequence needs at most ceil(m / blk) blocks in
+                // m steps: when even that fits, KV cannot end the run first.
+                let worst = self.n_dec as u64 * to_finish.div_ceil(self.blk);
+                let mut m = if worst <= self.total_blks - self.used {
+                    to_finish
+                } else {
+                    to_finish.min(self.steps_until_kv_exhausted(s))
+                };
                 if !self.fast_forward {
                     m = 1;
                 }

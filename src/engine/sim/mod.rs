@@ -297,16 +297,16 @@ pub fn run_with_router(
             let tables: Vec<_> = cfg
                 .pools
                 .iter()
-                .map(|p| {
-                    IterationInstance::new(&p.profile, p.max_num_seqs(), fast)
-                        .power_table()
-                        .clone()
-                })
+                .map(|p| IterationInstance::power_table_of(&p.profile, p.max_num_seqs()))
                 .collect();
             run_with(cfg, arrivals, replication, progress, router, |pi| {
                 let p = &cfg.pools[pi];
-                let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
-                s.set_power_table(tables[pi].clone());
+                let mut s = IterationInstance::with_power_table(
+                    &p.profile,
+                    p.max_num_seqs(),
+                    fast,
+                    tables[pi].clone(),
+                );
                 s.set_validate(cfg.validate);
                 s.set_prefill_only(
                     cfg.disagg
