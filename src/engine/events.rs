@@ -4,12 +4,15 @@
 //! deterministic key (instance id or arrival sequence), so both engines see
 //! identical orders. Cancelled wake-ups are skipped by an epoch check.
 //!
-//! Entries are packed into three `u64` words (time; rank, key and variant;
-//! the variant's fields), compared as integers: 24 bytes an entry instead
-//! of 40, and one comparison chain instead of a derived enum order, with the
-//! same order. The next open-workload arrival (there is at most one pending)
-//! waits beside the heap rather than in it, so a request's arrival costs no
-//! heap push or pop.
+//! Instance wake-ups, nearly all the events, have a heap of their own whose
+//! entries are one `u128` (time, instance, epoch): 16 bytes and a single
+//! integer comparison. Other events are packed into three `u64` words
+//! (time; rank, key and variant; the variant's fields), compared as
+//! integers with the derived order. A wake-up has the lowest rank, so it
+//! precedes any other event at the same time: the next event is the earlier
+//! of the two heap tops, the wake-up on a tie. The next open-workload
+//! arrival (there is at most one pending) waits beside the heaps rather than
+//! in them, so a request's arrival costs no heap push or pop.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -155,6 +158,9 @@ impl Packed {
 /// Min-heap of events.
 #[derive(Debug, Default)]
 pub struct EventQueue {
+    /// Instance wake-ups: `time << 64 | instance << 32 | epoch`.
+    wakes: BinaryHeap<Reverse<u128>>,
+    /// Every other event except the pending open arrival.
     heap: BinaryHeap<Reverse<Packed>>,
     /// The pending open-workload arrival, kept out of the heap.
     arrival: Option<Packed>,
@@ -165,6 +171,12 @@ impl EventQueue {
     /// Schedule `kind` at `time_ns`; `key` orders same-time, same-rank events.
     #[inline]
     pub fn push(&mut self, time_ns: u64, key: u64, kind: EventKind) {
+        if let EventKind::Wake { instance, epoch } = kind {
+            debug_assert_eq!(key, instance as u64, "a wake-up is keyed by its instance");
+            let w = ((time_ns as u128) << 64) | ((instance as u128) << 32) | epoch as u128;
+            self.wakes.push(Reverse(w));
+            return;
+        }
         let e = Packed::of(time_ns, key, kind);
         if kind == EventKind::Arrival && self.arrival.is_none() {
             self.arrival = Some(e);
@@ -176,6 +188,29 @@ impl EventQueue {
     /// The earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<Event> {
+        if let Some(&Reverse(w)) = self.wakes.peek() {
+            let t = (w >> 64) as u64;
+            let other = match (self.arrival, self.heap.peek()) {
+                (Some(a), Some(Reverse(h))) => Some(a.0.min(h.0)),
+                (Some(a), None) => Some(a.0),
+                (None, Some(Reverse(h))) => Some(h.0),
+                (None, None) => None,
+            };
+            if other.is_none_or(|o| t <= o) {
+                self.wakes.pop();
+                self.popped += 1;
+                let instance = (w >> 32) as u32;
+                return Some(Event {
+                    time_ns: t,
+                    rank: 0,
+                    key: instance as u64,
+                    kind: EventKind::Wake {
+                        instance,
+                        epoch: w as u32,
+                    },
+                });
+            }
+        }
         let e = match (self.arrival, self.heap.peek()) {
             (Some(a), Some(Reverse(h))) if *h < a => self.heap.pop().map(|Reverse(e)| e),
             (Some(a), _) => {
@@ -197,7 +232,7 @@ impl EventQueue {
 
     /// Events still queued.
     pub fn len(&self) -> usize {
-        self.heap.len() + self.arrival.is_some() as usize
+        self.wakes.len() + self.heap.len() + self.arrival.is_some() as usize
     }
 
     /// True when nothing is scheduled.
@@ -234,6 +269,11 @@ mod tests {
                 5 => EventKind::Delayed { req: a },
                 6 => EventKind::LinkDone { link: a, epoch: b },
                 _ => EventKind::Landed { req: a },
+            };
+            // A wake-up is keyed by its instance.
+            let key = match kind {
+                EventKind::Wake { instance, .. } => instance as u64,
+                _ => key,
             };
             q.push(t, key, kind);
             reference.push(Event {
