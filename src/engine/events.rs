@@ -225,6 +225,16 @@ impl EventQueue {
         })
     }
 
+    /// Instances of the next few pending wake-ups (the earliest first, then
+    /// the candidates for the one after it), for cache prefetching.
+    pub fn next_wakes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.wakes
+            .as_slice()
+            .iter()
+            .take(3)
+            .map(|&Reverse(w)| (w >> 32) as u32)
+    }
+
     /// Events popped so far.
     pub fn popped(&self) -> u64 {
         self.popped

@@ -22,7 +22,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::requests::{NEVER, ReqState};
-use super::server::{Ctx, InstanceStats, PowerTable, Server, units_as_f64};
+use super::server::{
+    Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64,
+};
 use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
 use crate::profile::Profile;
 
@@ -93,6 +95,9 @@ pub struct IterationInstance {
     /// Decoding sequences by the step residue (mod blk) at which they need a block.
     phase_cnt: Vec<u32>,
     finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Entries of `finish` whose sequence left decode early (preempted):
+    /// while there are none, the top is valid without reading its sequence.
+    finish_stale: u32,
     used: u64,
     /// Index of the next step to run.
     step: u64,
@@ -151,6 +156,7 @@ impl IterationInstance {
             sum_ctx_base: 0,
             phase_cnt: vec![0; blk as usize],
             finish: BinaryHeap::new(),
+            finish_stale: 0,
             used: 0,
             step: 0,
             time_u: 0,
@@ -301,6 +307,8 @@ impl IterationInstance {
                 let g = (s.ctx_base + self.step as i64 - s.isl as i64) as u64;
                 cx.reqs[s.req].generated = g as u32;
                 self.leave_decode(si);
+                // Its finish entry stays in the heap, stale.
+                self.finish_stale += 1;
                 let held_tok = s.isl as u64 + g - if self.decode_alloc_done { 0 } else { 1 };
                 self.blocks(held_tok)
             }
@@ -362,12 +370,16 @@ impl IterationInstance {
 
     /// Drop stale heap entries from the top.
     fn clean_finish_top(&mut self) {
+        if self.finish_stale == 0 {
+            return;
+        }
         while let Some(&Reverse((_, si, g))) = self.finish.peek() {
             let s = &self.seqs[si as usize];
             if s.generation == g && s.phase == Phase::Decode {
                 break;
             }
             self.finish.pop();
+            self.finish_stale -= 1;
         }
     }
 
@@ -656,6 +668,8 @@ impl Server for IterationInstance {
             let sq = self.seqs[si as usize];
             if sq.generation == g && sq.phase == Phase::Decode {
                 self.complete(si, now_ns, cx);
+            } else {
+                self.finish_stale -= 1;
             }
         }
         if self.validate {
@@ -772,6 +786,7 @@ impl Server for IterationInstance {
         self.sum_ctx_base = 0;
         self.phase_cnt.iter_mut().for_each(|c| *c = 0);
         self.finish.clear();
+        self.finish_stale = 0;
         self.used = 0;
         self.step = step;
         self.time_u = self.time_u.max(units_of(now_ns));
@@ -816,11 +831,36 @@ impl Server for IterationInstance {
         assert_eq!(sum_cb, self.sum_ctx_base, "context sum");
         assert_eq!(phase, self.phase_cnt, "block phase counts");
         assert_eq!(held, self.used, "KV blocks in use");
+        let stale = self
+            .finish
+            .iter()
+            .filter(|&&Reverse((_, si, g))| {
+                let s = &self.seqs[si as usize];
+                !(s.generation == g && s.phase == Phase::Decode)
+            })
+            .count();
+        assert_eq!(stale as u32, self.finish_stale, "stale finish entries");
         // `n_running` may exceed a cap lowered mid-run (no preemption); admission checks the cap.
         assert!(self.used <= self.total_blks, "KV over capacity");
     }
 
     fn set_validate(&mut self, on: bool) {
         self.validate = on;
+    }
+
+    fn prefetch(&self, deep: bool) {
+        prefetch_all(self);
+        if deep {
+            // What the next wake-up reads: the finishing sequence, the
+            // prefill chunks' sequences, the block phases.
+            let seqs = self.seqs.as_ptr();
+            if let Some(&Reverse((_, si, _))) = self.finish.peek() {
+                prefetch(seqs.wrapping_add(si as usize));
+            }
+            for &(si, _) in self.chunks.iter().take(2) {
+                prefetch(seqs.wrapping_add(si as usize));
+            }
+            prefetch(self.phase_cnt.as_ptr());
+        }
     }
 }

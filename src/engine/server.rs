@@ -118,6 +118,39 @@ pub trait Server {
 
     /// Check invariants at every step boundary (slow; for tests).
     fn set_validate(&mut self, on: bool);
+
+    /// A hint that this instance is about to be woken: start loading its
+    /// state into the cache (`deep`: also what its next wake-up reads through
+    /// pointers). No effect on results; the default does nothing.
+    fn prefetch(&self, deep: bool) {
+        let _ = deep;
+    }
+}
+
+/// Ask the CPU to start loading the cache line holding `p` (a hint: no
+/// effect on results, and no fault on any address).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it neither reads into the program
+    // nor faults, whatever the address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch`] every cache line of `*v`.
+#[inline(always)]
+pub fn prefetch_all<T>(v: &T) {
+    let p = v as *const T as *const u8;
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
 }
 
 /// Board power per batch size, tabulated once per pool: the same values as

@@ -536,6 +536,7 @@ fn run_with<S: Server>(
                     sim.stale_events += 1;
                     continue;
                 }
+                sim.prefetch_next_wakes();
                 sim.waking = Some(instance);
                 let next = sim.call(p, i, |s, now, cx| s.on_wake(now, cx));
                 sim.pools[p].epochs[i] += 1;
@@ -619,6 +620,16 @@ impl<S: Server> Sim<'_, S> {
             self.arrival_seq,
             EventKind::UserArrival { user },
         );
+    }
+
+    /// Start loading the state of the instances woken next (at large fleets
+    /// an instance's state has left the cache between two of its events).
+    #[inline]
+    fn prefetch_next_wakes(&self) {
+        for (k, w) in self.events.next_wakes().enumerate() {
+            let (p, i) = self.where_is[w as usize];
+            self.pools[p as usize].instances[i as usize].prefetch(k == 0);
+        }
     }
 
     fn push_wake(&mut self, p: usize, i: usize, t: u64) {
