@@ -37,6 +37,10 @@ enum Admission {
     Accepted,
 }
 
+/// From this many instances, an instance's state has usually left the
+/// cache between two of its events, and the driver prefetches it.
+const PREFETCH_MIN_INSTANCES: usize = 32;
+
 struct PoolRt<S> {
     instances: Vec<S>,
     epochs: Vec<u32>,
@@ -136,6 +140,8 @@ struct Sim<'c, S: Server> {
     stale_events: u64,
     /// Requests restarted because their instance failed.
     evicted: u64,
+    /// Prefetch the next instances' state (fleets too large for the cache).
+    prefetch: bool,
     /// Global index of the instance whose wake-up is being processed.
     waking: Option<u32>,
     /// Router view index → pool index (decode-only pools are not routable).
@@ -392,6 +398,7 @@ fn run_with<S: Server>(
     let mut sim = Sim {
         cfg,
         pools,
+        prefetch: where_is.len() >= PREFETCH_MIN_INSTANCES,
         where_is,
         events: EventQueue::default(),
         reqs: Requests::default(),
@@ -536,7 +543,9 @@ fn run_with<S: Server>(
                     sim.stale_events += 1;
                     continue;
                 }
-                sim.prefetch_next_wakes();
+                if sim.prefetch {
+                    sim.prefetch_next_wakes();
+                }
                 sim.waking = Some(instance);
                 let next = sim.call(p, i, |s, now, cx| s.on_wake(now, cx));
                 sim.pools[p].epochs[i] += 1;
