@@ -22,9 +22,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::requests::{NEVER, ReqState};
-use super::server::{
-    Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64,
-};
+use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
 use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
 use crate::profile::Profile;
 
