@@ -4,8 +4,11 @@
 //! engine and 100k for the step engine; then the same stream on a
 //! disaggregated fleet (3 prefill + 8 decode H100 instances, InfiniBand KV
 //! link; `kvfleet disagg` finds 2 + 7 the cheapest for 500 ms / 100 ms)
-//! with the fast engine. Single-threaded. Run with
-//! `cargo bench --bench engine`.
+//! with the fast engine. Then fleet scale (issue 17): the same load per
+//! instance (18.75 req/s, ≈78%) on 8, 80 and 1,000 instances, 2M requests
+//! each, with events per request; and 8 instances at 2× overload (380 req/s,
+//! 500k requests) simulated to completion (`run_to_completion`).
+//! Single-threaded. Run with `cargo bench --bench engine`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,9 +19,9 @@ use kvfleet::profile::Profile;
 use kvfleet::simulate::open_arrivals;
 use kvfleet::workload::spec::WorkloadSpec;
 
-fn workload(n: u64) -> (WorkloadSpec, &'static str) {
+fn workload_at(n: u64, lam: f64) -> (WorkloadSpec, &'static str) {
     let mut w = WorkloadSpec::default_chat();
-    w.lam = Some(150.0);
+    w.lam = Some(lam);
     w.n_requests = Some(n);
     w.cdf = Some(PathBuf::from("azure"));
     w.isl = None;
@@ -27,13 +30,17 @@ fn workload(n: u64) -> (WorkloadSpec, &'static str) {
 }
 
 fn config(engine: EngineKind) -> SimConfig {
+    sized(engine, 8)
+}
+
+fn sized(engine: EngineKind, instances: u32) -> SimConfig {
     SimConfig {
         engine,
         ..SimConfig::new(
             vec![PoolConfig::new(
                 "pool",
                 Profile::preset("h100").expect("preset"),
-                8,
+                instances,
                 8192,
             )],
             1,
@@ -61,7 +68,11 @@ fn disaggregated() -> SimConfig {
 }
 
 fn measure(label: &str, cfg: SimConfig, n: u64, repeats: usize) {
-    let (w, what) = workload(n);
+    measure_at(label, cfg, n, 150.0, repeats);
+}
+
+fn measure_at(label: &str, cfg: SimConfig, n: u64, lam: f64, repeats: usize) {
+    let (w, what) = workload_at(n, lam);
     let mut rates = Vec::new();
     let mut events = 0;
     for r in 0..repeats {
@@ -73,18 +84,28 @@ fn measure(label: &str, cfg: SimConfig, n: u64, repeats: usize) {
             out.arrived,
             out.completed + out.rejected_total() + out.in_flight
         );
-        assert_eq!(
-            out.verdict,
-            engine::Verdict::Stable,
-            "{label} must be stable"
-        );
+        if cfg.run_to_completion {
+            assert_ne!(
+                out.verdict,
+                engine::Verdict::Stable,
+                "{label} is overloaded"
+            );
+            assert_eq!(out.in_flight, 0, "{label} runs to completion");
+        } else {
+            assert_eq!(
+                out.verdict,
+                engine::Verdict::Stable,
+                "{label} must be stable"
+            );
+        }
         rates.push(out.arrived as f64 / wall);
         events = out.events;
     }
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
     println!(
-        "{label:<13} {median:>9.0} simulated requests/s (median of {repeats}, {n} requests, {events} events, {what})"
+        "{label:<15} {median:>9.0} simulated requests/s (median of {repeats}, {n} requests, {:.2} events/request, {what})",
+        events as f64 / n as f64
     );
 }
 
@@ -96,4 +117,20 @@ fn main() {
     measure("fast engine:", config(EngineKind::Fast), 1_000_000, 5);
     measure("step engine:", config(EngineKind::Step), 100_000, 3);
     measure("disaggregated:", disaggregated(), 1_000_000, 3);
+    // Fleet scale: 18.75 req/s per instance.
+    for n in [8u32, 80, 1000] {
+        let lam = 18.75 * n as f64;
+        measure_at(
+            &format!("{n} instances:"),
+            sized(EngineKind::Fast, n),
+            2_000_000,
+            lam,
+            3,
+        );
+    }
+    let overload = SimConfig {
+        run_to_completion: true,
+        ..sized(EngineKind::Fast, 8)
+    };
+    measure_at("2x overload:", overload, 500_000, 380.0, 3);
 }

@@ -94,6 +94,9 @@ pub struct RunSpec {
     /// TPOT SLO, ms.
     #[serde(default)]
     pub slo_tpot_ms: Option<f64>,
+    /// Simulate every request even when the fleet is unstable.
+    #[serde(default)]
+    pub run_to_completion: bool,
 }
 
 fn default_seed() -> u64 {
@@ -120,6 +123,7 @@ impl Default for RunSpec {
             replications: 1,
             slo_ttft_ms: default_slo(),
             slo_tpot_ms: None,
+            run_to_completion: false,
         }
     }
 }
@@ -365,6 +369,7 @@ impl Scenario {
                     ttft_ms: sim.slo_ttft_ms,
                     tpot_ms: sim.slo_tpot_ms,
                 },
+                run_to_completion: sim.run_to_completion,
                 ..SimConfig::new(pools, sim.seed, sim.slo_ttft_ms)
             },
             workload: self.workload,

@@ -196,7 +196,10 @@ pub fn run_replications(
         .into_par_iter()
         .map(|r| -> anyhow::Result<SimReport> {
             let taken = if r == 0 {
-                first.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.take()
+                first
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .take()
             } else {
                 None
             };
@@ -212,7 +215,12 @@ pub fn run_replications(
                 && job.progress
             {
                 tracing::warn!(
-                    "replication {r}: unstable at t = {detected_at_s:.1} s ({reason}); the run stopped early"
+                    "replication {r}: unstable at t = {detected_at_s:.1} s ({reason}); {}",
+                    if job.cfg.run_to_completion {
+                        "simulated to the end"
+                    } else {
+                        "the run stopped early"
+                    }
                 );
             }
             tracing::info!(

@@ -163,6 +163,52 @@ fn overload_ends_unstable_early() {
 }
 
 #[test]
+fn overload_runs_to_completion_when_asked() {
+    // 8 H100 instances at 2× their capacity: every request is simulated, the
+    // verdict is still unstable, and the backlog trajectory rises then drains.
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "simulate",
+            "--json",
+            "--quiet",
+            "--no-timing",
+            "--cdf",
+            "azure",
+            "--n-gpus",
+            "8",
+            "--lam",
+            "380",
+            "--n-req",
+            "40000",
+            "--seed",
+            "3",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let (v, _) = json_of(&args(&["--run-to-completion"]), "1");
+    assert_eq!(v["verdict"], "unstable");
+    let r = &v["requests"];
+    assert_eq!(r["arrived"].as_u64(), Some(40_000), "{r}");
+    assert_eq!(r["in_flight"].as_u64(), Some(0), "{r}");
+    let backlog = v["unstable"]["backlog"]
+        .as_array()
+        .expect("backlog trajectory");
+    let waiting: Vec<u64> = backlog
+        .iter()
+        .map(|p| p["waiting"].as_u64().expect("waiting"))
+        .collect();
+    assert!(waiting.len() >= 2 && waiting.len() <= 25, "{waiting:?}");
+    assert!(waiting.iter().max() > Some(&1000), "{waiting:?}");
+    assert_eq!(waiting.last(), Some(&0));
+    // Without the flag the same run stops at its verdict and has no trajectory.
+    let (early, _) = json_of(&args(&[]), "1");
+    assert_eq!(early["verdict"], "unstable");
+    assert!(early["requests"]["arrived"].as_u64() < Some(40_000));
+    assert!(early["unstable"].get("backlog").is_none());
+}
+
+#[test]
 fn over_context_requests_are_counted_rejections() {
     let (v, _) = json_of(
         &[

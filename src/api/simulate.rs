@@ -101,6 +101,9 @@ pub struct SimulateArgs {
     /// Check engine invariants at every step boundary (slow).
     #[arg(long)]
     pub validate: bool,
+    /// Simulate every request even when the fleet is unstable (verdict and backlog reported at the end).
+    #[arg(long)]
+    pub run_to_completion: bool,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -147,6 +150,7 @@ impl SimulateArgs {
         job.timing = !self.no_timing;
         job.progress = !self.output.quiet;
         job.cfg.validate |= self.validate;
+        job.cfg.run_to_completion |= self.run_to_completion;
         Ok(job)
     }
 
@@ -300,6 +304,9 @@ pub struct RunArgs {
     /// Omit wall-clock timing from the report.
     #[arg(long)]
     pub no_timing: bool,
+    /// Simulate every request even when the fleet is unstable (as `[sim] run_to_completion`).
+    #[arg(long)]
+    pub run_to_completion: bool,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -327,5 +334,6 @@ pub fn execute_scenario(args: RunArgs, reporter: &dyn Reporter) -> anyhow::Resul
     }
     job.timing = !args.no_timing;
     job.progress = !args.output.quiet;
+    job.cfg.run_to_completion |= args.run_to_completion;
     Ok(Report::Simulate(Box::new(run_job(&job, reporter)?)).into())
 }

@@ -146,6 +146,11 @@ pub struct SimConfig {
     pub record_requests: bool,
     /// Stop as unstable when this many requests are waiting (default: derived from capacity).
     pub max_waiting: Option<u64>,
+    /// Simulate every request to the end even when the fleet is found
+    /// unstable: the verdict is still `unstable` (first detection), with the
+    /// backlog trajectory in the report, but the run does not stop early.
+    /// Memory stays bounded by the backlog (waiting queues hold slab indices).
+    pub run_to_completion: bool,
     /// Changes of a pool's running-sequence cap during the run, in time order.
     pub controls: Vec<ControlChange>,
     /// Arrival-time windows with their own metrics and energy (e.g. before, during and after an event).
@@ -173,6 +178,7 @@ impl SimConfig {
             validate: false,
             record_requests: false,
             max_waiting: None,
+            run_to_completion: false,
             controls: Vec::new(),
             windows: Vec::new(),
             disagg: None,

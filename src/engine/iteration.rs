@@ -22,9 +22,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::requests::{NEVER, ReqState};
-use super::server::{Ctx, InstanceStats, Server};
+use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
 use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
-use crate::profile::{PowerCurve, Profile};
+use crate::profile::Profile;
 
 const NIL: u32 = u32::MAX;
 
@@ -79,8 +79,7 @@ pub struct IterationInstance {
     fast_forward: bool,
     /// Prefill-only (disaggregated) instance: a request leaves after its prefill.
     prefill_only: bool,
-    power: PowerCurve,
-    power_slots: u32,
+    power: PowerTable,
 
     seqs: Vec<Seq>,
     free_seqs: Vec<u32>,
@@ -94,6 +93,9 @@ pub struct IterationInstance {
     /// Decoding sequences by the step residue (mod blk) at which they need a block.
     phase_cnt: Vec<u32>,
     finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Entries of `finish` whose sequence left decode early (preempted):
+    /// while there are none, the top is valid without reading its sequence.
+    finish_stale: u32,
     used: u64,
     /// Index of the next step to run.
     step: u64,
@@ -110,6 +112,28 @@ impl IterationInstance {
     /// An idle instance. `max_num_seqs` caps running sequences; `fast_forward`
     /// false gives the naive one-event-per-step reference engine.
     pub fn new(profile: &Profile, max_num_seqs: u32, fast_forward: bool) -> Self {
+        let power = Self::power_table_of(profile, max_num_seqs);
+        Self::with_power_table(profile, max_num_seqs, fast_forward, power)
+    }
+
+    /// The power table an instance of `profile` capped at `max_num_seqs` uses
+    /// (build it once and share it among a pool's instances).
+    pub fn power_table_of(profile: &Profile, max_num_seqs: u32) -> PowerTable {
+        PowerTable::new(
+            profile.power,
+            profile.max_slots,
+            max_num_seqs.max(profile.max_slots),
+        )
+    }
+
+    /// As [`IterationInstance::new`], with a shared power table from
+    /// [`IterationInstance::power_table_of`].
+    pub fn with_power_table(
+        profile: &Profile,
+        max_num_seqs: u32,
+        fast_forward: bool,
+        power: PowerTable,
+    ) -> Self {
         let blk = profile.blk_size.max(1) as u64;
         IterationInstance {
             model: StepModel::of(profile),
@@ -119,8 +143,7 @@ impl IterationInstance {
             max_seqs: max_num_seqs.max(1),
             fast_forward,
             prefill_only: false,
-            power: profile.power,
-            power_slots: profile.max_slots,
+            power,
             seqs: Vec::new(),
             free_seqs: Vec::new(),
             head: NIL,
@@ -131,6 +154,7 @@ impl IterationInstance {
             sum_ctx_base: 0,
             phase_cnt: vec![0; blk as usize],
             finish: BinaryHeap::new(),
+            finish_stale: 0,
             used: 0,
             step: 0,
             time_u: 0,
@@ -154,17 +178,37 @@ impl IterationInstance {
         tok.div_ceil(self.blk)
     }
 
+    /// Block phase of step `s` (`s mod blk`; a mask when blk is a power of two).
+    #[inline]
+    fn phase_of_step(&self, s: u64) -> usize {
+        if self.blk.is_power_of_two() {
+            (s & (self.blk - 1)) as usize
+        } else {
+            (s % self.blk) as usize
+        }
+    }
+
     #[inline]
     fn phase_key(&self, ctx_base: i64) -> usize {
-        (1 - ctx_base).rem_euclid(self.blk as i64) as usize
+        if self.blk.is_power_of_two() {
+            ((1 - ctx_base) & (self.blk as i64 - 1)) as usize
+        } else {
+            (1 - ctx_base).rem_euclid(self.blk as i64) as usize
+        }
     }
 
     /// Blocks demanded by decoding sequences over steps `s .. s+m`.
     fn decode_demand(&self, s: u64, m: u64) -> u64 {
         let (q, r) = (m / self.blk, m % self.blk);
         let mut d = q * self.n_dec as u64;
-        for i in 0..r {
-            d += self.phase_cnt[((s + i) % self.blk) as usize] as u64;
+        // Phases s, s+1, ... (mod blk), walked without a division per step.
+        let mut k = self.phase_of_step(s);
+        for _ in 0..r {
+            d += self.phase_cnt[k] as u64;
+            k += 1;
+            if k == self.phase_cnt.len() {
+                k = 0;
+            }
         }
         d
     }
@@ -177,10 +221,16 @@ impl IterationInstance {
         let q = free / n;
         let rem = free - q * n;
         let mut c = 0u64;
+        // Phase of step s + q·blk + r is that of s + r.
+        let mut k = self.phase_of_step(s);
         for r in 0..self.blk {
-            c += self.phase_cnt[((s + q * self.blk + r) % self.blk) as usize] as u64;
+            c += self.phase_cnt[k] as u64;
             if c > rem {
                 return q * self.blk + r;
+            }
+            k += 1;
+            if k == self.phase_cnt.len() {
+                k = 0;
             }
         }
         unreachable!("a full block cycle demands n_dec > rem blocks")
@@ -255,6 +305,8 @@ impl IterationInstance {
                 let g = (s.ctx_base + self.step as i64 - s.isl as i64) as u64;
                 cx.reqs[s.req].generated = g as u32;
                 self.leave_decode(si);
+                // Its finish entry stays in the heap, stale.
+                self.finish_stale += 1;
                 let held_tok = s.isl as u64 + g - if self.decode_alloc_done { 0 } else { 1 };
                 self.blocks(held_tok)
             }
@@ -316,12 +368,16 @@ impl IterationInstance {
 
     /// Drop stale heap entries from the top.
     fn clean_finish_top(&mut self) {
+        if self.finish_stale == 0 {
+            return;
+        }
         while let Some(&Reverse((_, si, g))) = self.finish.peek() {
             let s = &self.seqs[si as usize];
             if s.generation == g && s.phase == Phase::Decode {
                 break;
             }
             self.finish.pop();
+            self.finish_stale -= 1;
         }
     }
 
@@ -397,13 +453,21 @@ impl IterationInstance {
         let s = self.step;
         self.decode_alloc_done = false;
         if self.prefilling.is_empty() && self.n_dec > 0 {
-            let d0 = self.phase_cnt[(s % self.blk) as usize] as u64;
+            let d0 = self.phase_cnt[self.phase_of_step(s)] as u64;
             if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
                 self.clean_finish_top();
                 let Some(&Reverse((f, _, _))) = self.finish.peek() else {
                     unreachable!("decoding sequences without finish entries")
                 };
-                let mut m = (f + 1 - s).min(self.steps_until_kv_exhausted(s));
+                let to_finish = f + 1 - s;
+                // Each decoding sequence needs at most ceil(m / blk) blocks in
+                // m steps: when even that fits, KV cannot end the run first.
+                let worst = self.n_dec as u64 * to_finish.div_ceil(self.blk);
+                let mut m = if worst <= self.total_blks - self.used {
+                    to_finish
+                } else {
+                    to_finish.min(self.steps_until_kv_exhausted(s))
+                };
                 if !self.fast_forward {
                     m = 1;
                 }
@@ -427,15 +491,14 @@ impl IterationInstance {
         let used_start = self.used;
         let mut preempted = false;
         // (1) decode tokens: one block each at a boundary.
-        let demand = self.phase_cnt[(s % self.blk) as usize] as u64;
+        let demand = self.phase_cnt[self.phase_of_step(s)] as u64;
         if self.used + demand <= self.total_blks {
             self.used += demand;
         } else {
             let mut cur = self.head;
             while cur != NIL {
                 let sq = self.seqs[cur as usize];
-                if sq.phase == Phase::Decode
-                    && self.phase_key(sq.ctx_base) == (s % self.blk) as usize
+                if sq.phase == Phase::Decode && self.phase_key(sq.ctx_base) == self.phase_of_step(s)
                 {
                     let mut self_preempted = false;
                     while self.used >= self.total_blks {
@@ -558,11 +621,11 @@ impl IterationInstance {
     }
 
     fn account(&mut self, run: &Run, dur_u: u128, used_end: u64) {
-        let dur_ns = dur_u as f64 / 65536.0;
+        let dur_ns = units_as_f64(dur_u) / 65536.0;
         self.stats.busy_ns += dur_ns;
         self.stats.batch_ns += run.batch as f64 * dur_ns;
         self.stats.kv_blocks_ns += (run.used_start + used_end) as f64 / 2.0 * dur_ns;
-        self.stats.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * dur_ns * 1e-9;
+        self.stats.busy_energy_j += self.power.power_w(run.batch) * dur_ns * 1e-9;
         self.stats.steps += run.m;
     }
 }
@@ -603,6 +666,8 @@ impl Server for IterationInstance {
             let sq = self.seqs[si as usize];
             if sq.generation == g && sq.phase == Phase::Decode {
                 self.complete(si, now_ns, cx);
+            } else {
+                self.finish_stale -= 1;
             }
         }
         if self.validate {
@@ -675,11 +740,11 @@ impl Server for IterationInstance {
         if let Some(run) = self.run {
             let dur_u = series_u(run.a, run.b, run.m);
             let el_u = units_of(now_ns).saturating_sub(run.start_u).min(dur_u);
-            let el_ns = el_u as f64 / 65536.0;
+            let el_ns = units_as_f64(el_u) / 65536.0;
             st.busy_ns += el_ns;
             st.batch_ns += run.batch as f64 * el_ns;
             st.kv_blocks_ns += run.used_start as f64 * el_ns;
-            st.busy_energy_j += self.power.power_w(run.batch, self.power_slots) * el_ns * 1e-9;
+            st.busy_energy_j += self.power.power_w(run.batch) * el_ns * 1e-9;
         }
         st
     }
@@ -719,6 +784,7 @@ impl Server for IterationInstance {
         self.sum_ctx_base = 0;
         self.phase_cnt.iter_mut().for_each(|c| *c = 0);
         self.finish.clear();
+        self.finish_stale = 0;
         self.used = 0;
         self.step = step;
         self.time_u = self.time_u.max(units_of(now_ns));
@@ -763,11 +829,36 @@ impl Server for IterationInstance {
         assert_eq!(sum_cb, self.sum_ctx_base, "context sum");
         assert_eq!(phase, self.phase_cnt, "block phase counts");
         assert_eq!(held, self.used, "KV blocks in use");
+        let stale = self
+            .finish
+            .iter()
+            .filter(|&&Reverse((_, si, g))| {
+                let s = &self.seqs[si as usize];
+                !(s.generation == g && s.phase == Phase::Decode)
+            })
+            .count();
+        assert_eq!(stale as u32, self.finish_stale, "stale finish entries");
         // `n_running` may exceed a cap lowered mid-run (no preemption); admission checks the cap.
         assert!(self.used <= self.total_blks, "KV over capacity");
     }
 
     fn set_validate(&mut self, on: bool) {
         self.validate = on;
+    }
+
+    fn prefetch(&self, deep: bool) {
+        prefetch_all(self);
+        if deep {
+            // What the next wake-up reads: the finishing sequence, the
+            // prefill chunks' sequences, the block phases.
+            let seqs = self.seqs.as_ptr();
+            if let Some(&Reverse((_, si, _))) = self.finish.peek() {
+                prefetch(seqs.wrapping_add(si as usize));
+            }
+            for &(si, _) in self.chunks.iter().take(2) {
+                prefetch(seqs.wrapping_add(si as usize));
+            }
+            prefetch(self.phase_cnt.as_ptr());
+        }
     }
 }

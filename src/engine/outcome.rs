@@ -13,7 +13,8 @@ use crate::metrics::Collector;
 pub enum Verdict {
     /// Queues stayed bounded.
     Stable,
-    /// Queues grew without bound; the run stopped early.
+    /// Queues grew without bound; the run stopped early (unless
+    /// `SimConfig::run_to_completion`, when it went on to the end).
     Unstable {
         /// Simulated time of detection, s.
         detected_at_s: f64,
@@ -89,6 +90,8 @@ pub struct SimOutcome {
     pub windows: Vec<WindowOutcome>,
     /// (time s, waiting requests) sampled at arrivals, at most every 100 ms.
     pub queue_trace: Vec<(f64, u64)>,
+    /// Requests waiting when the run ended.
+    pub waiting_at_end: u64,
     /// Requests restarted on another instance after theirs failed.
     pub evicted: u64,
     /// KV hand-offs of a disaggregated fleet (`None` when every pool serves both phases).

@@ -1,8 +1,10 @@
 //! The interface between the fleet driver and one serving instance.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::requests::Requests;
+use crate::profile::PowerCurve;
 
 /// What an instance may touch while it advances: the request slab, its
 /// waiting queue (its own, or the pool's central queue), and the list where
@@ -116,4 +118,83 @@ pub trait Server {
 
     /// Check invariants at every step boundary (slow; for tests).
     fn set_validate(&mut self, on: bool);
+
+    /// A hint that this instance is about to be woken: start loading its
+    /// state into the cache (`deep`: also what its next wake-up reads through
+    /// pointers). No effect on results; the default does nothing.
+    fn prefetch(&self, deep: bool) {
+        let _ = deep;
+    }
+}
+
+/// Ask the CPU to start loading the cache line holding `p` (a hint: no
+/// effect on results, and no fault on any address).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it neither reads into the program
+    // nor faults, whatever the address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch`] every cache line of `*v`.
+#[inline(always)]
+pub fn prefetch_all<T>(v: &T) {
+    let p = v as *const T as *const u8;
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
+}
+
+/// Board power per batch size, tabulated once per pool: the same values as
+/// [`PowerCurve::power_w`] (computed by it), without a `log2` and an `exp`
+/// per step. Batches beyond the table fall back to the curve.
+#[derive(Debug, Clone)]
+pub struct PowerTable {
+    curve: PowerCurve,
+    max_slots: u32,
+    watts: Arc<[f64]>,
+}
+
+impl PowerTable {
+    /// Largest table (batches above it are computed on the fly).
+    const MAX_LEN: u32 = 1 << 14;
+
+    /// The table of `curve` (with `max_slots` for its linear form) for
+    /// batches `0..=max_batch`.
+    pub fn new(curve: PowerCurve, max_slots: u32, max_batch: u32) -> Self {
+        let n = max_batch.min(Self::MAX_LEN);
+        PowerTable {
+            curve,
+            max_slots,
+            watts: (0..=n).map(|b| curve.power_w(b, max_slots)).collect(),
+        }
+    }
+
+    /// Board power at `batch` running sequences, W.
+    #[inline]
+    pub fn power_w(&self, batch: u32) -> f64 {
+        match self.watts.get(batch as usize) {
+            Some(&w) => w,
+            None => self.curve.power_w(batch, self.max_slots),
+        }
+    }
+}
+
+/// A unit duration (2^-16 ns) as `f64`, the same value as `u as f64`
+/// (both round the same integer to nearest) but without the slow 128-bit
+/// conversion when it fits 64 bits.
+#[inline]
+pub fn units_as_f64(u: u128) -> f64 {
+    match u64::try_from(u) {
+        Ok(v) => v as f64,
+        Err(_) => u as f64,
+    }
 }

@@ -295,6 +295,37 @@ pub struct Unstable {
     pub detected_at_s: f64,
     /// Why.
     pub reason: String,
+    /// Waiting requests over the run, for a run simulated to completion
+    /// (`--run-to-completion`): up to 24 evenly spaced samples and the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<Vec<BacklogPoint>>,
+}
+
+/// One sample of a run's backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BacklogPoint {
+    /// Simulated time, s.
+    pub t_s: f64,
+    /// Requests waiting (all pools).
+    pub waiting: u64,
+}
+
+/// The backlog trajectory of a run: up to 24 of its queue samples, evenly
+/// spaced in sample index, then the end of the run.
+fn backlog_trajectory(out: &SimOutcome) -> Vec<BacklogPoint> {
+    const POINTS: usize = 24;
+    let q = &out.queue_trace;
+    let mut v: Vec<BacklogPoint> = (0..POINTS.min(q.len()))
+        .map(|k| {
+            let (t_s, waiting) = q[k * q.len() / POINTS.min(q.len())];
+            BacklogPoint { t_s, waiting }
+        })
+        .collect();
+    v.push(BacklogPoint {
+        t_s: out.end_s,
+        waiting: out.waiting_at_end,
+    });
+    v
 }
 
 /// Replication statistics.
@@ -505,6 +536,7 @@ impl SimReport {
                 Some(Unstable {
                     detected_at_s: *detected_at_s,
                     reason: reason.clone(),
+                    backlog: cfg.run_to_completion.then(|| backlog_trajectory(out)),
                 }),
             ),
         };

@@ -107,6 +107,7 @@ impl<S: Server> Sim<'_, S> {
                 .iter()
                 .map(|&(t, w)| (t as f64 * 1e-9, w))
                 .collect(),
+            waiting_at_end: self.waiting_total,
             evicted: self.evicted,
             kv_transfer: self.handoff.map(|mut h| {
                 h.out.link_busy_s = h.links.iter().map(|l| l.busy_ns).sum::<f64>() * 1e-9;

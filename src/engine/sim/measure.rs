@@ -81,6 +81,10 @@ impl<S: Server> Sim<'_, S> {
     }
 
     pub(super) fn check_saturation(&mut self, id: u64) {
+        if self.cfg.run_to_completion && self.verdict != Verdict::Stable {
+            // Already found unstable; the run goes on to the end.
+            return;
+        }
         if self.waiting_total > self.max_waiting {
             self.verdict = Verdict::Unstable {
                 detected_at_s: self.now as f64 * 1e-9,
@@ -89,7 +93,7 @@ impl<S: Server> Sim<'_, S> {
                     self.waiting_total, self.max_waiting
                 ),
             };
-            self.stop_early = true;
+            self.stop_early = !self.cfg.run_to_completion;
             return;
         }
         // A queue that grows while capacity is reduced by a scheduled event
@@ -113,7 +117,7 @@ impl<S: Server> Sim<'_, S> {
                         self.cfg.pools[p].id
                     ),
                 };
-                self.stop_early = true;
+                self.stop_early = !self.cfg.run_to_completion;
                 return;
             }
         }

@@ -37,6 +37,10 @@ enum Admission {
     Accepted,
 }
 
+/// From this many instances, an instance's state has usually left the
+/// cache between two of its events, and the driver prefetches it.
+const PREFETCH_MIN_INSTANCES: usize = 32;
+
 struct PoolRt<S> {
     instances: Vec<S>,
     epochs: Vec<u32>,
@@ -136,6 +140,8 @@ struct Sim<'c, S: Server> {
     stale_events: u64,
     /// Requests restarted because their instance failed.
     evicted: u64,
+    /// Prefetch the next instances' state (fleets too large for the cache).
+    prefetch: bool,
     /// Global index of the instance whose wake-up is being processed.
     waking: Option<u32>,
     /// Router view index → pool index (decode-only pools are not routable).
@@ -292,17 +298,30 @@ pub fn run_with_router(
         }
     }
     match cfg.service_model {
-        ServiceModel::Iteration => run_with(cfg, arrivals, replication, progress, router, |pi| {
-            let p = &cfg.pools[pi];
-            let mut s = IterationInstance::new(&p.profile, p.max_num_seqs(), fast);
-            s.set_validate(cfg.validate);
-            s.set_prefill_only(
-                cfg.disagg
-                    .as_ref()
-                    .is_some_and(|d| d.decode_of(pi).is_some()),
-            );
-            s
-        }),
+        ServiceModel::Iteration => {
+            // One power table per pool, shared by its instances.
+            let tables: Vec<_> = cfg
+                .pools
+                .iter()
+                .map(|p| IterationInstance::power_table_of(&p.profile, p.max_num_seqs()))
+                .collect();
+            run_with(cfg, arrivals, replication, progress, router, |pi| {
+                let p = &cfg.pools[pi];
+                let mut s = IterationInstance::with_power_table(
+                    &p.profile,
+                    p.max_num_seqs(),
+                    fast,
+                    tables[pi].clone(),
+                );
+                s.set_validate(cfg.validate);
+                s.set_prefill_only(
+                    cfg.disagg
+                        .as_ref()
+                        .is_some_and(|d| d.decode_of(pi).is_some()),
+                );
+                s
+            })
+        }
         ServiceModel::Slot => run_with(cfg, arrivals, replication, progress, router, |pi| {
             let p = &cfg.pools[pi];
             SlotInstance::new(&p.profile, p.n_slots())
@@ -379,6 +398,7 @@ fn run_with<S: Server>(
     let mut sim = Sim {
         cfg,
         pools,
+        prefetch: where_is.len() >= PREFETCH_MIN_INSTANCES,
         where_is,
         events: EventQueue::default(),
         reqs: Requests::default(),
@@ -523,6 +543,9 @@ fn run_with<S: Server>(
                     sim.stale_events += 1;
                     continue;
                 }
+                if sim.prefetch {
+                    sim.prefetch_next_wakes();
+                }
                 sim.waking = Some(instance);
                 let next = sim.call(p, i, |s, now, cx| s.on_wake(now, cx));
                 sim.pools[p].epochs[i] += 1;
@@ -606,6 +629,16 @@ impl<S: Server> Sim<'_, S> {
             self.arrival_seq,
             EventKind::UserArrival { user },
         );
+    }
+
+    /// Start loading the state of the instances woken next (at large fleets
+    /// an instance's state has left the cache between two of its events).
+    #[inline]
+    fn prefetch_next_wakes(&self) {
+        for (k, w) in self.events.next_wakes().enumerate() {
+            let (p, i) = self.where_is[w as usize];
+            self.pools[p as usize].instances[i as usize].prefetch(k == 0);
+        }
     }
 
     fn push_wake(&mut self, p: usize, i: usize, t: u64) {
