@@ -11,6 +11,7 @@ use super::fit::{LinearFit, fit_nonneg_relative};
 use super::hardware::{Dtype, hardware_names, lookup_hardware};
 use super::models::{load_hf_config, lookup_model, model_names};
 use super::roofline::{Batch, Instance, RooflineParams};
+use super::step_law::StepLaw;
 use super::{PowerCurve, Profile};
 use crate::error::InputError;
 
@@ -23,6 +24,9 @@ pub const DEFAULT_MAX_SEQS: u32 = 256;
 pub const DEFAULT_BLK_TOK: u32 = 16;
 /// Context at which H is expressed, tokens.
 pub const CALIBRATION_CTX_TOK: u32 = 8192;
+/// Batch sizes whose W(b), H(b) a computed profile tabulates (larger batches,
+/// possible with a raised `--max-num-seqs`, are computed on demand).
+pub const LAW_TABLE_MAX_BATCH: u32 = 512;
 /// Saturated serving power as a fraction of TDP (the h100 preset: 600 W of 700 W).
 pub const NOMINAL_POWER_FRACTION: f64 = 0.85;
 /// Logistic power-curve steepness (the presets' style).
@@ -240,6 +244,10 @@ pub fn linearise(name: &str, inst: Instance) -> Result<ComputedProfile, InputErr
             POWER_K,
             POWER_X0,
         ),
+        step_law: Some(std::sync::Arc::new(StepLaw::new(
+            inst.clone(),
+            LAW_TABLE_MAX_BATCH,
+        ))),
     };
     profile.validate().map_err(|r| InputError::field(name, r))?;
     Ok(ComputedProfile {

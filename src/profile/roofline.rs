@@ -1,7 +1,7 @@
 //! Roofline step-time model of one serving instance (model × hardware × TP/EP ×
 //! dtypes): `step = max(compute, memory) + communication + fixed overhead`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::hardware::{Dtype, Hardware};
 use super::models::ModelSpec;
@@ -20,7 +20,8 @@ use super::models::ModelSpec;
 /// family gives 32–80 %, i.e. absolute accuracy for an unseen serving stack is
 /// much looser than for the stacks measured. Re-run with
 /// `kvfleet profile validate` and `cargo test --release --test roofline_validation`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RooflineParams {
     /// Fraction of dense tensor peak achieved by the step's matmuls. Default 0.60
     /// (fitted; inside the 60–75 % of dense peak that large cuBLAS/hipBLASLt
@@ -45,6 +46,16 @@ pub struct RooflineParams {
     pub reserve_gb: f64,
     /// Bytes per activation value exchanged by collectives (BF16 = 2).
     pub act_bytes: f64,
+    /// Per-sequence per-step overhead of the serving engine (scheduling, input
+    /// preparation, sampling, detokenisation of one sequence), seconds.
+    /// Default 0 (the step-time measurements of `data/roofline_validation.toml`
+    /// cannot separate it); a serving calibration fits it.
+    pub seq_overhead_s: f64,
+    /// Largest token count with a captured CUDA/HIP graph (vLLM
+    /// `max_cudagraph_capture_size`, 512 by default); steps up to it run padded
+    /// to the next captured size ([`cuda_graph_padded_tok`]). 0 = no padding
+    /// (the default of the step-time fit, whose batches are powers of two).
+    pub cuda_graph_max_tok: u32,
 }
 
 impl Default for RooflineParams {
@@ -58,6 +69,8 @@ impl Default for RooflineParams {
             mem_fraction: 0.90,
             reserve_gb: 2.0,
             act_bytes: 2.0,
+            seq_overhead_s: 0.0,
+            cuda_graph_max_tok: 0,
         }
     }
 }
@@ -186,89 +199,41 @@ impl Instance {
         2.0 * (t - 1.0) / t * bytes / bw + 2.0 * (t - 1.0) * self.params.hop_latency_s
     }
 
-    /// Roofline time of one step.
+    /// Roofline time of one step (a batch given by its averages; see [`Batch`]).
     pub fn step(&self, b: &Batch) -> StepTime {
+        self.step_moments(&StepMoments::of_batch(self, b))
+    }
+
+    /// Roofline time of one step given by its exact sums ([`StepMoments`]).
+    pub fn step_moments(&self, b: &StepMoments) -> StepTime {
         let m = &self.model;
         let p = &self.params;
         let t = self.tp as f64;
         let tokens = b.n_decode + b.prefill_tok;
-        // Compute: 2·active params per token for the linear layers, plus attention over context.
-        // Each prompt's chunk attends to its cached prefix and causally to itself.
-        let attn_pairs = b.decode_ctx_sum_tok
-            + b.prefill_tok * b.prefill_prior_ctx_tok
-            + 0.5 * b.prefill_tok * b.prefill_tok / b.prompts();
-        // Sliding-window layers see at most `sliding_window` tokens of context.
-        let w = m.sliding_window as f64;
-        let (win_dec_ctx, win_prior) = if m.window_layers() > 0 {
-            let mean_ctx = if b.n_decode > 0.0 {
-                b.decode_ctx_sum_tok / b.n_decode
-            } else {
-                0.0
-            };
-            (b.n_decode * mean_ctx.min(w), b.prefill_prior_ctx_tok.min(w))
-        } else {
-            (0.0, 0.0)
-        };
-        let win_pairs =
-            win_dec_ctx + b.prefill_tok * (win_prior + 0.5 * b.prefill_tok / b.prompts()).min(w);
-        let flops = 2.0 * m.active_params() as f64 * tokens
-            + m.attn_flops_per_token_ctx() * attn_pairs
-            + m.window_attn_flops_per_token_ctx() * win_pairs;
-        let compute_s = flops / t / (self.hw.peak_flops(self.weight_dtype) * p.compute_eff);
+        // CUDA/HIP graphs are captured for a fixed list of token counts; a step
+        // runs the graph of the next captured size, so its matmuls see padded rows.
+        let padded = cuda_graph_padded_tok(tokens, p.cuda_graph_max_tok);
+        // Compute: 2·active params per token for the linear layers (experts at the
+        // math precision of their weights, the rest at its own), plus attention.
+        let (expert_active, other_active) = self.active_split();
+        let linear_s = 2.0 * padded * expert_active / self.peak_flops_eff(self.expert_dtype())
+            + 2.0 * padded * other_active / self.peak_flops_eff(self.dense_dtype());
+        let attn_flops = m.attn_flops_per_token_ctx() * b.attn_pairs
+            + m.window_attn_flops_per_token_ctx() * b.win_attn_pairs;
+        let attn_s = attn_flops / self.peak_flops_eff(self.attention_dtype());
+        let flops = 2.0 * tokens * (expert_active + other_active) + attn_flops;
+        let compute_s = (linear_s + attn_s) / t;
         // Memory: weights once per step (only the experts some token was routed to),
         // KV read for every context token, KV written for every new token.
-        let routed = m.routed_expert_params() as f64;
-        let touched = if m.is_moe() && tokens > 0.0 {
-            let miss = 1.0 - m.experts_per_tok as f64 / m.experts as f64;
-            1.0 - miss.powf(tokens)
-        } else {
-            0.0
-        };
-        let weights_read =
-            (m.total_params() as f64 - routed + routed * touched) * self.weight_dtype.bytes() / t;
+        let weights_read = self.weight_bytes_read(tokens) / t;
         let kv_tok = self.kv_bytes_per_token_per_gpu();
-        let kv_read = kv_tok
-            * (b.decode_ctx_sum_tok
-                + if b.prefill_tok > 0.0 {
-                    b.prefill_prior_ctx_tok * b.prompts()
-                } else {
-                    0.0
-                });
         let kv_win_tok = m.window_kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp);
-        let kv_read = kv_read
-            + kv_win_tok
-                * (win_dec_ctx
-                    + if b.prefill_tok > 0.0 {
-                        win_prior * b.prompts()
-                    } else {
-                        0.0
-                    });
+        let kv_read = kv_tok * b.kv_read_tok + kv_win_tok * b.win_kv_read_tok;
         let kv_write = (kv_tok + kv_win_tok) * tokens;
         let bytes_per_gpu = weights_read + kv_read + kv_write;
         let memory_s = bytes_per_gpu / (self.hw.hbm_tbps * 1e12 * p.memory_eff);
-        // Communication: 2 all-reduces of the hidden state per layer; MoE layers
-        // with EP > 1 replace the MLP all-reduce by an all-to-all dispatch + combine.
-        let msg = tokens * m.hidden as f64 * p.act_bytes;
-        let moe_layers = if m.is_moe() {
-            m.layers - m.dense_layers.min(m.layers)
-        } else {
-            0
-        } as f64;
-        let comm_s = if tokens == 0.0 {
-            0.0
-        } else if self.ep > 1 && m.is_moe() {
-            let e = self.ep as f64;
-            let a2a_bytes =
-                tokens / t * m.hidden as f64 * p.act_bytes * m.experts_per_tok as f64 * (e - 1.0)
-                    / e;
-            let a2a =
-                a2a_bytes / (self.hw.scaleup_gbps * 1e9 * p.link_eff) + (e - 1.0) * p.hop_latency_s;
-            (m.layers as f64 + (m.layers as f64 - moe_layers)) * self.ring_allreduce_s(msg)
-                + moe_layers * 2.0 * a2a
-        } else {
-            2.0 * m.layers as f64 * self.ring_allreduce_s(msg)
-        };
-        let overhead_s = p.step_overhead_s;
+        let comm_s = self.comm_s(tokens);
+        let overhead_s = p.step_overhead_s + p.seq_overhead_s * (b.n_decode + b.prefill_seqs);
         let step_s = compute_s.max(memory_s) + comm_s + overhead_s;
         let bound = if comm_s > compute_s.max(memory_s) {
             "comm"
@@ -286,6 +251,209 @@ impl Instance {
             bound,
             flops,
             bytes_per_gpu,
+        }
+    }
+
+    /// Format of the routed experts' weights.
+    pub fn expert_dtype(&self) -> Dtype {
+        self.weight_dtype
+    }
+
+    /// Format of the non-expert weights (attention, dense MLP, embeddings): BF16
+    /// when the checkpoint quantises only its experts ([`ModelSpec::quant_experts_only`]).
+    pub fn dense_dtype(&self) -> Dtype {
+        if self.model.quant_experts_only && self.model.is_moe() {
+            Dtype::Bf16
+        } else {
+            self.weight_dtype
+        }
+    }
+
+    /// Math format of attention: the KV cache's (FP8 attention with an FP8 cache, else BF16).
+    pub fn attention_dtype(&self) -> Dtype {
+        match self.kv_dtype {
+            Dtype::Fp8 => Dtype::Fp8,
+            _ => Dtype::Bf16,
+        }
+    }
+
+    /// Effective FLOP/s of one GPU multiplying weights stored as `d`.
+    fn peak_flops_eff(&self, d: Dtype) -> f64 {
+        self.hw.peak_flops(d) * self.params.compute_eff
+    }
+
+    /// (routed-expert, other) parameters multiplied per token.
+    fn active_split(&self) -> (f64, f64) {
+        let m = &self.model;
+        let active = m.active_params() as f64;
+        if !m.is_moe() {
+            return (0.0, active);
+        }
+        let e = m.routed_expert_params() as f64 / m.experts as f64 * m.experts_per_tok as f64;
+        (e, active - e)
+    }
+
+    /// Expected distinct experts per MoE layer touched by `tokens` tokens, each
+    /// routed to k of E experts uniformly: `E·(1 − (1 − k/E)^tokens)`.
+    pub fn experts_touched(&self, tokens: f64) -> f64 {
+        let m = &self.model;
+        if !m.is_moe() || tokens <= 0.0 {
+            return 0.0;
+        }
+        let e = m.experts as f64;
+        e * (1.0 - (1.0 - m.experts_per_tok as f64 / e).powf(tokens))
+    }
+
+    /// Weight bytes a step of `tokens` tokens streams from HBM (whole instance):
+    /// every non-expert weight plus the experts touched.
+    pub fn weight_bytes_read(&self, tokens: f64) -> f64 {
+        let m = &self.model;
+        let routed = m.routed_expert_params() as f64;
+        let other = m.total_params() as f64 - routed;
+        let touched_frac = if m.is_moe() {
+            self.experts_touched(tokens) / m.experts as f64
+        } else {
+            0.0
+        };
+        other * self.dense_dtype().bytes() + routed * touched_frac * self.expert_dtype().bytes()
+    }
+
+    /// Collective time of a step of `tokens` tokens: 2 all-reduces of the
+    /// hidden state per layer; MoE layers with EP > 1 replace the MLP
+    /// all-reduce by an all-to-all dispatch + combine.
+    fn comm_s(&self, tokens: f64) -> f64 {
+        let m = &self.model;
+        let p = &self.params;
+        let t = self.tp as f64;
+        if tokens == 0.0 {
+            return 0.0;
+        }
+        let msg = tokens * m.hidden as f64 * p.act_bytes;
+        let moe_layers = if m.is_moe() {
+            m.layers - m.dense_layers.min(m.layers)
+        } else {
+            0
+        } as f64;
+        if self.ep > 1 && m.is_moe() {
+            let e = self.ep as f64;
+            let a2a_bytes =
+                tokens / t * m.hidden as f64 * p.act_bytes * m.experts_per_tok as f64 * (e - 1.0)
+                    / e;
+            let a2a =
+                a2a_bytes / (self.hw.scaleup_gbps * 1e9 * p.link_eff) + (e - 1.0) * p.hop_latency_s;
+            (m.layers as f64 + (m.layers as f64 - moe_layers)) * self.ring_allreduce_s(msg)
+                + moe_layers * 2.0 * a2a
+        } else {
+            2.0 * m.layers as f64 * self.ring_allreduce_s(msg)
+        }
+    }
+}
+
+/// Token counts for which vLLM captures CUDA graphs by default
+/// (`cudagraph_capture_sizes`: 1, 2, 4, then every multiple of 8 up to
+/// `max_tok`): a step of `tokens` tokens is padded to the next one; above
+/// `max_tok` (or with `max_tok` 0) it runs unpadded.
+pub fn cuda_graph_padded_tok(tokens: f64, max_tok: u32) -> f64 {
+    if max_tok == 0 || tokens > max_tok as f64 || tokens <= 0.0 {
+        return tokens;
+    }
+    let n = tokens.ceil();
+    let padded = if n <= 2.0 {
+        n
+    } else if n <= 4.0 {
+        4.0
+    } else {
+        (n / 8.0).ceil() * 8.0
+    };
+    padded.min(max_tok as f64).max(tokens)
+}
+
+/// A step given by exact sums over its sequences: what [`Instance::step_moments`]
+/// prices. The engine builds these from its batch; [`StepMoments::of_batch`]
+/// from a [`Batch`] of averages.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StepMoments {
+    /// Decode sequences (one new token each).
+    pub n_decode: f64,
+    /// Prefill tokens in the step.
+    pub prefill_tok: f64,
+    /// Prompts with a prefill chunk in the step.
+    pub prefill_seqs: f64,
+    /// (query, key) pairs of the full-attention layers: Σ decode ctx +
+    /// Σ over chunks (k·prior + k²/2).
+    pub attn_pairs: f64,
+    /// The same for the sliding-window layers (context capped at the window).
+    pub win_attn_pairs: f64,
+    /// Cached tokens whose full-attention KV the step reads.
+    pub kv_read_tok: f64,
+    /// Cached tokens whose sliding-window KV the step reads.
+    pub win_kv_read_tok: f64,
+}
+
+impl StepMoments {
+    /// Sums of a [`Batch`] of averages (decode contexts all at their mean,
+    /// prompts alike).
+    pub fn of_batch(inst: &Instance, b: &Batch) -> StepMoments {
+        let m = &inst.model;
+        let attn_pairs = b.decode_ctx_sum_tok
+            + b.prefill_tok * b.prefill_prior_ctx_tok
+            + 0.5 * b.prefill_tok * b.prefill_tok / b.prompts();
+        // Sliding-window layers see at most `sliding_window` tokens of context.
+        let w = m.sliding_window as f64;
+        let (win_dec_ctx, win_prior) = if m.window_layers() > 0 {
+            let mean_ctx = if b.n_decode > 0.0 {
+                b.decode_ctx_sum_tok / b.n_decode
+            } else {
+                0.0
+            };
+            (b.n_decode * mean_ctx.min(w), b.prefill_prior_ctx_tok.min(w))
+        } else {
+            (0.0, 0.0)
+        };
+        let win_pairs =
+            win_dec_ctx + b.prefill_tok * (win_prior + 0.5 * b.prefill_tok / b.prompts()).min(w);
+        let has_prefill = b.prefill_tok > 0.0;
+        StepMoments {
+            n_decode: b.n_decode,
+            prefill_tok: b.prefill_tok,
+            prefill_seqs: if has_prefill { b.prompts() } else { 0.0 },
+            attn_pairs,
+            win_attn_pairs: win_pairs,
+            kv_read_tok: b.decode_ctx_sum_tok
+                + if has_prefill {
+                    b.prefill_prior_ctx_tok * b.prompts()
+                } else {
+                    0.0
+                },
+            win_kv_read_tok: win_dec_ctx
+                + if has_prefill {
+                    win_prior * b.prompts()
+                } else {
+                    0.0
+                },
+        }
+    }
+
+    /// Add decode sequences whose contexts sum to `ctx_sum_tok`, all at least
+    /// as long as the sliding window (`window_tok`; 0 = none).
+    pub fn add_decode(&mut self, n: f64, ctx_sum_tok: f64, window_tok: f64) {
+        self.n_decode += n;
+        self.attn_pairs += ctx_sum_tok;
+        self.kv_read_tok += ctx_sum_tok;
+        let win = n * window_tok.min(if n > 0.0 { ctx_sum_tok / n } else { 0.0 });
+        self.win_attn_pairs += win;
+        self.win_kv_read_tok += win;
+    }
+
+    /// Add one prompt's chunk of `k` tokens following `prior` cached tokens.
+    pub fn add_chunk(&mut self, prior_tok: f64, k: f64, window_tok: f64) {
+        self.prefill_tok += k;
+        self.prefill_seqs += 1.0;
+        self.attn_pairs += k * prior_tok + 0.5 * k * k;
+        self.kv_read_tok += prior_tok;
+        if window_tok > 0.0 {
+            self.win_attn_pairs += k * (prior_tok + 0.5 * k).min(window_tok);
+            self.win_kv_read_tok += prior_tok.min(window_tok);
         }
     }
 }
