@@ -43,6 +43,7 @@
 //! - [`shared_data`] — how tests find `../shared/data`, and skip loudly without it.
 
 pub mod analytic;
+pub mod benchmark;
 pub mod cli;
 pub mod compare;
 pub mod engine;

@@ -3,6 +3,7 @@
 //! and only then handed to the library.
 
 pub mod analytic;
+pub mod benchmark;
 pub mod calibrate;
 pub mod compare;
 pub mod disagg;
@@ -69,6 +70,8 @@ pub enum Command {
     Profile(Box<profile::ProfileArgs>),
     /// Fit a profile's W, H and prefill cost per token to measured step times (CSV); prints the profile as TOML.
     Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Fixed-concurrency serving benchmark (vLLM benchmark_serving / InferenceMAX) on a simulated deployment; `--compare` with measured rows.
+    Benchmark(Box<benchmark::BenchmarkArgs>),
 }
 
 /// The clap command with kvfleet's value rules applied to every argument of
@@ -164,6 +167,7 @@ impl Command {
             Command::Analytic(a) => (Some(&a.output), None, None),
             Command::Profile(a) => (Some(&a.output), None, None),
             Command::Calibrate(_) => (None, None, None),
+            Command::Benchmark(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
         };
         let mut out = Vec::new();
         if let Some(p) = output.and_then(|o| o.out.as_deref()) {
@@ -212,6 +216,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Analytic(args) => analytic::run(*args),
         Command::Profile(args) => profile::run(*args),
         Command::Calibrate(args) => calibrate::run(*args),
+        Command::Benchmark(args) => benchmark::run(*args),
     }
 }
 

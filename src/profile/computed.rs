@@ -56,6 +56,20 @@ pub fn is_computed_spec(spec: &str) -> bool {
 /// Parse `HW:MODEL[:tpN][:DTYPE][:epN][:kvDTYPE]` into a roofline instance.
 /// MODEL is a catalog name or a path to a Hugging Face `config.json` (or its directory).
 pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
+    let (spec, overlay) = super::overlay::split_overlay(spec);
+    let params = match overlay {
+        Some(path) => super::overlay::CalibrationOverlay::load(Path::new(path))?.efficiency,
+        None => RooflineParams::default(),
+    };
+    parse_instance_with(field, spec, params)
+}
+
+/// [`parse_instance`] of a spec without an overlay, with these efficiencies.
+pub fn parse_instance_with(
+    field: &str,
+    spec: &str,
+    params: RooflineParams,
+) -> Result<Instance, InputError> {
     let form =
         "expected HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8; optional :epN, :kvfp8)";
     let parts: Vec<&str> = spec.split(':').collect();
@@ -153,7 +167,7 @@ pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
         ep,
         weight_dtype: wd,
         kv_dtype: kvd,
-        params: RooflineParams::default(),
+        params,
     };
     let min_tok = (CALIBRATION_CTX_TOK as f64).max(DEFAULT_CHUNK_TOK as f64);
     if inst.kv_capacity_tok() < min_tok {

@@ -17,6 +17,7 @@ pub mod computed;
 pub mod fit;
 pub mod hardware;
 pub mod models;
+pub mod overlay;
 mod power;
 mod resolve;
 pub mod roofline;
