@@ -41,6 +41,19 @@ pub enum Deployment {
 }
 
 impl Deployment {
+    /// The client-visible latency per request outside the engine
+    /// ([`crate::profile::roofline::RooflineParams::frontend_latency_s`]) of the
+    /// serving side's step law (0 for profiles without one).
+    pub fn frontend_latency_s(&self) -> f64 {
+        let p = match self {
+            Deployment::Aggregated(p) => p,
+            Deployment::Disaggregated { prefill, .. } => &prefill.0,
+        };
+        p.step_law
+            .as_ref()
+            .map_or(0.0, |l| l.instance.params.frontend_latency_s)
+    }
+
     /// GPUs of the prefill side (aggregated: all), of the decode side (aggregated: all), in total.
     pub fn gpus(&self) -> (u64, u64, u64) {
         match self {
@@ -209,6 +222,7 @@ pub fn run_conc(spec: &BenchmarkSpec, conc: u32) -> Result<BenchRow, InputError>
         }),
     });
     let out = engine::run(&cfg, arrivals, 0, None)?;
+    let front_s = spec.deployment.frontend_latency_s();
     let lens = lengths.lock().map(|v| v.clone()).unwrap_or_default();
     let (mut ttft, mut tpot, mut e2el) = (vec![], vec![], vec![]);
     let (mut in_tok, mut out_tok, mut gaps_s, mut gaps) = (0u64, 0u64, 0.0, 0u64);
@@ -223,8 +237,8 @@ pub fn run_conc(spec: &BenchmarkSpec, conc: u32) -> Result<BenchRow, InputError>
         end_ns = end_ns.max(rec.done_ns);
         in_tok += i as u64;
         out_tok += o as u64;
-        let t = (rec.first_token_ns - rec.arrival_ns) as f64 / 1e9;
-        let e = (rec.done_ns - rec.arrival_ns) as f64 / 1e9;
+        let t = (rec.first_token_ns - rec.arrival_ns) as f64 / 1e9 + front_s;
+        let e = (rec.done_ns - rec.arrival_ns) as f64 / 1e9 + front_s;
         ttft.push(t);
         e2el.push(e);
         if o > 1 {
@@ -236,7 +250,9 @@ pub fn run_conc(spec: &BenchmarkSpec, conc: u32) -> Result<BenchRow, InputError>
     for v in [&mut ttft, &mut tpot, &mut e2el] {
         v.sort_by(f64::total_cmp);
     }
-    let duration = end_ns as f64 / 1e9;
+    // Each client's requests run back to back, each also paying the frontend
+    // latency: the run lasts that much longer per sequential request.
+    let duration = end_ns as f64 / 1e9 + front_s * spec.prompts_per_conc as f64;
     let (pg, dg, all) = spec.deployment.gpus();
     let per = |tok: u64, g: u64| {
         if duration > 0.0 {

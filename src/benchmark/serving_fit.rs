@@ -152,13 +152,14 @@ pub fn objective(rows: &[ReplayedRow]) -> f64 {
 }
 
 /// The fitted factors: `(name, lower, upper)` bounds of each, searched in log space.
-pub const FITTED: [(&str, f64, f64); 6] = [
+pub const FITTED: [(&str, f64, f64); 7] = [
     ("compute_eff", 0.02, 1.0),
     ("memory_eff", 0.1, 1.0),
     ("step_overhead_s", 1e-5, 0.02),
     ("seq_overhead_s", 1e-7, 5e-4),
     ("hop_latency_s", 1e-7, 5e-5),
     ("link_eff", 0.02, 1.0),
+    ("frontend_latency_s", 1e-5, 0.2),
 ];
 
 fn get(p: &RooflineParams, i: usize) -> f64 {
@@ -169,6 +170,7 @@ fn get(p: &RooflineParams, i: usize) -> f64 {
         p.seq_overhead_s,
         p.hop_latency_s,
         p.link_eff,
+        p.frontend_latency_s,
     ][i]
 }
 
@@ -185,6 +187,7 @@ fn with(base: RooflineParams, x: &[f64]) -> RooflineParams {
         seq_overhead_s: v[3],
         hop_latency_s: v[4],
         link_eff: v[5],
+        frontend_latency_s: v[6],
         ..base
     }
 }
@@ -209,6 +212,7 @@ pub struct ServingFit {
 pub fn start_params() -> RooflineParams {
     RooflineParams {
         seq_overhead_s: 2e-5,
+        frontend_latency_s: 5e-3,
         step_overhead_s: 2e-3,
         cuda_graph_max_tok: 512,
         ..RooflineParams::default()

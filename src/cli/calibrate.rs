@@ -15,7 +15,16 @@ use crate::profile::{ProfileOverrides, resolve_profile};
 pub struct CalibrateArgs {
     /// Measurements CSV: `batch,ctx,prefill_tokens,step_ms`, or
     /// `batch_size,prompt_size,token_size,prompt_time,token_time` (ms).
-    pub measurements: PathBuf,
+    #[arg(required_unless_present = "serving")]
+    pub measurements: Option<PathBuf>,
+    /// Fit the efficiency factors of a computed spec (`--gpu HW:MODEL:DTYPE`,
+    /// TP from each row) to measured serving-benchmark rows instead (the
+    /// data/measured/ CSV or InferenceMAX agg_bmk.json); prints a calibration overlay.
+    #[arg(long, value_name = "FILE", conflicts_with = "measurements")]
+    pub serving: Option<PathBuf>,
+    /// With --serving: fit settings.
+    #[command(flatten)]
+    pub serving_fit: super::calibrate_serving::ServingFitArgs,
     /// Profile supplying the fields that are not fitted (KV blocks, slots, chunk, price, power).
     #[arg(long, default_value = "h100")]
     pub gpu: String,
@@ -38,13 +47,21 @@ pub struct CalibrateArgs {
 
 /// Run `calibrate`.
 pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
+    if let Some(rows) = &args.serving {
+        return super::calibrate_serving::run(&args, rows);
+    }
+    let Some(measurements) = &args.measurements else {
+        return Err(
+            InputError::Usage("calibrate needs MEASUREMENTS or --serving FILE".into()).into(),
+        );
+    };
     let base = resolve_profile("--gpu", &args.gpu, &args.profile)?;
-    let samples = read_samples(&args.measurements)?;
+    let samples = read_samples(measurements)?;
     let name = args
         .name
         .clone()
         .unwrap_or_else(|| format!("calibrated-{}", args.gpu));
-    let field = args.measurements.display().to_string();
+    let field = measurements.display().to_string();
     let c = calibrate(&field, &base, samples, &name)?;
     let toml =
         toml::to_string(&c.profile).map_err(|e| InputError::field("--out", e.to_string()))?;

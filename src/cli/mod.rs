@@ -5,6 +5,7 @@
 pub mod analytic;
 pub mod benchmark;
 pub mod calibrate;
+pub mod calibrate_serving;
 pub mod compare;
 pub mod disagg;
 pub mod fleet;

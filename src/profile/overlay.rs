@@ -66,7 +66,7 @@ impl CalibrationOverlay {
 }
 
 /// Names of the `[efficiency]` fields, for error messages.
-pub const EFFICIENCY_FIELDS: &str = "compute_eff, memory_eff, link_eff, hop_latency_s, step_overhead_s, seq_overhead_s, cuda_graph_max_tok, mem_fraction, reserve_gb, act_bytes";
+pub const EFFICIENCY_FIELDS: &str = "compute_eff, memory_eff, link_eff, hop_latency_s, step_overhead_s, seq_overhead_s, cuda_graph_max_tok, frontend_latency_s, mem_fraction, reserve_gb, act_bytes";
 
 /// Check that efficiency factors are physically meaningful.
 pub fn check_params(p: &RooflineParams) -> Result<(), String> {
@@ -91,6 +91,7 @@ pub fn check_params(p: &RooflineParams) -> Result<(), String> {
     nonneg(p.hop_latency_s, "hop_latency_s")?;
     nonneg(p.step_overhead_s, "step_overhead_s")?;
     nonneg(p.seq_overhead_s, "seq_overhead_s")?;
+    nonneg(p.frontend_latency_s, "frontend_latency_s")?;
     if !(p.reserve_gb.is_finite() && p.reserve_gb >= 0.0) {
         return Err(format!(
             "efficiency.reserve_gb must be ≥ 0, got {}",

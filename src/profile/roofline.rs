@@ -56,6 +56,10 @@ pub struct RooflineParams {
     /// to the next captured size ([`cuda_graph_padded_tok`]). 0 = no padding
     /// (the default of the step-time fit, whose batches are powers of two).
     pub cuda_graph_max_tok: u32,
+    /// Latency a client sees per request outside the engine's steps (HTTP,
+    /// tokenisation, detokenisation and streaming of the API server), seconds.
+    /// No step pays it; `kvfleet benchmark` adds it to TTFT and E2E. Default 0.
+    pub frontend_latency_s: f64,
 }
 
 impl Default for RooflineParams {
@@ -71,6 +75,7 @@ impl Default for RooflineParams {
             act_bytes: 2.0,
             seq_overhead_s: 0.0,
             cuda_graph_max_tok: 0,
+            frontend_latency_s: 0.0,
         }
     }
 }
@@ -305,11 +310,19 @@ impl Instance {
     }
 
     /// Weight bytes a step of `tokens` tokens streams from HBM (whole instance):
-    /// every non-expert weight plus the experts touched.
+    /// every non-expert weight plus the experts touched. The input embedding
+    /// is a lookup of `tokens` rows, not a stream of the table (a tied LM head
+    /// streams it).
     pub fn weight_bytes_read(&self, tokens: f64) -> f64 {
         let m = &self.model;
         let routed = m.routed_expert_params() as f64;
-        let other = m.total_params() as f64 - routed;
+        let embed = m.embedding_params() as f64;
+        let looked_up = if m.tied_embeddings {
+            embed
+        } else {
+            (tokens * m.hidden as f64).min(embed)
+        };
+        let other = m.total_params() as f64 - routed - embed + looked_up;
         let touched_frac = if m.is_moe() {
             self.experts_touched(tokens) / m.experts as f64
         } else {
