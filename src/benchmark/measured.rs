@@ -101,6 +101,12 @@ fn bad(path: &Path, reason: String) -> InputError {
 /// InferenceMAX `agg_bmk.json`.
 pub fn read_measured(path: &Path) -> Result<Vec<MeasuredRow>, InputError> {
     let text = crate::input_file::read_text(path)?;
+    parse_measured(path, &text)
+}
+
+/// Parse measured rows from `text` (CSV or JSON); `path` names it in errors.
+pub fn parse_measured(path: &Path, text: &str) -> Result<Vec<MeasuredRow>, InputError> {
+    let text = text.to_string();
     let rows = if text.trim_start().starts_with(['[', '{']) {
         parse_json(path, &text)?
     } else {

@@ -10,6 +10,7 @@
 pub mod measured;
 pub mod report;
 pub mod serving_fit;
+pub mod validation;
 
 use std::sync::{Arc, Mutex};
 

@@ -59,6 +59,13 @@ pub struct ValidateArgs {
     /// Also list every point (default: only the median tables).
     #[arg(long)]
     pub points: bool,
+    /// Also replay the measured serving rows (data/measured/, compiled in) as
+    /// the benchmark they were, with the shipped calibration and without.
+    #[arg(long)]
+    pub serving: bool,
+    /// With --serving: use this calibration overlay instead of data/calibration/vllm-h100.toml.
+    #[arg(long, value_name = "FILE.toml", requires = "serving")]
+    pub calibration: Option<std::path::PathBuf>,
 }
 
 /// Flags of `profile step`.
@@ -478,6 +485,9 @@ pub struct ValidateOutput {
     pub file: String,
     /// Acceptance target on the dense decode median.
     pub target_median_rel_err: f64,
+    /// The measured serving rows replayed (`--serving`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<crate::benchmark::validation::ServingValidation>,
     #[serde(skip)]
     list_points: bool,
 }
@@ -568,8 +578,42 @@ impl HumanReport for ValidateOutput {
             abs_pct(r.target.median_abs_rel_err),
             100.0 * self.target_median_rel_err
         ));
+        if let Some(sv) = &self.serving {
+            out.push_str(&serving_table(sv));
+        }
         out
     }
+}
+
+fn serving_table(sv: &crate::benchmark::validation::ServingValidation) -> String {
+    let mut t = Table::new();
+    t.set_header([
+        "group",
+        "rows",
+        "tput/GPU |err|",
+        "mean TPOT |err|",
+        "mean TTFT |err|",
+        "uncalibrated tput / TPOT / TTFT",
+    ]);
+    for (c, u) in sv.calibrated.iter().zip(&sv.uncalibrated) {
+        t.add_row([
+            c.group.clone(),
+            c.rows.to_string(),
+            abs_pct(c.tput_median_abs_err),
+            abs_pct(c.tpot_median_abs_err),
+            abs_pct(c.ttft_median_abs_err),
+            format!(
+                "{} / {} / {}",
+                abs_pct(u.tput_median_abs_err),
+                abs_pct(u.tpot_median_abs_err),
+                abs_pct(u.ttft_median_abs_err)
+            ),
+        ]);
+    }
+    format!(
+        "\nserving benchmark rows {} replayed on {} (TP per row) with {} (median |error|):\n{t}\n",
+        sv.rows_file, sv.spec, sv.calibration_file
+    )
 }
 
 /// Build the `profile validate` report.
@@ -585,10 +629,26 @@ pub fn validate_report(a: &ValidateArgs) -> Result<ValidateOutput, InputError> {
             "data/roofline_validation.toml".to_string(),
         ),
     };
+    let serving = if a.serving {
+        use crate::benchmark::validation as v;
+        Some(match &a.calibration {
+            None => v::validate_shipped()?,
+            Some(path) => v::validate_serving(
+                &v::shipped_rows(),
+                &v::shipped_settings(v::SHIPPED_SPEC),
+                crate::profile::overlay::CalibrationOverlay::load(path)?.efficiency,
+                v::SHIPPED_ROWS_FILE,
+                &path.display().to_string(),
+            )?,
+        })
+    } else {
+        None
+    };
     Ok(ValidateOutput {
         report: validate(&points, RooflineParams::default())?,
         file,
         target_median_rel_err: TARGET_MEDIAN_REL_ERR,
+        serving,
         list_points: a.points,
     })
 }
