@@ -275,7 +275,7 @@ pub fn profile_report(args: &ProfileArgs) -> Result<ProfileReport, InputError> {
             kv_dtype: i.kv_dtype.as_str().into(),
             params_b: i.model.total_params() as f64 / 1e9,
             active_params_b: i.model.active_params() as f64 / 1e9,
-            weights_per_gpu_gb: i.weight_bytes() / i.tp as f64 / 1e9,
+            weights_per_gpu_gb: i.weight_bytes_per_gpu() / 1e9,
             kv_bytes_per_token_per_gpu: i.kv_bytes_per_token_per_gpu(),
             linear_fit_median_rel_err: c.fit.median_rel_err,
             linear_fit_max_rel_err: c.fit.max_rel_err,

@@ -84,17 +84,28 @@ impl Default for RooflineParams {
 /// a model with sliding-window layers (vLLM's default `max_num_seqs`).
 pub const WINDOW_RESERVE_SEQS: f64 = 256.0;
 
-/// One serving instance: a model on `tp` GPUs of one hardware type.
+/// One serving instance: a model on `tp·dp·pp` GPUs of one hardware type.
+///
+/// Attention and the dense layers are tensor-parallel over `tp` GPUs within
+/// each of `dp` data-parallel attention ranks (DP-attention: each rank holds
+/// its own sequences and their KV; an MLA latent is then not replicated); the
+/// routed experts are expert-parallel over `ep` GPUs (`ep` 1: tensor-parallel
+/// over `tp` within each rank); the layers are split into `pp` pipeline
+/// stages. `tepN` = tp N, ep N; `depN` = tp 1, dp N, ep N.
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
     /// The GPU.
     pub hw: Hardware,
     /// The model.
     pub model: ModelSpec,
-    /// Tensor-parallel degree (GPUs per instance).
+    /// Tensor-parallel degree of attention and dense layers (per DP rank and stage).
     pub tp: u64,
     /// Expert-parallel degree for MoE layers (1 = experts tensor-parallel).
     pub ep: u64,
+    /// Data-parallel attention ranks (1 = none).
+    pub dp: u64,
+    /// Pipeline-parallel stages (1 = none).
+    pub pp: u64,
     /// Weight storage format.
     pub weight_dtype: Dtype,
     /// KV-cache storage format.
@@ -155,9 +166,31 @@ pub struct StepTime {
 }
 
 impl Instance {
-    /// Weight bytes of the whole model in `weight_dtype`.
+    /// Weight bytes of the whole model (experts in `weight_dtype`, the rest
+    /// in [`Self::dense_dtype`]).
     pub fn weight_bytes(&self) -> f64 {
-        self.model.total_params() as f64 * self.weight_dtype.bytes()
+        let routed = self.model.routed_expert_params() as f64;
+        (self.model.total_params() as f64 - routed) * self.dense_dtype().bytes()
+            + routed * self.expert_dtype().bytes()
+    }
+
+    /// GPUs of the instance: `tp · dp · pp`.
+    pub fn gpus(&self) -> u64 {
+        self.tp * self.dp * self.pp
+    }
+
+    /// GPUs one routed expert's weights are split over (per stage): `ep`, or `tp` without EP.
+    fn expert_shards(&self) -> f64 {
+        (if self.ep > 1 { self.ep } else { self.tp }) as f64
+    }
+
+    /// Weight bytes held by each GPU.
+    pub fn weight_bytes_per_gpu(&self) -> f64 {
+        let routed = self.model.routed_expert_params() as f64;
+        let other = self.model.total_params() as f64 - routed;
+        (other * self.dense_dtype().bytes() / self.tp as f64
+            + routed * self.expert_dtype().bytes() / self.expert_shards())
+            / self.pp as f64
     }
 
     /// Free memory per GPU for the context-growing KV cache, bytes (negative:
@@ -166,7 +199,7 @@ impl Instance {
     pub fn kv_free_bytes_per_gpu(&self) -> f64 {
         let p = &self.params;
         self.hw.hbm_gb * 1e9 * p.mem_fraction
-            - self.weight_bytes() / self.tp as f64
+            - self.weight_bytes_per_gpu()
             - p.reserve_gb * 1e9
             - WINDOW_RESERVE_SEQS * self.window_kv_bytes_per_seq_per_gpu()
     }
@@ -176,18 +209,22 @@ impl Instance {
         self.model
             .window_kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp)
             * self.model.sliding_window as f64
+            / self.pp as f64
     }
 
-    /// KV bytes per token on each GPU.
+    /// KV bytes per token on each GPU holding it (its stage's layers; sharded
+    /// by KV head over `tp`, an MLA latent replicated over `tp`).
     pub fn kv_bytes_per_token_per_gpu(&self) -> f64 {
         self.model
             .kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp)
+            / self.pp as f64
     }
 
     /// KV capacity of the instance, tokens: free memory per GPU over KV bytes
-    /// per token per GPU (every token lives on every rank, sharded by KV head).
+    /// per token per GPU, times the DP-attention ranks (each holds the KV of
+    /// its own sequences only).
     pub fn kv_capacity_tok(&self) -> f64 {
-        (self.kv_free_bytes_per_gpu() / self.kv_bytes_per_token_per_gpu()).max(0.0)
+        (self.kv_free_bytes_per_gpu() / self.kv_bytes_per_token_per_gpu()).max(0.0) * self.dp as f64
     }
 
     /// KV blocks of `blk_size` tokens per instance.
@@ -210,35 +247,62 @@ impl Instance {
     }
 
     /// Roofline time of one step given by its exact sums ([`StepMoments`]).
+    ///
+    /// The step lasts as long as its slowest DP-attention rank, which carries
+    /// `ceil(n/dp)` of the step's `n` sequences (and that share of their
+    /// tokens and context); the experts of an EP instance see every rank's
+    /// tokens. With `pp` stages the batch runs as `pp` microbatches, so a
+    /// token takes one pass of a microbatch (1/pp of the batch) through all
+    /// layers, plus the `pp − 1` hand-offs between stages.
     pub fn step_moments(&self, b: &StepMoments) -> StepTime {
         let m = &self.model;
         let p = &self.params;
         let t = self.tp as f64;
-        let tokens = b.n_decode + b.prefill_tok;
+        let pp = self.pp as f64;
+        let seqs = b.n_decode + b.prefill_seqs;
+        let rank = if self.dp > 1 && seqs > 0.0 {
+            (seqs / self.dp as f64).ceil() / seqs
+        } else {
+            1.0
+        } / pp;
+        let all_tokens = (b.n_decode + b.prefill_tok) / pp;
+        let tokens = all_tokens * rank * pp;
+        let expert_tokens = if self.ep > 1 { all_tokens } else { tokens };
         // CUDA/HIP graphs are captured for a fixed list of token counts; a step
         // runs the graph of the next captured size, so its matmuls see padded rows.
-        let padded = cuda_graph_padded_tok(tokens, p.cuda_graph_max_tok);
+        let pad = |x: f64| cuda_graph_padded_tok(x, p.cuda_graph_max_tok);
         // Compute: 2·active params per token for the linear layers (experts at the
         // math precision of their weights, the rest at its own), plus attention.
         let (expert_active, other_active) = self.active_split();
-        let linear_s = 2.0 * padded * expert_active / self.peak_flops_eff(self.expert_dtype())
-            + 2.0 * padded * other_active / self.peak_flops_eff(self.dense_dtype());
-        let attn_flops = m.attn_flops_per_token_ctx() * b.attn_pairs
-            + m.window_attn_flops_per_token_ctx() * b.win_attn_pairs;
-        let attn_s = attn_flops / self.peak_flops_eff(self.attention_dtype());
-        let flops = 2.0 * tokens * (expert_active + other_active) + attn_flops;
-        let compute_s = (linear_s + attn_s) / t;
-        // Memory: weights once per step (only the experts some token was routed to),
-        // KV read for every context token, KV written for every new token.
-        let weights_read = self.weight_bytes_read(tokens) / t;
-        let kv_tok = self.kv_bytes_per_token_per_gpu();
+        let linear_s = 2.0 * pad(expert_tokens) * expert_active
+            / self.expert_shards()
+            / self.peak_flops_eff(self.expert_dtype())
+            + 2.0 * pad(tokens) * other_active / t / self.peak_flops_eff(self.dense_dtype());
+        let attn_flops = (m.attn_flops_per_token_ctx() * b.attn_pairs
+            + m.window_attn_flops_per_token_ctx() * b.win_attn_pairs)
+            * rank;
+        let attn_s = attn_flops / t / self.peak_flops_eff(self.attention_dtype());
+        let flops = 2.0 * tokens * other_active + 2.0 * expert_tokens * expert_active + attn_flops;
+        let compute_s = linear_s + attn_s;
+        // Memory: weights once per microbatch pass (only the experts some token
+        // was routed to), KV read for every context token, written for every new one.
+        let weights_read = self.weight_bytes_read_per_gpu(tokens, expert_tokens);
+        let kv_tok = m.kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp);
         let kv_win_tok = m.window_kv_bytes_per_token_per_gpu(self.kv_dtype.bytes(), self.tp);
-        let kv_read = kv_tok * b.kv_read_tok + kv_win_tok * b.win_kv_read_tok;
+        let kv_read = (kv_tok * b.kv_read_tok + kv_win_tok * b.win_kv_read_tok) * rank;
         let kv_write = (kv_tok + kv_win_tok) * tokens;
         let bytes_per_gpu = weights_read + kv_read + kv_write;
         let memory_s = bytes_per_gpu / (self.hw.hbm_tbps * 1e12 * p.memory_eff);
-        let comm_s = self.comm_s(tokens);
-        let overhead_s = p.step_overhead_s + p.seq_overhead_s * (b.n_decode + b.prefill_seqs);
+        let comm_s = self.comm_s(tokens)
+            + if self.pp > 1 && tokens > 0.0 {
+                (pp - 1.0)
+                    * (p.hop_latency_s
+                        + tokens * m.hidden as f64 * p.act_bytes
+                            / (self.hw.scaleup_gbps * 1e9 * p.link_eff))
+            } else {
+                0.0
+            };
+        let overhead_s = p.step_overhead_s + p.seq_overhead_s * seqs * rank * pp;
         let step_s = compute_s.max(memory_s) + comm_s + overhead_s;
         let bound = if comm_s > compute_s.max(memory_s) {
             "comm"
@@ -329,6 +393,28 @@ impl Instance {
             0.0
         };
         other * self.dense_dtype().bytes() + routed * touched_frac * self.expert_dtype().bytes()
+    }
+
+    /// Weight bytes each GPU streams in one microbatch pass through all layers:
+    /// its shard of the non-expert weights (`rank_tokens` tokens on its DP
+    /// rank) and of the experts touched by `expert_tokens` tokens.
+    fn weight_bytes_read_per_gpu(&self, rank_tokens: f64, expert_tokens: f64) -> f64 {
+        let m = &self.model;
+        let routed = m.routed_expert_params() as f64;
+        let embed = m.embedding_params() as f64;
+        let looked_up = if m.tied_embeddings {
+            embed
+        } else {
+            (rank_tokens * m.hidden as f64).min(embed)
+        };
+        let other = m.total_params() as f64 - routed - embed + looked_up;
+        let touched_frac = if m.is_moe() {
+            self.experts_touched(expert_tokens) / m.experts as f64
+        } else {
+            0.0
+        };
+        other * self.dense_dtype().bytes() / self.tp as f64
+            + routed * touched_frac * self.expert_dtype().bytes() / self.expert_shards()
     }
 
     /// Collective time of a step of `tokens` tokens: 2 all-reduces of the
@@ -467,6 +553,87 @@ impl StepMoments {
         if window_tok > 0.0 {
             self.win_attn_pairs += k * (prior_tok + 0.5 * k).min(window_tok);
             self.win_kv_read_tok += prior_tok.min(window_tok);
+        }
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+    use crate::profile::computed::parse_instance;
+
+    fn inst(spec: &str) -> Instance {
+        parse_instance("--gpu", spec).expect("spec")
+    }
+
+    fn decode(n: f64, ctx: f64) -> StepMoments {
+        let mut m = StepMoments::default();
+        m.add_decode(n, n * ctx, 0.0);
+        m
+    }
+
+    #[test]
+    fn dp_attention_holds_each_ranks_kv_once_and_waits_for_the_slowest_rank() {
+        // MLA: under TP every rank holds the whole latent; under DEP each rank
+        // holds only its own sequences'.
+        let (tep, dep) = (
+            inst("gb200:deepseek-r1:tep8:fp4"),
+            inst("gb200:deepseek-r1:dep8:fp4"),
+        );
+        assert_eq!((tep.gpus(), dep.gpus()), (8, 8));
+        assert_eq!((dep.tp, dep.dp, dep.ep), (1, 8, 8));
+        assert_eq!(
+            tep.kv_bytes_per_token_per_gpu(),
+            dep.kv_bytes_per_token_per_gpu()
+        );
+        assert!(
+            dep.kv_capacity_tok() > 4.0 * tep.kv_capacity_tok(),
+            "dep {} tep {}",
+            dep.kv_capacity_tok(),
+            tep.kv_capacity_tok()
+        );
+        // A dense model on 4 DP ranks: 5 sequences put 2 on the slowest rank, as 8 do.
+        let d = inst("h100-sxm:llama-3.1-8b:dp4:bf16");
+        assert_eq!(d.gpus(), 4);
+        let s5 = d.step_moments(&decode(5.0, 2048.0)).step_s;
+        let s8 = d.step_moments(&decode(8.0, 2048.0)).step_s;
+        let s9 = d.step_moments(&decode(9.0, 2048.0)).step_s;
+        assert!((s5 - s8).abs() < 1e-15 && s9 > s8, "{s5} {s8} {s9}");
+    }
+
+    #[test]
+    fn pipeline_stages_split_weights_and_kv_and_run_microbatches() {
+        let (p1, p2) = (
+            inst("h100-sxm:llama-3.1-70b:tp4:fp8"),
+            inst("h100-sxm:llama-3.1-70b:tp4:pp2:fp8"),
+        );
+        assert_eq!(p2.gpus(), 8);
+        assert!((p2.weight_bytes_per_gpu() * 2.0 - p1.weight_bytes_per_gpu()).abs() < 1.0);
+        assert!(p2.kv_capacity_tok() > 2.0 * p1.kv_capacity_tok());
+        // A batch of 2b at pp2 is two microbatches of b through all layers.
+        let a = p1.step_moments(&decode(16.0, 4096.0));
+        let b = p2.step_moments(&decode(32.0, 4096.0));
+        assert!((b.memory_s - a.memory_s).abs() < 1e-12 * a.memory_s.max(1.0));
+        assert!(b.comm_s > a.comm_s, "stage hand-offs add time");
+    }
+
+    #[test]
+    fn expert_parallel_sees_every_ranks_tokens() {
+        let e = inst("h200:deepseek-r1:tp8:fp8:ep8");
+        let t = inst("h200:deepseek-r1:tep8:fp8");
+        assert_eq!((e.tp, e.ep), (t.tp, t.ep));
+        // Coverage grows with batch: E·(1 − (1 − k/E)^B).
+        let m = &e.model;
+        let want = m.experts as f64
+            * (1.0 - (1.0 - m.experts_per_tok as f64 / m.experts as f64).powf(32.0));
+        assert!((e.experts_touched(32.0) - want).abs() < 1e-9);
+        assert!(e.experts_touched(256.0) > e.experts_touched(32.0));
+        for bad in [
+            "h200:deepseek-r1:tp8:ep3:fp8",
+            "h200:llama-3.1-70b:tp8:ep8:fp8",
+            "h200:llama-3.1-8b:pp64:bf16",
+        ] {
+            assert!(parse_instance("--gpu", bad).is_err(), "{bad}");
         }
     }
 }
