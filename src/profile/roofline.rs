@@ -16,8 +16,8 @@ use super::models::ModelSpec;
 /// tables for A100/H100/H200/L40S, the vLLM nightly latency benchmark on
 /// A100/H100/H200, the ROCm vLLM MI300X latency table; every point names its
 /// source). On the held-out half the median |error| of dense decode steps at
-/// batch ≥ 8 is 8 %; fitting on all but one source family and predicting that
-/// family gives 32–80 %, i.e. absolute accuracy for an unseen serving stack is
+/// batch ≥ 8 is 7 %; fitting on all but one source family and predicting that
+/// family gives 19–43 %, i.e. absolute accuracy for an unseen serving stack is
 /// much looser than for the stacks measured. Re-run with
 /// `kvfleet profile validate` and `cargo test --release --test roofline_validation`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -38,7 +38,8 @@ pub struct RooflineParams {
     /// Latency of one ring hop (one message), seconds. Default 3 µs (fitted).
     pub hop_latency_s: f64,
     /// Fixed per-step overhead (scheduling, sampling, kernel launches), seconds.
-    /// Default 0.5 ms (fitted; engines replaying CUDA/HIP graphs).
+    /// Default 1 ms (fitted; engines replaying CUDA/HIP graphs. It was 0.5 ms
+    /// while the roofline streamed the whole input-embedding table every step).
     pub step_overhead_s: f64,
     /// Fraction of device memory the engine may use (vLLM `gpu_memory_utilization`, default 0.90).
     pub mem_fraction: f64,
@@ -69,7 +70,7 @@ impl Default for RooflineParams {
             memory_eff: 0.65,
             link_eff: 0.25,
             hop_latency_s: 3e-6,
-            step_overhead_s: 0.5e-3,
+            step_overhead_s: 1.0e-3,
             mem_fraction: 0.90,
             reserve_gb: 2.0,
             act_bytes: 2.0,
