@@ -52,6 +52,7 @@
 
 pub mod analytic;
 pub mod api;
+pub mod benchmark;
 pub mod cli;
 pub mod compare;
 pub mod engine;

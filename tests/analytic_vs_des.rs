@@ -36,6 +36,7 @@ fn profile(c: u32) -> Profile {
         gpus_per_instance: 1,
         prefill_s_per_token: 0.0,
         power: PowerCurve::new(0.0, 0.0, 0.0, 0.0),
+        step_law: None,
     }
 }
 

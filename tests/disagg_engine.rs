@@ -27,6 +27,7 @@ fn profile() -> Profile {
         gpus_per_instance: 1,
         prefill_s_per_token: 0.0001,
         power: PowerCurve::new(100.0, 500.0, 1.0, 3.0),
+        step_law: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
             0.0
         },
         power: PowerCurve::new(100.0, 400.0, 1.0, 3.0),
+        step_law: None,
     };
     let instances = rng.random_range(1..5);
     let dispatch = [

@@ -22,6 +22,7 @@ fn profile(max_slots: u32) -> Profile {
         prefill_s_per_token: 0.0,
         // k = 0: linear in b / max_slots, easy to compute by hand.
         power: PowerCurve::new(100.0, 500.0, 0.0, 0.0),
+        step_law: None,
     }
 }
 

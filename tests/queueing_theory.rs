@@ -61,6 +61,7 @@ fn config(c: u32, instances: u32, dispatch: DispatchPolicy) -> SimConfig {
         gpus_per_instance: 1,
         prefill_s_per_token: 0.0,
         power: PowerCurve::new(0.0, 0.0, 0.0, 0.0),
+        step_law: None,
     };
     SimConfig {
         service_model: ServiceModel::Slot,

@@ -28,6 +28,7 @@ fn config(instances: u32, engine: EngineKind) -> SimConfig {
         gpus_per_instance: 1,
         prefill_s_per_token: 0.0,
         power: PowerCurve::new(100.0, 500.0, 0.0, 0.0),
+        step_law: None,
     };
     let mut cfg = SimConfig::new(
         vec![PoolConfig {

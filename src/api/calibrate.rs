@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{Outcome, Report};
 use crate::error::InputError;
-use crate::profile::calibrate::{Calibration, calibrate, read_samples};
+use crate::profile::calibrate::{calibrate, read_samples};
 use crate::profile::{ProfileOverrides, resolve_profile};
 
 /// Flags of `calibrate`.
@@ -13,7 +13,16 @@ use crate::profile::{ProfileOverrides, resolve_profile};
 pub struct CalibrateArgs {
     /// Measurements CSV: `batch,ctx,prefill_tokens,step_ms`, or
     /// `batch_size,prompt_size,token_size,prompt_time,token_time` (ms).
-    pub measurements: PathBuf,
+    #[arg(required_unless_present = "serving")]
+    pub measurements: Option<PathBuf>,
+    /// Fit the efficiency factors of a computed spec (`--gpu HW:MODEL:DTYPE`,
+    /// TP from each row) to measured serving-benchmark rows instead (the
+    /// data/measured/ CSV or InferenceMAX agg_bmk.json); prints a calibration overlay.
+    #[arg(long, value_name = "FILE", conflicts_with = "measurements")]
+    pub serving: Option<PathBuf>,
+    /// With --serving: fit settings.
+    #[command(flatten)]
+    pub serving_fit: super::calibrate_serving::ServingFitArgs,
     /// Profile supplying the fields that are not fitted (KV blocks, slots, chunk, price, power).
     #[arg(long, default_value = "h100")]
     pub gpu: String,
@@ -34,32 +43,43 @@ pub struct CalibrateArgs {
     pub profile: ProfileOverrides,
 }
 
-/// The result of `calibrate`: the fit (its serde form is the `--json`
-/// document) and the fitted profile as TOML with a commented summary.
+/// The result of `calibrate` (step-time or `--serving` fit): the fit as
+/// JSON (the `--json` document), a commented summary, the text shown
+/// without `--out`, and the text `--out` writes (the profile or overlay TOML).
 pub struct CalibrationReport {
-    /// The fitted profile and the fit.
-    pub calibration: Calibration,
-    /// `#` comment lines: the fit's errors and coefficients (and residuals with `--verbose`).
+    /// The fit, serialised (the `--json` document).
+    pub fit: serde_json::Value,
+    /// The fit's errors and coefficients, for people.
     pub summary: String,
-    /// The fitted profile as TOML.
-    pub toml: String,
+    /// What is printed without `--out` (summary and TOML).
+    pub text: String,
+    /// What `--out FILE` receives.
+    pub file: String,
 }
 
 impl serde::Serialize for CalibrationReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.calibration.serialize(s)
+        self.fit.serialize(s)
     }
 }
 
 /// Run `calibrate`.
 pub fn execute(args: CalibrateArgs) -> anyhow::Result<Outcome> {
+    if let Some(rows) = &args.serving {
+        return super::calibrate_serving::execute(&args, rows);
+    }
+    let Some(measurements) = &args.measurements else {
+        return Err(
+            InputError::Usage("calibrate needs MEASUREMENTS or --serving FILE".into()).into(),
+        );
+    };
     let base = resolve_profile("--gpu", &args.gpu, &args.profile)?;
-    let samples = read_samples(&args.measurements)?;
+    let samples = read_samples(measurements)?;
     let name = args
         .name
         .clone()
         .unwrap_or_else(|| format!("calibrated-{}", args.gpu));
-    let field = args.measurements.display().to_string();
+    let field = measurements.display().to_string();
     let c = calibrate(&field, &base, samples, &name)?;
     let toml =
         toml::to_string(&c.profile).map_err(|e| InputError::field("--out", e.to_string()))?;
@@ -95,9 +115,10 @@ pub fn execute(args: CalibrateArgs) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome {
         report: Report::Calibration(Box::new(CalibrationReport {
-            calibration: c,
+            fit: serde_json::to_value(&c)?,
+            text: format!("{summary}{toml}"),
+            file: format!("{summary}{toml}"),
             summary,
-            toml,
         })),
         notices,
     })

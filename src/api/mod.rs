@@ -13,7 +13,9 @@
 //! business; where it goes (stdout, files, a notebook) is the front end's.
 
 pub mod analytic;
+pub mod benchmark;
 pub mod calibrate;
+pub mod calibrate_serving;
 pub mod compare;
 pub mod disagg;
 pub mod fleet;
@@ -84,6 +86,8 @@ pub enum Command {
     Profile(Box<profile::ProfileArgs>),
     /// Fit a profile's W, H and prefill cost per token to measured step times (CSV); prints the profile as TOML.
     Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Fixed-concurrency serving benchmark (vLLM benchmark_serving / InferenceMAX) on a simulated deployment; `--compare` with measured rows.
+    Benchmark(Box<benchmark::BenchmarkArgs>),
     /// Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives.
     Merge(Box<merge::MergeArgs>),
 }
@@ -199,6 +203,7 @@ impl Command {
             Command::Profile(a) => (Some(&a.output), None, None),
             Command::Calibrate(_) => (None, None, None),
             Command::Merge(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::Benchmark(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
         };
         let mut out = Vec::new();
         if let Some(p) = output.and_then(|o| o.out.as_deref()) {
@@ -243,6 +248,7 @@ impl Command {
             Command::Profile(_) => "profile",
             Command::Calibrate(_) => "calibrate",
             Command::Merge(_) => "merge",
+            Command::Benchmark(_) => "benchmark",
         }
     }
 
@@ -263,6 +269,7 @@ impl Command {
             Command::Analytic(a) => &a.output,
             Command::Profile(a) => &a.output,
             Command::Merge(a) => &a.output,
+            Command::Benchmark(a) => &a.output,
             Command::Calibrate(_) => return None,
         })
     }
@@ -293,6 +300,7 @@ pub fn execute(command: Command, reporter: &dyn Reporter) -> anyhow::Result<Outc
         Command::Profile(a) => profile::execute(*a),
         Command::Calibrate(a) => calibrate::execute(*a),
         Command::Merge(a) => merge::execute(*a, reporter),
+        Command::Benchmark(a) => benchmark::execute(*a),
     }
 }
 

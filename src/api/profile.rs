@@ -59,6 +59,13 @@ pub struct ValidateArgs {
     /// Also list every point (default: only the median tables).
     #[arg(long)]
     pub points: bool,
+    /// Also replay the measured serving rows (data/measured/, compiled in) as
+    /// the benchmark they were, with the shipped calibration and without.
+    #[arg(long)]
+    pub serving: bool,
+    /// With --serving: use this calibration overlay instead of data/calibration/vllm-h100.toml.
+    #[arg(long, value_name = "FILE.toml", requires = "serving")]
+    pub calibration: Option<std::path::PathBuf>,
 }
 
 /// Flags of `profile step`.
@@ -268,7 +275,7 @@ pub fn profile_report(args: &ProfileArgs) -> Result<ProfileReport, InputError> {
             kv_dtype: i.kv_dtype.as_str().into(),
             params_b: i.model.total_params() as f64 / 1e9,
             active_params_b: i.model.active_params() as f64 / 1e9,
-            weights_per_gpu_gb: i.weight_bytes() / i.tp as f64 / 1e9,
+            weights_per_gpu_gb: i.weight_bytes_per_gpu() / 1e9,
             kv_bytes_per_token_per_gpu: i.kv_bytes_per_token_per_gpu(),
             linear_fit_median_rel_err: c.fit.median_rel_err,
             linear_fit_max_rel_err: c.fit.max_rel_err,
@@ -375,6 +382,9 @@ pub struct ValidateOutput {
     pub file: String,
     /// Acceptance target on the dense decode median.
     pub target_median_rel_err: f64,
+    /// The measured serving rows replayed (`--serving`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<crate::benchmark::validation::ServingValidation>,
     /// Show every point, not only the summary (`--points`).
     #[serde(skip)]
     pub list_points: bool,
@@ -393,10 +403,26 @@ pub fn validate_report(a: &ValidateArgs) -> Result<ValidateOutput, InputError> {
             "data/roofline_validation.toml".to_string(),
         ),
     };
+    let serving = if a.serving {
+        use crate::benchmark::validation as v;
+        Some(match &a.calibration {
+            None => v::validate_shipped()?,
+            Some(path) => v::validate_serving(
+                &v::shipped_rows(),
+                &v::shipped_settings(v::SHIPPED_SPEC),
+                crate::profile::overlay::CalibrationOverlay::load(path)?.efficiency,
+                v::SHIPPED_ROWS_FILE,
+                &path.display().to_string(),
+            )?,
+        })
+    } else {
+        None
+    };
     Ok(ValidateOutput {
         report: validate(&points, RooflineParams::default())?,
         file,
         target_median_rel_err: TARGET_MEDIAN_REL_ERR,
+        serving,
         list_points: a.points,
     })
 }

@@ -52,6 +52,8 @@ pub enum Report {
     ProfileValidate(Box<ValidateOutput>),
     /// `calibrate`.
     Calibration(Box<CalibrationReport>),
+    /// `benchmark`.
+    Benchmark(Box<crate::benchmark::report::BenchmarkReport>),
     /// A sweeping command run with `--shard I/N`: the shard's items.
     Shard(Box<super::merge::ShardDoc>),
 }

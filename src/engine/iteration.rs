@@ -9,7 +9,9 @@
 //! when none is free preempts the most recently admitted running sequence
 //! (recompute: its KV is dropped and it returns to the head of the queue,
 //! keeping the tokens it already emitted). Step time is
-//! `W + H·Σctx/calibration_ctx (+ p·prefill tokens)`.
+//! `W + H·Σctx/calibration_ctx (+ p·prefill tokens)`, or a computed profile's
+//! per-batch law `W(b) + H(b)·Σctx` with prefill steps priced by the roofline
+//! ([`StepCost`]).
 //!
 //! Decoding sequences are stored lazily: a sequence's context at step `s` is
 //! `ctx_base + s`, so a pure-decode step costs `a + b·j` at its `j`-th step and
@@ -23,7 +25,7 @@ use std::collections::BinaryHeap;
 
 use super::requests::{NEVER, ReqState};
 use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
-use super::units::{StepModel, ns_of, series_u, steps_before, units_of};
+use super::units::{StepCost, ns_of, series_u, steps_before, units_of};
 use crate::profile::Profile;
 
 const NIL: u32 = u32::MAX;
@@ -71,7 +73,7 @@ struct Run {
 
 /// One serving instance under the iteration-level model.
 pub struct IterationInstance {
-    model: StepModel,
+    model: StepCost,
     chunk: u32,
     blk: u64,
     total_blks: u64,
@@ -136,7 +138,7 @@ impl IterationInstance {
     ) -> Self {
         let blk = profile.blk_size.max(1) as u64;
         IterationInstance {
-            model: StepModel::of(profile),
+            model: StepCost::of(profile),
             chunk: profile.chunk.max(1),
             blk,
             total_blks: profile.total_kv_blks,
@@ -471,11 +473,12 @@ impl IterationInstance {
                 if !self.fast_forward {
                     m = 1;
                 }
+                let (a, b) = self.model.decode_ab(self.n_dec, self.sum_decode_ctx(s));
                 let run = Run {
                     start_u: self.time_u,
                     m,
-                    a: self.model.step_u(self.sum_decode_ctx(s), 0),
-                    b: self.model.h_u as u128 * self.n_dec as u128,
+                    a,
+                    b,
                     pure: true,
                     batch: self.n_dec,
                     used_start: self.used,
@@ -600,18 +603,18 @@ impl IterationInstance {
             self.run = None;
             return None;
         }
-        let prefill_ctx: u64 = self
-            .chunks
-            .iter()
-            .map(|&(si, _)| self.seqs[si as usize].prefilled as u64)
-            .sum();
-        let prefill_tok = (self.chunk - budget) as u64;
+        let seqs = &self.seqs;
+        let chunks = self.chunks.iter().map(|&(si, k)| {
+            let after = seqs[si as usize].prefilled as u64;
+            (after.saturating_sub(k as u64), k as u64)
+        });
+        let a = self
+            .model
+            .mixed_u(self.n_dec, self.sum_decode_ctx(s), chunks);
         let run = Run {
             start_u: self.time_u,
             m: 1,
-            a: self
-                .model
-                .step_u(self.sum_decode_ctx(s) + prefill_ctx, prefill_tok),
+            a,
             b: 0,
             pure: false,
             batch: self.n_dec + self.chunks.len() as u32,

@@ -6,7 +6,10 @@
 //! of integers) and the fast-forward engine and the naive step engine agree to
 //! the bit. Event times are the floor of the unit time in ns.
 
+use std::sync::Arc;
+
 use crate::profile::Profile;
+use crate::profile::step_law::StepLaw;
 
 /// Units per nanosecond (2^16).
 pub const UNITS_PER_NS: u128 = 1 << 16;
@@ -58,6 +61,84 @@ impl StepModel {
             + self.h_u as u128 * sum_ctx as u128
             + self.p_u as u128 * prefill_tok as u128
     }
+}
+
+/// The step-time law the iteration engine runs, in integer units: the
+/// profile's linear [`StepModel`] (presets, files, `custom`), or a computed
+/// profile's per-batch [`StepLaw`] — `W(b) + H(b)·Σctx` for pure-decode steps
+/// (so a run of them is still an arithmetic series) and the full roofline for
+/// steps with prefill chunks.
+#[derive(Debug, Clone)]
+pub enum StepCost {
+    /// `w + h·Σctx + p·prefill tokens` whatever the batch.
+    Linear(StepModel),
+    /// Per-batch coefficients, quantised once per batch size.
+    PerBatch {
+        /// The law (roofline instance and its W(b), H(b) table).
+        law: Arc<StepLaw>,
+        /// `(W(b), H(b) per context token)` in units for b = 1..=len.
+        table_u: Vec<(u64, u64)>,
+    },
+}
+
+impl StepCost {
+    /// The law of a profile: its [`StepLaw`] if it has one, else the linear model.
+    pub fn of(profile: &Profile) -> Self {
+        match &profile.step_law {
+            None => StepCost::Linear(StepModel::of(profile)),
+            Some(law) => StepCost::PerBatch {
+                table_u: law.table.iter().map(|&(w, h)| quantise(w, h)).collect(),
+                law: law.clone(),
+            },
+        }
+    }
+
+    /// A pure-decode step of `n_dec` sequences whose contexts sum to
+    /// `sum_ctx`: (its duration, the increase of the duration per later step
+    /// of the same run), units.
+    #[inline]
+    pub fn decode_ab(&self, n_dec: u32, sum_ctx: u64) -> (u128, u128) {
+        let (w, h) = match self {
+            StepCost::Linear(m) => (m.w_u, m.h_u),
+            StepCost::PerBatch { law, table_u } => match table_u.get(n_dec as usize - 1) {
+                Some(&c) => c,
+                None => {
+                    let (w, h) = law.decode_coeffs_s(n_dec);
+                    quantise(w, h)
+                }
+            },
+        };
+        (
+            w as u128 + h as u128 * sum_ctx as u128,
+            h as u128 * n_dec as u128,
+        )
+    }
+
+    /// A step with prefill chunks `(prior cached tokens, chunk tokens)` and
+    /// `n_dec` decode sequences whose contexts sum to `sum_dec_ctx`, units.
+    /// The linear law charges `w + h·(Σ decode ctx + Σ (prior + chunk)) + p·Σ chunk`.
+    pub fn mixed_u(
+        &self,
+        n_dec: u32,
+        sum_dec_ctx: u64,
+        chunks: impl Iterator<Item = (u64, u64)>,
+    ) -> u128 {
+        match self {
+            StepCost::Linear(m) => {
+                let (ctx, tok) =
+                    chunks.fold((0u64, 0u64), |(c, t), (prior, k)| (c + prior + k, t + k));
+                m.step_u(sum_dec_ctx + ctx, tok)
+            }
+            StepCost::PerBatch { law, .. } => {
+                s_to_units(law.mixed_step_s(n_dec, sum_dec_ctx, chunks)).max(1) as u128
+            }
+        }
+    }
+}
+
+/// `(W s, H s per token)` in units (W at least one unit).
+fn quantise(w_s: f64, h_s_per_tok: f64) -> (u64, u64) {
+    (s_to_units(w_s).max(1), s_to_units(h_s_per_tok))
 }
 
 /// Total duration of `m` steps whose durations are `a, a+b, a+2b, ...` (units).

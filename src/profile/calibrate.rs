@@ -236,6 +236,8 @@ pub fn calibrate(
         w_s: fit.coef[0],
         h_s: fit.coef[1],
         prefill_s_per_token: fit.coef[2],
+        // Fitted linear coefficients replace any per-batch law of the base.
+        step_law: None,
         ..base.clone()
     };
     profile

@@ -11,6 +11,7 @@ use super::fit::{LinearFit, fit_nonneg_relative};
 use super::hardware::{Dtype, hardware_names, lookup_hardware};
 use super::models::{load_hf_config, lookup_model, model_names};
 use super::roofline::{Batch, Instance, RooflineParams};
+use super::step_law::StepLaw;
 use super::{PowerCurve, Profile};
 use crate::error::InputError;
 
@@ -23,6 +24,9 @@ pub const DEFAULT_MAX_SEQS: u32 = 256;
 pub const DEFAULT_BLK_TOK: u32 = 16;
 /// Context at which H is expressed, tokens.
 pub const CALIBRATION_CTX_TOK: u32 = 8192;
+/// Batch sizes whose W(b), H(b) a computed profile tabulates (larger batches,
+/// possible with a raised `--max-num-seqs`, are computed on demand).
+pub const LAW_TABLE_MAX_BATCH: u32 = 512;
 /// Saturated serving power as a fraction of TDP (the h100 preset: 600 W of 700 W).
 pub const NOMINAL_POWER_FRACTION: f64 = 0.85;
 /// Logistic power-curve steepness (the presets' style).
@@ -52,8 +56,21 @@ pub fn is_computed_spec(spec: &str) -> bool {
 /// Parse `HW:MODEL[:tpN][:DTYPE][:epN][:kvDTYPE]` into a roofline instance.
 /// MODEL is a catalog name or a path to a Hugging Face `config.json` (or its directory).
 pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
-    let form =
-        "expected HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8; optional :epN, :kvfp8)";
+    let (spec, overlay) = super::overlay::split_overlay(spec);
+    let params = match overlay {
+        Some(path) => super::overlay::CalibrationOverlay::load(Path::new(path))?.efficiency,
+        None => RooflineParams::default(),
+    };
+    parse_instance_with(field, spec, params)
+}
+
+/// [`parse_instance`] of a spec without an overlay, with these efficiencies.
+pub fn parse_instance_with(
+    field: &str,
+    spec: &str,
+    params: RooflineParams,
+) -> Result<Instance, InputError> {
+    let form = "expected HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8; parallelism tpN, epN, ppN, dpN, tepN, depN; optional :kvfp8; a calibration as @FILE.toml)";
     let parts: Vec<&str> = spec.split(':').collect();
     if parts.len() < 2 || parts[0].is_empty() || parts[1].is_empty() {
         return Err(InputError::field(
@@ -88,6 +105,7 @@ pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
         }
     };
     let (mut tp, mut ep, mut wd, mut kvd) = (1u64, 1u64, Dtype::Bf16, Dtype::Bf16);
+    let (mut dp, mut pp) = (1u64, 1u64);
     for part in &parts[2..] {
         let lower = part.to_ascii_lowercase();
         let num = |s: &str, what: &str| -> Result<u64, InputError> {
@@ -101,10 +119,23 @@ pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
                     )
                 })
         };
-        if let Some(n) = lower.strip_prefix("tp") {
+        if let Some(n) = lower.strip_prefix("tep") {
+            // Attention tensor-parallel over N, experts expert-parallel over N.
+            tp = num(n, "TEP degree")?;
+            ep = tp;
+        } else if let Some(n) = lower.strip_prefix("dep") {
+            // DP-attention over N ranks (attention TP 1), experts EP over N.
+            dp = num(n, "DEP degree")?;
+            tp = 1;
+            ep = dp;
+        } else if let Some(n) = lower.strip_prefix("tp") {
             tp = num(n, "TP degree")?;
         } else if let Some(n) = lower.strip_prefix("ep") {
             ep = num(n, "EP degree")?;
+        } else if let Some(n) = lower.strip_prefix("dp") {
+            dp = num(n, "DP-attention degree")?;
+        } else if let Some(n) = lower.strip_prefix("pp") {
+            pp = num(n, "PP degree")?;
         } else if let Some(d) = lower
             .strip_prefix("kv=")
             .or_else(|| lower.strip_prefix("kv"))
@@ -127,10 +158,22 @@ pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
             })?;
         }
     }
-    if ep > 1 && (!model.is_moe() || tp % ep != 0) {
+    if ep > 1 && (!model.is_moe() || (tp * dp) % ep != 0) {
         return Err(InputError::field(
             field,
-            format!("`{spec}`: ep{ep} needs an MoE model and must divide the TP degree {tp}"),
+            format!(
+                "`{spec}`: ep{ep} needs an MoE model and must divide the GPUs per stage (tp{tp} × dp{dp} = {})",
+                tp * dp
+            ),
+        ));
+    }
+    if pp > model.layers || tp * dp * pp > 576 {
+        return Err(InputError::field(
+            field,
+            format!(
+                "`{spec}`: pp{pp} must not exceed the model's {} layers, and tp × dp × pp at most 576 GPUs",
+                model.layers
+            ),
         ));
     }
     if !model.is_mla() && model.q_heads % tp != 0 {
@@ -147,9 +190,11 @@ pub fn parse_instance(field: &str, spec: &str) -> Result<Instance, InputError> {
         model,
         tp,
         ep,
+        dp,
+        pp,
         weight_dtype: wd,
         kv_dtype: kvd,
-        params: RooflineParams::default(),
+        params,
     };
     let min_tok = (CALIBRATION_CTX_TOK as f64).max(DEFAULT_CHUNK_TOK as f64);
     if inst.kv_capacity_tok() < min_tok {
@@ -221,7 +266,7 @@ pub fn linearise(name: &str, inst: Instance) -> Result<ComputedProfile, InputErr
             "roofline linearisation failed (empty or degenerate operating grid)",
         )
     })?;
-    let t = inst.tp as f64;
+    let t = inst.gpus() as f64;
     let profile = Profile {
         name: name.to_string(),
         w_s: fit.coef[0],
@@ -232,7 +277,7 @@ pub fn linearise(name: &str, inst: Instance) -> Result<ComputedProfile, InputErr
         total_kv_blks,
         max_slots,
         cost_per_hr: inst.hw.usd_per_gpu_hr * t,
-        gpus_per_instance: inst.tp as u32,
+        gpus_per_instance: inst.gpus() as u32,
         prefill_s_per_token: fit.coef[2],
         power: PowerCurve::new(
             inst.hw.idle_w * t,
@@ -240,6 +285,10 @@ pub fn linearise(name: &str, inst: Instance) -> Result<ComputedProfile, InputErr
             POWER_K,
             POWER_X0,
         ),
+        step_law: Some(std::sync::Arc::new(StepLaw::new(
+            inst.clone(),
+            LAW_TABLE_MAX_BATCH,
+        ))),
     };
     profile.validate().map_err(|r| InputError::field(name, r))?;
     Ok(ComputedProfile {
@@ -372,7 +421,9 @@ mod sliding_window_tests {
 
     #[test]
     fn sliding_window_layers_hold_less_kv_and_read_less_at_long_context() {
-        let sw = parse_instance("--gpu", "h100-sxm:gpt-oss-120b:tp1:fp4").expect("spec");
+        // TP2: on one GPU the BF16 attention and embeddings of the MXFP4
+        // checkpoint leave so little room that the window reserve dominates.
+        let sw = parse_instance("--gpu", "h100-sxm:gpt-oss-120b:tp2:fp4").expect("spec");
         let mut full = sw.clone();
         full.model.sliding_layers = 0;
         // Half the layers keep only 128 tokens: the context-growing KV per token

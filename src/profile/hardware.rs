@@ -88,12 +88,17 @@ pub struct Hardware {
 }
 
 impl Hardware {
-    /// The math format used for weights stored as `weights`: the requested format
-    /// if the device has it, else the next wider one it has (FP4 → FP8 → BF16).
+    /// The math format used for weights stored as `weights` (weight precision
+    /// and compute precision are two numbers). A device with tensor cores for
+    /// the format multiplies in it (FP8 on Hopper/Ada/CDNA3, FP4 on
+    /// Blackwell/CDNA4). Without them the weights are dequantised in the kernel
+    /// and multiplied with BF16 activations: FP4 on Hopper, Ada, Ampere and
+    /// CDNA3 (vLLM's MXFP4 MoE paths there — Marlin and Triton `matmul_ogs` —
+    /// are W4A16), FP8 on Ampere (Marlin W8A16).
     pub fn compute_dtype(&self, weights: Dtype) -> Dtype {
         match weights {
             Dtype::Fp4 if self.fp4_tflops.is_some() => Dtype::Fp4,
-            Dtype::Fp4 | Dtype::Fp8 if self.fp8_tflops.is_some() => Dtype::Fp8,
+            Dtype::Fp8 if self.fp8_tflops.is_some() => Dtype::Fp8,
             _ => Dtype::Bf16,
         }
     }
@@ -203,7 +208,9 @@ mod tests {
     #[test]
     fn fp4_weights_compute_at_best_available_precision() {
         let h100 = lookup_hardware("h100-sxm").unwrap();
-        assert_eq!(h100.compute_dtype(Dtype::Fp4), Dtype::Fp8);
+        // Hopper has no FP4 tensor cores: MXFP4 weights are multiplied in BF16.
+        assert_eq!(h100.compute_dtype(Dtype::Fp4), Dtype::Bf16);
+        assert_eq!(h100.compute_dtype(Dtype::Fp8), Dtype::Fp8);
         let a100 = lookup_hardware("a100-80gb").unwrap();
         assert_eq!(a100.compute_dtype(Dtype::Fp4), Dtype::Bf16);
         assert_eq!(a100.peak_flops(Dtype::Fp8), 312e12);

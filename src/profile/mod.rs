@@ -17,9 +17,11 @@ pub mod computed;
 pub mod fit;
 pub mod hardware;
 pub mod models;
+pub mod overlay;
 mod power;
 mod resolve;
 pub mod roofline;
+pub mod step_law;
 pub mod validate;
 
 pub use computed::{ComputedProfile, computed_profile};
@@ -60,6 +62,13 @@ pub struct Profile {
     pub prefill_s_per_token: f64,
     /// Board power as a function of batch size.
     pub power: PowerCurve,
+    /// Per-batch step law of a computed profile (`W(b) + H(b)·Σctx` for
+    /// pure-decode steps, the full roofline for prefill steps); the iteration
+    /// engine uses it instead of `w_s`/`h_s`/`prefill_s_per_token`, which stay
+    /// the least-squares linearisation for the analytic models. `None` for the
+    /// presets, profile files and `custom` (the linear law).
+    #[serde(skip)]
+    pub step_law: Option<std::sync::Arc<step_law::StepLaw>>,
 }
 
 fn default_calibration_ctx() -> u32 {
@@ -92,6 +101,7 @@ impl Profile {
                 gpus_per_instance: 1,
                 prefill_s_per_token: 0.0,
                 power,
+                step_law: None,
             };
         match name.to_ascii_lowercase().as_str() {
             "a100" => Some(p(

@@ -74,6 +74,11 @@ pub struct ModelSpec {
     /// full attention (the engine's KV model grows with context).
     #[serde(default)]
     pub sliding_layers: u64,
+    /// The quantised checkpoint stores only the routed experts in the requested
+    /// format; attention, dense layers, router and embeddings stay BF16
+    /// (gpt-oss MXFP4: `quantization_config.modules_to_not_convert`).
+    #[serde(default)]
+    pub quant_experts_only: bool,
     /// Publisher's total parameters, billions (catalog only).
     #[serde(default)]
     pub published_params_b: Option<f64>,
@@ -429,6 +434,12 @@ pub fn load_hf_config(field: &str, path: &Path) -> Result<ModelSpec, InputError>
         v_head_dim: u(&["v_head_dim"]),
         sliding_window,
         sliding_layers,
+        // An MXFP4 checkpoint (gpt-oss) quantises only the experts: its
+        // `modules_to_not_convert` lists attention, router, embeddings and head.
+        quant_experts_only: experts > 0
+            && v.pointer("/quantization_config/quant_method")
+                .and_then(|x| x.as_str())
+                == Some("mxfp4"),
         published_params_b: None,
         published_active_b: None,
         active_excludes_embedding: false,

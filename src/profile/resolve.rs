@@ -43,6 +43,14 @@ pub struct ProfileOverrides {
 
 impl ProfileOverrides {
     fn apply(&self, p: &mut Profile) {
+        // Setting the linear coefficients asks for the linear law.
+        if self.w_ms.is_some()
+            || self.h_ms.is_some()
+            || self.calibration_ctx.is_some()
+            || self.prefill_us_per_token.is_some()
+        {
+            p.step_law = None;
+        }
         if let Some(v) = self.w_ms {
             p.w_s = v / 1e3;
         }
@@ -132,6 +140,7 @@ pub fn resolve_profile(
             gpus_per_instance: 1,
             prefill_s_per_token: 0.0,
             power: PowerCurve::new(0.0, 0.0, 0.0, 0.0),
+            step_law: None,
         }
     } else if super::computed::is_computed_spec(spec) {
         super::computed::computed_profile(field, spec)?.profile

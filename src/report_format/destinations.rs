@@ -54,7 +54,7 @@ impl Destinations {
         };
         if let Some(path) = &self.out {
             let text = match report {
-                Report::Calibration(c) => format!("{}{}", c.summary, c.toml),
+                Report::Calibration(c) => c.file.clone(),
                 r => format!("{}\n", r.to_json_pretty().context("serialising report")?),
             };
             write(path, text)?;

@@ -5,6 +5,7 @@
 //! business. Planners never import this module.
 
 mod analytic;
+mod benchmark;
 mod destinations;
 mod disagg;
 mod gridflex;
@@ -50,8 +51,9 @@ impl Report {
             Report::Profile(r) => r.human(),
             Report::ProfileStep(r) => r.human(),
             Report::ProfileValidate(r) => r.human(),
-            Report::Calibration(c) => format!("{}{}", c.summary, c.toml),
+            Report::Calibration(c) => c.text.clone(),
             Report::Shard(d) => d.human(),
+            Report::Benchmark(r) => r.human(),
         }
     }
 
@@ -65,6 +67,7 @@ impl Report {
             Report::Disagg(r) => r.csv(),
             Report::SizingCalc(r) => r.csv(),
             Report::SizingSimulated(r) => r.simulated.csv(),
+            Report::Benchmark(r) => r.csv(),
             _ => return None,
         })
     }
@@ -76,6 +79,7 @@ impl Report {
             Report::Whatif(r) => whatif::plot(r, path)?,
             Report::Pareto(r) => pareto::plot(r, path)?,
             Report::GridFlex(r) => gridflex::plot(r, path)?,
+            Report::Benchmark(r) => benchmark::plot(r, path)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -194,6 +194,40 @@ impl HumanReport for ValidateOutput {
             abs_pct(r.target.median_abs_rel_err),
             100.0 * self.target_median_rel_err
         ));
+        if let Some(sv) = &self.serving {
+            out.push_str(&serving_table(sv));
+        }
         out
     }
+}
+
+fn serving_table(sv: &crate::benchmark::validation::ServingValidation) -> String {
+    let mut t = Table::new();
+    t.set_header([
+        "group",
+        "rows",
+        "tput/GPU |err|",
+        "mean TPOT |err|",
+        "mean TTFT |err|",
+        "uncalibrated tput / TPOT / TTFT",
+    ]);
+    for (c, u) in sv.calibrated.iter().zip(&sv.uncalibrated) {
+        t.add_row([
+            c.group.clone(),
+            c.rows.to_string(),
+            abs_pct(c.tput_median_abs_err),
+            abs_pct(c.tpot_median_abs_err),
+            abs_pct(c.ttft_median_abs_err),
+            format!(
+                "{} / {} / {}",
+                abs_pct(u.tput_median_abs_err),
+                abs_pct(u.tpot_median_abs_err),
+                abs_pct(u.ttft_median_abs_err)
+            ),
+        ]);
+    }
+    format!(
+        "\nserving benchmark rows {} replayed on {} (TP per row) with {} (median |error|):\n{t}\n",
+        sv.rows_file, sv.spec, sv.calibration_file
+    )
 }
