@@ -209,6 +209,27 @@ fn overload_runs_to_completion_when_asked() {
 }
 
 #[test]
+fn scenario_run_to_completion_key_is_honoured() {
+    let dir = std::env::temp_dir().join(format!("kvfleet-rtc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("overload.toml");
+    std::fs::write(
+        &path,
+        "[workload]\nisl = \"lognormal:1020:1.0:7000\"\nosl = \"lognormal:129:1.0:1000\"\n\
+         lam = 200\nn_requests = 30000\n\n[[pools]]\nid = \"p\"\ngpu = \"h100\"\n\
+         instances = 2\nmax_ctx = 8192\n\n[sim]\nseed = 7\nrun_to_completion = true\n",
+    )
+    .expect("write scenario");
+    let file = path.to_str().expect("utf8 path");
+    let (v, _) = json_of(&["run", file, "--json", "--quiet", "--no-timing"], "1");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(v["verdict"], "unstable");
+    assert_eq!(v["requests"]["arrived"].as_u64(), Some(30_000));
+    assert_eq!(v["requests"]["in_flight"].as_u64(), Some(0));
+    assert!(v["unstable"]["backlog"].as_array().is_some());
+}
+
+#[test]
 fn over_context_requests_are_counted_rejections() {
     let (v, _) = json_of(
         &[
