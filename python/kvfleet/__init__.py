@@ -33,10 +33,12 @@ __all__ = [
     "InputError",
     "Result",
     "analytic",
+    "benchmark",
     "calibrate",
     "compare_routers",
     "disagg",
     "grid_flex",
+    "merge",
     "optimize",
     "pareto",
     "profile",
@@ -71,7 +73,8 @@ _TABLES: dict = {
     "analytic": ["rows"],
     "profile": ["steps"],
 
-    "calibrate": ["samples"],
+    "calibrate": ["samples", "rows"],
+    "benchmark": ["rows"],
 }
 
 
@@ -275,6 +278,8 @@ profile = _make(["profile"])
 profile_step = _make(["profile", "step"])
 profile_validate = _make(["profile", "validate"])
 calibrate = _make(["calibrate"], positional=["measurements"])
+benchmark = _make(["benchmark"])
+merge = _make(["merge"], positional=["shards"])
 
 _COMMANDS = {
     "simulate": simulate,
@@ -293,6 +298,8 @@ _COMMANDS = {
     "profile_step": profile_step,
     "profile_validate": profile_validate,
     "calibrate": calibrate,
+    "benchmark": benchmark,
+    "merge": merge,
 }
 
 

@@ -89,6 +89,7 @@ def simulate(
     slo_tpot: Optional[Union[str, _Num, _Path]] = ...,
     no_timing: Optional[bool] = ...,
     validate: Optional[bool] = ...,
+    run_to_completion: Optional[bool] = ...,
     out: Optional[Union[str, _Num, _Path]] = ...,
     quiet: Optional[bool] = ...,
     progress: _Progress = ...,
@@ -151,6 +152,7 @@ def compare_routers(
     slo_tpot: Optional[Union[str, _Num, _Path]] = ...,
     no_timing: Optional[bool] = ...,
     validate: Optional[bool] = ...,
+    run_to_completion: Optional[bool] = ...,
     out: Optional[Union[str, _Num, _Path]] = ...,
     quiet: Optional[bool] = ...,
     progress: _Progress = ...,
@@ -364,6 +366,7 @@ def run(
     seed: Optional[Union[str, _Num, _Path]] = ...,
     replications: Optional[Union[str, _Num, _Path]] = ...,
     no_timing: Optional[bool] = ...,
+    run_to_completion: Optional[bool] = ...,
     out: Optional[Union[str, _Num, _Path]] = ...,
     quiet: Optional[bool] = ...,
     progress: _Progress = ...,
@@ -489,6 +492,8 @@ def profile_validate(
     quiet: Optional[bool] = ...,
     file: Optional[Union[str, _Num, _Path]] = ...,
     points: Optional[bool] = ...,
+    serving: Optional[bool] = ...,
+    calibration: Optional[Union[str, _Num, _Path]] = ...,
     progress: _Progress = ...,
 ) -> Result:
     """Roofline against published step-time measurements: per-point and per (device, model) median errors"""
@@ -496,6 +501,12 @@ def profile_validate(
 def calibrate(
     measurements: _Path,
     *,
+    serving: Optional[Union[str, _Num, _Path]] = ...,
+    range_ratio: Optional[Union[str, _Num, _Path]] = ...,
+    max_num_batched_tokens: Optional[Union[str, _Num, _Path]] = ...,
+    num_prompts_per_conc: Optional[Union[str, _Num, _Path]] = ...,
+    max_evals: Optional[Union[str, _Num, _Path]] = ...,
+    framework: Optional[Union[str, _Num, _Path]] = ...,
     gpu: Optional[Union[str, _Num, _Path]] = ...,
     name: Optional[Union[str, _Num, _Path]] = ...,
     out: Optional[Union[str, _Num, _Path]] = ...,
@@ -513,3 +524,37 @@ def calibrate(
     progress: _Progress = ...,
 ) -> Result:
     """Fit a profile's W, H and prefill cost per token to measured step times (CSV); prints the profile as TOML"""
+
+def benchmark(
+    *,
+    gpu: Optional[Union[str, _Num, _Path]] = ...,
+    prefill: Optional[Union[str, _Num, _Path]] = ...,
+    decode: Optional[Union[str, _Num, _Path]] = ...,
+    link: Optional[Union[str, _Num, _Path]] = ...,
+    calibration: Optional[Union[str, _Num, _Path]] = ...,
+    isl: Optional[Union[str, _Num, _Path]] = ...,
+    osl: Optional[Union[str, _Num, _Path]] = ...,
+    range_ratio: Optional[Union[str, _Num, _Path]] = ...,
+    concurrency: Optional[Union[Union[str, _Num, _Path], Sequence[Union[str, _Num, _Path]]]] = ...,
+    num_prompts_per_conc: Optional[Union[str, _Num, _Path]] = ...,
+    max_num_batched_tokens: Optional[Union[str, _Num, _Path]] = ...,
+    seed: Optional[Union[str, _Num, _Path]] = ...,
+    compare: Optional[Union[str, _Num, _Path]] = ...,
+    csv: Optional[Union[str, _Num, _Path]] = ...,
+    plot: Optional[Union[str, _Num, _Path]] = ...,
+    out: Optional[Union[str, _Num, _Path]] = ...,
+    quiet: Optional[bool] = ...,
+    progress: _Progress = ...,
+) -> Result:
+    """Fixed-concurrency serving benchmark (vLLM benchmark_serving / InferenceMAX) on a simulated deployment; `--compare` with measured rows"""
+
+def merge(
+    shards: Sequence[_Path],
+    *,
+    csv: Optional[Union[str, _Num, _Path]] = ...,
+    plot: Optional[Union[str, _Num, _Path]] = ...,
+    out: Optional[Union[str, _Num, _Path]] = ...,
+    quiet: Optional[bool] = ...,
+    progress: _Progress = ...,
+) -> Result:
+    """Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives"""

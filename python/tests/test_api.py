@@ -183,3 +183,20 @@ def test_result_pickles():
 def test_docstrings_name_the_flags():
     assert "n_gpus [--n-gpus]" in kvfleet.simulate.__doc__
     assert "lam_range [--lam-range]" in kvfleet.whatif.__doc__
+
+
+def test_benchmark_rows_and_shard_merge(tmp_path):
+    b = kvfleet.benchmark(gpu="h100-sxm:gpt-oss-120b:tp8:fp4", isl=1024, osl=1024,
+                          concurrency=[4, 8])
+    df = b.to_pandas()
+    assert list(df["conc"]) == [4, 8]
+    kw = dict(cdf="azure", lam=40, gpu_short="a100", gpu_long="a100", long_max_ctx=8192,
+              n_sim_req=2000)
+    single = kvfleet.pareto(**kw)
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"s{i}.json"
+        kvfleet.pareto(**kw, shard=f"{i}/2", out=p)
+        paths.append(p)
+    merged = kvfleet.merge(paths)
+    assert merged.to_json() == single.to_json()
