@@ -4,8 +4,13 @@
 and print the signed error per row and the median per TP.
 
 Usage: scripts/replay_measured.py [KVFLEET_BIN] [CSV] [EXTRA SPEC SUFFIX]
-This is the "before" reproduction of issue 13; `kvfleet benchmark --compare`
-is the tool that replaces it.
+Built from commit 07bba7a (before issue 13) it reproduces the issue's
+"before" table (median signed error of throughput/GPU: TP2 +96%, TP4 +48%,
+TP8 -9%); on later trees it replays the current model (pass
+`@data/calibration/vllm-h100.toml` as the third argument for the calibrated
+one). `kvfleet benchmark --compare` and `kvfleet profile validate --serving`
+are the tools that replace it (exact benchmark conventions: no warm-up
+exclusion, duration to the last completion).
 """
 import csv, json, statistics, subprocess, sys
 

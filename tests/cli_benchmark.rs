@@ -103,6 +103,27 @@ fn disaggregated_csv_and_plot() {
 }
 
 #[test]
+fn mtp_raises_interactivity() {
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "benchmark",
+            "--gpu",
+            "h200:deepseek-r1:tp8:fp8:ep8",
+            "--calibration",
+            CAL,
+            "--concurrency",
+            "4",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        run_json(&a)["rows"][0]["mean_tpot"].as_f64().unwrap()
+    };
+    let (plain, mtp) = (run(&[]), run(&["--mtp", "2", "--mtp-acceptance", "0.8"]));
+    assert!(mtp < plain / 1.3, "{mtp} vs {plain}");
+    fails_with(&["benchmark", "--gpu", "h100", "--mtp", "1"], "--mtp");
+}
+
+#[test]
 fn agg_bmk_json_rows_are_read() {
     let path = temp_input(
         "agg_bmk.json",

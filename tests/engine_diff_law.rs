@@ -2,7 +2,8 @@
 //! fast-forward engine and the naive step engine must give the same
 //! per-request timestamps when pure-decode steps cost `W(b) + H(b)·Σctx` and
 //! prefill steps are priced by the full roofline, on randomized scenarios
-//! (models dense and MoE, with and without sliding windows; random
+//! (models dense and MoE, with and without sliding windows, DP-attention,
+//! pipeline stages and MTP; random
 //! efficiencies, per-sequence overhead and CUDA-graph padding; KV pressure
 //! with preemptions; bursts; 1–4 instances; every dispatcher; caps raised
 //! above the tabulated batch sizes).
@@ -15,13 +16,16 @@ use kvfleet::workload::memory::VecSource;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-const SPECS: [&str; 6] = [
+const SPECS: [&str; 9] = [
+    "h200:deepseek-r1:tp8:fp8:ep8:mtp2:acc0.8",
     "h100-sxm:gpt-oss-120b:tp2:fp4",
     "h100-sxm:gpt-oss-120b:tp8:fp4",
     "b200:gpt-oss-120b:tp1:fp4",
     "h100-sxm:llama-3.1-8b:tp1:bf16",
     "h200:deepseek-r1:tp8:fp8:ep8",
     "mi355x:gpt-oss-20b:tp1:fp4",
+    "gb200:deepseek-r1:dep8:fp4",
+    "h100-sxm:llama-3.1-70b:tp4:pp2:fp8",
 ];
 
 fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>, u32) {

@@ -29,6 +29,12 @@ pub struct BenchmarkArgs {
     /// KV link of a disaggregated deployment: nvlink, ib, roce, ethernet, inf, or GBPS[:LATENCY_US].
     #[arg(long, default_value = "nvlink")]
     pub link: String,
+    /// MTP / speculative decoding depth (draft tokens per step) of computed specs (adds `:mtpD`).
+    #[arg(long, value_name = "DEPTH")]
+    pub mtp: Option<u32>,
+    /// Acceptance of each MTP draft position (adds `:accA`; default 0.85).
+    #[arg(long, value_name = "A", requires = "mtp")]
+    pub mtp_acceptance: Option<f64>,
     /// Calibration overlay applied to every computed spec without its own `@FILE`.
     #[arg(long, value_name = "FILE.toml")]
     pub calibration: Option<PathBuf>,
@@ -67,13 +73,30 @@ pub struct BenchmarkArgs {
     pub output: OutputArgs,
 }
 
-/// `SPEC`, with the `--calibration` overlay appended to computed specs that lack one.
-fn with_overlay(spec: &str, cal: &Option<PathBuf>) -> String {
-    match cal {
-        Some(c) if is_computed_spec(spec) && !spec.contains('@') => {
-            format!("{spec}@{}", c.display())
+/// `SPEC` with the `--mtp`/`--mtp-acceptance` tokens and the `--calibration`
+/// overlay added to a computed spec (an overlay only when it has none).
+fn with_overlay(spec: &str, args: &BenchmarkArgs) -> Result<String, InputError> {
+    if !is_computed_spec(spec) {
+        if args.mtp.is_some() {
+            return Err(InputError::field(
+                "--mtp",
+                format!("MTP needs a computed spec (HW:MODEL:tpN:DTYPE), got `{spec}`"),
+            ));
         }
-        _ => spec.to_string(),
+        return Ok(spec.to_string());
+    }
+    let (base, overlay) = crate::profile::overlay::split_overlay(spec);
+    let mut s = base.to_string();
+    if let Some(d) = args.mtp {
+        s += &format!(":mtp{d}");
+        if let Some(a) = args.mtp_acceptance {
+            s += &format!(":acc{a}");
+        }
+    }
+    match (overlay, &args.calibration) {
+        (Some(f), _) => Ok(format!("{s}@{f}")),
+        (None, Some(c)) => Ok(format!("{s}@{}", c.display())),
+        (None, None) => Ok(s),
     }
 }
 
@@ -119,7 +142,7 @@ pub fn execute(args: BenchmarkArgs) -> anyhow::Result<Outcome> {
     }
     let (deployment, name, tp) = match (&args.gpu, &args.prefill, &args.decode) {
         (Some(g), None, None) => {
-            let g = with_overlay(g, &args.calibration);
+            let g = with_overlay(g, &args)?;
             (
                 Deployment::Aggregated(profile("--gpu", &g, chunk)?),
                 g.clone(),
@@ -129,10 +152,7 @@ pub fn execute(args: BenchmarkArgs) -> anyhow::Result<Outcome> {
         (None, Some(p), Some(d)) => {
             let (np, ps) = count_spec("--prefill", p)?;
             let (nd, ds) = count_spec("--decode", d)?;
-            let (ps, ds) = (
-                with_overlay(ps, &args.calibration),
-                with_overlay(ds, &args.calibration),
-            );
+            let (ps, ds) = (with_overlay(ps, &args)?, with_overlay(ds, &args)?);
             let link = LinkSpec::parse(&args.link).map_err(|e| InputError::field("--link", e))?;
             let kv = handoff_kv_bytes(("--prefill", &ps), ("--decode", &ds))?;
             (

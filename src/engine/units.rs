@@ -130,6 +130,12 @@ impl StepCost {
                 m.step_u(sum_dec_ctx + ctx, tok)
             }
             StepCost::PerBatch { law, .. } => {
+                let mut chunks = chunks.peekable();
+                if chunks.peek().is_none() && n_dec > 0 {
+                    // A decode-only step (one that preempted or admitted a
+                    // transferred cache) costs what the decode law says.
+                    return self.decode_ab(n_dec, sum_dec_ctx).0;
+                }
                 s_to_units(law.mixed_step_s(n_dec, sum_dec_ctx, chunks)).max(1) as u128
             }
         }
@@ -185,6 +191,46 @@ mod tests {
         assert_eq!(h.w_u, 4_000_000u64 << 16);
         let a = StepModel::of(&Profile::preset("a100").expect("preset"));
         assert_eq!(a.h_u as u128 * 8192, 650_000u128 << 16);
+    }
+
+    #[test]
+    fn presets_keep_the_linear_law_and_computed_profiles_run_per_batch() {
+        let p = Profile::preset("h100").expect("preset");
+        let (lin, m) = (StepCost::of(&p), StepModel::of(&p));
+        assert!(matches!(lin, StepCost::Linear(x) if x == m));
+        assert_eq!(
+            lin.decode_ab(7, 5000),
+            (m.step_u(5000, 0), m.h_u as u128 * 7)
+        );
+        // Mixed: w + h·(Σ decode ctx + Σ (prior + chunk)) + p·Σ chunk, as before.
+        let chunks = [(100u64, 28u64), (0, 64)];
+        assert_eq!(
+            lin.mixed_u(3, 900, chunks.iter().copied()),
+            m.step_u(900 + 128 + 64, 92)
+        );
+        let c = crate::profile::computed_profile("--gpu", "h100-sxm:gpt-oss-120b:tp2:fp4")
+            .expect("computed")
+            .profile;
+        let law = StepCost::of(&c);
+        let StepCost::PerBatch { law: l, .. } = &law else {
+            panic!("a computed profile carries its per-batch law")
+        };
+        for b in [1u32, 16, 64, 700] {
+            let (w, h) = l.decode_coeffs_s(b);
+            let (a, inc) = law.decode_ab(b, 1000 * b as u64);
+            assert_eq!(inc, s_to_units(h) as u128 * b as u128);
+            assert_eq!(
+                a,
+                (s_to_units(w).max(1) + s_to_units(h) * 1000 * b as u64) as u128
+            );
+            assert_eq!(law.mixed_u(b, 1000 * b as u64, std::iter::empty()), a);
+        }
+        // MoE coverage: a larger batch costs more per step, less per sequence.
+        let (a16, _) = law.decode_ab(16, 16 * 2048);
+        let (a64, _) = law.decode_ab(64, 64 * 2048);
+        assert!(a64 > a16 && a64 < 4 * a16);
+        // A prefill chunk costs more than the decode step without it.
+        assert!(law.mixed_u(16, 16 * 2048, [(0u64, 4096u64)].into_iter()) > a16);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_SEQS: u32 = 256;
 pub const DEFAULT_BLK_TOK: u32 = 16;
 /// Context at which H is expressed, tokens.
 pub const CALIBRATION_CTX_TOK: u32 = 8192;
+/// Acceptance of each MTP draft position when a spec gives a depth (`mtpD`)
+/// without `accA`: DeepSeek-V3's reported acceptance of its first MTP token
+/// is 0.85–0.9 (DeepSeek-V3 technical report, §5.4.3); the low end.
+pub const DEFAULT_MTP_ACCEPTANCE: f64 = 0.85;
 /// Batch sizes whose W(b), H(b) a computed profile tabulates (larger batches,
 /// possible with a raised `--max-num-seqs`, are computed on demand).
 pub const LAW_TABLE_MAX_BATCH: u32 = 512;
@@ -70,7 +74,7 @@ pub fn parse_instance_with(
     spec: &str,
     params: RooflineParams,
 ) -> Result<Instance, InputError> {
-    let form = "expected HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8; parallelism tpN, epN, ppN, dpN, tepN, depN; optional :kvfp8; a calibration as @FILE.toml)";
+    let form = "expected HW:MODEL:tpN:DTYPE (e.g. h100-sxm:llama-3.1-70b:tp8:fp8; parallelism tpN, epN, ppN, dpN, tepN, depN; optional :kvfp8, :mtpD[:accA]; a calibration as @FILE.toml)";
     let parts: Vec<&str> = spec.split(':').collect();
     if parts.len() < 2 || parts[0].is_empty() || parts[1].is_empty() {
         return Err(InputError::field(
@@ -106,6 +110,7 @@ pub fn parse_instance_with(
     };
     let (mut tp, mut ep, mut wd, mut kvd) = (1u64, 1u64, Dtype::Bf16, Dtype::Bf16);
     let (mut dp, mut pp) = (1u64, 1u64);
+    let (mut mtp, mut acc) = (0u64, DEFAULT_MTP_ACCEPTANCE);
     for part in &parts[2..] {
         let lower = part.to_ascii_lowercase();
         let num = |s: &str, what: &str| -> Result<u64, InputError> {
@@ -136,6 +141,28 @@ pub fn parse_instance_with(
             dp = num(n, "DP-attention degree")?;
         } else if let Some(n) = lower.strip_prefix("pp") {
             pp = num(n, "PP degree")?;
+        } else if let Some(n) = lower.strip_prefix("mtp") {
+            mtp = n
+                .parse::<u64>()
+                .ok()
+                .filter(|v| (1..=8).contains(v))
+                .ok_or_else(|| {
+                    InputError::field(
+                        field,
+                        format!("`{part}` in `{spec}`: MTP depth must be 1..=8"),
+                    )
+                })?;
+        } else if let Some(a) = lower.strip_prefix("acc") {
+            acc = a
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0 && *v <= 1.0)
+                .ok_or_else(|| {
+                    InputError::field(
+                        field,
+                        format!("`{part}` in `{spec}`: MTP acceptance must be in (0, 1]"),
+                    )
+                })?;
         } else if let Some(d) = lower
             .strip_prefix("kv=")
             .or_else(|| lower.strip_prefix("kv"))
@@ -153,7 +180,7 @@ pub fn parse_instance_with(
             wd = Dtype::parse(&lower).ok_or_else(|| {
                 InputError::field(
                     field,
-                    format!("unknown dtype or option `{part}` in `{spec}`; expected tpN, epN, kvDTYPE or one of {}", Dtype::NAMES),
+                    format!("unknown dtype or option `{part}` in `{spec}`; expected tpN, epN, ppN, dpN, tepN, depN, mtpD, accA, kvDTYPE or one of {}", Dtype::NAMES),
                 )
             })?;
         }
@@ -192,6 +219,8 @@ pub fn parse_instance_with(
         ep,
         dp,
         pp,
+        mtp_depth: mtp,
+        mtp_acceptance: acc,
         weight_dtype: wd,
         kv_dtype: kvd,
         params,

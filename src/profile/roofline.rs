@@ -107,6 +107,11 @@ pub struct Instance {
     pub dp: u64,
     /// Pipeline-parallel stages (1 = none).
     pub pp: u64,
+    /// MTP / speculative decoding: draft tokens verified per sequence and
+    /// step (0 = none).
+    pub mtp_depth: u64,
+    /// Acceptance probability of each draft position (given the previous ones).
+    pub mtp_acceptance: f64,
     /// Weight storage format.
     pub weight_dtype: Dtype,
     /// KV-cache storage format.
@@ -173,6 +178,14 @@ impl Instance {
         let routed = self.model.routed_expert_params() as f64;
         (self.model.total_params() as f64 - routed) * self.dense_dtype().bytes()
             + routed * self.expert_dtype().bytes()
+    }
+
+    /// Expected tokens a decode sequence gains per verification step with
+    /// MTP depth d and acceptance α: `Σ_{i=0..d} α^i` (1 without MTP).
+    pub fn tokens_per_step(&self) -> f64 {
+        (0..=self.mtp_depth)
+            .map(|i| self.mtp_acceptance.powi(i as i32))
+            .sum()
     }
 
     /// GPUs of the instance: `tp · dp · pp`.
@@ -266,7 +279,7 @@ impl Instance {
         } else {
             1.0
         } / pp;
-        let all_tokens = (b.n_decode + b.prefill_tok) / pp;
+        let all_tokens = (b.n_decode + b.spec_tok + b.prefill_tok) / pp;
         let tokens = all_tokens * rank * pp;
         let expert_tokens = if self.ep > 1 { all_tokens } else { tokens };
         // CUDA/HIP graphs are captured for a fixed list of token counts; a step
@@ -479,6 +492,8 @@ pub struct StepMoments {
     pub prefill_tok: f64,
     /// Prompts with a prefill chunk in the step.
     pub prefill_seqs: f64,
+    /// Draft tokens verified beyond one per decode sequence (MTP).
+    pub spec_tok: f64,
     /// (query, key) pairs of the full-attention layers: Σ decode ctx +
     /// Σ over chunks (k·prior + k²/2).
     pub attn_pairs: f64,
@@ -514,6 +529,7 @@ impl StepMoments {
             win_dec_ctx + b.prefill_tok * (win_prior + 0.5 * b.prefill_tok / b.prompts()).min(w);
         let has_prefill = b.prefill_tok > 0.0;
         StepMoments {
+            spec_tok: 0.0,
             n_decode: b.n_decode,
             prefill_tok: b.prefill_tok,
             prefill_seqs: if has_prefill { b.prompts() } else { 0.0 },
@@ -543,6 +559,15 @@ impl StepMoments {
         let win = n * window_tok.min(if n > 0.0 { ctx_sum_tok / n } else { 0.0 });
         self.win_attn_pairs += win;
         self.win_kv_read_tok += win;
+    }
+
+    /// Add `k` draft tokens per decode sequence to verify (MTP): each attends
+    /// to its sequence's context; the KV is read once per sequence.
+    pub fn add_drafts(&mut self, n: f64, ctx_sum_tok: f64, k: f64, window_tok: f64) {
+        self.spec_tok += n * k;
+        self.attn_pairs += k * ctx_sum_tok;
+        let win = n * window_tok.min(if n > 0.0 { ctx_sum_tok / n } else { 0.0 });
+        self.win_attn_pairs += k * win;
     }
 
     /// Add one prompt's chunk of `k` tokens following `prior` cached tokens.

@@ -71,14 +71,27 @@ impl StepLaw {
         chunks: impl IntoIterator<Item = (u64, u64)>,
     ) -> f64 {
         let w = self.window_tok();
+        let inst = &self.instance;
         let mut m = StepMoments::default();
+        let n = n_decode as f64;
         if n_decode > 0 {
-            m.add_decode(n_decode as f64, decode_ctx_tok as f64, w);
+            m.add_decode(n, decode_ctx_tok as f64, w);
+            m.add_drafts(n, decode_ctx_tok as f64, inst.mtp_depth as f64, w);
         }
         for (prior, k) in chunks {
             m.add_chunk(prior as f64, k as f64, w);
         }
-        self.instance.step_moments(&m).step_s
+        let full = inst.step_moments(&m).step_s;
+        let tau = inst.tokens_per_step();
+        if inst.mtp_depth == 0 || n_decode == 0 {
+            return full;
+        }
+        // The engine emits one token per decode sequence per step, a
+        // verification step τ: the decode part is charged 1/τ of its cost
+        // (its draft passes included), the prefill chunks in full.
+        let (wb, hb) = self.decode_coeffs_s(n_decode);
+        let decode_part = tau * (wb + hb * decode_ctx_tok as f64);
+        (full + draft_s(inst, n) - (1.0 - 1.0 / tau) * decode_part).max(full / tau)
     }
 }
 
@@ -99,9 +112,64 @@ fn decode_coeffs(inst: &Instance, b: u32) -> (f64, f64) {
     let at = |c: f64| {
         let mut m = StepMoments::default();
         m.add_decode(n, n * c, w);
+        m.add_drafts(n, n * c, inst.mtp_depth as f64, w);
         inst.step_moments(&m).step_s
     };
     let (s1, s2) = (at(c1), at(c2));
     let h = ((s2 - s1) / (n * (c2 - c1))).max(0.0);
-    (s1 - h * n * c1, h)
+    let w0 = s1 - h * n * c1;
+    if inst.mtp_depth == 0 {
+        return (w0, h);
+    }
+    // MTP: a verification step (the drafts included in `at`) plus the
+    // sequential draft passes yields τ tokens per sequence; the engine's step
+    // is one token, so W(b) and H(b) are per τ.
+    let tau = inst.tokens_per_step();
+    ((w0 + draft_s(inst, n)) / tau, h / tau)
+}
+
+/// Time of the `mtp_depth` sequential draft passes of a step over `n`
+/// sequences: each is one decoder layer of the model (DeepSeek-V3's MTP
+/// module, an EAGLE head) at that batch, i.e. 1/layers of the step's
+/// compute-or-memory time, without a second scheduler overhead.
+fn draft_s(inst: &Instance, n: f64) -> f64 {
+    if inst.mtp_depth == 0 {
+        return 0.0;
+    }
+    let mut m = StepMoments::default();
+    m.add_decode(n, n * SECANT_CTX_TOK.0, 0.0);
+    let st = inst.step_moments(&m);
+    inst.mtp_depth as f64 * st.compute_s.max(st.memory_s) / inst.model.layers.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::computed::parse_instance;
+
+    #[test]
+    fn mtp_divides_the_verification_step_by_the_expected_tokens() {
+        let base = parse_instance("--gpu", "gb200:deepseek-r1:dep8:fp4").expect("spec");
+        let mtp = parse_instance("--gpu", "gb200:deepseek-r1:dep8:fp4:mtp2:acc0.8").expect("spec");
+        assert_eq!(base.tokens_per_step(), 1.0);
+        assert!((mtp.tokens_per_step() - (1.0 + 0.8 + 0.64)).abs() < 1e-12);
+        let default_acc = parse_instance("--gpu", "gb200:deepseek-r1:dep8:fp4:mtp1").expect("spec");
+        assert_eq!(default_acc.mtp_acceptance, 0.85);
+        let (lb, lm) = (StepLaw::new(base, 64), StepLaw::new(mtp.clone(), 64));
+        for b in [1u32, 8, 64] {
+            let (wb, hb) = lb.decode_coeffs_s(b);
+            let (wm, hm) = lm.decode_coeffs_s(b);
+            // Per emitted token MTP is faster, per verification step slower.
+            let ctx = 2048.0 * b as f64;
+            let (t_base, t_mtp) = (wb + hb * ctx, wm + hm * ctx);
+            assert!(t_mtp < t_base, "b {b}: {t_mtp} vs {t_base}");
+            assert!(t_mtp * mtp.tokens_per_step() > t_base, "b {b}");
+        }
+        // A prefill step keeps its chunk at full cost.
+        let with_chunk = lm.mixed_step_s(8, 8 * 2048, [(0, 4096)]);
+        let (wm, hm) = lm.decode_coeffs_s(8);
+        assert!(with_chunk > wm + hm * 8.0 * 2048.0);
+        assert!(parse_instance("--gpu", "gb200:deepseek-r1:dep8:fp4:mtp9").is_err());
+        assert!(parse_instance("--gpu", "gb200:deepseek-r1:dep8:fp4:mtp1:acc1.5").is_err());
+    }
 }
