@@ -531,6 +531,8 @@ def benchmark(
     prefill: Optional[Union[str, _Num, _Path]] = ...,
     decode: Optional[Union[str, _Num, _Path]] = ...,
     link: Optional[Union[str, _Num, _Path]] = ...,
+    mtp: Optional[Union[str, _Num, _Path]] = ...,
+    mtp_acceptance: Optional[Union[str, _Num, _Path]] = ...,
     calibration: Optional[Union[str, _Num, _Path]] = ...,
     isl: Optional[Union[str, _Num, _Path]] = ...,
     osl: Optional[Union[str, _Num, _Path]] = ...,
