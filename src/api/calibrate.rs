@@ -38,6 +38,9 @@ pub struct CalibrateArgs {
     /// Print the fit as one JSON document instead.
     #[arg(long)]
     pub json: bool,
+    /// No warnings or progress on stderr (the fit's warnings stay in its summary).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Base-profile overrides (e.g. --kv-blocks, --calibration-ctx).
     #[command(flatten)]
     pub profile: ProfileOverrides,

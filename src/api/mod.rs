@@ -276,7 +276,10 @@ impl Command {
 
     /// Whether progress should be shown (not with `--quiet`).
     pub fn shows_progress(&self) -> bool {
-        self.output().is_none_or(|o| !o.quiet)
+        match self {
+            Command::Calibrate(a) => !a.quiet,
+            c => c.output().is_none_or(|o| !o.quiet),
+        }
     }
 }
 
