@@ -511,6 +511,7 @@ def calibrate(
     name: Optional[Union[str, _Num, _Path]] = ...,
     out: Optional[Union[str, _Num, _Path]] = ...,
     verbose: Optional[bool] = ...,
+    quiet: Optional[bool] = ...,
     w_ms: Optional[Union[str, _Num, _Path]] = ...,
     h_ms: Optional[Union[str, _Num, _Path]] = ...,
     calibration_ctx: Optional[Union[str, _Num, _Path]] = ...,
