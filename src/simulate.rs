@@ -238,6 +238,18 @@ pub fn run_replications(
     Ok(reports)
 }
 
+/// Run replication `r` of a job alone (no progress), as
+/// [`run_replications`] runs it: the same streams, the same report.
+pub fn run_one_replication(job: &SimulateJob, r: u32) -> anyhow::Result<SimReport> {
+    let o = engine::run(&job.cfg, open_job_arrivals(job, r)?, r, None)?;
+    Ok(SimReport::from_outcome(
+        &job.cfg,
+        &o,
+        &describe_job(job),
+        job.timing,
+    ))
+}
+
 /// The workload line of a job's report.
 fn describe_job(job: &SimulateJob) -> String {
     if job.per_pool.is_empty() {

@@ -340,6 +340,30 @@ impl Evaluator<'_> {
         self.count.fetch_add(1, Ordering::Relaxed);
         evaluate(self.plan, counts, self.workload, self.settings)
     }
+
+    /// Does pool `i` meet the SLO at `counts` in every replication? The
+    /// replications run one after another and the first that misses decides
+    /// (the answer is the one [`Evaluator::run`] gives: a pool meets the SLO
+    /// only if it does in each replication), so a clearly failing size
+    /// costs one simulation instead of all of them.
+    fn pool_meets(&self, counts: &[u32], i: usize) -> anyhow::Result<bool> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let slo = self.settings.slo_ttft_ms;
+        let job = job(
+            self.plan,
+            counts,
+            self.workload,
+            self.settings,
+            self.settings.replications,
+        );
+        for r in 0..job.replications {
+            let rep = crate::simulate::run_one_replication(&job, r)?;
+            if !summarise(std::slice::from_ref(&rep), slo).pool_meets(i, slo) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Size `plan` for `workload` so that every pool's DES P99 TTFT meets the
@@ -417,7 +441,7 @@ pub fn size_fleet(
                 let mid = lo + (hi - lo) / 2;
                 let mut c = ub.clone();
                 c[i] = mid;
-                if ev.run(&c)?.pool_meets(i, slo) {
+                if ev.pool_meets(&c, i)? {
                     hi = mid;
                 } else {
                     lo = mid;
