@@ -101,7 +101,7 @@ pub struct SizedFleet {
     pub cost_per_hr: f64,
     /// GPUs.
     pub gpus: u64,
-    /// Evaluations run (each of `replications` simulations).
+    /// Evaluations run: up to `replications` simulations each (a bisection step stops at the first replication that misses the SLO).
     pub evaluations: u32,
     /// Replications per evaluation; the SLO held in each.
     pub replications: u32,
@@ -333,12 +333,25 @@ struct Evaluator<'a> {
     workload: &'a WorkloadSpec,
     settings: &'a SizingSettings,
     count: AtomicU32,
+    /// The last full evaluation: the same counts on the same streams give
+    /// the same result, so the final check of a size just evaluated reuses it.
+    last: std::sync::Mutex<Option<(Vec<u32>, Evaluation)>>,
 }
 
 impl Evaluator<'_> {
     fn run(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
+        if let Ok(last) = self.last.lock()
+            && let Some((c, e)) = last.as_ref()
+            && c == counts
+        {
+            return Ok(e.clone());
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
-        evaluate(self.plan, counts, self.workload, self.settings)
+        let e = evaluate(self.plan, counts, self.workload, self.settings)?;
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((counts.to_vec(), e.clone()));
+        }
+        Ok(e)
     }
 
     /// Does pool `i` meet the SLO at `counts` in every replication? The
@@ -380,6 +393,7 @@ pub fn size_fleet(
         workload,
         settings,
         count: AtomicU32::new(0),
+        last: std::sync::Mutex::new(None),
     };
     let lower: Vec<u32> = lower
         .map(|l| l.iter().map(|&n| n.max(1)).collect())
