@@ -332,7 +332,10 @@ def sweep(kind: str, configs: Iterable[Mapping[str, Any]], backend: str = "local
         with ThreadPoolExecutor(max_workers=max_workers) as pool:
             return list(pool.map(lambda c: _run_one(kind, c), configs))
     if backend == "ray":
-        import ray  # type: ignore
+        try:
+            import ray  # type: ignore
+        except ImportError:
+            raise InputError("sweep: backend='ray' needs the ray package (pip install ray)") from None
 
         if not ray.is_initialized():
             ray.init()
