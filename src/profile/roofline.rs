@@ -387,11 +387,12 @@ impl Instance {
         e * (1.0 - (1.0 - m.experts_per_tok as f64 / e).powf(tokens))
     }
 
-    /// Weight bytes a step of `tokens` tokens streams from HBM (whole instance):
-    /// every non-expert weight plus the experts touched. The input embedding
-    /// is a lookup of `tokens` rows, not a stream of the table (a tied LM head
-    /// streams it).
-    pub fn weight_bytes_read(&self, tokens: f64) -> f64 {
+    /// Weight bytes streamed from HBM by a pass of `tokens` tokens through
+    /// the non-expert weights whose experts see `expert_tokens` tokens, for
+    /// the whole instance: (non-expert bytes, expert bytes touched). The input
+    /// embedding is a lookup of `tokens` rows, not a stream of the table (a
+    /// tied LM head streams it).
+    fn weight_bytes_split(&self, tokens: f64, expert_tokens: f64) -> (f64, f64) {
         let m = &self.model;
         let routed = m.routed_expert_params() as f64;
         let embed = m.embedding_params() as f64;
@@ -402,33 +403,29 @@ impl Instance {
         };
         let other = m.total_params() as f64 - routed - embed + looked_up;
         let touched_frac = if m.is_moe() {
-            self.experts_touched(tokens) / m.experts as f64
+            self.experts_touched(expert_tokens) / m.experts as f64
         } else {
             0.0
         };
-        other * self.dense_dtype().bytes() + routed * touched_frac * self.expert_dtype().bytes()
+        (
+            other * self.dense_dtype().bytes(),
+            routed * touched_frac * self.expert_dtype().bytes(),
+        )
+    }
+
+    /// Weight bytes a step of `tokens` tokens streams from HBM (whole instance):
+    /// every non-expert weight plus the experts touched.
+    pub fn weight_bytes_read(&self, tokens: f64) -> f64 {
+        let (dense, experts) = self.weight_bytes_split(tokens, tokens);
+        dense + experts
     }
 
     /// Weight bytes each GPU streams in one microbatch pass through all layers:
     /// its shard of the non-expert weights (`rank_tokens` tokens on its DP
     /// rank) and of the experts touched by `expert_tokens` tokens.
     fn weight_bytes_read_per_gpu(&self, rank_tokens: f64, expert_tokens: f64) -> f64 {
-        let m = &self.model;
-        let routed = m.routed_expert_params() as f64;
-        let embed = m.embedding_params() as f64;
-        let looked_up = if m.tied_embeddings {
-            embed
-        } else {
-            (rank_tokens * m.hidden as f64).min(embed)
-        };
-        let other = m.total_params() as f64 - routed - embed + looked_up;
-        let touched_frac = if m.is_moe() {
-            self.experts_touched(expert_tokens) / m.experts as f64
-        } else {
-            0.0
-        };
-        other * self.dense_dtype().bytes() / self.tp as f64
-            + routed * touched_frac * self.expert_dtype().bytes() / self.expert_shards()
+        let (dense, experts) = self.weight_bytes_split(rank_tokens, expert_tokens);
+        dense / self.tp as f64 + experts / self.expert_shards()
     }
 
     /// Collective time of a step of `tokens` tokens: 2 all-reduces of the
