@@ -62,7 +62,9 @@ fn main() {
         );
     }
     let names: Vec<&str> = cells[0].models.iter().map(|m| m.model).collect();
-    println!("\nmodel            median |P99 err|  within 20% (rho <= 0.9)");
+    println!(
+        "\nmodel            median |P99 err|  p90 |P99 err|  p95 |P99 err|  within 20% (rho <= 0.9)"
+    );
     for (i, name) in names.iter().enumerate() {
         let mut errs: Vec<f64> = cells
             .iter()
@@ -72,11 +74,17 @@ fn main() {
             .collect();
         errs.sort_by(f64::total_cmp);
         let within = errs.iter().filter(|e| **e <= 0.2).count();
-        let med = errs.get(errs.len() / 2).copied().unwrap_or(f64::NAN);
+        let at = |q: f64| {
+            errs.get(((errs.len() as f64 * q) as usize).min(errs.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
         println!(
-            "{:<16} {:>14.1}%  {:>4} / {}",
+            "{:<16} {:>14.1}%  {:>12.1}%  {:>12.1}%  {:>4} / {}",
             name,
-            100.0 * med,
+            100.0 * at(0.5),
+            100.0 * at(0.9),
+            100.0 * at(0.95),
             within,
             errs.len()
         );

@@ -119,6 +119,21 @@ fn chunk_end_positions_sum(x: u32, chunk: u64) -> f64 {
     chunk as f64 * full * (full + 1.0) / 2.0 + partial
 }
 
+/// A prompt of `x` tokens' own chunked prefill, s: its `⌈x/chunk⌉` full-budget
+/// steps, each `W + H/C·(decode context running beside it + the chunk's end
+/// position) + p·chunk tokens`. With `ctx_decode_tok = 0` (nothing else
+/// running, every chunk at the full budget) no run of the linear law can
+/// give the prompt its first token sooner: a batch, a shared chunk budget or
+/// a wait only add steps or context.
+pub fn own_prefill_s(p: &Profile, x: u32, ctx_decode_tok: f64) -> f64 {
+    let chunk = p.chunk.max(1) as u64;
+    let h_per_tok = p.h_s / p.calibration_ctx.max(1) as f64;
+    let n_chunks = (x as u64).div_ceil(chunk) as f64;
+    n_chunks * (p.w_s + h_per_tok * ctx_decode_tok)
+        + h_per_tok * chunk_end_positions_sum(x, chunk)
+        + p.prefill_s_per_token * x as f64
+}
+
 fn moments(samples: &[(u32, u32)], chunk: u64) -> SampleMoments {
     let n = samples.len().max(1) as f64;
     let (mut isl, mut osl, mut chunks, mut ctx, mut isl2, mut kv_w) =
@@ -292,10 +307,8 @@ pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
     let p = pool.profile;
     let n_inst = pool.instances.max(1) as f64;
     let lam_i = pool.lam_req_s.max(0.0) / n_inst;
-    let chunk = p.chunk.max(1) as u64;
     let w = p.w_s;
     let k = constants(p, pool.samples);
-    let h_per_tok = k.h_per_tok;
     let capacity = capacity_per_instance(pool, &k) * n_inst;
     if pool.samples.is_empty() || lam_i == 0.0 {
         return CrossCheck {
@@ -342,11 +355,7 @@ pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
         };
         let wq = draw(&mut rng, p_wait_prefill, mean_wait_prefill);
         let wa = draw(&mut rng, p_wait_slot, mean_wait_slot);
-        // Own prefill: each chunk's step, with the decode batch running.
-        let n_chunks = (x as u64).div_ceil(chunk) as f64;
-        let own = n_chunks * (w + h_per_tok * ctx_decode)
-            + h_per_tok * chunk_end_positions_sum(x, chunk)
-            + p.prefill_s_per_token * x as f64;
+        let own = own_prefill_s(p, x, ctx_decode);
         let wait = boundary + wq + wa;
         wait_sum += wait;
         ttft.push(wait + own);

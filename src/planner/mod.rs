@@ -5,6 +5,8 @@
 //! the smallest instance counts whose DES P99 TTFT meets the SLO in every
 //! pool; `optimize`, `whatif` and `pareto` wrap it in search loops; [`disagg`]
 //! sizes disaggregated prefill/decode pools against TTFT and TPOT targets.
+//! Every search starts from the analytic [`screen`] (the cross-check of the
+//! iteration engine) and the DES verifies around its answer.
 
 pub mod disagg;
 pub mod gridflex;
@@ -14,6 +16,7 @@ pub mod plan;
 pub mod screen;
 pub mod shard;
 pub mod sizing;
+pub mod threshold;
 pub mod tpw;
 pub mod whatif;
 

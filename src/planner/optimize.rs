@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::plan::FleetPlan;
 use super::screen::Screen;
-use super::sizing::{SizedFleet, SizingSettings, size_fleet};
+use super::sizing::{SizedFleet, SizingSettings, size_fleet_screened};
 use crate::error::InputError;
 use crate::profile::Profile;
 use crate::workload::spec::WorkloadSpec;
@@ -330,7 +330,7 @@ pub fn optimize(
     let sized: Vec<(FleetPlan, SizedFleet)> = all
         .into_par_iter()
         .map(|p| {
-            let s = size_fleet(&p, &cfg.workload, &cfg.sizing, None);
+            let s = size_fleet_screened(&p, &cfg.workload, &cfg.sizing, &screen);
             if let Some(pb) = &pb {
                 pb.inc(1);
             }

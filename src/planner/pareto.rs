@@ -6,7 +6,7 @@ use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::screen::Screen;
 use super::shard::Sweep;
-use super::sizing::{SizedFleet, SizingSettings, size_fleet};
+use super::sizing::{SizedFleet, SizingSettings, size_fleet_screened};
 use crate::workload::spec::WorkloadSpec;
 
 /// One threshold (or the homogeneous baseline): an `optimize` candidate plus
@@ -136,7 +136,7 @@ pub fn pareto(
     }));
     let pb = crate::progress::bar(progress, true, plans.len() as u64, "pareto sweep");
     let sized = sweep.map(&plans, |_, p| {
-        let r = size_fleet(p, workload, s, None);
+        let r = size_fleet_screened(p, workload, s, &screen);
         if let Some(pb) = &pb {
             pb.inc(1);
         }

@@ -1,17 +1,23 @@
-//! The analytic screen: each pool of a plan sized with the batching-aware
-//! birth–death model of the iteration engine (`analytic::estimates::birth_death`),
-//! P99 TTFT = P99 wait + P99 prefill. The slot-model formulas (M/M/c,
-//! Allen–Cunneen, the reference's) reserve worst-case KV per slot and call
-//! fleets unstable that the iteration engine serves easily, so they are not
-//! used to size. Cheap enough to rank every (B, γ) candidate before the DES
-//! verifies the best ones, and reported beside every DES result.
-//! Compression (γ > 1) is not modelled here: pools see their uncompressed
-//! length ranges.
+//! The analytic screen: each pool of a plan estimated with the cross-check
+//! (`analytic::iteration_model`, the analytic model of the iteration engine
+//! validated against the DES; see the README's validation matrix).
+//!
+//! The planners use it three ways:
+//! - **start** each DES search at the analytic answer (the smallest count
+//!   whose cross-check P99 TTFT meets the SLO), so the DES only verifies
+//!   the boundary ([`Screen::size`]);
+//! - **prove** a pool infeasible without simulating it: the P99 of its
+//!   prompts' own chunked prefill, with nothing else running, is a lower
+//!   bound on any fleet's P99 TTFT ([`Screen::floor_p99_ttft_ms`]);
+//! - **report** the cross-check beside every DES answer, flagging pools where
+//!   the two differ by more than the validated error band ([`P99_BAND`]).
+//!
+//! Compression (γ > 1) is not modelled: pools see their uncompressed length
+//! ranges.
 
-use crate::analytic::calibration::{PoolCalibration, sample_lengths};
-use crate::analytic::estimates::birth_death;
+use crate::analytic::calibration::{nearest_rank, sample_lengths};
+use crate::analytic::iteration_model::{CrossCheck, IterationPool, cross_check, own_prefill_s};
 use crate::error::InputError;
-use crate::profile::Profile;
 use crate::workload::spec::WorkloadSpec;
 
 use super::plan::FleetPlan;
@@ -20,12 +26,27 @@ use super::plan::FleetPlan;
 const SAMPLES: usize = 50_000;
 /// Largest pool the analytic sizing tries.
 const MAX_INSTANCES: u32 = 1 << 16;
+/// Seed of the cross-check's wait draws.
+const DRAW_SEED: u64 = 0x5eed;
+
+/// Relative error of the cross-check's P99 TTFT against the iteration DES
+/// within which they are taken to agree: 95% of the validation matrix's
+/// cells at ρ ≤ 0.9 lie inside it (`cargo bench --bench analytic_validate`;
+/// the README gives the distribution). A planner flags only pools whose
+/// difference is larger: those are outside what the model was validated to.
+pub const P99_BAND: f64 = 0.45;
 
 /// Length samples and the arrival rate of a workload.
 #[derive(Debug, Clone)]
 pub struct Screen {
     samples: Vec<(u32, u32)>,
     lam: f64,
+}
+
+/// One pool's requests as the screen sees them.
+struct PoolSample {
+    samples: Vec<(u32, u32)>,
+    lam_req_s: f64,
 }
 
 impl Screen {
@@ -43,21 +64,25 @@ impl Screen {
         })
     }
 
-    /// The calibration and profile of pool `i` of `plan` at `n` instances.
-    fn calibration(
-        &self,
-        plan: &FleetPlan,
-        i: usize,
-        n: u32,
-    ) -> Option<(PoolCalibration, Profile)> {
-        let pools = plan.pools(&vec![n; plan.shapes().len()]);
+    /// The same workload sample at another Poisson rate.
+    pub fn at_rate(&self, lam: f64) -> Screen {
+        Screen {
+            samples: self.samples.clone(),
+            lam,
+        }
+    }
+
+    /// The requests routed to pool `i` of `plan` (by total length, as the
+    /// length router does) and their rate; `None` when it gets none.
+    fn pool_sample(&self, plan: &FleetPlan, i: usize) -> Option<PoolSample> {
+        let pools = plan.pools(&vec![1; plan.shapes().len()]);
         let lo = if i == 0 {
             0
         } else {
             pools[i - 1].max_ctx_tok as u64
         };
         let hi = pools[i].max_ctx_tok as u64;
-        let mine: Vec<(u32, u32)> = self
+        let samples: Vec<(u32, u32)> = self
             .samples
             .iter()
             .copied()
@@ -66,53 +91,163 @@ impl Screen {
                 t > lo && t <= hi
             })
             .collect();
-        if mine.is_empty() {
-            return None;
-        }
-        let lam = self.lam * mine.len() as f64 / self.samples.len() as f64;
-        let profile = pools[i].profile.clone();
-        Some((
-            PoolCalibration::from_samples(&profile, hi as u32, n, lam, &mine),
-            profile,
-        ))
+        (!samples.is_empty()).then(|| PoolSample {
+            lam_req_s: self.lam * samples.len() as f64 / self.samples.len() as f64,
+            samples,
+        })
     }
 
-    /// Analytic P99 TTFT per pool at these counts, ms (`None`: no traffic or unstable).
-    pub fn p99_ttft_ms(&self, plan: &FleetPlan, counts: &[u32]) -> Vec<Option<f64>> {
+    fn estimate(&self, plan: &FleetPlan, i: usize, n: u32, s: &PoolSample) -> CrossCheck {
+        let pools = plan.pools(&vec![n; plan.shapes().len()]);
+        cross_check(
+            &IterationPool {
+                profile: &pools[i].profile,
+                instances: n,
+                lam_req_s: s.lam_req_s,
+                dispatch: pools[i].dispatch,
+                samples: &s.samples,
+            },
+            DRAW_SEED,
+        )
+    }
+
+    /// The cross-check of every pool at these counts (`None`: no traffic).
+    pub fn cross_checks(&self, plan: &FleetPlan, counts: &[u32]) -> Vec<Option<CrossCheck>> {
         (0..counts.len())
             .map(|i| {
-                let (cal, profile) = self.calibration(plan, i, counts[i])?;
-                let e = birth_death(&cal, &profile);
-                (e.stable && e.p99_ttft_ms.is_finite()).then_some(e.p99_ttft_ms)
+                let s = self.pool_sample(plan, i)?;
+                Some(self.estimate(plan, i, counts[i], &s))
             })
             .collect()
     }
 
-    /// Smallest analytic counts meeting the SLO per pool, or `None` if some
-    /// pool cannot meet it at any size.
+    /// Cross-check P99 TTFT per pool at these counts, ms (`None`: no traffic or unstable).
+    pub fn p99_ttft_ms(&self, plan: &FleetPlan, counts: &[u32]) -> Vec<Option<f64>> {
+        self.cross_checks(plan, counts)
+            .into_iter()
+            .map(|c| {
+                c.filter(|c| c.stable && c.p99_ttft_ms.is_finite())
+                    .map(|c| c.p99_ttft_ms)
+            })
+            .collect()
+    }
+
+    /// Cross-check P99 TTFT of pool `i` at `n` instances, ms (`None`: no
+    /// traffic or unstable).
+    pub fn pool_p99_ttft_ms(&self, plan: &FleetPlan, i: usize, n: u32) -> Option<f64> {
+        let s = self.pool_sample(plan, i)?;
+        let c = self.estimate(plan, i, n, &s);
+        (c.stable && c.p99_ttft_ms.is_finite()).then_some(c.p99_ttft_ms)
+    }
+
+    /// A lower bound on pool `i`'s P99 TTFT over `n_requests` DES arrivals
+    /// at any size, ms, or `None` when it proves nothing (no traffic, or a
+    /// per-batch step law, for which the solo prefill is not shown to be the
+    /// fastest). Each request's TTFT is at least its own chunked prefill
+    /// with nothing else running ([`own_prefill_s`]); the bound is that
+    /// quantity's quantile at `0.99 − 3σ` of the sample P99 over
+    /// `n_requests` arrivals, so a run's P99 falls below it only by a
+    /// three-sigma accident of sampling.
+    pub fn floor_p99_ttft_ms(&self, plan: &FleetPlan, i: usize, n_requests: u64) -> Option<f64> {
+        let pools = plan.pools(&vec![1; plan.shapes().len()]);
+        let profile = &pools[i].profile;
+        if profile.step_law.is_some() {
+            return None;
+        }
+        let s = self.pool_sample(plan, i)?;
+        let arrivals = (n_requests as f64 * s.lam_req_s / self.lam).max(1.0);
+        let q = 0.99 - 3.0 * (0.01 * 0.99 / arrivals).sqrt();
+        if q <= 0.5 {
+            return None;
+        }
+        let mut solo: Vec<f64> = s
+            .samples
+            .iter()
+            .map(|&(x, _)| own_prefill_s(profile, x, 0.0))
+            .collect();
+        solo.sort_by(f64::total_cmp);
+        Some(nearest_rank(&solo, q) * 1e3)
+    }
+
+    /// The pools that no size can bring within `slo_ms` over `n_requests`
+    /// DES arrivals, with the reason ([`Screen::floor_p99_ttft_ms`]).
+    pub fn infeasible(&self, plan: &FleetPlan, slo_ms: f64, n_requests: u64) -> Option<String> {
+        let shapes = plan.shapes();
+        let why: Vec<String> = (0..shapes.len())
+            .filter_map(|i| {
+                let floor = self.floor_p99_ttft_ms(plan, i, n_requests)?;
+                (floor > slo_ms).then(|| {
+                    format!(
+                        "pool `{}`: P99 TTFT ≥ {floor:.0} ms > SLO {slo_ms} ms however many instances (the P99 of its prompts' own chunked prefill with nothing else running; analytic lower bound, not simulated)",
+                        shapes[i].id
+                    )
+                })
+            })
+            .collect();
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// Smallest analytic counts meeting the SLO per pool (cross-check stable
+    /// and P99 TTFT ≤ `slo_ms`), or `None` if some pool cannot meet it at any
+    /// size (1 for a pool without traffic).
     pub fn size(&self, plan: &FleetPlan, slo_ms: f64) -> Option<Vec<u32>> {
+        self.size_pools(plan, slo_ms).into_iter().collect()
+    }
+
+    /// Per pool, the smallest count whose cross-check meets the SLO (1 for a
+    /// pool without traffic; `None` for one that meets it at no size).
+    pub fn size_pools(&self, plan: &FleetPlan, slo_ms: f64) -> Vec<Option<u32>> {
         (0..plan.shapes().len())
             .map(|i| {
-                let ok = |n: u32| match self.calibration(plan, i, n) {
-                    None => true,
-                    Some((cal, profile)) => {
-                        let e = birth_death(&cal, &profile);
-                        e.stable && e.p99_ttft_ms <= slo_ms
-                    }
+                let Some(s) = self.pool_sample(plan, i) else {
+                    return Some(1);
                 };
-                let mut hi = 1u32;
+                let ok = |n: u32| {
+                    let c = self.estimate(plan, i, n, &s);
+                    c.stable && c.p99_ttft_ms <= slo_ms
+                };
+                let mut hi = self.light_load_size(plan, i, &s, 1.0);
+                let mut lo = hi - 1;
                 while !ok(hi) {
                     if hi >= MAX_INSTANCES {
                         return None;
                     }
-                    hi *= 2;
+                    lo = hi;
+                    hi = hi.saturating_mul(2).min(MAX_INSTANCES);
                 }
-                let mut lo = hi / 2;
                 while hi - lo > 1 {
                     let mid = lo + (hi - lo) / 2;
                     if ok(mid) { hi = mid } else { lo = mid }
                 }
                 Some(hi)
+            })
+            .collect()
+    }
+
+    /// The fewest instances of pool `i` at which the cross-check's capacity
+    /// covers its rate `rho` times over (at least 1).
+    fn light_load_size(&self, plan: &FleetPlan, i: usize, s: &PoolSample, rho: f64) -> u32 {
+        let cap1 = self.estimate(plan, i, 1, s).capacity_req_per_s;
+        if cap1 > 0.0 && cap1.is_finite() {
+            ((s.lam_req_s / (rho * cap1)).ceil() as u32).clamp(1, MAX_INSTANCES)
+        } else {
+            1
+        }
+    }
+
+    /// Where to start a DES search for each pool: its analytic size, or
+    /// for a pool that meets the SLO at no analytic size, the size at which
+    /// it runs at a quarter of its capacity (the DES then sees at once
+    /// whether more instances still help).
+    pub fn start(&self, plan: &FleetPlan, slo_ms: f64) -> Vec<u32> {
+        self.size_pools(plan, slo_ms)
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.unwrap_or_else(|| {
+                    self.pool_sample(plan, i)
+                        .map_or(1, |s| self.light_load_size(plan, i, &s, 0.25))
+                })
             })
             .collect()
     }

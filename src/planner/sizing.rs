@@ -1,10 +1,13 @@
 //! Minimal instance counts per pool, found with the DES in the loop.
 //!
-//! 1. Upper bound: starting from the given lower bounds, double every pool
-//!    that misses the SLO until all pools meet it. A pool whose P99 TTFT stops
+//! 1. Upper bound: starting from the analytic answer (or one instance),
+//!    grow every pool that misses the SLO until all pools meet it (from an
+//!    analytic start one instance first, then by doubling). A pool whose P99 TTFT stops
 //!    improving while still above the SLO cannot meet it at any size
 //!    (prefill-bound), and the search stops with that reason.
-//! 2. Bisection per pool, with the other pools held at their upper bound.
+//! 2. Bisection per pool between the largest size known to miss and the
+//!    upper bound, with the other pools held at their upper bound (from an
+//!    analytic start, the first probe is one below the bound).
 //!    Under `length` and `compress-and-route` routing a pool's traffic does
 //!    not depend on the other pools' sizes, so the pools are searched in
 //!    parallel. Every evaluation runs `replications` independent replications
@@ -29,6 +32,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::plan::FleetPlan;
+use super::screen::Screen;
 use crate::engine::SimConfig;
 use crate::metrics::report::SimReport;
 use crate::simulate::{SimulateJob, run_replications};
@@ -328,38 +332,59 @@ pub fn summarise(reps: &[SimReport], slo_ms: f64) -> Evaluation {
     }
 }
 
+/// Full evaluations kept for reuse (the sizes a search last visited).
+const CACHED_EVALUATIONS: usize = 16;
+
 struct Evaluator<'a> {
     plan: &'a FleetPlan,
     workload: &'a WorkloadSpec,
     settings: &'a SizingSettings,
     count: AtomicU32,
-    /// The last full evaluation: the same counts on the same streams give
-    /// the same result, so the final check of a size just evaluated reuses it.
-    last: std::sync::Mutex<Option<(Vec<u32>, Evaluation)>>,
+    /// Recent full evaluations: the same counts on the same streams give the
+    /// same result, so a check of a size already evaluated in full (by
+    /// [`Evaluator::run`], or by a [`Evaluator::pool_meets`] probe that ran
+    /// every replication) reuses it.
+    cache: std::sync::Mutex<Vec<(Vec<u32>, Evaluation)>>,
 }
 
 impl Evaluator<'_> {
+    fn cached(&self, counts: &[u32]) -> Option<Evaluation> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .iter()
+            .find(|(c, _)| c == counts)
+            .map(|(_, e)| e.clone())
+    }
+
+    fn remember(&self, counts: &[u32], e: &Evaluation) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHED_EVALUATIONS {
+                cache.remove(0);
+            }
+            cache.push((counts.to_vec(), e.clone()));
+        }
+    }
+
     fn run(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
-        if let Ok(last) = self.last.lock()
-            && let Some((c, e)) = last.as_ref()
-            && c == counts
-        {
-            return Ok(e.clone());
+        if let Some(e) = self.cached(counts) {
+            return Ok(e);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         let e = evaluate(self.plan, counts, self.workload, self.settings)?;
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some((counts.to_vec(), e.clone()));
-        }
+        self.remember(counts, &e);
         Ok(e)
     }
 
-    /// Does pool `i` meet the SLO at `counts` in every replication? The
-    /// replications run one after another and the first that misses decides
-    /// (the answer is the one [`Evaluator::run`] gives: a pool meets the SLO
-    /// only if it does in each replication), so a clearly failing size
-    /// costs one simulation instead of all of them.
-    fn pool_meets(&self, counts: &[u32], i: usize) -> anyhow::Result<bool> {
+    /// Evaluate `counts` replication by replication, stopping after the
+    /// first in which some pool (or the fleet) misses the SLO or which shows
+    /// the fleet unmeetable: the summary of the replications run (all of
+    /// them, and cached, when none missed). A pool it calls failing misses
+    /// in at least one replication, so fails [`Evaluator::run`] too; one it
+    /// calls meeting is checked again by later steps.
+    fn run_until_miss(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
+        if let Some(e) = self.cached(counts) {
+            return Ok(e);
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
         let slo = self.settings.slo_ttft_ms;
         let job = job(
@@ -369,23 +394,83 @@ impl Evaluator<'_> {
             self.settings,
             self.settings.replications,
         );
+        let mut reps = Vec::with_capacity(job.replications as usize);
+        for r in 0..job.replications {
+            reps.push(crate::simulate::run_one_replication(&job, r)?);
+            let e = summarise(&reps, slo);
+            if e.unmeetable.is_some() || !e.meets(slo) {
+                return Ok(e);
+            }
+        }
+        let e = summarise(&reps, slo);
+        self.remember(counts, &e);
+        Ok(e)
+    }
+
+    /// Does pool `i` meet the SLO at `counts` in every replication? The
+    /// replications run one after another and the first that misses decides
+    /// (the answer is the one [`Evaluator::run`] gives: a pool meets the SLO
+    /// only if it does in each replication), so a clearly failing size
+    /// costs one simulation instead of all of them.
+    fn pool_meets(&self, counts: &[u32], i: usize) -> anyhow::Result<bool> {
+        let slo = self.settings.slo_ttft_ms;
+        if let Some(e) = self.cached(counts) {
+            return Ok(e.pool_meets(i, slo));
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let job = job(
+            self.plan,
+            counts,
+            self.workload,
+            self.settings,
+            self.settings.replications,
+        );
+        let mut reps = Vec::with_capacity(job.replications as usize);
         for r in 0..job.replications {
             let rep = crate::simulate::run_one_replication(&job, r)?;
             if !summarise(std::slice::from_ref(&rep), slo).pool_meets(i, slo) {
                 return Ok(false);
             }
+            reps.push(rep);
         }
+        // Every replication ran: this is the full evaluation of `counts`.
+        self.remember(counts, &summarise(&reps, slo));
         Ok(true)
     }
 }
 
+/// Where a DES search starts and how it steps: the analytic answer and the
+/// analytic P99 TTFT of pool `i` at `n` instances (the cross-check).
+pub struct Guide<'a> {
+    /// Starting counts per pool.
+    pub start: Vec<u32>,
+    /// Analytic P99 TTFT of pool `i` at `n` instances, ms (`None`: unstable).
+    pub p99_ttft_ms: &'a (dyn Fn(usize, u32) -> Option<f64> + Sync),
+}
+
+impl Guide<'_> {
+    /// After pool `i` missed the SLO at `n` instances with DES P99 `des_ms`:
+    /// the smallest larger size at which the analytic P99, rescaled by the
+    /// DES/analytic ratio seen at `n`, meets the SLO (at most 4n; `None`
+    /// when the ratio is unknown or no such size exists).
+    fn next_size(&self, i: usize, n: u32, des_ms: Option<f64>, slo_ms: f64) -> Option<u32> {
+        let d = des_ms.filter(|d| d.is_finite())?;
+        let a = (self.p99_ttft_ms)(i, n).filter(|a| *a > 0.0)?;
+        let ratio = (d / a).max(1.0);
+        (n + 1..=n.saturating_mul(4))
+            .find(|&m| (self.p99_ttft_ms)(i, m).is_some_and(|p| p * ratio <= slo_ms))
+    }
+}
+
 /// Size `plan` for `workload` so that every pool's DES P99 TTFT meets the
-/// SLO, starting from `lower` (e.g. an analytic screen; 1 per pool if `None`).
+/// SLO. `start` is where the search begins (the analytic answer of
+/// [`super::screen::Screen::size`]; 1 per pool if `None`): the DES verifies
+/// the boundary around it instead of searching up from one instance.
 pub fn size_fleet(
     plan: &FleetPlan,
     workload: &WorkloadSpec,
     settings: &SizingSettings,
-    lower: Option<&[u32]>,
+    guide: Option<&Guide<'_>>,
 ) -> anyhow::Result<SizedFleet> {
     let k = plan.shapes().len();
     let ev = Evaluator {
@@ -393,13 +478,24 @@ pub fn size_fleet(
         workload,
         settings,
         count: AtomicU32::new(0),
-        last: std::sync::Mutex::new(None),
+        cache: std::sync::Mutex::new(Vec::new()),
     };
-    let lower: Vec<u32> = lower
-        .map(|l| l.iter().map(|&n| n.max(1)).collect())
+    let guided = guide.is_some();
+    let start: Vec<u32> = guide
+        .map(|g| {
+            g.start
+                .iter()
+                .map(|&n| n.clamp(1, settings.max_instances))
+                .collect()
+        })
         .unwrap_or_else(|| vec![1; k]);
-    // 1. Upper bound by doubling the failing pools.
-    let mut ub = lower.clone();
+    // 1. Upper bound: grow the failing pools (from an analytic start by one
+    //    instance first, then by doubling), remembering the largest size
+    //    known to miss.
+    let mut ub = start.clone();
+    let mut known_miss: Vec<u32> = vec![0; k];
+    let mut grown: Vec<u32> = vec![0; k];
+    let mut doubled: Vec<bool> = vec![false; k];
     // A pool is prefill-bound when two consecutive doublings, both in stable
     // runs, improve its P99 by less than 1%.
     let mut last_p99: Vec<Option<f64>> = vec![None; k];
@@ -407,7 +503,7 @@ pub fn size_fleet(
     let mut reason = None;
     let slo = settings.slo_ttft_ms;
     loop {
-        let r = ev.run(&ub)?;
+        let r = ev.run_until_miss(&ub)?;
         if let Some(why) = r.unmeetable {
             return joint(&ev, plan, ub, Some(why));
         }
@@ -417,9 +513,12 @@ pub fn size_fleet(
         }
         for &i in &failing {
             let now = r.worst_p99_ttft_ms[i].filter(|_| r.stable);
-            match (last_p99[i], now) {
-                (Some(prev), Some(now)) if now > 0.99 * prev && now > slo => flat[i] += 1,
-                _ => flat[i] = 0,
+            // Flatness is judged over doublings only: `now` came from one.
+            if doubled[i] {
+                match (last_p99[i], now) {
+                    (Some(prev), Some(now)) if now > 0.99 * prev && now > slo => flat[i] += 1,
+                    _ => flat[i] = 0,
+                }
             }
             if flat[i] >= 2 {
                 reason = Some(format!(
@@ -429,7 +528,20 @@ pub fn size_fleet(
                 ));
             }
             last_p99[i] = now;
-            ub[i] = ub[i].saturating_mul(2);
+            // Only a pool's own shortfall says its size misses (not the fleet's).
+            if !r.pool_meets(i, slo) {
+                known_miss[i] = ub[i];
+            }
+            // A few analytic steps (rescaled by what the DES showed), then doubling.
+            let step = guide
+                .filter(|_| grown[i] < 3)
+                .and_then(|g| g.next_size(i, ub[i], now, slo));
+            doubled[i] = step.is_none();
+            if !doubled[i] {
+                flat[i] = 0;
+            }
+            ub[i] = step.unwrap_or_else(|| ub[i].saturating_mul(2));
+            grown[i] += 1;
         }
         if reason.is_some() || ub.iter().any(|&n| n > settings.max_instances) {
             let reason = reason.unwrap_or_else(|| {
@@ -446,13 +558,18 @@ pub fn size_fleet(
             );
         }
     }
-    // 2. Bisection per pool, others at their upper bound.
+    // 2. Bisection per pool between the largest known miss and the upper
+    //    bound, the other pools at their upper bound. From an analytic start
+    //    the first probe is one instance below the bound: a good start is
+    //    confirmed minimal by a single (usually failing, so short) probe.
     let minima: Vec<u32> = (0..k)
         .into_par_iter()
         .map(|i| -> anyhow::Result<u32> {
-            let (mut lo, mut hi) = (lower[i] - 1, ub[i]);
+            let (mut lo, mut hi) = (known_miss[i], ub[i]);
+            let mut first = guided;
             while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
+                let mid = if first { hi - 1 } else { lo + (hi - lo) / 2 };
+                first = false;
                 let mut c = ub.clone();
                 c[i] = mid;
                 if ev.pool_meets(&c, i)? {
@@ -477,6 +594,53 @@ pub fn size_fleet(
         }
     }
     joint(&ev, plan, counts, None)
+}
+
+/// Size `plan` with the analytic screen first: a pool the screen proves
+/// unable to meet the SLO at any size ([`Screen::infeasible`]) makes the
+/// fleet infeasible without a simulation (`evaluations: 0`, no DES P99s);
+/// otherwise the DES search starts at the screen's answer ([`Screen::start`]).
+pub fn size_fleet_screened(
+    plan: &FleetPlan,
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+    screen: &Screen,
+) -> anyhow::Result<SizedFleet> {
+    let slo = settings.slo_ttft_ms;
+    if let Some(why) = screen.infeasible(plan, slo, settings.n_requests) {
+        let counts = vec![1; plan.shapes().len()];
+        return Ok(SizedFleet {
+            pools: plan
+                .pools(&counts)
+                .iter()
+                .map(|p| PoolResult {
+                    id: p.id.clone(),
+                    gpu: p.profile.name.clone(),
+                    max_ctx: p.max_ctx_tok,
+                    instances: p.instances,
+                    gpus: p.gpus(),
+                    p99_ttft_ms: None,
+                })
+                .collect(),
+            slo_met: false,
+            attainment: None,
+            fleet_p99_ttft_ms: None,
+            rejected_fraction: 0.0,
+            cost_per_hr: plan.cost_per_hr(&counts),
+            gpus: plan.gpus(&counts),
+            counts,
+            evaluations: 0,
+            replications: settings.replications.max(1),
+            reason: Some(why),
+        });
+    }
+    let start = screen.start(plan, slo);
+    let p99 = |i: usize, n: u32| screen.pool_p99_ttft_ms(plan, i, n);
+    let guide = Guide {
+        start,
+        p99_ttft_ms: &p99,
+    };
+    size_fleet(plan, workload, settings, Some(&guide))
 }
 
 fn joint(

@@ -5,8 +5,10 @@
 use serde::Serialize;
 
 use super::plan::FleetPlan;
+use super::screen::Screen;
 use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
-use super::sizing::{SizingSettings, size_fleet};
+use super::sizing::{SizingSettings, size_fleet_screened};
+use super::threshold::max_sustained_lam;
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::birth_death_mean_in_instance;
 use crate::metrics::report::SimReport;
@@ -235,38 +237,6 @@ fn row(
     }
 }
 
-/// The largest λ (to 2%) the fleet sustains within the SLO, given it sustains `lam`.
-fn capacity(
-    plan: &FleetPlan,
-    counts: &[u32],
-    w: &WorkloadSpec,
-    s: &SizingSettings,
-    lam: f64,
-) -> anyhow::Result<f64> {
-    let ok = |l: f64| -> anyhow::Result<bool> {
-        Ok(super::sizing::evaluate(
-            plan,
-            counts,
-            &WorkloadSpec {
-                lam: Some(l),
-                ..w.clone()
-            },
-            s,
-        )?
-        .meets(s.slo_ttft_ms))
-    };
-    let (mut lo, mut hi) = (lam, lam * 1.5);
-    while ok(hi)? {
-        lo = hi;
-        hi *= 1.5;
-    }
-    while (hi - lo) / lo > 0.02 {
-        let mid = 0.5 * (lo + hi);
-        if ok(mid)? { lo = mid } else { hi = mid }
-    }
-    Ok(lo)
-}
-
 /// Size each plan for `lam` with the DES, measure tokens per joule, and
 /// optionally sweep utilisation (fractions of each fleet's capacity).
 pub fn tokens_per_watt(
@@ -283,12 +253,21 @@ pub fn tokens_per_watt(
     };
     let results: Vec<(TpwFleet, Vec<TpwFleet>)> =
         sweep.map(plans, |_, plan| -> anyhow::Result<_> {
-            let sized = size_fleet(plan, &wl, s, None)?;
+            let screen = Screen::new(&wl, s.seed)?;
+            let sized = size_fleet_screened(plan, &wl, s, &screen)?;
             let r = measure(plan, &sized.counts, w, s, lam)?;
             let cap = if rhos.is_empty() {
                 None
             } else {
-                Some(capacity(plan, &sized.counts, w, s, lam)?)
+                Some(max_sustained_lam(
+                    plan,
+                    &sized.counts,
+                    w,
+                    s,
+                    &screen,
+                    lam,
+                    0.02,
+                )?)
             };
             let mut fleet = row(
                 plan,

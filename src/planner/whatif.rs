@@ -8,7 +8,8 @@ use super::optimize::{Candidate, candidate};
 use super::plan::FleetPlan;
 use super::screen::Screen;
 use super::shard::{ShardItem, Sweep, field, opt_f64_from, opt_f64_to};
-use super::sizing::{SizedFleet, SizingSettings, evaluate, size_fleet};
+use super::sizing::{SizedFleet, SizingSettings, size_fleet_screened};
+use super::threshold::max_sustained_lam;
 use crate::workload::spec::WorkloadSpec;
 
 /// One (GPU type, λ) point: an `optimize` candidate plus the sweep's columns.
@@ -59,44 +60,6 @@ fn workload_at(w: &WorkloadSpec, lam: f64) -> WorkloadSpec {
     }
 }
 
-/// Does the fleet with `counts` meet the SLO at rate `lam` (every replication)?
-fn meets(
-    plan: &FleetPlan,
-    counts: &[u32],
-    w: &WorkloadSpec,
-    s: &SizingSettings,
-    lam: f64,
-) -> anyhow::Result<bool> {
-    Ok(evaluate(plan, counts, &workload_at(w, lam), s)?.meets(s.slo_ttft_ms))
-}
-
-/// The largest λ in [lo, hi] the fleet sustains (bisection to 1%), given it sustains `lo`.
-fn max_lam(
-    plan: &FleetPlan,
-    counts: &[u32],
-    w: &WorkloadSpec,
-    s: &SizingSettings,
-    lo: f64,
-) -> anyhow::Result<f64> {
-    let (mut lo, mut hi) = (lo, lo * 2.0);
-    while meets(plan, counts, w, s, hi)? {
-        lo = hi;
-        hi *= 2.0;
-        if hi > 1e7 {
-            return Ok(lo);
-        }
-    }
-    while (hi - lo) / lo > 0.01 {
-        let mid = 0.5 * (lo + hi);
-        if meets(plan, counts, w, s, mid)? {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(lo)
-}
-
 /// One (GPU type, λ) item of the sweep: the DES-minimal fleet and its threshold.
 impl ShardItem for (SizedFleet, Option<f64>) {
     fn to_shard(&self) -> serde_json::Value {
@@ -129,12 +92,15 @@ pub fn whatif(
     // Per (GPU type, λ), independently: the DES-minimal fleet and, when it
     // meets the SLO, the rate at which it stops meeting it.
     let sized: anyhow::Result<Vec<(SizedFleet, Option<f64>)>> = sweep.map(&jobs, |_, &(g, lam)| {
-        let sf = size_fleet(&plans[g], &workload_at(workload, lam), s, None)?;
+        let screen = Screen::new(&workload_at(workload, lam), s.seed)?;
+        let sf = size_fleet_screened(&plans[g], &workload_at(workload, lam), s, &screen)?;
         if let Some(pb) = &pb {
             pb.inc(1);
         }
         let t = if sf.slo_met {
-            Some(max_lam(&plans[g], &sf.counts, workload, s, lam)?)
+            Some(max_sustained_lam(
+                &plans[g], &sf.counts, workload, s, &screen, lam, 0.01,
+            )?)
         } else {
             None
         };
@@ -206,7 +172,9 @@ pub fn whatif(
         .par_iter()
         .map(|(g, p, t, raised)| {
             if *raised && p.fleet.slo_met {
-                max_lam(&plans[*g], &p.counts(), workload, s, p.lam).map(Some)
+                let screen = Screen::new(&workload_at(workload, p.lam), s.seed)?;
+                max_sustained_lam(&plans[*g], &p.counts(), workload, s, &screen, p.lam, 0.01)
+                    .map(Some)
             } else {
                 Ok(*t)
             }

@@ -1,0 +1,128 @@
+//! The arrival rate at which a fleet stops meeting its SLO, found by the
+//! DES around the cross-check's answer (`whatif`'s thresholds, the
+//! utilisation sweep of `tok-per-watt`).
+
+use super::plan::FleetPlan;
+use super::screen::Screen;
+use super::sizing::{SizingSettings, job, summarise};
+use crate::workload::spec::WorkloadSpec;
+
+fn workload_at(w: &WorkloadSpec, lam: f64) -> WorkloadSpec {
+    WorkloadSpec {
+        lam: Some(lam),
+        ..w.clone()
+    }
+}
+
+/// Does the fleet with `counts` meet the SLO at rate `lam` in every
+/// replication? The replications run one after another and the first that
+/// misses decides (the same answer as running them all).
+fn meets(
+    plan: &FleetPlan,
+    counts: &[u32],
+    w: &WorkloadSpec,
+    s: &SizingSettings,
+    lam: f64,
+) -> anyhow::Result<bool> {
+    let job = job(plan, counts, &workload_at(w, lam), s, s.replications);
+    for r in 0..job.replications {
+        let rep = crate::simulate::run_one_replication(&job, r)?;
+        if !summarise(std::slice::from_ref(&rep), s.slo_ttft_ms).meets(s.slo_ttft_ms) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The largest λ ≥ `lo` at which the cross-check says every pool of the
+/// fleet meets the SLO (bisection to 0.5%), or `None` when it says none does.
+fn analytic_max_lam(
+    screen: &Screen,
+    plan: &FleetPlan,
+    counts: &[u32],
+    slo_ms: f64,
+    lo: f64,
+) -> Option<f64> {
+    let ok = |lam: f64| {
+        screen
+            .at_rate(lam)
+            .cross_checks(plan, counts)
+            .iter()
+            .all(|c| c.is_none_or(|c| c.stable && c.p99_ttft_ms <= slo_ms))
+    };
+    if !ok(lo) {
+        return None;
+    }
+    let (mut lo, mut hi) = (lo, lo * 2.0);
+    while ok(hi) {
+        lo = hi;
+        hi *= 2.0;
+        if hi > 1e7 {
+            return Some(lo);
+        }
+    }
+    while (hi - lo) / lo > 0.005 {
+        let mid = 0.5 * (lo + hi);
+        if ok(mid) { lo = mid } else { hi = mid }
+    }
+    Some(lo)
+}
+
+/// The largest λ the fleet sustains (to relative tolerance `tol`), given it
+/// sustains `lo`: the
+/// DES brackets the cross-check's answer (probing it, then stepping 5%, 10%,
+/// 20%, ... away until the bracket holds) and bisects the bracket.
+pub fn max_sustained_lam(
+    plan: &FleetPlan,
+    counts: &[u32],
+    w: &WorkloadSpec,
+    s: &SizingSettings,
+    screen: &Screen,
+    lo: f64,
+    tol: f64,
+) -> anyhow::Result<f64> {
+    let guess = analytic_max_lam(screen, plan, counts, s.slo_ttft_ms, lo)
+        .map_or(lo * 1.05, |g| g.max(lo * 1.01));
+    let known = lo;
+    let (mut lo, mut hi);
+    if meets(plan, counts, w, s, guess)? {
+        lo = guess;
+        let mut step = 0.05;
+        loop {
+            hi = lo * (1.0 + step);
+            if !meets(plan, counts, w, s, hi)? {
+                break;
+            }
+            lo = hi;
+            step *= 2.0;
+            if hi > 1e7 {
+                return Ok(lo);
+            }
+        }
+    } else {
+        hi = guess;
+        let mut step = 0.05;
+        loop {
+            let probe = hi / (1.0 + step);
+            if probe <= known {
+                lo = known;
+                break;
+            }
+            if meets(plan, counts, w, s, probe)? {
+                lo = probe;
+                break;
+            }
+            hi = probe;
+            step *= 2.0;
+        }
+    }
+    while (hi - lo) / lo > tol {
+        let mid = 0.5 * (lo + hi);
+        if meets(plan, counts, w, s, mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
