@@ -30,7 +30,7 @@ use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{Disagg, LinkSpec, PoolConfig, SimConfig, Slo};
 use crate::metrics::report::SimReport;
 use crate::profile::Profile;
-use crate::simulate::{SimulateJob, run_replications};
+use crate::simulate::SimulateJob;
 use crate::workload::spec::WorkloadSpec;
 
 /// The reference tool's flat TTFT multiplier for disaggregation ("KV-transfer
@@ -88,6 +88,9 @@ pub struct DesResult {
     pub mean_transfer_ms: Option<f64>,
     /// Every replication ended stable.
     pub stable: bool,
+    /// Replications run: all of them for a fleet meeting both targets; the
+    /// search stops at the first replication that misses one.
+    pub replications: u32,
 }
 
 /// Analytic screen of one (nP, nD) pair.
@@ -384,7 +387,21 @@ impl DisaggStudy {
             timing: false,
             progress: false,
         };
-        let reps: Vec<SimReport> = run_replications(&job, crate::progress::SILENT)?;
+        // Replications one after another; the first that misses a target
+        // decides (a fleet meets them only if it does in every replication).
+        let mut reps: Vec<SimReport> = Vec::with_capacity(job.replications as usize);
+        for r in 0..job.replications {
+            reps.push(crate::simulate::run_one_replication(&job, r)?);
+            let d = Self::summarise(&reps);
+            if !(self.ttft_ok(&d) && self.tpot_ok(&d)) {
+                return Ok(d);
+            }
+        }
+        Ok(Self::summarise(&reps))
+    }
+
+    /// The worst case over replications' reports (see [`DesResult`]).
+    fn summarise(reps: &[SimReport]) -> DesResult {
         let worst =
             |f: &dyn Fn(&SimReport) -> Option<f64>| reps.iter().filter_map(f).reduce(f64::max);
         let n = reps.len().max(1) as f64;
@@ -392,7 +409,7 @@ impl DisaggStudy {
             .iter()
             .filter_map(|r| r.kv_transfer.as_ref().and_then(|k| k.transfer_ms.mean))
             .collect();
-        Ok(DesResult {
+        DesResult {
             // Over all arrivals: rejected and unfinished requests miss both targets.
             p99_ttft_ms: worst(&|r| r.fleet.slo.p99_ttft_over_arrivals_ms()),
             p99_tpot_ms: worst(&|r| {
@@ -414,7 +431,8 @@ impl DisaggStudy {
             mean_transfer_ms: (!transfers.is_empty())
                 .then(|| transfers.iter().sum::<f64>() / transfers.len() as f64),
             stable: reps.iter().all(|r| r.verdict == "stable"),
-        })
+            replications: reps.len() as u32,
+        }
     }
 
     /// Simulate the pair (nP prefill, nD decode instances) once per replication.
@@ -628,16 +646,34 @@ impl DisaggStudy {
             )
         };
         let ok = |d: &DesResult| self.ttft_ok(d) && self.tpot_ok(d);
-        let (mut lo, mut hi) = (0u32, 1u32);
+        // Start at the cross-check's answer for the TTFT target (one
+        // instance when it has none); from there grow by one, then double.
+        let start = crate::planner::screen::Screen::new(&self.workload, self.seed)
+            .ok()
+            .and_then(|s| {
+                s.size(
+                    &crate::planner::FleetPlan::homogeneous(profile.clone(), self.max_ctx_tok),
+                    self.slo_ttft_ms,
+                )
+            })
+            .and_then(|c| c.first().copied())
+            .unwrap_or(1)
+            .clamp(1, limit.max(1));
+        let (mut lo, mut hi) = (0u32, start);
         let mut at_hi = run(hi)?;
+        let mut step = 1;
         while !ok(&at_hi) && hi < limit {
             lo = hi;
-            hi = (hi * 2).min(limit);
+            hi = (hi + step).min(limit);
+            step = step.max(hi / 2);
             at_hi = run(hi)?;
         }
         if ok(&at_hi) {
+            // A start that meets both targets is probed one below first.
+            let mut first = hi == start && start > 1;
             while hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
+                let mid = if first { hi - 1 } else { lo + (hi - lo) / 2 };
+                first = false;
                 let d = run(mid)?;
                 if ok(&d) {
                     hi = mid;
@@ -720,6 +756,7 @@ mod tests {
                 throughput_req_s: 1.0,
                 mean_transfer_ms: None,
                 stable: true,
+                replications: 1,
             }),
             analytic: None,
             slo_met: ok,

@@ -7,6 +7,7 @@
 //! demand-response event: the cap applies from `event_start_s` for
 //! `event_duration_s`, then is lifted, on the same arrivals as a zero-depth run.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
@@ -173,6 +174,62 @@ impl ShardItem for RunMeasures {
     }
 }
 
+/// The measures of one replication: the baseline's, then each depth's.
+#[derive(Debug, Clone, PartialEq)]
+struct RepMeasures(Vec<RunMeasures>);
+
+impl ShardItem for RepMeasures {
+    fn to_shard(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.0.iter().map(ShardItem::to_shard).collect())
+    }
+    fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
+        v.as_array()
+            .ok_or("expected a list of runs")?
+            .iter()
+            .map(RunMeasures::from_shard)
+            .collect::<Result<_, _>>()
+            .map(RepMeasures)
+    }
+}
+
+/// The most requests any instance held at once (arrived and not yet done)
+/// during `[t_start_s, t_end_s)`, from the run's request records; `None`
+/// when the records cannot show it (requests left unfinished, or none kept).
+/// Running sequences are a subset of those held, so a batch cap at least
+/// this large never refuses an admission the run made.
+fn peak_in_system(o: &SimOutcome, t_start_s: f64, t_end_s: f64) -> Option<u64> {
+    if o.in_flight > 0 || o.records.is_empty() || o.verdict != engine::Verdict::Stable {
+        return None;
+    }
+    let (t0, t1) = ((t_start_s * 1e9) as u64, (t_end_s * 1e9).ceil() as u64);
+    // Per instance: +1 at arrival, −1 at completion, over the window.
+    let mut edges: Vec<(u32, u16, u64, i64)> = Vec::new();
+    for r in &o.records {
+        if r.instance == u32::MAX || r.done_ns <= t0 || r.arrival_ns >= t1 {
+            continue;
+        }
+        if r.done_ns == u64::MAX {
+            return None;
+        }
+        edges.push((r.instance, r.pool, r.arrival_ns, 1));
+        edges.push((r.instance, r.pool, r.done_ns, -1));
+    }
+    // Arrivals before completions at the same instant: counting both can
+    // only raise the peak, so the bound stays safe whatever the engine's
+    // order within an instant.
+    edges.sort_unstable_by_key(|&(i, p, t, d)| (p, i, t, -d));
+    let (mut peak, mut cur, mut key) = (0i64, 0i64, None);
+    for (i, p, _, d) in edges {
+        if key != Some((p, i)) {
+            key = Some((p, i));
+            cur = 0;
+        }
+        cur += d;
+        peak = peak.max(cur);
+    }
+    Some(peak.max(0) as u64)
+}
+
 fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
     crate::metrics::report::pools_energy_j(&cfg.pools, &out.windows[w].stats_by_pool)
 }
@@ -214,9 +271,15 @@ impl GridFlex {
             .collect()
     }
 
-    fn run_level(&self, cap: Option<u32>, rep: u32) -> Result<SimOutcome, InputError> {
+    fn run_level(
+        &self,
+        cap: Option<u32>,
+        rep: u32,
+        record: bool,
+    ) -> Result<SimOutcome, InputError> {
         let (t0, d) = (self.event_start_s, self.event_duration_s);
         let mut cfg = self.cfg.clone();
+        cfg.record_requests = record;
         cfg.windows = vec![
             MetricWindow {
                 name: "event".into(),
@@ -269,26 +332,45 @@ impl GridFlex {
             .collect();
         let base_cal =
             PoolCalibration::from_samples(&p.profile, p.max_ctx_tok, p.instances, lam, &samples);
-        // DES: baseline (no event) and every depth, each replication.
-        let jobs: Vec<(Option<usize>, u32)> = std::iter::once(None)
-            .chain((0..caps.len()).map(Some))
-            .flat_map(|l| (0..reps).map(move |r| (l, r)))
-            .collect();
-        let pb = crate::progress::bar(progress, true, jobs.len() as u64, "grid-flex levels");
+        // DES, one sweep item per replication: the baseline (no event), then
+        // every depth. A depth whose cap is at least the most requests any
+        // instance held (running or waiting) during the baseline's event
+        // cannot bind — every admission the baseline made fits under it —
+        // so its run is the baseline's, step for step, and is not repeated.
+        let pb = crate::progress::bar(progress, true, reps as u64, "grid-flex replications");
         let t_end = self.event_start_s + self.event_duration_s;
-        // Each run is reduced to the few numbers the levels need as soon as
-        // it ends (its histograms are not kept).
-        let outs: anyhow::Result<Vec<RunMeasures>> = sweep.map(&jobs, |_, &(l, r)| {
-            let o = self.run_level(l.map(|i| caps[i]), r)?;
+        let rep_ids: Vec<u32> = (0..reps).collect();
+        let per_rep: anyhow::Result<Vec<RepMeasures>> = sweep.map(&rep_ids, |_, &r| {
+            let base = self.run_level(None, r, true)?;
+            let peak = peak_in_system(&base, self.event_start_s, t_end);
+            let base_m = RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end);
+            drop(base);
+            let levels: anyhow::Result<Vec<RunMeasures>> = caps
+                .par_iter()
+                .map(|&cap| {
+                    if peak.is_some_and(|p| cap as u64 >= p) {
+                        return Ok(base_m.clone());
+                    }
+                    let o = self.run_level(Some(cap), r, false)?;
+                    Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
+                })
+                .collect();
             if let Some(pb) = &pb {
                 pb.inc(1);
             }
-            Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
+            Ok(RepMeasures(
+                std::iter::once(base_m).chain(levels?).collect(),
+            ))
         });
         if let Some(pb) = &pb {
             pb.finish();
         }
-        let outs = outs?;
+        let per_rep = per_rep?;
+        // Reorder as the levels' code reads them: the baseline's replications,
+        // then each depth's.
+        let outs: Vec<RunMeasures> = (0..=caps.len())
+            .flat_map(|l| per_rep.iter().map(move |m| m.0[l].clone()))
+            .collect();
         let base_energy: Vec<f64> = (0..reps as usize).map(|r| outs[r].energy_j).collect();
         let gpus_per_inst = p.profile.gpus_per_instance as f64;
         let mut levels = Vec::new();
@@ -392,5 +474,46 @@ impl GridFlex {
             instances: p.instances,
             gpus: p.gpus(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    fn study() -> GridFlex {
+        let profile = Profile::preset("h100").expect("preset");
+        let cfg = SimConfig::new(vec![PoolConfig::new("p", profile, 4, 8192)], 11, 500.0);
+        GridFlex {
+            cfg,
+            workload: WorkloadSpec {
+                lam: Some(20.0),
+                n_requests: Some(2_000),
+                ..WorkloadSpec::default_chat()
+            },
+            depths: vec![],
+            event_start_s: 20.0,
+            event_duration_s: 30.0,
+            after_s: 20.0,
+            replications: 1,
+        }
+    }
+
+    #[test]
+    fn a_cap_at_the_peak_held_reproduces_the_baseline_and_a_tighter_one_does_not() {
+        let g = study();
+        let (t0, t1) = (g.event_start_s, g.event_start_s + g.event_duration_s);
+        let base = g.run_level(None, 0, true).expect("runs");
+        let peak = peak_in_system(&base, t0, t1).expect("all requests finished");
+        let full = g.cfg.pools[0].max_num_seqs() as u64;
+        assert!(peak >= 2 && peak < full, "peak {peak} of {full}");
+        let m = RunMeasures::of(&base, &g.cfg, t0, t1);
+        // Exactly the baseline at the peak (the skip grid-flex makes).
+        let at_peak = g.run_level(Some(peak as u32), 0, false).expect("runs");
+        assert_eq!(RunMeasures::of(&at_peak, &g.cfg, t0, t1), m);
+        // A cap of one sequence binds: the event's measures change.
+        let tight = g.run_level(Some(1), 0, false).expect("runs");
+        assert_ne!(RunMeasures::of(&tight, &g.cfg, t0, t1), m);
     }
 }
