@@ -115,6 +115,22 @@ pub struct AnalyticReport {
     pub cross_check: CrossCheck,
     /// Dispatch of the DES and the cross-check.
     pub dispatch: &'static str,
+    /// With `--verify-des`: the cross-check against the iteration DES.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_check_vs_des: Option<CrossCheckVsDes>,
+}
+
+/// The cross-check set against the iteration-model DES (`--verify-des`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossCheckVsDes {
+    /// `(cross-check − DES) / DES` P99 TTFT (`null`: either is infinite).
+    #[serde(serialize_with = "opt_finite_or_null")]
+    pub p99_ttft_error: Option<f64>,
+    /// The validated error band ([`crate::planner::screen::P99_BAND`]).
+    pub band: f64,
+    /// The difference lies outside the band, or exactly one of the two is
+    /// unstable: the estimate is not to be trusted for this pool.
+    pub disagrees: bool,
 }
 
 impl AnalyticArgs {
@@ -225,6 +241,10 @@ impl AnalyticArgs {
                 estimates.push(e);
             }
         }
+        let cross_check_vs_des = estimates
+            .iter()
+            .find(|e| e.model == "des-iteration")
+            .map(|d| crate::planner::screen::compare_p99(cross_check.p99_ttft_ms, d.p99_ttft_ms));
         let floor_ms = 0.01 * cal.mean_service_s * 1e3;
         let rows = estimates
             .into_iter()
@@ -255,6 +275,7 @@ impl AnalyticArgs {
             des_tolerance: DES_TOLERANCE,
             cross_check,
             dispatch: self.dispatch.as_str(),
+            cross_check_vs_des,
         })
     }
 

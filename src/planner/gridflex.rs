@@ -2,7 +2,7 @@
 //!
 //! For each flex depth f the per-GPU power budget is `(1 − f) · P(max_num_seqs)`
 //! and the batch cap is its exact inverse (`PowerCurve::max_batch_within`).
-//! The analytic answer (batching-aware birth–death at that cap) says whether
+//! The analytic answer (the cross-check of the iteration engine at that cap) says whether
 //! the fleet can sustain the cap at all; the DES answer simulates a
 //! demand-response event: the cap applies from `event_start_s` for
 //! `event_duration_s`, then is lifted, on the same arrivals as a zero-depth run.
@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
-use crate::analytic::calibration::{PoolCalibration, sample_lengths};
-use crate::analytic::estimates::birth_death;
+use crate::analytic::calibration::sample_lengths;
+use crate::analytic::iteration_model::{IterationPool, cross_check};
 use crate::engine::{self, ControlChange, MetricWindow, PoolConfig, SimConfig, SimOutcome};
 use crate::error::InputError;
 use crate::simulate::open_arrivals;
@@ -44,6 +44,9 @@ pub struct FlexAnalytic {
     pub p99_ttft_ms: Option<f64>,
     /// Whether the capped fleet is stable in steady state.
     pub stable: bool,
+    /// The sustained P99 and the DES event's P99 differ by more than the
+    /// cross-check's validated band (`planner::screen::P99_BAND`).
+    pub disagrees: bool,
 }
 
 /// DES (event) answer at one depth.
@@ -326,12 +329,12 @@ impl GridFlex {
             .workload
             .lam
             .ok_or_else(|| InputError::field("--lam", "grid-flex needs a Poisson rate"))?;
-        let samples: Vec<(u32, u32)> = sample_lengths(&model, 50_000, self.cfg.seed)
+        const SAMPLES: usize = 50_000;
+        let samples: Vec<(u32, u32)> = sample_lengths(&model, SAMPLES, self.cfg.seed)
             .into_iter()
             .filter(|&(a, b)| a as u64 + b as u64 <= p.max_ctx_tok as u64)
             .collect();
-        let base_cal =
-            PoolCalibration::from_samples(&p.profile, p.max_ctx_tok, p.instances, lam, &samples);
+        let lam_served = lam * samples.len() as f64 / SAMPLES as f64;
         // DES, one sweep item per replication: the baseline (no event), then
         // every depth. A depth whose cap is at least the most requests any
         // instance held (running or waiting) during the baseline's event
@@ -375,9 +378,20 @@ impl GridFlex {
         let gpus_per_inst = p.profile.gpus_per_instance as f64;
         let mut levels = Vec::new();
         for (i, (&f, &cap)) in self.depths.iter().zip(&caps).enumerate() {
-            let mut cal = base_cal;
-            cal.max_num_seqs = cap;
-            let bd = birth_death(&cal, &p.profile);
+            // The cross-check with the batch capped at this depth.
+            let mut capped = p.profile.clone();
+            capped.max_slots = cap.min(p.max_num_seqs()).max(1);
+            let x = cross_check(
+                &IterationPool {
+                    profile: &capped,
+                    instances: p.instances,
+                    lam_req_s: lam_served,
+                    dispatch: p.dispatch,
+                    samples: &samples,
+                },
+                self.cfg.seed,
+            );
+            let analytic_p99 = (x.stable && x.p99_ttft_ms.is_finite()).then_some(x.p99_ttft_ms);
             let runs = &outs[(i + 1) * reps as usize..(i + 2) * reps as usize];
             let mean = |v: Vec<Option<f64>>| -> Option<f64> {
                 let v: Option<Vec<f64>> = v.into_iter().collect();
@@ -433,9 +447,14 @@ impl GridFlex {
                 power_per_gpu_w: pw,
                 fleet_kw: pw * p.gpus() as f64 / 1e3,
                 analytic: FlexAnalytic {
-                    p99_ttft_ms: (bd.stable && bd.p99_ttft_ms.is_finite())
-                        .then_some(bd.p99_ttft_ms),
-                    stable: bd.stable,
+                    p99_ttft_ms: analytic_p99,
+                    stable: x.stable,
+                    // Only a sustained (stable) answer is comparable with the
+                    // event's P99; an event can outlast a shortfall.
+                    disagrees: x.stable
+                        && ev_n > 0
+                        && ev.is_some()
+                        && super::screen::p99_disagrees(analytic_p99, ev),
                 },
                 des: FlexDes {
                     event_p99_ttft_ms: ev,

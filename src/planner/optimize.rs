@@ -87,7 +87,8 @@ pub struct CandidatePool {
 pub struct AnalyticBlock {
     /// P99 TTFT per pool, ms.
     pub p99_ttft_ms_by_pool: std::collections::BTreeMap<String, Option<f64>>,
-    /// Pools where analytic and DES P99 differ by more than 25%.
+    /// Pools where the cross-check and the DES P99 differ by more than the
+    /// validated band (`planner::screen::P99_BAND`).
     pub disagrees: Vec<String>,
 }
 
@@ -186,13 +187,11 @@ pub fn candidate(plan: &FleetPlan, sized: &SizedFleet, availability: f64) -> Can
     }
 }
 
-/// Relative difference beyond which analytic and DES P99s are flagged.
-pub const DISAGREEMENT: f64 = 0.25;
-
 impl Candidate {
     /// Fill the analytic block: the analytic P99 TTFT per pool at the
-    /// DES-minimal sizes, and the pools where it differs from the DES by more
-    /// than [`DISAGREEMENT`].
+    /// DES-minimal sizes (the cross-check), and the pools where it differs
+    /// from the DES by more than the validated band
+    /// ([`super::screen::P99_BAND`]).
     pub fn attach_analytic(&mut self, screen: &Screen, plan: &FleetPlan) {
         let counts: Vec<u32> = self.pools.iter().map(|p| p.slo_instances).collect();
         let analytic = screen.p99_ttft_ms(plan, &counts);
@@ -202,11 +201,7 @@ impl Candidate {
             self.analytic
                 .p99_ttft_ms_by_pool
                 .insert(pool.id.clone(), *a);
-            let differs = match (a, d) {
-                (Some(a), Some(d)) => (a - d).abs() > DISAGREEMENT * d.max(1e-9),
-                (None, Some(_)) => true,
-                _ => false,
-            };
+            let differs = d.is_some() && super::screen::p99_disagrees(*a, *d);
             if differs {
                 self.analytic.disagrees.push(pool.id.clone());
             }
@@ -355,7 +350,7 @@ pub fn optimize(
             .expect("finite costs")
     });
     let mut notes = vec![format!(
-        "{screened} (B, γ) plans ranked by the analytic screen (batching-aware birth–death); the cheapest {} sized with the DES",
+        "{screened} (B, γ) plans ranked by the analytic screen (the cross-check of the iteration engine); the cheapest {} sized with the DES, each search started at the screen's answer",
         candidates.len()
     )];
     if cfg.b_values.contains(&cfg.long_max_ctx) {
@@ -376,7 +371,7 @@ pub fn optimize(
                 c.b_short
                     .map(|b| format!("B={b}, γ={}", c.gamma))
                     .unwrap_or_else(|| "homogeneous".into()),
-                100.0 * DISAGREEMENT,
+                100.0 * super::screen::P99_BAND,
                 c.analytic.disagrees.join(", ")
             ));
         }

@@ -112,6 +112,23 @@ impl HumanReport for AnalyticReport {
              allen-cunneen = Lee–Longton for Poisson arrivals; others add the P99 prefill.",
             self.slo_ms
         );
+        if let Some(c) = &self.cross_check_vs_des {
+            let _ = writeln!(
+                s,
+                "Cross-check vs iteration DES: P99 TTFT {}{}",
+                c.p99_ttft_error
+                    .map(|e| format!("{:+.1}%", 100.0 * e))
+                    .unwrap_or_else(|| "—".into()),
+                if c.disagrees {
+                    format!(
+                        " — outside the validated ±{:.0}% band: do not trust the estimate here",
+                        100.0 * c.band
+                    )
+                } else {
+                    format!(" (within the validated ±{:.0}% band)", 100.0 * c.band)
+                }
+            );
+        }
         if let Some(n) = self.des_requests {
             let _ = writeln!(
                 s,

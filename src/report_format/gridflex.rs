@@ -196,7 +196,11 @@ impl HumanReport for GridFlexReport {
                 format!("{:.0}", l.power_per_gpu_w),
                 format!("{:.1}", l.fleet_kw),
                 if l.analytic.stable {
-                    ms(l.analytic.p99_ttft_ms)
+                    format!(
+                        "{}{}",
+                        ms(l.analytic.p99_ttft_ms),
+                        if l.analytic.disagrees { " !" } else { "" }
+                    )
                 } else {
                     "unstable".into()
                 },
@@ -227,6 +231,13 @@ impl HumanReport for GridFlexReport {
             self.event_s[1],
             pct(self.max_safe_flex_pct.event)
         );
+        if self.levels.iter().any(|l| l.analytic.disagrees) {
+            let _ = writeln!(
+                s,
+                "`!`: the cross-check and the DES event's P99 differ by more than the validated ±{:.0}% band",
+                100.0 * crate::planner::screen::P99_BAND
+            );
+        }
         s
     }
 }
