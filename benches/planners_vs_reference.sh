@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The planners on the seed's documented flags, side by side with the
+# reference tool (`vllm-sr-sim`, on PyPI): wall time of each, best of
+# $RUNS runs, and their ratio, in one run on the same machine.
+#
+#   python3 -m venv /tmp/ref && /tmp/ref/bin/pip install vllm-sr-sim
+#   REF=/tmp/ref/bin/vllm-sr-sim bash benches/planners_vs_reference.sh
+#
+# Needs the reference's CDF files (`data/*_cdf.json`): ../shared/data/cdf, or
+# CDF_DIR=... (kvfleet reads the same files). Without REF, kvfleet alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(realpath "${KVFLEET:-target/release/kvfleet}")
+ref=${REF:-}
+cdf=$(realpath "${CDF_DIR:-../shared/data/cdf}")
+runs=${RUNS:-3}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/data"
+for f in azure lmsys agent_heavy; do
+  cp "$cdf/${f}_cdf.json" "$tmp/data/" 2>/dev/null || cp "$cdf/${f}.json" "$tmp/data/${f}_cdf.json"
+done
+cd "$tmp"
+best() { # best wall time (s) of $runs runs of "$@"
+  local b=1e9 t
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f %e -o "$tmp/t" "$@" >/dev/null 2>&1
+    t=$(tail -1 "$tmp/t")
+    b=$(awk -v a="$b" -v c="$t" 'BEGIN { print (c < a) ? c : a }')
+  done
+  echo "$b"
+}
+printf '%-10s %10s %10s %8s\n' command kvfleet_s reference_s ratio
+while IFS='|' read -r name cmd; do
+  k=$(best "$bin" $cmd --quiet)
+  if [ -n "$ref" ]; then
+    r=$(best "$ref" $cmd)
+    printf '%-10s %10s %10s %7.2fx\n' "$name" "$k" "$r" "$(awk -v a="$k" -v b="$r" 'BEGIN { print a / b }')"
+  else
+    printf '%-10s %10s %10s %8s\n' "$name" "$k" - -
+  fi
+done <<'CMDS'
+pareto|pareto --cdf data/lmsys_cdf.json --lam 100 --slo 500 --long-max-ctx 65536
+grid-flex|grid-flex --cdf data/azure_cdf.json --lam 200 --n-gpus 40 --gpu h100 --slo 500
+whatif|whatif --cdf data/azure_cdf.json --slo 500 --gpu-short h100 --gpu-long h100 --long-max-ctx 8192 --lam-range 25 50 100 150 200 300 400
+disagg|disagg --cdf data/azure_cdf.json --lam 100 --slo-ttft 500 --slo-tpot 100 --gpu-prefill h100 --gpu-decode a100 --max-ctx 8192
+optimize|optimize --cdf data/azure_cdf.json --lam 100 --slo 500 --gpu-short a10g --gpu-long h100 --long-max-ctx 8192
+CMDS

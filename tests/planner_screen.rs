@@ -1,0 +1,112 @@
+//! The analytic screen in the planners' loops (issue 14): a search started
+//! at the cross-check's answer finds the same DES-minimal fleet as one
+//! started from a single instance; a pool the screen proves infeasible
+//! really cannot meet the SLO in the DES; a threshold found around the
+//! cross-check's rate is the DES's.
+
+use kvfleet::planner::FleetPlan;
+use kvfleet::planner::screen::Screen;
+use kvfleet::planner::sizing::{SizingSettings, evaluate, size_fleet, size_fleet_screened};
+use kvfleet::planner::threshold::max_sustained_lam;
+use kvfleet::profile::{ProfileOverrides, resolve_profile};
+use kvfleet::workload::spec::WorkloadSpec;
+
+fn plan(gpu: &str, max_ctx: u32) -> FleetPlan {
+    let p = resolve_profile("--gpu", gpu, &ProfileOverrides::default()).expect("preset");
+    FleetPlan::homogeneous(p, max_ctx)
+}
+
+fn chat(lam: f64) -> WorkloadSpec {
+    WorkloadSpec {
+        lam: Some(lam),
+        ..WorkloadSpec::default_chat()
+    }
+}
+
+#[test]
+fn a_search_started_at_the_cross_check_finds_the_same_minimal_fleet() {
+    for (gpu, lam, slo) in [
+        ("h100", 60.0, 400.0),
+        ("a100", 25.0, 800.0),
+        ("a10g", 8.0, 1500.0),
+    ] {
+        let plan = plan(gpu, 8192);
+        let w = chat(lam);
+        let s = SizingSettings::new(slo, 4000, 3);
+        let screen = Screen::new(&w, s.seed).expect("screen");
+        let guided = size_fleet_screened(&plan, &w, &s, &screen).expect("sized");
+        let plain = size_fleet(&plan, &w, &s, None).expect("sized");
+        assert_eq!(guided.counts, plain.counts, "{gpu} at {lam} req/s");
+        assert!(guided.slo_met, "{gpu}: {guided:?}");
+        // Minimal: one instance fewer misses in some replication.
+        let fewer = [guided.counts[0] - 1];
+        if fewer[0] > 0 {
+            assert!(
+                !evaluate(&plan, &fewer, &w, &s).expect("runs").meets(slo),
+                "{gpu}"
+            );
+        }
+        assert!(
+            guided.evaluations <= plain.evaluations,
+            "{gpu}: {} guided vs {} from one instance",
+            guided.evaluations,
+            plain.evaluations
+        );
+    }
+}
+
+#[test]
+fn a_pool_proved_infeasible_misses_the_slo_in_the_des_however_large() {
+    // Prompts of 6000 tokens on an A10G: their own chunked prefill alone
+    // takes longer than 200 ms.
+    let plan = plan("a10g", 8192);
+    let w = WorkloadSpec {
+        isl: Some("fixed:6000".parse().expect("dist")),
+        osl: Some("fixed:50".parse().expect("dist")),
+        cdf: None,
+        ..chat(4.0)
+    };
+    let s = SizingSettings::new(200.0, 3000, 5);
+    let screen = Screen::new(&w, s.seed).expect("screen");
+    let floor = screen
+        .floor_p99_ttft_ms(&plan, 0, s.n_requests)
+        .expect("a floor");
+    assert!(floor > 200.0, "floor {floor}");
+    let why = screen
+        .infeasible(&plan, 200.0, s.n_requests)
+        .expect("proved infeasible");
+    assert!(why.contains("lower bound"), "{why}");
+    let sized = size_fleet_screened(&plan, &w, &s, &screen).expect("sized");
+    assert!(!sized.slo_met && sized.evaluations == 0, "{sized:?}");
+    // The DES agrees at a size that leaves every instance nearly idle.
+    let e = evaluate(&plan, &[64], &w, &s).expect("runs");
+    let p99 = e.worst_p99_ttft_ms[0].expect("a P99");
+    assert!(
+        !e.meets(200.0) && p99 >= floor,
+        "DES P99 {p99} vs floor {floor}"
+    );
+    // A reachable SLO is not called infeasible.
+    assert!(
+        screen
+            .infeasible(&plan, 2.0 * floor, s.n_requests)
+            .is_none()
+    );
+}
+
+#[test]
+fn the_threshold_found_around_the_cross_check_is_where_the_des_stops_meeting() {
+    let plan = plan("h100", 8192);
+    let w = chat(40.0);
+    let s = SizingSettings::new(400.0, 4000, 9);
+    let screen = Screen::new(&w, s.seed).expect("screen");
+    let counts = [3];
+    assert!(evaluate(&plan, &counts, &w, &s).expect("runs").meets(400.0));
+    let t = max_sustained_lam(&plan, &counts, &w, &s, &screen, 40.0, 0.01).expect("found");
+    let at = |lam: f64| {
+        evaluate(&plan, &counts, &chat(lam), &s)
+            .expect("runs")
+            .meets(400.0)
+    };
+    assert!(t >= 40.0 && at(t), "meets at the threshold {t}");
+    assert!(!at(t * 1.02), "misses 2% above the threshold {t}");
+}
