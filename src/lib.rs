@@ -54,6 +54,7 @@ pub mod analytic;
 pub mod api;
 pub mod benchmark;
 pub mod cli;
+pub mod cluster;
 pub mod compare;
 pub mod engine;
 pub mod error;
