@@ -281,7 +281,11 @@ mod tests {
         let ps = rack_presets();
         assert_eq!(ps.len(), 8);
         for p in &ps {
-            assert!(p.gpus_per_rack().is_multiple_of(p.nvlink_domain_gpus), "{}", p.key);
+            assert!(
+                p.gpus_per_rack().is_multiple_of(p.nvlink_domain_gpus),
+                "{}",
+                p.key
+            );
             assert!(p.hw.hbm_gb >= 80.0 && !p.source.is_empty(), "{}", p.key);
             assert_eq!(lookup_preset(p.display).unwrap().key, p.key);
         }
