@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use rand::{RngExt, SeedableRng};
-use rand_distr::{Distribution, Exp};
+use rand_distr::{Distribution, Exp, Poisson};
 use serde::Serialize;
 
 use super::plan::{PlanEval, instance, window};
@@ -504,8 +504,25 @@ pub fn run(
             last_open_ns: 0,
         };
         let b = ev.plan.batch as usize;
-        let turn_guess_ns = (spec.turn_output_tok as f64 * ev.step_s * 1e9) as u64;
-        if des.sessions.is_some() {
+        // First turns spread over one turn-and-think cycle (no synchronised start).
+        let turn_guess_ns =
+            ((spec.turn_output_tok as f64 * ev.step_s + des.think_time_s) * 1e9) as u64;
+        if let Some((rate, len)) = des.sessions {
+            // Start in the stationary state: Poisson(λ_i·S) sessions already
+            // open (their remaining lengths are exponential again: memoryless).
+            let mean = rate / running.max(1) as f64 * len;
+            let open = if mean > 0.0 {
+                Poisson::new(mean).map_or(0, |d| d.sample(&mut sim.rng) as usize)
+            } else {
+                0
+            };
+            for k in 0..open {
+                let u = sim.new_user(0, k < b);
+                let life = sim.session_life.expect("session mode").sample(&mut sim.rng);
+                sim.push((life * 1e9) as u64, Ev::SessionEnd(u));
+                let t0 = sim.rng.random_range(0..turn_guess_ns.max(1));
+                sim.push(t0, Ev::TurnStart(u));
+            }
             let g = sim.arrival_gap.expect("session mode").sample(&mut sim.rng);
             sim.push((g * 1e9) as u64, Ev::SessionArrive);
         } else {
