@@ -195,6 +195,10 @@ struct Sim<'a> {
     ev: &'a PlanEval,
     extra_comm_s: f64,
     users: Vec<User>,
+    /// Users whose KV is in HBM (at most `batch`).
+    residents: Vec<usize>,
+    /// Users ready for prefill or decoding.
+    active: Vec<usize>,
     heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
     seq: u64,
     stepping: bool,
@@ -232,7 +236,12 @@ impl Sim<'_> {
     }
 
     fn resident_count(&self) -> usize {
-        self.users.iter().filter(|u| u.resident).count()
+        self.residents.len()
+    }
+
+    fn evict(&mut self, v: usize) {
+        self.users[v].resident = false;
+        self.residents.retain(|&x| x != v);
     }
 
     fn open_users(&self) -> usize {
@@ -257,7 +266,11 @@ impl Sim<'_> {
             reload_ns: (ms * 1e6).round() as u64,
             slow_tier: slow,
         });
-        self.users.len() - 1
+        let u = self.users.len() - 1;
+        if resident {
+            self.residents.push(u);
+        }
+        u
     }
 
     fn think_ns(&mut self) -> u64 {
@@ -274,6 +287,7 @@ impl Sim<'_> {
         self.users[u].turn_start_ns = now;
         if self.users[u].resident {
             self.users[u].state = State::Ready;
+            self.active.push(u);
             self.kick(now);
         } else {
             self.users[u].state = State::WaitingSlot;
@@ -287,19 +301,19 @@ impl Sim<'_> {
         while let Some(&u) = self.waiting.front() {
             if self.resident_count() >= self.ev.plan.batch as usize {
                 let victim = self
-                    .users
+                    .residents
                     .iter()
-                    .enumerate()
-                    .filter(|(_, x)| x.resident && matches!(x.state, State::Thinking | State::Gone))
-                    .min_by_key(|(_, x)| x.last_used_ns)
-                    .map(|(i, _)| i);
+                    .copied()
+                    .filter(|&x| matches!(self.users[x].state, State::Thinking | State::Gone))
+                    .min_by_key(|&x| (self.users[x].last_used_ns, x));
                 match victim {
-                    Some(v) => self.users[v].resident = false,
+                    Some(v) => self.evict(v),
                     None => return,
                 }
             }
             self.waiting.pop_front();
             self.users[u].resident = true;
+            self.residents.push(u);
             self.users[u].state = State::Reloading;
             let start = now.max(self.link_free_ns);
             let done = start + self.users[u].reload_ns;
@@ -335,7 +349,8 @@ impl Sim<'_> {
         let mut members = Vec::new();
         let (mut n, mut ctx) = (0.0, 0.0);
         let mut budget = 8192u64;
-        for (i, u) in self.users.iter().enumerate() {
+        for &i in &self.active {
+            let u = &self.users[i];
             match u.state {
                 State::Decoding => {
                     n += 1.0;
@@ -402,6 +417,7 @@ impl Sim<'_> {
                 if measured {
                     self.turns += 1;
                 }
+                self.active.retain(|&x| x != u);
                 if user.leaving {
                     self.leave(now, u);
                 } else {
@@ -419,7 +435,7 @@ impl Sim<'_> {
     fn leave(&mut self, now: u64, u: usize) {
         self.track_open(now);
         self.users[u].state = State::Gone;
-        self.users[u].resident = false;
+        self.evict(u);
         self.admit(now);
     }
 
@@ -470,6 +486,8 @@ pub fn run(
             ev,
             extra_comm_s: extra.max(0.0),
             users: Vec::new(),
+            residents: Vec::new(),
+            active: Vec::new(),
             heap: BinaryHeap::new(),
             seq: 0,
             stepping: false,
@@ -545,6 +563,7 @@ pub fn run(
                 Ev::ReloadDone(u) => {
                     if sim.users[u].state == State::Reloading {
                         sim.users[u].state = State::Ready;
+                        sim.active.push(u);
                         sim.kick(t);
                     }
                 }

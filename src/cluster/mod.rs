@@ -29,6 +29,9 @@ use sizing::{SizingSpec, size};
 
 use crate::error::InputError;
 
+/// Most users one simulated instance of the DES check may carry (bounded memory and time).
+pub const MAX_DES_USERS_PER_INSTANCE: f64 = 20_000.0;
+
 /// A validated `cluster` request.
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
@@ -76,13 +79,28 @@ pub fn run(spec: &ClusterSpec) -> Result<ClusterReport, InputError> {
     let g = ev.plan.gpus() as u64;
     let running = s.instances_running;
     let active = running * g;
-    let des = spec.des.as_ref().map(|d| {
-        let mut d = *d;
-        if let Some((rate, len, _, _)) = spec.arrival {
-            d.sessions = Some((rate / 60.0, len * 60.0));
+    let mut notes = Vec::new();
+    // Users one simulated instance carries (closed population or sessions).
+    let per_instance = match spec.arrival {
+        Some((rate, len, _, _)) => rate * len / running.max(1) as f64,
+        None => sz.users as f64 / running.max(1) as f64,
+    };
+    let des = match spec.des.as_ref() {
+        Some(_) if per_instance > MAX_DES_USERS_PER_INSTANCE => {
+            notes.push(format!(
+                "DES check skipped: {per_instance:.0} users per instance exceeds {MAX_DES_USERS_PER_INSTANCE} (raise --hbm-residency)"
+            ));
+            None
         }
-        des::run(&sz, ev, &s.kv, running, &d)
-    });
+        Some(d) => {
+            let mut d = *d;
+            if let Some((rate, len, _, _)) = spec.arrival {
+                d.sessions = Some((rate / 60.0, len * 60.0));
+            }
+            Some(des::run(&sz, ev, &s.kv, running, &d))
+        }
+        None => None,
+    };
     let resident = sz.slots_needed().min(running * ev.plan.batch as u64);
     let occupancy = resident as f64 / (running.max(1) * ev.plan.batch as u64) as f64;
     let steady = |x: f64| AvgP95 { avg: x, p95: x };
@@ -228,6 +246,7 @@ pub fn run(spec: &ClusterSpec) -> Result<ClusterReport, InputError> {
         control_servers: s.racks as u64 * p.control_servers_per_rack as u64,
         candidates,
         sensitivity,
+        notes,
     })
 }
 

@@ -256,4 +256,6 @@ pub struct ClusterReport {
     pub candidates: Vec<CandidateRow>,
     /// Sensitivity sweeps (users, batch, tokens cached ×0.8…1.2).
     pub sensitivity: Vec<SensitivityPoint>,
+    /// Notes about the run (e.g. a skipped DES check).
+    pub notes: Vec<String>,
 }

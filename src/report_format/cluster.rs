@@ -272,6 +272,9 @@ impl HumanReport for ClusterReport {
                 "skipped (--no-des): utilisation is the steady state".into(),
             ),
         }
+        for n in &r.notes {
+            row(&mut s, "Note", n.clone());
+        }
         row(&mut s, "Why this plan", r.why.clone());
         if r.shortfall.is_empty() {
             row(&mut s, "Shortfall", "none".into());
