@@ -380,7 +380,13 @@ pub fn size(spec: &SizingSpec) -> Option<Sizing> {
             ));
             spec.max_racks
         }
-        (None, None) => spec.max_racks,
+        // No plan meets the rate (or its tiers): the racks of the fastest plan.
+        (None, None) => cands
+            .iter()
+            .max_by(|a, b| a.eval.tok_s_per_user.total_cmp(&b.eval.tok_s_per_user))
+            .map_or(spec.max_racks, |c| {
+                c.racks_needed.min(spec.max_racks as u64) as u32
+            }),
     };
     // Plans that hold every user on `racks` racks at the rate.
     let feasible: Vec<&Candidate> = ok
@@ -414,13 +420,18 @@ pub fn size(spec: &SizingSpec) -> Option<Sizing> {
         } else {
             ok.clone()
         };
-        let best = pool
+        let fastest_fitting = pool
             .iter()
             .copied()
-            .max_by(|a, b| {
-                users_supported(spec, &a.eval.plan, racks)
-                    .cmp(&users_supported(spec, &b.eval.plan, racks))
-                    .then(a.eval.tok_s_per_user.total_cmp(&b.eval.tok_s_per_user))
+            .filter(|c| ok.is_empty() && c.racks_needed <= racks as u64)
+            .max_by(|a, b| a.eval.tok_s_per_user.total_cmp(&b.eval.tok_s_per_user));
+        let best = fastest_fitting
+            .or_else(|| {
+                pool.iter().copied().max_by(|a, b| {
+                    users_supported(spec, &a.eval.plan, racks)
+                        .cmp(&users_supported(spec, &b.eval.plan, racks))
+                        .then(a.eval.tok_s_per_user.total_cmp(&b.eval.tok_s_per_user))
+                })
             })
             .expect("candidates are not empty");
         (
@@ -447,10 +458,10 @@ pub fn size(spec: &SizingSpec) -> Option<Sizing> {
     }
     if !chosen.meets_rate {
         shortfall.push(format!(
-            "rate: {:.1} tok/s per user, below --tokens-per-user-rate {} (no plan reaches it at batch ≥ {})",
+            "rate: {:.1} tok/s per user, below --tokens-per-user-rate {} (no plan within --batch-sizes {:?} and the racks reaches it)",
             chosen.eval.tok_s_per_user,
             spec.tokens_per_user_rate,
-            spec.batch_sizes.iter().min().copied().unwrap_or(1)
+            spec.batch_sizes
         ));
     }
     if kv.unplaced_bytes > 0.0 {
