@@ -482,3 +482,52 @@ pub fn size(spec: &SizingSpec) -> Option<Sizing> {
         candidates: cands,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::inventory::rack_presets;
+
+    #[test]
+    fn racks_for_instances_is_the_fewest_that_hold_them() {
+        for p in rack_presets() {
+            for (tp, dp, pp) in [
+                (1, 1, 1),
+                (2, 1, 3),
+                (4, 2, 1),
+                (8, 1, 2),
+                (1, 8, 12),
+                (16, 1, 1),
+            ] {
+                if tp * dp > p.nvlink_domain_gpus {
+                    continue;
+                }
+                let plan = Plan {
+                    tp,
+                    pp,
+                    ep: 1,
+                    dp,
+                    batch: 8,
+                };
+                for n in [1u64, 5, 9, 125, 1000] {
+                    let r = racks_for_instances(&p, &plan, n) as u32;
+                    assert!(
+                        instances_available(&p, &plan, r) >= n,
+                        "{} {plan:?} {n}",
+                        p.key
+                    );
+                    if r > 1 {
+                        assert!(
+                            instances_available(&p, &plan, r - 1) < n,
+                            "{} {plan:?} {n}",
+                            p.key
+                        );
+                    }
+                    let servers = servers_needed(&p, &plan, n);
+                    assert!(servers <= r as u64 * p.servers_per_rack as u64);
+                    assert!(servers * p.gpus_per_server as u64 >= n * plan.gpus() as u64);
+                }
+            }
+        }
+    }
+}
