@@ -210,6 +210,20 @@ impl HumanReport for ClusterReport {
             ),
         );
         row(&mut s, "Binding bound", r.limit.clone());
+        row(
+            &mut s,
+            "Racks' power / price (estimates)",
+            format!(
+                "{:.0} kW / ${:.1}M{}",
+                r.hardware.power_kw_per_rack * r.racks as f64,
+                r.hardware.usd_per_rack * r.racks as f64 / 1e6,
+                if r.hardware.projected {
+                    " (projected hardware)"
+                } else {
+                    ""
+                }
+            ),
+        );
         let m = &r.memory_per_gpu;
         row(
             &mut s,
