@@ -352,3 +352,23 @@ fn seed_commands_run_with_their_files() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn des_decode_rate_agrees_with_the_step_model() {
+    // All users resident and decoding back to back: the DES's per-user rate is the
+    // step model's at the plan's batch and context, less the turns' prefill steps.
+    let mut args = SEED_128K.to_vec();
+    args.extend(["--no-sensitivity", "--des-seconds", "60"]);
+    let v = cluster(&args);
+    let model = f(&v, "/throughput/per_user_tok_s");
+    let des = f(&v, "/des/tok_s_per_user");
+    assert!(
+        des <= model * 1.01 && des >= 0.8 * model,
+        "DES {des} vs step model {model}"
+    );
+    assert!(f(&v, "/des/p99_tpot_ms") >= 0.99 * 1000.0 / model);
+    assert_eq!(f(&v, "/des/reloads"), 0.0);
+    // The simulated users are the plan's: an even share of the required users.
+    let per_inst = f(&v, "/users/required") / f(&v, "/instances/running");
+    assert!(f(&v, "/des/users_simulated") <= 4.0 * per_inst.ceil());
+}
