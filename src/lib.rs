@@ -30,6 +30,9 @@
 //!   (reference formula, M/M/c, Allen–Cunneen, batching-aware birth–death).
 //! - [`planner`] — fleets sized with the DES in the loop: `optimize`,
 //!   `pareto`, `whatif`, grid flexibility, tokens per watt, disaggregation.
+//! - [`cluster`] — rack-scale sizing (`kvfleet cluster`): rack presets with
+//!   sources, TP×PP×EP×DP plans on the roofline step model, KV tiers (HBM,
+//!   host DRAM, NVMe, storage servers) and a DES check of the users as sessions.
 //! - [`scenario`] and [`fleet_file`] — a planning question as one file.
 //! - [`api`] — the front door every front end uses: one argument type per
 //!   subcommand (the CLI's flags, also built from Python keyword arguments
@@ -54,6 +57,7 @@ pub mod analytic;
 pub mod api;
 pub mod benchmark;
 pub mod cli;
+pub mod cluster;
 pub mod compare;
 pub mod engine;
 pub mod error;

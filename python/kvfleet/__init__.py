@@ -35,6 +35,7 @@ __all__ = [
     "analytic",
     "benchmark",
     "calibrate",
+    "cluster",
     "compare_routers",
     "disagg",
     "grid_flex",
@@ -75,6 +76,7 @@ _TABLES: dict = {
 
     "calibrate": ["samples", "rows"],
     "benchmark": ["rows"],
+    "cluster": ["candidates"],
 }
 
 
@@ -279,6 +281,7 @@ profile_step = _make(["profile", "step"])
 profile_validate = _make(["profile", "validate"])
 calibrate = _make(["calibrate"], positional=["measurements"])
 benchmark = _make(["benchmark"])
+cluster = _make(["cluster"])
 merge = _make(["merge"], positional=["shards"])
 
 _COMMANDS = {
@@ -299,6 +302,7 @@ _COMMANDS = {
     "profile_validate": profile_validate,
     "calibrate": calibrate,
     "benchmark": benchmark,
+    "cluster": cluster,
     "merge": merge,
 }
 

@@ -551,6 +551,43 @@ def benchmark(
 ) -> Result:
     """Fixed-concurrency serving benchmark (vLLM benchmark_serving / InferenceMAX) on a simulated deployment; `--compare` with measured rows"""
 
+def cluster(
+    *,
+    active_users: Optional[Union[str, _Num, _Path]] = ...,
+    model: Optional[Union[str, _Num, _Path]] = ...,
+    tokens_cached: Optional[Union[str, _Num, _Path]] = ...,
+    tokens_per_user_rate: Optional[Union[str, _Num, _Path]] = ...,
+    quant_bits: Optional[Union[str, _Num, _Path]] = ...,
+    kv_dtype: Optional[Union[str, _Num, _Path]] = ...,
+    rack_preset: Optional[Union[str, _Num, _Path]] = ...,
+    max_racks: Optional[Union[str, _Num, _Path]] = ...,
+    batch_sizes: Optional[Union[Union[str, _Num, _Path], Sequence[Union[str, _Num, _Path]]]] = ...,
+    fixed_racks: Optional[Union[str, _Num, _Path]] = ...,
+    prefer_utilization: Optional[bool] = ...,
+    arrival_rate: Optional[Union[str, _Num, _Path]] = ...,
+    avg_session_min: Optional[Union[str, _Num, _Path]] = ...,
+    simulation_minutes: Optional[Union[str, _Num, _Path]] = ...,
+    warmup_minutes: Optional[Union[str, _Num, _Path]] = ...,
+    kv_system: Optional[Union[str, _Num, _Path]] = ...,
+    hbm_residency: Optional[Union[str, _Num, _Path]] = ...,
+    turn_input_tok: Optional[Union[str, _Num, _Path]] = ...,
+    turn_output_tok: Optional[Union[str, _Num, _Path]] = ...,
+    think_time_s: Optional[Union[str, _Num, _Path]] = ...,
+    des_seconds: Optional[Union[str, _Num, _Path]] = ...,
+    des_warmup_s: Optional[Union[str, _Num, _Path]] = ...,
+    des_instances: Optional[Union[str, _Num, _Path]] = ...,
+    no_des: Optional[bool] = ...,
+    no_sensitivity: Optional[bool] = ...,
+    seed: Optional[Union[str, _Num, _Path]] = ...,
+    csv: Optional[Union[str, _Num, _Path]] = ...,
+    diagram: Optional[Union[str, _Num, _Path]] = ...,
+    plot: Optional[Union[str, _Num, _Path]] = ...,
+    out: Optional[Union[str, _Num, _Path]] = ...,
+    quiet: Optional[bool] = ...,
+    progress: _Progress = ...,
+) -> Result:
+    """Rack-scale sizing: racks, TP×PP×EP plan and batch, KV tiers (HBM / host / NVMe) and utilisation for concurrent users, with a DES check"""
+
 def merge(
     shards: Sequence[_Path],
     *,

@@ -27,6 +27,7 @@ COMMANDS = [
     ("profile_validate", ["profile", "validate"], []),
     ("calibrate", ["calibrate"], ["measurements"]),
     ("benchmark", ["benchmark"], []),
+    ("cluster", ["cluster"], []),
     ("merge", ["merge"], ["shards"]),
 ]
 

@@ -16,6 +16,7 @@ pub mod analytic;
 pub mod benchmark;
 pub mod calibrate;
 pub mod calibrate_serving;
+pub mod cluster;
 pub mod compare;
 pub mod disagg;
 pub mod fleet;
@@ -88,6 +89,8 @@ pub enum Command {
     Calibrate(Box<calibrate::CalibrateArgs>),
     /// Fixed-concurrency serving benchmark (vLLM benchmark_serving / InferenceMAX) on a simulated deployment; `--compare` with measured rows.
     Benchmark(Box<benchmark::BenchmarkArgs>),
+    /// Rack-scale sizing: racks, TP×PP×EP plan and batch, KV tiers (HBM / host / NVMe) and utilisation for concurrent users, with a DES check.
+    Cluster(Box<cluster::ClusterArgs>),
     /// Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives.
     Merge(Box<merge::MergeArgs>),
 }
@@ -204,6 +207,7 @@ impl Command {
             Command::Calibrate(_) => (None, None, None),
             Command::Merge(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
             Command::Benchmark(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::Cluster(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
         };
         let mut out = Vec::new();
         if let Some(p) = output.and_then(|o| o.out.as_deref()) {
@@ -219,6 +223,11 @@ impl Command {
         }
         if let Some(p) = plot {
             out.push(("--plot", p, File));
+        }
+        if let Command::Cluster(a) = self
+            && let Some(p) = a.diagram.as_deref()
+        {
+            out.push(("--diagram", p, File));
         }
         if let Command::SizingCalc(a) = self
             && let Some(p) = a.plot_dir.as_deref()
@@ -249,6 +258,7 @@ impl Command {
             Command::Calibrate(_) => "calibrate",
             Command::Merge(_) => "merge",
             Command::Benchmark(_) => "benchmark",
+            Command::Cluster(_) => "cluster",
         }
     }
 
@@ -270,6 +280,7 @@ impl Command {
             Command::Profile(a) => &a.output,
             Command::Merge(a) => &a.output,
             Command::Benchmark(a) => &a.output,
+            Command::Cluster(a) => &a.output,
             Command::Calibrate(_) => return None,
         })
     }
@@ -304,6 +315,7 @@ pub fn execute(command: Command, reporter: &dyn Reporter) -> anyhow::Result<Outc
         Command::Calibrate(a) => calibrate::execute(*a),
         Command::Merge(a) => merge::execute(*a, reporter),
         Command::Benchmark(a) => benchmark::execute(*a),
+        Command::Cluster(a) => cluster::execute(*a),
     }
 }
 

@@ -54,6 +54,8 @@ pub enum Report {
     Calibration(Box<CalibrationReport>),
     /// `benchmark`.
     Benchmark(Box<crate::benchmark::report::BenchmarkReport>),
+    /// `cluster`.
+    Cluster(Box<crate::cluster::report::ClusterReport>),
     /// A sweeping command run with `--shard I/N`: the shard's items.
     Shard(Box<super::merge::ShardDoc>),
 }

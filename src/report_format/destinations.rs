@@ -21,6 +21,8 @@ pub struct Destinations {
     pub plot: Option<PathBuf>,
     /// `--plot-dir DIR`.
     pub plot_dir: Option<PathBuf>,
+    /// `--diagram FILE.svg` (cluster).
+    pub diagram: Option<PathBuf>,
 }
 
 impl Destinations {
@@ -38,6 +40,7 @@ impl Destinations {
                 "--out" => &mut d.out,
                 "--csv" => &mut d.csv,
                 "--plot" => &mut d.plot,
+                "--diagram" => &mut d.diagram,
                 _ => &mut d.plot_dir,
             };
             *slot = Some(path.to_path_buf());
@@ -68,6 +71,11 @@ impl Destinations {
         }
         if let Some(path) = &self.plot
             && report.write_plot(path)?
+        {
+            written.push(path.clone());
+        }
+        if let Some(path) = &self.diagram
+            && report.write_diagram(path)?
         {
             written.push(path.clone());
         }

@@ -6,6 +6,7 @@
 
 mod analytic;
 mod benchmark;
+mod cluster;
 mod destinations;
 mod disagg;
 mod gridflex;
@@ -54,6 +55,7 @@ impl Report {
             Report::Calibration(c) => c.text.clone(),
             Report::Shard(d) => d.human(),
             Report::Benchmark(r) => r.human(),
+            Report::Cluster(r) => r.human(),
         }
     }
 
@@ -68,6 +70,7 @@ impl Report {
             Report::SizingCalc(r) => r.csv(),
             Report::SizingSimulated(r) => r.simulated.csv(),
             Report::Benchmark(r) => r.csv(),
+            Report::Cluster(r) => r.csv(),
             _ => return None,
         })
     }
@@ -80,6 +83,17 @@ impl Report {
             Report::Pareto(r) => pareto::plot(r, path)?,
             Report::GridFlex(r) => gridflex::plot(r, path)?,
             Report::Benchmark(r) => benchmark::plot(r, path)?,
+            Report::Cluster(r) => cluster::plot(r, path)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Write the report's diagram as SVG to `path` (cluster: the racks);
+    /// `false` when the report has none.
+    pub fn write_diagram(&self, path: &Path) -> anyhow::Result<bool> {
+        match self {
+            Report::Cluster(r) => cluster::diagram(r, path)?,
             _ => return Ok(false),
         }
         Ok(true)
