@@ -55,6 +55,7 @@ pub mod api;
 pub mod benchmark;
 pub mod cli;
 pub mod compare;
+pub mod deployment;
 pub mod engine;
 pub mod error;
 pub mod fleet_file;

@@ -26,6 +26,7 @@ pub mod output;
 pub mod pareto;
 pub mod plan_scenario;
 pub mod profile;
+pub mod rack_plan;
 mod report;
 pub mod simulate;
 pub mod sizing_calc;
@@ -90,6 +91,8 @@ pub enum Command {
     Benchmark(Box<benchmark::BenchmarkArgs>),
     /// Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives.
     Merge(Box<merge::MergeArgs>),
+    /// Split a rack's trays between clients' prefill/decode workers (deployment scenario file).
+    RackPlan(Box<rack_plan::RackPlanArgs>),
 }
 
 /// The clap command with kvfleet's value rules applied to every argument of
@@ -204,6 +207,7 @@ impl Command {
             Command::Calibrate(_) => (None, None, None),
             Command::Merge(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
             Command::Benchmark(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::RackPlan(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
         };
         let mut out = Vec::new();
         if let Some(p) = output.and_then(|o| o.out.as_deref()) {
@@ -249,6 +253,7 @@ impl Command {
             Command::Calibrate(_) => "calibrate",
             Command::Merge(_) => "merge",
             Command::Benchmark(_) => "benchmark",
+            Command::RackPlan(_) => "rack-plan",
         }
     }
 
@@ -270,6 +275,7 @@ impl Command {
             Command::Profile(a) => &a.output,
             Command::Merge(a) => &a.output,
             Command::Benchmark(a) => &a.output,
+            Command::RackPlan(a) => &a.output,
             Command::Calibrate(_) => return None,
         })
     }
@@ -304,6 +310,7 @@ pub fn execute(command: Command, reporter: &dyn Reporter) -> anyhow::Result<Outc
         Command::Calibrate(a) => calibrate::execute(*a),
         Command::Merge(a) => merge::execute(*a, reporter),
         Command::Benchmark(a) => benchmark::execute(*a),
+        Command::RackPlan(a) => rack_plan::execute(*a),
     }
 }
 

@@ -54,6 +54,10 @@ pub enum Report {
     Calibration(Box<CalibrationReport>),
     /// `benchmark`.
     Benchmark(Box<crate::benchmark::report::BenchmarkReport>),
+    /// `run` on a deployment scenario (`[[clients]]`, `[[deployments]]`).
+    Deployment(Box<crate::deployment::DeploymentReport>),
+    /// `rack-plan`.
+    RackPlan(Box<crate::deployment::search::RackPlanReport>),
     /// A sweeping command run with `--shard I/N`: the shard's items.
     Shard(Box<super::merge::ShardDoc>),
 }

@@ -12,6 +12,7 @@ mod gridflex;
 mod optimize;
 mod pareto;
 mod profile;
+mod rack_plan;
 mod tpw;
 mod whatif;
 
@@ -54,6 +55,8 @@ impl Report {
             Report::Calibration(c) => c.text.clone(),
             Report::Shard(d) => d.human(),
             Report::Benchmark(r) => r.human(),
+            Report::Deployment(r) => r.human(),
+            Report::RackPlan(r) => r.human(),
         }
     }
 
@@ -68,6 +71,7 @@ impl Report {
             Report::SizingCalc(r) => r.csv(),
             Report::SizingSimulated(r) => r.simulated.csv(),
             Report::Benchmark(r) => r.csv(),
+            Report::RackPlan(r) => r.csv(),
             _ => return None,
         })
     }
@@ -80,6 +84,7 @@ impl Report {
             Report::Pareto(r) => pareto::plot(r, path)?,
             Report::GridFlex(r) => gridflex::plot(r, path)?,
             Report::Benchmark(r) => benchmark::plot(r, path)?,
+            Report::RackPlan(r) => rack_plan::plot(r, path)?,
             _ => return Ok(false),
         }
         Ok(true)
