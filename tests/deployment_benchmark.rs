@@ -98,11 +98,14 @@ fn same_seed_same_bytes() {
     assert_ne!(a, c, "another seed draws other lengths");
 }
 
+/// (prefill, decode, MTP depth, concurrencies, GPUs, concurrencies reported).
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, u64, &'a [u64]);
+
 /// The launcher's other GB200 8k/1k configurations (DESIGN §15: each context
 /// worker one TEP4 tray, a generation worker ceil(gen_tp/4) trays).
 #[test]
 fn launcher_configurations_run() {
-    let cases: [(&str, &str, &str, &str, u64, &[u64]); 3] = [
+    let cases: [Case; 3] = [
         // tep 1 3 8 16 64 0.9 3 0 "1 2 4 8 18": 1 ctx tray, 3 TEP8 gen workers, MTP 3.
         (
             "1xgb200:deepseek-r1:tep4:fp4",

@@ -204,10 +204,22 @@ fn draw_len(rng: &mut SimRng, n: u32, ratio: f64) -> u32 {
     rng.random_range(lo..=n.max(1))
 }
 
+/// One open-loop client's stream.
+struct OpenStream {
+    client: usize,
+    name: String,
+    rate_rps: f64,
+    isl: u32,
+    osl: u32,
+    ratio: f64,
+    next_s: f64,
+    arrivals: SimRng,
+    lengths: SimRng,
+}
+
 /// Merged Poisson streams of several open-loop clients.
 struct OpenClients {
-    /// (client index, name, rate, isl, osl, ratio, next arrival s, arrival rng, length rng).
-    streams: Vec<(usize, String, f64, u32, u32, f64, f64, SimRng, SimRng)>,
+    streams: Vec<OpenStream>,
     end_s: f64,
     log: Log,
 }
@@ -220,21 +232,24 @@ fn exp_gap(rng: &mut SimRng, rate: f64) -> f64 {
 impl RequestSource for OpenClients {
     fn next_request(&mut self) -> Result<Option<Request>, InputError> {
         let Some(k) = (0..self.streams.len())
-            .filter(|&k| self.streams[k].6 < self.end_s)
-            .min_by(|&a, &b| self.streams[a].6.total_cmp(&self.streams[b].6))
+            .filter(|&k| self.streams[k].next_s < self.end_s)
+            .min_by(|&a, &b| self.streams[a].next_s.total_cmp(&self.streams[b].next_s))
         else {
             return Ok(None);
         };
         let s = &mut self.streams[k];
-        let t = s.6;
-        let (i, o) = (draw_len(&mut s.8, s.3, s.5), draw_len(&mut s.8, s.4, s.5));
-        s.6 += exp_gap(&mut s.7, s.2);
+        let t = s.next_s;
+        let (i, o) = (
+            draw_len(&mut s.lengths, s.isl, s.ratio),
+            draw_len(&mut s.lengths, s.osl, s.ratio),
+        );
+        s.next_s += exp_gap(&mut s.arrivals, s.rate_rps);
         if let Ok(mut l) = self.log.lock() {
-            l.push((s.0, i, o));
+            l.push((s.client, i, o));
         }
         let mut r = Request::new(crate::workload::secs_to_ns(t), i, o);
         r.extra = Some(Box::new(RequestExtra {
-            model: Some(s.1.clone()),
+            model: Some(s.name.clone()),
             ..RequestExtra::default()
         }));
         Ok(Some(r))
@@ -558,17 +573,17 @@ fn run_group(
             let fam = streams.derived(Purpose::PoolWorkload(c as u32));
             let mut arr = fam.stream(Purpose::Arrivals);
             let first = exp_gap(&mut arr, rate);
-            st.push((
-                c,
-                cl.name.clone(),
-                rate,
-                cl.isl,
-                cl.osl,
-                cl.range_ratio,
-                first,
-                arr,
-                fam.stream(Purpose::Lengths),
-            ));
+            st.push(OpenStream {
+                client: c,
+                name: cl.name.clone(),
+                rate_rps: rate,
+                isl: cl.isl,
+                osl: cl.osl,
+                ratio: cl.range_ratio,
+                next_s: first,
+                arrivals: arr,
+                lengths: fam.stream(Purpose::Lengths),
+            });
         }
         let src = OpenClients {
             streams: st,

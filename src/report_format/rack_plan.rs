@@ -268,6 +268,9 @@ impl CsvReport for RackPlanReport {
     }
 }
 
+/// A labelled set of (interactivity, tok/s/GPU) points; `true`: drawn large.
+type Series = (String, Vec<(f64, f64)>, bool);
+
 pub(super) fn plot(r: &RackPlanReport, path: &Path) -> anyhow::Result<()> {
     let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let n = r.clients.len().max(1);
@@ -276,7 +279,7 @@ pub(super) fn plot(r: &RackPlanReport, path: &Path) -> anyhow::Result<()> {
     let panels = root.split_evenly((1, n));
     for (k, (panel, cl)) in panels.iter().zip(&r.clients).enumerate() {
         // (label, points) series: verified candidates, the best plan, each named design.
-        let mut series: Vec<(String, Vec<(f64, f64)>, bool)> = Vec::new();
+        let mut series: Vec<Series> = Vec::new();
         let cand: Vec<(f64, f64)> = r
             .verified
             .iter()
