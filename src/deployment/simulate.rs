@@ -36,7 +36,9 @@ pub struct ClientResult {
     pub client: String,
     /// Load simulated.
     pub load: String,
-    /// Requests measured.
+    /// Requests issued (warm-up included).
+    pub issued: u64,
+    /// Requests measured (arrived after the warm-up).
     pub requests: u64,
     /// Of which completed.
     pub completed: u64,
@@ -311,6 +313,7 @@ struct ClientAcc {
     tpot: Vec<f64>,
     e2el: Vec<f64>,
     met: u64,
+    issued: u64,
     measured: u64,
     in_tok: u64,
     out_tok: u64,
@@ -367,6 +370,7 @@ pub fn simulate_design(
         clients.push(ClientResult {
             client: cl.name.clone(),
             load: cl.load.scaled(load_scale).label(),
+            issued: a.issued,
             requests: a.measured,
             completed: a.ttft.len() as u64,
             slo_attainment: att,
@@ -653,6 +657,7 @@ fn run_group(
     }
     // Requests issued but without a record (should not happen): misses.
     for (id, &(c, _, _)) in lens.iter().enumerate() {
+        acc.per[c].issued += 1;
         if !seen[id] && warm_s == 0.0 {
             acc.per[c].measured += 1;
         }
