@@ -90,7 +90,8 @@ fn options_a_and_b_are_judged_beside_the_plan() {
             "option-a",
             "option-b",
             "option-b-as-written",
-            "seed-launch-lines"
+            "seed-launch-lines",
+            "aggregated"
         ]
     );
     for n in named {

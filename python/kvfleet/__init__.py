@@ -44,6 +44,7 @@ __all__ = [
     "profile",
     "profile_step",
     "profile_validate",
+    "rack_plan",
     "run",
     "simulate",
     "simulate_fleet",
@@ -61,7 +62,7 @@ __version__ = _native.version()
 _TABLES: dict = {
     "simulate": ["pools"],
     "simulate-fleet": ["pools"],
-    "run": ["pools", "candidates", "levels", "fleets", "routers"],
+    "run": ["pools", "candidates", "levels", "fleets", "routers", "designs"],
     "compare-routers": ["routers"],
     "optimize": ["candidates"],
     "whatif": [],
@@ -75,6 +76,7 @@ _TABLES: dict = {
 
     "calibrate": ["samples", "rows"],
     "benchmark": ["rows"],
+    "rack-plan": ["verified"],
 }
 
 
@@ -280,6 +282,7 @@ profile_validate = _make(["profile", "validate"])
 calibrate = _make(["calibrate"], positional=["measurements"])
 benchmark = _make(["benchmark"])
 merge = _make(["merge"], positional=["shards"])
+rack_plan = _make(["rack-plan"], positional=["scenario"])
 
 _COMMANDS = {
     "simulate": simulate,
@@ -300,6 +303,7 @@ _COMMANDS = {
     "calibrate": calibrate,
     "benchmark": benchmark,
     "merge": merge,
+    "rack_plan": rack_plan,
 }
 
 
