@@ -266,3 +266,9 @@ fn bad_input_names_the_field() {
     let shared = "[[clients]]\nname = \"c\"\nisl = 100\nosl = 100\nconcurrency = 2\nttft_ms = 1000\n[[clients]]\nname = \"e\"\nisl = 100\nosl = 100\nrate_rps = 1\nttft_ms = 1000\n[[deployments]]\nname = \"d\"\npools = [{ name = \"a\", role = \"aggregated\", workers = \"1xgb200:deepseek-r1:tep4:fp4\", clients = [\"c\", \"e\"] }]\n";
     fails_with("closed_shared.toml", shared, "clients[0].concurrency");
 }
+
+#[test]
+fn request_count_is_bounded() {
+    let huge = "[sim]\nduration_s = 1000000\n[[clients]]\nname = \"c\"\nisl = 100\nosl = 100\nrate_rps = 1000\nttft_ms = 1000\n[[deployments]]\nname = \"d\"\npools = [{ name = \"a\", role = \"aggregated\", workers = \"1xgb200:deepseek-r1:tep4:fp4\", clients = [\"c\"] }]\n";
+    fails_with("huge.toml", huge, "sim.duration_s");
+}

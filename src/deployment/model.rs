@@ -611,3 +611,38 @@ pub fn resolve(path: &Path, file: DeploymentFile) -> Result<Scenario, InputError
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
     resolve(path, DeploymentFile::load(path)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_parse_with_or_without_spaces() {
+        assert_eq!(
+            parse_workers("w", "4xgb200:deepseek-r1:tep8:fp4").unwrap(),
+            (4, "gb200:deepseek-r1:tep8:fp4".to_string())
+        );
+        assert_eq!(parse_workers("w", "2 x gb200:m").unwrap().0, 2);
+        for bad in ["x", "0xgb200:m", "gb200:m", "4x", "999xgb200:m"] {
+            assert!(parse_workers("w", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn workers_fill_whole_trays() {
+        let rack = RackPreset::lookup("gb200-nvl72").unwrap();
+        let (_, t) = worker_profile("w", "gb200:deepseek-r1:dep32:fp4", rack, 8192).unwrap();
+        assert_eq!(t, 8);
+        let (_, t) = worker_profile("w", "gb200:deepseek-r1:tep4:fp4", rack, 8192).unwrap();
+        assert_eq!(t, 1);
+        assert!(worker_profile("w", "gb200:deepseek-r1:tp2:fp4", rack, 8192).is_err());
+        assert!(worker_profile("w", "h100-sxm:deepseek-r1:tp8:fp4", rack, 8192).is_err());
+    }
+
+    #[test]
+    fn loads_scale() {
+        assert_eq!(Load::RateRps(2.0).scaled(1.5), Load::RateRps(3.0));
+        assert_eq!(Load::Concurrency(3).scaled(0.1), Load::Concurrency(1));
+        assert_eq!(Load::Concurrency(128).scaled(2.0), Load::Concurrency(256));
+    }
+}

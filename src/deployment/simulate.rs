@@ -320,12 +320,38 @@ struct ClientAcc {
     window_s: f64,
 }
 
+/// Most requests one design's simulation may issue (every request is kept
+/// as a record until the end of the run: memory is bounded by this).
+pub const MAX_REQUESTS: f64 = 5e6;
+
+/// Check that the clients' loads at `load_scale` issue at most [`MAX_REQUESTS`].
+pub fn check_request_count(scn: &Scenario, load_scale: f64) -> Result<(), InputError> {
+    let n: f64 = scn
+        .clients
+        .iter()
+        .map(|c| match c.load.scaled(load_scale) {
+            Load::RateRps(r) => r * scn.sim.duration_s,
+            Load::Concurrency(u) => u as f64 * scn.sim.prompts_per_conc as f64,
+        })
+        .sum();
+    if n > MAX_REQUESTS {
+        return Err(InputError::field(
+            "sim.duration_s",
+            format!(
+                "the clients would send about {n:.0} requests; at most {MAX_REQUESTS:.0} (shorten sim.duration_s or sim.prompts_per_conc, or lower the loads)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Simulate `design` with the scenario's clients, loads scaled by `load_scale`.
 pub fn simulate_design(
     scn: &Scenario,
     design: &Design,
     load_scale: f64,
 ) -> Result<DesignResult, InputError> {
+    check_request_count(scn, load_scale)?;
     let nc = scn.clients.len();
     let mut acc = Acc {
         per: vec![ClientAcc::default(); nc],
