@@ -272,3 +272,49 @@ fn request_count_is_bounded() {
     let huge = "[sim]\nduration_s = 1000000\n[[clients]]\nname = \"c\"\nisl = 100\nosl = 100\nrate_rps = 1000\nttft_ms = 1000\n[[deployments]]\nname = \"d\"\npools = [{ name = \"a\", role = \"aggregated\", workers = \"1xgb200:deepseek-r1:tep4:fp4\", clients = [\"c\"] }]\n";
     fails_with("huge.toml", huge, "sim.duration_s");
 }
+
+/// One prefill and one decode worker of the aggregated worker's spec, one
+/// request at a time: the decode steps are the aggregated worker's (same
+/// TPOT), and TTFT differs by exactly the NVLink transfer of the prompt's KV.
+#[test]
+fn disaggregated_pair_is_the_aggregated_worker_plus_the_transfer() {
+    let f = r#"
+[[clients]]
+name = "c"
+isl = 8192
+osl = 512
+range_ratio = 1.0
+concurrency = 1
+ttft_ms = 2000
+[[deployments]]
+name = "agg"
+pools = [{ name = "a", role = "aggregated", workers = "1xgb200:deepseek-r1:tep8:fp4", clients = ["c"] }]
+[[deployments]]
+name = "disagg"
+pools = [
+  { name = "p", role = "prefill", workers = "1xgb200:deepseek-r1:tep8:fp4", decode = "d", clients = ["c"] },
+  { name = "d", role = "decode", workers = "1xgb200:deepseek-r1:tep8:fp4" },
+]
+"#;
+    let p = temp_input("agg_vs_disagg.toml", f);
+    let v = run_json(&["run", p.to_str().unwrap(), "--json"]);
+    let (a, d) = (&v["designs"][0], &v["designs"][1]);
+    let (ca, cd) = (&a["clients"][0], &d["clients"][0]);
+    let g = |c: &serde_json::Value, k: &str| c[k].as_f64().unwrap();
+    assert_eq!(ca["completed"], 10);
+    assert_eq!(cd["completed"], 10);
+    for k in ["tpot_p50_s", "tpot_p99_s"] {
+        assert!((g(ca, k) - g(cd, k)).abs() < 1e-9, "{k}: {ca} vs {cd}");
+    }
+    let xfer_s = d["kv_links"][0]["transfer_p50_ms"].as_f64().unwrap() / 1e3;
+    assert!(xfer_s > 0.0);
+    for k in ["ttft_p50_s", "ttft_p99_s"] {
+        let diff = g(cd, k) - g(ca, k);
+        // The transfer histogram keeps 3 significant digits.
+        assert!(
+            (diff - xfer_s).abs() < 1e-3 * xfer_s + 2e-9,
+            "{k}: +{diff} s vs transfer {xfer_s} s"
+        );
+    }
+    assert!(a["kv_links"].as_array().unwrap().is_empty());
+}
