@@ -318,3 +318,38 @@ pools = [
     }
     assert!(a["kv_links"].as_array().unwrap().is_empty());
 }
+
+/// A client's lengths from a total-token CDF (here the built-in `azure`),
+/// split by `input_frac`: every request completes, and the reported mean
+/// lengths are the CDF split's.
+#[test]
+fn cdf_clients_draw_from_the_cdf() {
+    let f = r#"
+[sim]
+duration_s = 60
+[[clients]]
+name = "chat"
+cdf = "azure"
+input_frac = 0.75
+rate_rps = 2.0
+ttft_ms = 2000
+[[deployments]]
+name = "d"
+pools = [
+  { name = "p", role = "prefill", workers = "1xgb200:deepseek-r1:tep4:fp4", decode = "q", clients = ["chat"] },
+  { name = "q", role = "decode", workers = "1xgb200:deepseek-r1:tep8:fp4" },
+]
+"#;
+    let p = temp_input("cdf.toml", f);
+    let v = run_json(&["run", p.to_str().unwrap(), "--json"]);
+    let c = &v["designs"][0]["clients"][0];
+    assert_eq!(c["completed"], c["requests"]);
+    let cl = &v["clients"][0];
+    assert_eq!(cl["cdf"], "azure");
+    let (i, o) = (cl["isl"].as_f64().unwrap(), cl["osl"].as_f64().unwrap());
+    assert!((i / (i + o) - 0.75).abs() < 0.02, "{cl}");
+    let both = f.replace("cdf = \"azure\"", "cdf = \"azure\"\nisl = 100");
+    fails_with("cdf_and_isl.toml", &both, "clients[0].isl");
+    let frac = f.replace("input_frac = 0.75", "input_frac = 1.5");
+    fails_with("cdf_frac.toml", &frac, "clients[0].input_frac");
+}

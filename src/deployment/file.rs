@@ -117,9 +117,18 @@ pub struct ClientToml {
     /// Client name (referenced by pools' `clients`).
     pub name: String,
     /// Input length N (uniform in `[r·N, N]`), tokens.
-    pub isl: u32,
+    #[serde(default)]
+    pub isl: Option<u32>,
     /// Output length N (uniform in `[r·N, N]`), tokens.
-    pub osl: u32,
+    #[serde(default)]
+    pub osl: Option<u32>,
+    /// Instead of `isl`/`osl`: a total-token CDF file (or a built-in name:
+    /// `azure`, `lmsys`, ...) split by `input_frac`.
+    #[serde(default)]
+    pub cdf: Option<String>,
+    /// Fraction of a CDF total that is input (default 0.5).
+    #[serde(default)]
+    pub input_frac: Option<f64>,
     /// Range ratio r (default 0.8, InferenceMAX's setting).
     #[serde(default = "default_ratio")]
     pub range_ratio: f64,
@@ -213,7 +222,17 @@ impl DeploymentFile {
     /// Read and parse a file (structure only; [`super::resolve`] validates the contents).
     pub fn load(path: &Path) -> Result<DeploymentFile, InputError> {
         let text = crate::input_file::read_text(path)?;
-        Self::parse(path, &text)
+        let mut f = Self::parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for c in &mut f.clients {
+            if let Some(cdf) = &mut c.cdf
+                && (cdf.contains('/') || cdf.ends_with(".json") || cdf.ends_with(".csv"))
+                && !Path::new(cdf.as_str()).is_absolute()
+            {
+                *cdf = base.join(cdf.as_str()).to_string_lossy().into_owned();
+            }
+        }
+        Ok(f)
     }
 
     /// Parse the text of `path`.

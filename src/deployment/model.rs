@@ -10,6 +10,16 @@ use super::rack::RackPreset;
 use crate::error::InputError;
 use crate::profile::computed::handoff_kv_bytes;
 use crate::profile::{Profile, ProfileOverrides, resolve_profile};
+use crate::rng::SimRng;
+use crate::workload::cdf::LengthCdf;
+use crate::workload::lengths::LengthModel;
+
+/// A length uniform in `[floor(ratio·n), n]` (at least 1).
+pub fn draw_len(rng: &mut SimRng, n: u32, ratio: f64) -> u32 {
+    use rand::RngExt;
+    let lo = ((ratio * n as f64).floor() as u32).clamp(1, n.max(1));
+    rng.random_range(lo..=n.max(1))
+}
 
 /// How a client loads the deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -44,10 +54,15 @@ impl Load {
 pub struct Client {
     /// Name.
     pub name: String,
-    /// Input length N (uniform in `[r·N, N]`), tokens.
+    /// Input length N (uniform in `[r·N, N]`), tokens (CDF clients: the mean, rounded).
     pub isl: u32,
-    /// Output length N, tokens.
+    /// Output length N, tokens (CDF clients: the mean, rounded).
     pub osl: u32,
+    /// The total-token CDF the lengths come from, if any.
+    pub cdf: Option<String>,
+    /// The CDF and its input fraction, when the lengths come from one.
+    #[serde(skip)]
+    pub lengths: Option<LengthModel>,
     /// Range ratio r.
     pub range_ratio: f64,
     /// Load.
@@ -59,8 +74,22 @@ pub struct Client {
 }
 
 impl Client {
-    /// Mean input and output lengths of the uniform draws, tokens.
+    /// Draw one request's (ISL, OSL).
+    pub fn draw(&self, rng: &mut SimRng) -> (u32, u32) {
+        match &self.lengths {
+            Some(m) => m.sample(rng),
+            None => (
+                draw_len(rng, self.isl, self.range_ratio),
+                draw_len(rng, self.osl, self.range_ratio),
+            ),
+        }
+    }
+
+    /// Mean input and output lengths of the draws, tokens.
     pub fn mean_lengths_tok(&self) -> (f64, f64) {
+        if let Some(m) = &self.lengths {
+            return (m.mean_isl(), m.mean_osl());
+        }
         let m = |n: u32| {
             let lo = ((self.range_ratio * n as f64).floor() as u32).clamp(1, n.max(1));
             (lo as f64 + n as f64) / 2.0
@@ -70,7 +99,10 @@ impl Client {
 
     /// Largest ISL + OSL, tokens.
     pub fn max_ctx_tok(&self) -> u32 {
-        self.isl + self.osl + 1
+        match &self.lengths {
+            Some(LengthModel::Cdf { cdf, .. }) => cdf.max_tokens() + 1,
+            _ => self.isl + self.osl + 1,
+        }
     }
 }
 
@@ -208,20 +240,60 @@ fn client(k: usize, c: &ClientToml) -> Result<Client, InputError> {
     if c.name.trim().is_empty() {
         return Err(InputError::field(f("name"), "expected a non-empty name"));
     }
-    for (n, v) in [("isl", c.isl), ("osl", c.osl)] {
-        if !(1..=1_000_000).contains(&v) {
+    let (isl, osl, lengths) = match (&c.cdf, c.isl, c.osl) {
+        (None, Some(i), Some(o)) => {
+            for (n, v) in [("isl", i), ("osl", o)] {
+                if !(1..=1_000_000).contains(&v) {
+                    return Err(InputError::field(
+                        f(n),
+                        format!("expected 1..=1000000 tokens, got {v}"),
+                    ));
+                }
+            }
+            if c.input_frac.is_some() {
+                return Err(InputError::field(
+                    f("input_frac"),
+                    "input_frac splits a `cdf`; with isl/osl leave it out",
+                ));
+            }
+            (i, o, None)
+        }
+        (Some(path), None, None) => {
+            let frac = c.input_frac.unwrap_or(0.5);
+            if !(frac.is_finite() && frac > 0.0 && frac < 1.0) {
+                return Err(InputError::field(
+                    f("input_frac"),
+                    format!("expected a fraction in (0, 1), got {frac}"),
+                ));
+            }
+            let cdf = LengthCdf::load(Path::new(path))?;
+            if cdf.max_tokens() > 2_000_000 {
+                return Err(InputError::field(
+                    f("cdf"),
+                    format!(
+                        "{path}: lengths up to {} tokens; at most 2000000",
+                        cdf.max_tokens()
+                    ),
+                ));
+            }
+            let m = LengthModel::Cdf {
+                cdf,
+                input_frac: frac,
+            };
+            let (mi, mo) = (m.mean_isl(), m.mean_osl());
+            (
+                mi.round().max(1.0) as u32,
+                mo.round().max(1.0) as u32,
+                Some(m),
+            )
+        }
+        _ => {
             return Err(InputError::field(
-                f(n),
-                format!("expected 1..=1000000 tokens, got {v}"),
+                f("isl"),
+                "give isl and osl (uniform lengths), or a cdf (with optional input_frac)",
             ));
         }
-    }
-    if !(c.range_ratio.is_finite() && c.range_ratio > 0.0 && c.range_ratio <= 1.0) {
-        return Err(InputError::field(
-            f("range_ratio"),
-            format!("expected a ratio in (0, 1], got {}", c.range_ratio),
-        ));
-    }
+    };
     let load = match (c.rate_rps, c.concurrency) {
         (Some(r), None) if r.is_finite() && r > 0.0 && r <= 1e5 => Load::RateRps(r),
         (Some(r), None) => {
@@ -260,8 +332,10 @@ fn client(k: usize, c: &ClientToml) -> Result<Client, InputError> {
     }
     Ok(Client {
         name: c.name.trim().to_string(),
-        isl: c.isl,
-        osl: c.osl,
+        isl,
+        osl,
+        cdf: c.cdf.clone(),
+        lengths,
         range_ratio: c.range_ratio,
         load,
         ttft_ms: c.ttft_ms,

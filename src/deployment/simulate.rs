@@ -201,19 +201,12 @@ impl Router for ClientRouter {
 /// (client index, isl, osl) of every request issued, in arrival order.
 type Log = Arc<Mutex<Vec<(usize, u32, u32)>>>;
 
-fn draw_len(rng: &mut SimRng, n: u32, ratio: f64) -> u32 {
-    let lo = ((ratio * n as f64).floor() as u32).clamp(1, n.max(1));
-    rng.random_range(lo..=n.max(1))
-}
-
 /// One open-loop client's stream.
 struct OpenStream {
     client: usize,
     name: String,
     rate_rps: f64,
-    isl: u32,
-    osl: u32,
-    ratio: f64,
+    spec: super::model::Client,
     next_s: f64,
     arrivals: SimRng,
     lengths: SimRng,
@@ -241,10 +234,7 @@ impl RequestSource for OpenClients {
         };
         let s = &mut self.streams[k];
         let t = s.next_s;
-        let (i, o) = (
-            draw_len(&mut s.lengths, s.isl, s.ratio),
-            draw_len(&mut s.lengths, s.osl, s.ratio),
-        );
+        let (i, o) = s.spec.draw(&mut s.lengths);
         s.next_s += exp_gap(&mut s.arrivals, s.rate_rps);
         if let Ok(mut l) = self.log.lock() {
             l.push((s.client, i, o));
@@ -578,14 +568,14 @@ fn run_group(
             Load::Concurrency(u) => u,
             Load::RateRps(_) => unreachable!("closed client"),
         };
-        let (isl, osl, r) = (cl.isl, cl.osl, cl.range_ratio);
+        let spec = cl.clone();
         let l = log.clone();
         let a = Arrivals::Closed(ClosedLoop {
             users,
             think_time_mean_s: 0.0,
             n_requests: scn.sim.prompts_per_conc as u64 * users as u64,
             sampler: Box::new(move |rng| {
-                let (i, o) = (draw_len(rng, isl, r), draw_len(rng, osl, r));
+                let (i, o) = spec.draw(rng);
                 if let Ok(mut v) = l.lock() {
                     v.push((c, i, o));
                 }
@@ -607,9 +597,7 @@ fn run_group(
                 client: c,
                 name: cl.name.clone(),
                 rate_rps: rate,
-                isl: cl.isl,
-                osl: cl.osl,
-                ratio: cl.range_ratio,
+                spec: cl.clone(),
                 next_s: first,
                 arrivals: arr,
                 lengths: fam.stream(Purpose::Lengths),
