@@ -348,6 +348,7 @@ pub fn rack_plan(scn: &Scenario, load_scale: f64) -> Result<RackPlanReport, Inpu
     let best_design = match &best {
         Some(b) => {
             let mut pools = Vec::new();
+            let mut kv_best = kv[0][0];
             for &k in &b.idx {
                 let cand = &verified[k];
                 let c = scn
@@ -366,6 +367,7 @@ pub fn rack_plan(scn: &Scenario, load_scale: f64) -> Result<RackPlanReport, Inpu
                 let (di, nd) = find(&dec, &cand.decode);
                 let mut d =
                     client_design(c, &cand.client, (&pre[pi], np), (&dec[di], nd), kv[pi][di]);
+                kv_best = kv[pi][di];
                 let base = pools.len();
                 d.pools[0].decode = Some(base + 1);
                 pools.extend(d.pools);
@@ -373,10 +375,7 @@ pub fn rack_plan(scn: &Scenario, load_scale: f64) -> Result<RackPlanReport, Inpu
             let design = Design {
                 name: "kvfleet best".into(),
                 note: Some("the search's best plan".into()),
-                kv_bytes_per_token: scn
-                    .designs
-                    .first()
-                    .map_or(kv[0][0], |d| d.kv_bytes_per_token),
+                kv_bytes_per_token: kv_best,
                 pools,
             };
             Some(simulate_design(scn, &design, load_scale)?)
