@@ -72,13 +72,13 @@ fn design_table(s: &mut String, d: &DesignResult) {
     }
     let _ = writeln!(
         s,
-        "  {:<14} {:<10} {:<38} {:>7} {:>5} {:>6} {:>7}  clients",
+        "  {:<18} {:<10} {:<38} {:>7} {:>5} {:>6} {:>7}  clients",
         "pool", "role", "workers", "trays", "GPUs", "util", "batch"
     );
     for p in &d.pools {
         let _ = writeln!(
             s,
-            "  {:<14} {:<10} {:<38} {:>7} {:>5} {:>5.0}% {:>7.1}  {}",
+            "  {:<18} {:<10} {:<38} {:>7} {:>5} {:>5.0}% {:>7.1}  {}",
             p.pool,
             p.role.as_str(),
             p.workers,
