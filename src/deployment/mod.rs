@@ -10,9 +10,12 @@
 pub mod file;
 pub mod model;
 pub mod rack;
+pub mod resolve;
+pub mod results;
 pub mod screen;
 pub mod search;
 pub mod simulate;
+mod traffic;
 
 use std::path::Path;
 
