@@ -59,6 +59,7 @@ pub mod benchmark;
 pub mod cli;
 pub mod cluster;
 pub mod compare;
+pub mod deployment;
 pub mod engine;
 pub mod error;
 pub mod fleet_file;

@@ -45,6 +45,7 @@ __all__ = [
     "profile",
     "profile_step",
     "profile_validate",
+    "rack_plan",
     "run",
     "simulate",
     "simulate_fleet",
@@ -62,7 +63,7 @@ __version__ = _native.version()
 _TABLES: dict = {
     "simulate": ["pools"],
     "simulate-fleet": ["pools"],
-    "run": ["pools", "candidates", "levels", "fleets", "routers"],
+    "run": ["pools", "candidates", "levels", "fleets", "routers", "designs"],
     "compare-routers": ["routers"],
     "optimize": ["candidates"],
     "whatif": [],
@@ -77,6 +78,7 @@ _TABLES: dict = {
     "calibrate": ["samples", "rows"],
     "benchmark": ["rows"],
     "cluster": ["candidates"],
+    "rack-plan": ["verified"],
 }
 
 
@@ -283,6 +285,7 @@ calibrate = _make(["calibrate"], positional=["measurements"])
 benchmark = _make(["benchmark"])
 cluster = _make(["cluster"])
 merge = _make(["merge"], positional=["shards"])
+rack_plan = _make(["rack-plan"], positional=["scenario"])
 
 _COMMANDS = {
     "simulate": simulate,
@@ -304,6 +307,7 @@ _COMMANDS = {
     "benchmark": benchmark,
     "cluster": cluster,
     "merge": merge,
+    "rack_plan": rack_plan,
 }
 
 

@@ -598,3 +598,16 @@ def merge(
     progress: _Progress = ...,
 ) -> Result:
     """Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives"""
+
+def rack_plan(
+    scenario: _Path,
+    *,
+    load_scale: Optional[Union[str, _Num, _Path]] = ...,
+    seed: Optional[Union[str, _Num, _Path]] = ...,
+    csv: Optional[Union[str, _Num, _Path]] = ...,
+    plot: Optional[Union[str, _Num, _Path]] = ...,
+    out: Optional[Union[str, _Num, _Path]] = ...,
+    quiet: Optional[bool] = ...,
+    progress: _Progress = ...,
+) -> Result:
+    """Split a rack's trays between clients' prefill/decode workers (deployment scenario file)"""

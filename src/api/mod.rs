@@ -27,6 +27,7 @@ pub mod output;
 pub mod pareto;
 pub mod plan_scenario;
 pub mod profile;
+pub mod rack_plan;
 mod report;
 pub mod simulate;
 pub mod sizing_calc;
@@ -93,6 +94,8 @@ pub enum Command {
     Cluster(Box<cluster::ClusterArgs>),
     /// Merge the shard documents of a sweep run with `--shard I/N` into the report one run gives.
     Merge(Box<merge::MergeArgs>),
+    /// Split a rack's trays between clients' prefill/decode workers (deployment scenario file).
+    RackPlan(Box<rack_plan::RackPlanArgs>),
 }
 
 /// The clap command with kvfleet's value rules applied to every argument of
@@ -208,6 +211,7 @@ impl Command {
             Command::Merge(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
             Command::Benchmark(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
             Command::Cluster(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
+            Command::RackPlan(a) => (Some(&a.output), a.csv.as_deref(), a.plot.as_deref()),
         };
         let mut out = Vec::new();
         if let Some(p) = output.and_then(|o| o.out.as_deref()) {
@@ -259,6 +263,7 @@ impl Command {
             Command::Merge(_) => "merge",
             Command::Benchmark(_) => "benchmark",
             Command::Cluster(_) => "cluster",
+            Command::RackPlan(_) => "rack-plan",
         }
     }
 
@@ -281,6 +286,7 @@ impl Command {
             Command::Merge(a) => &a.output,
             Command::Benchmark(a) => &a.output,
             Command::Cluster(a) => &a.output,
+            Command::RackPlan(a) => &a.output,
             Command::Calibrate(_) => return None,
         })
     }
@@ -316,6 +322,7 @@ pub fn execute(command: Command, reporter: &dyn Reporter) -> anyhow::Result<Outc
         Command::Merge(a) => merge::execute(*a, reporter),
         Command::Benchmark(a) => benchmark::execute(*a),
         Command::Cluster(a) => cluster::execute(*a),
+        Command::RackPlan(a) => rack_plan::execute(*a),
     }
 }
 

@@ -56,6 +56,10 @@ pub enum Report {
     Benchmark(Box<crate::benchmark::report::BenchmarkReport>),
     /// `cluster`.
     Cluster(Box<crate::cluster::report::ClusterReport>),
+    /// `run` on a deployment scenario (`[[clients]]`, `[[deployments]]`).
+    Deployment(Box<crate::deployment::DeploymentReport>),
+    /// `rack-plan`.
+    RackPlan(Box<crate::deployment::search::RackPlanReport>),
     /// A sweeping command run with `--shard I/N`: the shard's items.
     Shard(Box<super::merge::ShardDoc>),
 }

@@ -319,6 +319,9 @@ pub fn execute_scenario(args: RunArgs, reporter: &dyn Reporter) -> anyhow::Resul
         let command = super::plan_scenario::command(&args.scenario, &text, args.output)?;
         return super::execute(command, reporter);
     }
+    if crate::deployment::is_deployment_scenario(&text) {
+        return super::rack_plan::run_deployments(&args.scenario, args.seed);
+    }
     let mut job = Scenario::load(&args.scenario)?.into_job()?;
     if let Some(s) = args.seed {
         job.cfg.seed = s;

@@ -13,6 +13,7 @@ mod gridflex;
 mod optimize;
 mod pareto;
 mod profile;
+mod rack_plan;
 mod tpw;
 mod whatif;
 
@@ -56,6 +57,8 @@ impl Report {
             Report::Shard(d) => d.human(),
             Report::Benchmark(r) => r.human(),
             Report::Cluster(r) => r.human(),
+            Report::Deployment(r) => r.human(),
+            Report::RackPlan(r) => r.human(),
         }
     }
 
@@ -71,6 +74,7 @@ impl Report {
             Report::SizingSimulated(r) => r.simulated.csv(),
             Report::Benchmark(r) => r.csv(),
             Report::Cluster(r) => r.csv(),
+            Report::RackPlan(r) => r.csv(),
             _ => return None,
         })
     }
@@ -83,6 +87,7 @@ impl Report {
             Report::Pareto(r) => pareto::plot(r, path)?,
             Report::GridFlex(r) => gridflex::plot(r, path)?,
             Report::Benchmark(r) => benchmark::plot(r, path)?,
+            Report::RackPlan(r) => rack_plan::plot(r, path)?,
             Report::Cluster(r) => cluster::plot(r, path)?,
             _ => return Ok(false),
         }
