@@ -855,8 +855,17 @@ impl Server for IterationInstance {
             // What the next wake-up reads: the finishing sequence, the
             // prefill chunks' sequences, the block phases.
             let seqs = self.seqs.as_ptr();
-            if let Some(&Reverse((_, si, _))) = self.finish.peek() {
+            if let Some(&Reverse((f, si, _))) = self.finish.peek() {
                 prefetch(seqs.wrapping_add(si as usize));
+                if self.run.is_some_and(|r| f < self.step + r.m) {
+                    // A completion: its pop walks the finish heap's levels.
+                    let fin = self.finish.as_slice().as_ptr();
+                    prefetch(fin.wrapping_add(4));
+                    prefetch(fin.wrapping_add(8));
+                    prefetch(fin.wrapping_add(12));
+                    prefetch(fin.wrapping_add(16));
+                    prefetch(fin.wrapping_add(24));
+                }
             }
             for &(si, _) in self.chunks.iter().take(2) {
                 prefetch(seqs.wrapping_add(si as usize));
