@@ -231,12 +231,21 @@ impl EventQueue {
     /// the last event: the queue therefore returns one such entry — the
     /// latest, as a stale wake-up — once everything else is popped, and
     /// [`EventQueue::stale_until`] gives the latest one between two times.
-    #[inline]
+    #[inline(always)]
     pub fn set_wake(&mut self, time_ns: u64, instance: u32, epoch: u32) {
+        if self.wakes.push(wake_key(time_ns, instance, epoch)) {
+            self.purge_wakes();
+        }
+    }
+
+    /// Remove the cancelled wake-ups, remembering those later than the
+    /// last popped event (see [`EventQueue::set_wake`]).
+    #[cold]
+    #[inline(never)]
+    fn purge_wakes(&mut self) {
         let last = self.last_ns;
         let replaced = &mut self.replaced;
-        self.wakes.push(
-            wake_key(time_ns, instance, epoch),
+        self.wakes.purge(
             // Past the simulated-time limit the caller fails at the first
             // event it pops there, skipped or not: keep those in order.
             |k| (k >> 64) as u64 > crate::workload::MAX_SIM_TIME_NS,
@@ -265,23 +274,40 @@ impl EventQueue {
             .max()
     }
 
+    /// Whether wake-up key `w` orders before the other events at its time.
+    #[cold]
+    fn wake_first_on_tie(&self, w: u128) -> bool {
+        let wake = Packed::of(
+            (w >> 64) as u64,
+            (w >> 32) as u32 as u64,
+            wake_event(w).kind,
+        );
+        let other = match (self.arrival, self.heap.peek()) {
+            (Some(a), Some(Reverse(h))) => a.min(*h),
+            (Some(a), None) => a,
+            (None, Some(Reverse(h))) => *h,
+            (None, None) => return true,
+        };
+        wake < other
+    }
+
     /// The earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<Event> {
         if let Some(w) = self.wakes.peek() {
             let t = (w >> 64) as u64;
             let other = match (self.arrival, self.heap.peek()) {
-                (Some(a), Some(Reverse(h))) => Some(a.min(*h)),
-                (Some(a), None) => Some(a),
-                (None, Some(Reverse(h))) => Some(*h),
+                (Some(a), Some(Reverse(h))) => Some(a.0.min(h.0)),
+                (Some(a), None) => Some(a.0),
+                (None, Some(Reverse(h))) => Some(h.0),
                 (None, None) => None,
             };
             // A wake-up has the lowest rank: it goes first on a tie in time,
             // unless the other is a pushed wake-up that orders before it.
             let first = match other {
                 None => true,
-                Some(o) if t != o.0 => t < o.0,
-                Some(o) => Packed::of(t, (w >> 32) as u32 as u64, wake_event(w).kind) < o,
+                Some(o) if t != o => t < o,
+                Some(_) => self.wake_first_on_tie(w),
             };
             if first {
                 self.wakes.pop();

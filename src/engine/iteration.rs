@@ -852,24 +852,17 @@ impl Server for IterationInstance {
     fn prefetch(&self, deep: bool) {
         prefetch_all(self);
         if deep {
-            // What the next wake-up reads: the finishing sequence, the
-            // prefill chunks' sequences, the block phases.
-            let seqs = self.seqs.as_ptr();
-            if let Some(&Reverse((f, si, _))) = self.finish.peek() {
-                prefetch(seqs.wrapping_add(si as usize));
-                if self.run.is_some_and(|r| f < self.step + r.m) {
-                    // A completion: its pop walks the finish heap's levels.
-                    let fin = self.finish.as_slice().as_ptr();
-                    prefetch(fin.wrapping_add(4));
-                    prefetch(fin.wrapping_add(8));
-                    prefetch(fin.wrapping_add(12));
-                    prefetch(fin.wrapping_add(16));
-                    prefetch(fin.wrapping_add(24));
-                }
+            // What the next wake-up reads through this instance's pointers:
+            // the finish heap's upper levels (a completion's pop walks
+            // them), the prefill chunks, the block phases. Only the pointers
+            // are read (this instance's state was prefetched an event
+            // earlier), never what they point to, which may not be cached.
+            let fin = self.finish.as_slice().as_ptr();
+            for k in [0, 4, 8, 12] {
+                prefetch(fin.wrapping_add(k));
             }
-            for &(si, _) in self.chunks.iter().take(2) {
-                prefetch(seqs.wrapping_add(si as usize));
-            }
+            prefetch(self.chunks.as_ptr());
+            prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());
         }
     }

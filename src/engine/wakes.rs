@@ -55,28 +55,19 @@ impl WakeHeap {
     }
 
     /// Insert `key`, cancelling the instance's pending key if it has one.
-    /// When cancelled entries outnumber the others, the heap is rebuilt
-    /// without them, each one removed (except those `keep` asks for) passed
-    /// to `removed`.
+    /// Returns true when cancelled entries outnumber the others: time to
+    /// [`WakeHeap::purge`].
     #[inline]
-    pub(super) fn push(
-        &mut self,
-        key: u128,
-        keep: impl Fn(u128) -> bool,
-        removed: impl FnMut(u128),
-    ) {
+    pub(super) fn push(&mut self, key: u128) -> bool {
         let i = instance_of(key);
         if i >= self.sched.len() {
             self.sched.resize(i + 1, 0);
         }
-        if self.sched[i] & PENDING != 0 {
-            self.cancelled += 1;
-        }
-        self.sched[i] = key as u32 as u64 | PENDING;
+        let s = &mut self.sched[i];
+        self.cancelled += (*s & PENDING != 0) as usize;
+        *s = key as u32 as u64 | PENDING;
         self.heap.push(Reverse(key));
-        if self.cancelled > MIN_PURGE && 2 * self.cancelled > self.heap.len() {
-            self.purge(keep, removed);
-        }
+        self.cancelled > MIN_PURGE && 2 * self.cancelled > self.heap.len()
     }
 
     /// Remove and return the earliest key (possibly a cancelled one).
@@ -92,9 +83,11 @@ impl WakeHeap {
         Some(key)
     }
 
-    /// Rebuild the heap without its cancelled entries.
+    /// Rebuild the heap without its cancelled entries, each one removed
+    /// (except those `keep` asks for) passed to `removed`.
     #[cold]
-    fn purge(&mut self, keep: impl Fn(u128) -> bool, mut removed: impl FnMut(u128)) {
+    #[inline(never)]
+    pub(super) fn purge(&mut self, keep: impl Fn(u128) -> bool, mut removed: impl FnMut(u128)) {
         let mut keys = std::mem::take(&mut self.heap).into_vec();
         let sched = &self.sched;
         let mut cancelled = 0;
@@ -152,7 +145,9 @@ mod tests {
                 let key =
                     ((t as u128) << 64) | ((inst as u128) << 32) | epochs[inst as usize] as u128;
                 reference.insert(inst, key);
-                h.push(key, |_| false, |_| removed += 1);
+                if h.push(key) {
+                    h.purge(|_| false, |_| removed += 1);
+                }
             }
             assert!(h.len() <= 2 * reference.len() + MIN_PURGE + 1);
         }

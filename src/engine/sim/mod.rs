@@ -646,6 +646,7 @@ impl<S: Server> Sim<'_, S> {
         }
     }
 
+    #[inline(always)]
     fn push_wake(&mut self, p: usize, i: usize, t: u64) {
         let pool = &self.pools[p];
         let instance = pool.base + i as u32;
