@@ -635,6 +635,15 @@ impl IterationInstance {
 
 impl Server for IterationInstance {
     fn on_wake(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
+        // Start loading the sequences this wake-up reads (the finishing one,
+        // the prefill chunks') at once rather than one miss after another.
+        let seqs = self.seqs.as_ptr();
+        if let Some(&Reverse((_, si, _))) = self.finish.peek() {
+            prefetch(seqs.wrapping_add(si as usize));
+        }
+        for &(si, _) in &self.chunks {
+            prefetch(seqs.wrapping_add(si as usize));
+        }
         let run = self.run.take().expect("wake without a run in progress");
         let dur_u = series_u(run.a, run.b, run.m);
         let end_u = run.start_u + dur_u;
