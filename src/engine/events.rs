@@ -6,7 +6,11 @@
 //!
 //! Instance wake-ups, nearly all the events, have a heap of their own whose
 //! entries are one `u128` (time, instance, epoch): 16 bytes and a single
-//! integer comparison. Other events are packed into three `u64` words
+//! integer comparison. The driver schedules them with
+//! [`EventQueue::set_wake`], which clears cancelled entries lazily: the heap
+//! holds at most about two entries per busy instance (see
+//! [`EventQueue::set_wake`] for how the removed entries' only visible
+//! effect, the clock, is kept). Other events are packed into three `u64` words
 //! (time; rank, key and variant; the variant's fields), compared as
 //! integers with the derived order. A wake-up has the lowest rank, so it
 //! precedes any other event at the same time: the next event is the earlier
@@ -16,6 +20,8 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+use super::wakes::WakeHeap;
 
 /// What happens at an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,24 +164,54 @@ impl Packed {
 /// Min-heap of events.
 #[derive(Debug, Default)]
 pub struct EventQueue {
-    /// Instance wake-ups: `time << 64 | instance << 32 | epoch`.
-    wakes: BinaryHeap<Reverse<u128>>,
-    /// Every other event except the pending open arrival.
+    /// Instance wake-ups scheduled by [`EventQueue::set_wake`]:
+    /// `time << 64 | instance << 32 | epoch`.
+    wakes: WakeHeap,
+    /// Every other event (wake-ups pushed with [`EventQueue::push`]
+    /// included) except the pending open arrival.
     heap: BinaryHeap<Reverse<Packed>>,
     /// The pending open-workload arrival, kept out of the heap.
     arrival: Option<Packed>,
     popped: u64,
+    /// Time of the last popped event, ns.
+    last_ns: u64,
+    /// Cancelled wake-up keys removed from the heap whose time may be later
+    /// than the last popped event (older ones are dropped now and then).
+    replaced: Vec<u128>,
+    /// Length of `replaced` that triggers dropping the passed ones.
+    replaced_cap: usize,
+}
+
+/// Wake-up key of `(time, instance, epoch)`.
+#[inline]
+fn wake_key(time_ns: u64, instance: u32, epoch: u32) -> u128 {
+    ((time_ns as u128) << 64) | ((instance as u128) << 32) | epoch as u128
+}
+
+/// The wake-up event of a key.
+#[inline]
+fn wake_event(w: u128) -> Event {
+    let instance = (w >> 32) as u32;
+    Event {
+        time_ns: (w >> 64) as u64,
+        rank: 0,
+        key: instance as u64,
+        kind: EventKind::Wake {
+            instance,
+            epoch: w as u32,
+        },
+    }
 }
 
 impl EventQueue {
     /// Schedule `kind` at `time_ns`; `key` orders same-time, same-rank events.
+    /// Every pushed event is popped, wake-ups included (cancelled ones are
+    /// for the caller to skip); see [`EventQueue::set_wake`] for the
+    /// driver's wake-ups.
     #[inline]
     pub fn push(&mut self, time_ns: u64, key: u64, kind: EventKind) {
-        if let EventKind::Wake { instance, epoch } = kind {
+        if let EventKind::Wake { instance, .. } = kind {
             debug_assert_eq!(key, instance as u64, "a wake-up is keyed by its instance");
-            let w = ((time_ns as u128) << 64) | ((instance as u128) << 32) | epoch as u128;
-            self.wakes.push(Reverse(w));
-            return;
         }
         let e = Packed::of(time_ns, key, kind);
         if kind == EventKind::Arrival && self.arrival.is_none() {
@@ -185,10 +221,80 @@ impl EventQueue {
         }
     }
 
+    /// Schedule `instance`'s wake-up at `time_ns` (epoch `epoch`), replacing
+    /// its pending one, which the caller must have cancelled (bumped the
+    /// instance's epoch past it). Cancelled entries are cleared lazily: one
+    /// that reaches the top is popped for the caller to skip, as with
+    /// [`EventQueue::push`], but when they outnumber the pending ones they
+    /// are removed. A removed entry would have been popped and skipped, and
+    /// the only trace of that is the clock of a caller that reads it after
+    /// the last event: the queue therefore returns one such entry — the
+    /// latest, as a stale wake-up — once everything else is popped, and
+    /// [`EventQueue::stale_until`] gives the latest one between two times.
+    #[inline(always)]
+    pub fn set_wake(&mut self, time_ns: u64, instance: u32, epoch: u32) {
+        if self.wakes.push(wake_key(time_ns, instance, epoch)) {
+            self.purge_wakes();
+        }
+    }
+
+    /// Remove the cancelled wake-ups, remembering those later than the
+    /// last popped event (see [`EventQueue::set_wake`]).
+    #[cold]
+    #[inline(never)]
+    fn purge_wakes(&mut self) {
+        let last = self.last_ns;
+        let replaced = &mut self.replaced;
+        self.wakes.purge(
+            // Past the simulated-time limit the caller fails at the first
+            // event it pops there, skipped or not: keep those in order.
+            |k| (k >> 64) as u64 > crate::workload::MAX_SIM_TIME_NS,
+            |k| {
+                if (k >> 64) as u64 > last {
+                    replaced.push(k);
+                }
+            },
+        );
+        if self.replaced.len() > self.replaced_cap {
+            self.replaced.retain(|&k| (k >> 64) as u64 > last);
+            self.replaced_cap = (2 * self.replaced.len()).max(1024);
+        }
+    }
+
+    /// The latest time in `(after_ns, until_ns]` of a wake-up replaced by
+    /// [`EventQueue::set_wake`]: one that would have been popped (and
+    /// skipped) after an event at `after_ns` and before one at `until_ns`
+    /// of a later rank than wake-ups; `None` if there is none. `after_ns`
+    /// must not be earlier than the event popped before the last one.
+    pub fn stale_until(&self, after_ns: u64, until_ns: u64) -> Option<u64> {
+        self.replaced
+            .iter()
+            .map(|&k| (k >> 64) as u64)
+            .filter(|&t| t > after_ns && t <= until_ns)
+            .max()
+    }
+
+    /// Whether wake-up key `w` orders before the other events at its time.
+    #[cold]
+    fn wake_first_on_tie(&self, w: u128) -> bool {
+        let wake = Packed::of(
+            (w >> 64) as u64,
+            (w >> 32) as u32 as u64,
+            wake_event(w).kind,
+        );
+        let other = match (self.arrival, self.heap.peek()) {
+            (Some(a), Some(Reverse(h))) => a.min(*h),
+            (Some(a), None) => a,
+            (None, Some(Reverse(h))) => *h,
+            (None, None) => return true,
+        };
+        wake < other
+    }
+
     /// The earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<Event> {
-        if let Some(&Reverse(w)) = self.wakes.peek() {
+        if let Some(w) = self.wakes.peek() {
             let t = (w >> 64) as u64;
             let other = match (self.arrival, self.heap.peek()) {
                 (Some(a), Some(Reverse(h))) => Some(a.0.min(h.0)),
@@ -196,19 +302,18 @@ impl EventQueue {
                 (None, Some(Reverse(h))) => Some(h.0),
                 (None, None) => None,
             };
-            if other.is_none_or(|o| t <= o) {
+            // A wake-up has the lowest rank: it goes first on a tie in time,
+            // unless the other is a pushed wake-up that orders before it.
+            let first = match other {
+                None => true,
+                Some(o) if t != o => t < o,
+                Some(_) => self.wake_first_on_tie(w),
+            };
+            if first {
                 self.wakes.pop();
                 self.popped += 1;
-                let instance = (w >> 32) as u32;
-                return Some(Event {
-                    time_ns: t,
-                    rank: 0,
-                    key: instance as u64,
-                    kind: EventKind::Wake {
-                        instance,
-                        epoch: w as u32,
-                    },
-                });
+                self.last_ns = t;
+                return Some(wake_event(w));
             }
         }
         let e = match (self.arrival, self.heap.peek()) {
@@ -219,20 +324,31 @@ impl EventQueue {
             }
             (None, _) => self.heap.pop().map(|Reverse(e)| e),
         };
-        e.map(|e| {
-            self.popped += 1;
-            e.event()
-        })
+        match e {
+            Some(e) => {
+                self.popped += 1;
+                self.last_ns = e.0;
+                Some(e.event())
+            }
+            None => {
+                // Only replaced wake-ups are left: the latest one stands for them.
+                let last = self.last_ns;
+                let w = self
+                    .replaced
+                    .drain(..)
+                    .filter(|&k| (k >> 64) as u64 > last)
+                    .max()?;
+                self.popped += 1;
+                self.last_ns = (w >> 64) as u64;
+                Some(wake_event(w))
+            }
+        }
     }
 
     /// Instances of the next few pending wake-ups (the earliest first, then
     /// the candidates for the one after it), for cache prefetching.
     pub fn next_wakes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.wakes
-            .as_slice()
-            .iter()
-            .take(3)
-            .map(|&Reverse(w)| (w >> 32) as u32)
+        self.wakes.next_instances()
     }
 
     /// Events popped so far.
@@ -305,5 +421,83 @@ mod tests {
         }
         assert!(q.pop().is_none());
         assert_eq!(q.len(), 0);
+    }
+
+    /// The driver's view of `set_wake` is that of `push` with cancelled
+    /// wake-ups skipped: the same live events in the same order, and the
+    /// same clock when the queue runs dry or a later-rank event stops it.
+    #[test]
+    fn set_wake_is_push_with_stale_entries_skipped() {
+        for seed in 0..40 {
+            let mut rng = crate::rng::SimRng::seed_from_u64(seed);
+            let (mut old, mut new) = (EventQueue::default(), EventQueue::default());
+            let mut epochs = [0u32; 6];
+            let (mut now_old, mut now_new) = (0u64, 0u64);
+            let mut live = Vec::new();
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                // Schedule a few events at or after the clock.
+                if steps < 300 {
+                    for _ in 0..rng.random_range(1..3) {
+                        let t = now_new + rng.random_range(0..50u64);
+                        if rng.random_range(0..4) == 0 {
+                            let k = EventKind::Control { index: 0 };
+                            old.push(t, 1, k);
+                            new.push(t, 1, k);
+                        } else {
+                            let i = rng.random_range(0..6u32);
+                            epochs[i as usize] += 1;
+                            let e = epochs[i as usize];
+                            old.push(
+                                t,
+                                i as u64,
+                                EventKind::Wake {
+                                    instance: i,
+                                    epoch: e,
+                                },
+                            );
+                            new.set_wake(t, i, e);
+                        }
+                    }
+                }
+                // Pop the next live event from both, with the clock before it.
+                let next_live = |q: &mut EventQueue, now: &mut u64| loop {
+                    let before = *now;
+                    let ev = q.pop()?;
+                    *now = ev.time_ns;
+                    match ev.kind {
+                        EventKind::Wake { instance, epoch }
+                            if epochs[instance as usize] != epoch => {}
+                        _ => return Some((ev, before)),
+                    }
+                };
+                let a = next_live(&mut old, &mut now_old);
+                let b = next_live(&mut new, &mut now_new);
+                assert_eq!(a.map(|x| x.0), b.map(|x| x.0), "seed {seed}");
+                if let (Some((e, before_old)), Some((_, before_new))) = (a, b)
+                    && e.kind == (EventKind::Control { index: 0 })
+                {
+                    // Stopping at a later-rank event: the clock before it.
+                    let clock = before_new.max(new.stale_until(before_new, e.time_ns).unwrap_or(0));
+                    assert_eq!(
+                        before_old, clock,
+                        "seed {seed}: clock before a control event"
+                    );
+                }
+                let a = a.map(|x| x.0);
+                if let Some(e) = a {
+                    live.push(e);
+                    // Sometimes cancel a wake-up without a replacement.
+                    if rng.random_range(0..8) == 0 {
+                        epochs[rng.random_range(0..6usize)] += 1;
+                    }
+                } else {
+                    break;
+                }
+            }
+            assert_eq!(now_old, now_new, "seed {seed}: clock after the last event");
+            assert!(live.len() > 100);
+        }
     }
 }

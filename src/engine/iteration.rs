@@ -635,6 +635,15 @@ impl IterationInstance {
 
 impl Server for IterationInstance {
     fn on_wake(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
+        // Start loading the sequences this wake-up reads (the finishing one,
+        // the prefill chunks') at once rather than one miss after another.
+        let seqs = self.seqs.as_ptr();
+        if let Some(&Reverse((_, si, _))) = self.finish.peek() {
+            prefetch(seqs.wrapping_add(si as usize));
+        }
+        for &(si, _) in &self.chunks {
+            prefetch(seqs.wrapping_add(si as usize));
+        }
         let run = self.run.take().expect("wake without a run in progress");
         let dur_u = series_u(run.a, run.b, run.m);
         let end_u = run.start_u + dur_u;
@@ -852,15 +861,17 @@ impl Server for IterationInstance {
     fn prefetch(&self, deep: bool) {
         prefetch_all(self);
         if deep {
-            // What the next wake-up reads: the finishing sequence, the
-            // prefill chunks' sequences, the block phases.
-            let seqs = self.seqs.as_ptr();
-            if let Some(&Reverse((_, si, _))) = self.finish.peek() {
-                prefetch(seqs.wrapping_add(si as usize));
+            // What the next wake-up reads through this instance's pointers:
+            // the finish heap's upper levels (a completion's pop walks
+            // them), the prefill chunks, the block phases. Only the pointers
+            // are read (this instance's state was prefetched an event
+            // earlier), never what they point to, which may not be cached.
+            let fin = self.finish.as_slice().as_ptr();
+            for k in [0, 4, 8, 12] {
+                prefetch(fin.wrapping_add(k));
             }
-            for &(si, _) in self.chunks.iter().take(2) {
-                prefetch(seqs.wrapping_add(si as usize));
-            }
+            prefetch(self.chunks.as_ptr());
+            prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());
         }
     }

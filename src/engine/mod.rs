@@ -18,6 +18,7 @@ pub mod server;
 mod sim;
 pub mod slot;
 pub mod units;
+mod wakes;
 
 pub use config::{
     Arrivals, ClosedLoop, Control, ControlChange, Disagg, EngineKind, LinkSpec, MetricWindow,

@@ -195,6 +195,15 @@ impl PowerTable {
 pub fn units_as_f64(u: u128) -> f64 {
     match u64::try_from(u) {
         Ok(v) => v as f64,
-        Err(_) => u as f64,
+        Err(_) => wide_as_f64(u),
     }
+}
+
+/// `u as f64`, out of line: the compiler sees that both arms of
+/// [`units_as_f64`] give the same value and would otherwise fold them into
+/// the slow conversion.
+#[cold]
+#[inline(never)]
+fn wide_as_f64(u: u128) -> f64 {
+    u as f64
 }

@@ -162,7 +162,10 @@ pub fn steps_before(a: u128, b: u128, x: u128) -> u64 {
     let mut m: u64 = if b == 0 {
         ((x - 1) / a) as u64
     } else {
-        let (af, bf, xf) = (a as f64, b as f64, x as f64);
+        // Only an estimate (corrected below), converted without the slow
+        // 128-bit path when the values fit 64 bits (the same values).
+        let f = super::server::units_as_f64;
+        let (af, bf, xf) = (f(a), f(b), f(x));
         let c = af - bf / 2.0;
         let est = (-c + (c * c + 2.0 * bf * xf).sqrt()) / bf;
         if est.is_finite() && est > 0.0 {

@@ -521,6 +521,11 @@ fn run_with<S: Server>(
             && sim.reqs.live() == 0
             && sim.arrived >= sim.issued
         {
+            // Cancelled wake-ups before it would have been popped (and
+            // skipped) first: the clock ends at the latest of them.
+            if let Some(t) = sim.events.stale_until(sim.now, ev.time_ns) {
+                sim.now = sim.now.max(t);
+            }
             break;
         }
         if ev.time_ns > crate::workload::MAX_SIM_TIME_NS {
@@ -641,12 +646,12 @@ impl<S: Server> Sim<'_, S> {
         }
     }
 
+    #[inline(always)]
     fn push_wake(&mut self, p: usize, i: usize, t: u64) {
         let pool = &self.pools[p];
         let instance = pool.base + i as u32;
         let epoch = pool.epochs[i];
-        self.events
-            .push(t, instance as u64, EventKind::Wake { instance, epoch });
+        self.events.set_wake(t, instance, epoch);
     }
 
     /// Call into instance `i` of pool `p`, keeping pool totals in step.
