@@ -8,10 +8,12 @@
 #
 # Needs the reference's CDF files (`data/*_cdf.json`): ../shared/data/cdf, or
 # CDF_DIR=... (kvfleet reads the same files). Without REF, kvfleet alone.
+# BEFORE=path/to/an/older/kvfleet adds its time and the speed-up over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${KVFLEET:-target/release/kvfleet}")
 ref=${REF:-}
+before=${BEFORE:-}
 cdf=$(realpath "${CDF_DIR:-../shared/data/cdf}")
 runs=${RUNS:-3}
 tmp=$(mktemp -d)
@@ -30,15 +32,19 @@ best() { # best wall time (s) of $runs runs of "$@"
   done
   echo "$b"
 }
-printf '%-10s %10s %10s %8s\n' command kvfleet_s reference_s ratio
+printf '%-10s %10s %10s %11s %9s %9s\n' command before_s kvfleet_s reference_s vs_ref speedup
 while IFS='|' read -r name cmd; do
   k=$(best "$bin" $cmd --quiet)
+  b=-; r=-; vs=-; up=-
+  if [ -n "$before" ]; then
+    b=$(best "$before" $cmd --quiet)
+    up=$(awk -v a="$b" -v c="$k" 'BEGIN { printf "%.1fx", a / c }')
+  fi
   if [ -n "$ref" ]; then
     r=$(best "$ref" $cmd)
-    printf '%-10s %10s %10s %7.2fx\n' "$name" "$k" "$r" "$(awk -v a="$k" -v b="$r" 'BEGIN { print a / b }')"
-  else
-    printf '%-10s %10s %10s %8s\n' "$name" "$k" - -
+    vs=$(awk -v a="$k" -v c="$r" 'BEGIN { printf "%.2fx", a / c }')
   fi
+  printf '%-10s %10s %10s %11s %9s %9s\n' "$name" "$b" "$k" "$r" "$vs" "$up"
 done <<'CMDS'
 pareto|pareto --cdf data/lmsys_cdf.json --lam 100 --slo 500 --long-max-ctx 65536
 grid-flex|grid-flex --cdf data/azure_cdf.json --lam 200 --n-gpus 40 --gpu h100 --slo 500

@@ -2,12 +2,13 @@
 //!
 //! 1. Upper bound: starting from the analytic answer (or one instance),
 //!    grow every pool that misses the SLO until all pools meet it (from an
-//!    analytic start one instance first, then by doubling). A pool whose P99 TTFT stops
+//!    analytic start, up to three steps to where the analytic P99 rescaled
+//!    by the DES/analytic ratio meets the SLO, then by doubling). A pool whose P99 TTFT stops
 //!    improving while still above the SLO cannot meet it at any size
 //!    (prefill-bound), and the search stops with that reason.
 //! 2. Bisection per pool between the largest size known to miss and the
 //!    upper bound, with the other pools held at their upper bound (from an
-//!    analytic start, the first probe is one below the bound).
+//!    analytic start that meets the SLO, the first probe is one below it).
 //!    Under `length` and `compress-and-route` routing a pool's traffic does
 //!    not depend on the other pools' sizes, so the pools are searched in
 //!    parallel. Every evaluation runs `replications` independent replications
@@ -375,13 +376,14 @@ impl Evaluator<'_> {
         Ok(e)
     }
 
-    /// Evaluate `counts` replication by replication, stopping after the
-    /// first in which some pool (or the fleet) misses the SLO or which shows
-    /// the fleet unmeetable: the summary of the replications run (all of
-    /// them, and cached, when none missed). A pool it calls failing misses
-    /// in at least one replication, so fails [`Evaluator::run`] too; one it
-    /// calls meeting is checked again by later steps.
-    fn run_until_miss(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
+    /// Evaluate `counts` replication by replication until `stop` holds for
+    /// the summary of those run so far (or all have run, when the result is
+    /// the full evaluation and is cached).
+    fn sequential(
+        &self,
+        counts: &[u32],
+        stop: impl Fn(&Evaluation) -> bool,
+    ) -> anyhow::Result<Evaluation> {
         if let Some(e) = self.cached(counts) {
             return Ok(e);
         }
@@ -398,13 +400,23 @@ impl Evaluator<'_> {
         for r in 0..job.replications {
             reps.push(crate::simulate::run_one_replication(&job, r)?);
             let e = summarise(&reps, slo);
-            if e.unmeetable.is_some() || !e.meets(slo) {
+            if stop(&e) {
                 return Ok(e);
             }
         }
         let e = summarise(&reps, slo);
         self.remember(counts, &e);
         Ok(e)
+    }
+
+    /// Evaluate `counts`, stopping after the first replication in which some
+    /// pool (or the fleet) misses the SLO or which shows the fleet
+    /// unmeetable. A pool it calls failing misses in at least one
+    /// replication, so fails [`Evaluator::run`] too; one it calls meeting is
+    /// checked again by later steps.
+    fn run_until_miss(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
+        let slo = self.settings.slo_ttft_ms;
+        self.sequential(counts, |e| e.unmeetable.is_some() || !e.meets(slo))
     }
 
     /// Does pool `i` meet the SLO at `counts` in every replication? The
@@ -414,28 +426,9 @@ impl Evaluator<'_> {
     /// costs one simulation instead of all of them.
     fn pool_meets(&self, counts: &[u32], i: usize) -> anyhow::Result<bool> {
         let slo = self.settings.slo_ttft_ms;
-        if let Some(e) = self.cached(counts) {
-            return Ok(e.pool_meets(i, slo));
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let job = job(
-            self.plan,
-            counts,
-            self.workload,
-            self.settings,
-            self.settings.replications,
-        );
-        let mut reps = Vec::with_capacity(job.replications as usize);
-        for r in 0..job.replications {
-            let rep = crate::simulate::run_one_replication(&job, r)?;
-            if !summarise(std::slice::from_ref(&rep), slo).pool_meets(i, slo) {
-                return Ok(false);
-            }
-            reps.push(rep);
-        }
-        // Every replication ran: this is the full evaluation of `counts`.
-        self.remember(counts, &summarise(&reps, slo));
-        Ok(true)
+        Ok(self
+            .sequential(counts, |e| !e.pool_meets(i, slo))?
+            .pool_meets(i, slo))
     }
 }
 
@@ -457,8 +450,17 @@ impl Guide<'_> {
         let d = des_ms.filter(|d| d.is_finite())?;
         let a = (self.p99_ttft_ms)(i, n).filter(|a| *a > 0.0)?;
         let ratio = (d / a).max(1.0);
-        (n + 1..=n.saturating_mul(4))
-            .find(|&m| (self.p99_ttft_ms)(i, m).is_some_and(|p| p * ratio <= slo_ms))
+        // The analytic P99 falls with the size: bisect (n, 4n].
+        let ok = |m: u32| (self.p99_ttft_ms)(i, m).is_some_and(|p| p * ratio <= slo_ms);
+        let (mut lo, mut hi) = (n, n.saturating_mul(4));
+        if !ok(hi) {
+            return None;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if ok(mid) { hi = mid } else { lo = mid }
+        }
+        Some(hi)
     }
 }
 
@@ -566,7 +568,9 @@ pub fn size_fleet(
         .into_par_iter()
         .map(|i| -> anyhow::Result<u32> {
             let (mut lo, mut hi) = (known_miss[i], ub[i]);
-            let mut first = guided;
+            // Only a start that met the SLO as it was (not one grown
+            // past a miss) is probed one below first.
+            let mut first = guided && ub[i] == start[i];
             while hi - lo > 1 {
                 let mid = if first { hi - 1 } else { lo + (hi - lo) / 2 };
                 first = false;
