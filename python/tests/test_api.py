@@ -1,6 +1,7 @@
 """The Python package against the CLI: same arguments and seed, same document."""
 
 import json
+import pathlib
 import pickle
 import subprocess
 import threading
@@ -200,3 +201,17 @@ def test_benchmark_rows_and_shard_merge(tmp_path):
         paths.append(p)
     merged = kvfleet.merge(paths)
     assert merged.to_json() == single.to_json()
+
+
+def test_cluster_and_rack_plan_equal_cli_json(cli):
+    c = kvfleet.cluster(active_users=1000, model="1", tokens_cached=4096,
+                        batch_sizes=[1, 2, 4, 8], rack_preset="gb200-nvl72")
+    assert c.to_dict() == cli_json(cli, "cluster", "--active-users", "1000", "--model", "1",
+                                   "--tokens-cached", "4096", "--batch-sizes", "1,2,4,8",
+                                   "--rack-preset", "gb200-nvl72")
+    assert c.to_dict()["racks"] >= 1 and c.to_dict()["shortfall"] == []
+    assert len(c.to_pandas()) >= 1
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    scenario = str(repo / "scenarios" / "nvl72_two_clients" / "two_clients.toml")
+    r = kvfleet.rack_plan(scenario)
+    assert r.to_dict() == cli_json(cli, "rack-plan", scenario)
