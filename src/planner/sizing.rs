@@ -346,6 +346,8 @@ struct Evaluator<'a> {
     /// [`Evaluator::run`], or by a [`Evaluator::pool_meets`] probe that ran
     /// every replication) reuses it.
     cache: std::sync::Mutex<Vec<(Vec<u32>, Evaluation)>>,
+    /// The replication that stopped the last sequential evaluation.
+    first_rep: AtomicU32,
 }
 
 impl Evaluator<'_> {
@@ -396,14 +398,26 @@ impl Evaluator<'_> {
             self.settings,
             self.settings.replications,
         );
-        let mut reps = Vec::with_capacity(job.replications as usize);
-        for r in 0..job.replications {
+        // The replication that stopped the last evaluation runs first: on
+        // common random numbers the same stream tends to be the hardest at
+        // nearby sizes. The order changes no decision (a size meets only if
+        // every replication does), and a full evaluation is summarised in
+        // replication order.
+        let mut reps: Vec<SimReport> = Vec::with_capacity(job.replications as usize);
+        let first = self.first_rep.load(Ordering::Relaxed);
+        let order: Vec<u32> = super::threshold::rotated(job.replications, first).collect();
+        for &r in &order {
             reps.push(crate::simulate::run_one_replication(&job, r)?);
             let e = summarise(&reps, slo);
             if stop(&e) {
+                self.first_rep.store(r, Ordering::Relaxed);
                 return Ok(e);
             }
         }
+        // Back to replication order (`order` is a rotation by `first`).
+        let shift = order.first().copied().unwrap_or(0) as usize;
+        let n = reps.len().max(1);
+        reps.rotate_right(shift % n);
         let e = summarise(&reps, slo);
         self.remember(counts, &e);
         Ok(e)
@@ -481,6 +495,7 @@ pub fn size_fleet(
         settings,
         count: AtomicU32::new(0),
         cache: std::sync::Mutex::new(Vec::new()),
+        first_rep: AtomicU32::new(0),
     };
     let guided = guide.is_some();
     let start: Vec<u32> = guide
