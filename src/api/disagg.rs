@@ -89,6 +89,16 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
             return Err(InputError::field(flag, "expected at least 1"));
         }
     }
+    if a.replications > crate::simulate::MAX_REPLICATIONS {
+        return Err(InputError::field(
+            "--replications",
+            format!(
+                "expected 1 to {} replications per evaluation, got {}",
+                crate::simulate::MAX_REPLICATIONS,
+                a.replications
+            ),
+        ));
+    }
     if a.n_sim_req < 100 {
         return Err(InputError::field(
             "--n-sim-req",

@@ -389,6 +389,17 @@ impl DisaggStudy {
         };
         // Replications one after another; the first that misses a target
         // decides (a fleet meets them only if it does in every replication).
+        anyhow::ensure!(
+            job.replications <= crate::simulate::MAX_REPLICATIONS,
+            crate::error::InputError::field(
+                "replications",
+                format!(
+                    "expected at most {}, got {}",
+                    crate::simulate::MAX_REPLICATIONS,
+                    job.replications
+                )
+            )
+        );
         let mut reps: Vec<SimReport> = Vec::with_capacity(job.replications as usize);
         for r in 0..job.replications {
             reps.push(crate::simulate::run_one_replication(&job, r)?);
