@@ -242,6 +242,12 @@ pub fn run_replications(
 /// [`run_replications`] runs it: the same streams, the same report.
 pub fn run_one_replication(job: &SimulateJob, r: u32) -> anyhow::Result<SimReport> {
     let o = engine::run(&job.cfg, open_job_arrivals(job, r)?, r, None)?;
+    tracing::debug!(
+        "replication {r} alone: {} requests, {} events in {:.3} s",
+        o.arrived,
+        o.events,
+        o.wall_s
+    );
     Ok(SimReport::from_outcome(
         &job.cfg,
         &o,

@@ -110,3 +110,52 @@ fn the_threshold_found_around_the_cross_check_is_where_the_des_stops_meeting() {
     assert!(t >= 40.0 && at(t), "meets at the threshold {t}");
     assert!(!at(t * 1.02), "misses 2% above the threshold {t}");
 }
+
+#[test]
+fn a_run_stopped_at_a_certain_p99_miss_misses_in_full_too() {
+    // Sizes around an H100 pool's boundary at 60 req/s of chat (SLO 400 ms):
+    // wherever the watched run stops early, the full run's P99 misses; the
+    // stop fires in a clearly overloaded pool long before the end; and a
+    // pool that meets the SLO is never stopped.
+    use kvfleet::planner::sizing::{job, summarise};
+    use kvfleet::simulate::run_one_replication;
+    let plan = plan("h100", 8192);
+    let w = chat(60.0);
+    let slo = 400.0;
+    let s = SizingSettings::new(slo, 6000, 5);
+    let (mut stopped, mut met) = (0, 0);
+    for n in 1..=6u32 {
+        for rep in 0..2 {
+            let full = job(&plan, &[n], &w, &s, 1);
+            let mut watched = full.clone();
+            watched.cfg.stop_on_ttft_miss = vec![0];
+            let a = run_one_replication(&full, rep).expect("runs");
+            let b = run_one_replication(&watched, rep).expect("runs");
+            let full_meets = summarise(std::slice::from_ref(&a), slo).pool_meets(0, slo);
+            if b.verdict == "slo-missed" {
+                stopped += 1;
+                assert!(!full_meets, "n = {n}, rep {rep}: stopped early but the full run meets");
+                assert!(b.verdict_reason.as_deref().is_some_and(|r| r.contains("whatever follows")));
+                assert!(b.requests.arrived <= a.requests.arrived);
+            } else {
+                // Not stopped: the same run, to the byte.
+                assert_eq!(
+                    serde_json::to_string(&a).unwrap(),
+                    serde_json::to_string(&b).unwrap(),
+                    "n = {n}"
+                );
+            }
+            if full_meets {
+                met += 1;
+            }
+        }
+    }
+    assert!(stopped >= 2, "the overloaded sizes stop early ({stopped})");
+    assert!(met >= 2, "some sizes meet the SLO ({met})");
+    // One instance at 60 req/s is far over capacity: decided early.
+    let mut one = job(&plan, &[1], &w, &s, 1);
+    one.cfg.stop_on_ttft_miss = vec![0];
+    let r = run_one_replication(&one, 0).expect("runs");
+    assert_eq!(r.verdict, "slo-missed");
+    assert!(r.requests.arrived < 6000 / 2, "{}", r.requests.arrived);
+}

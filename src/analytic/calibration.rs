@@ -93,8 +93,7 @@ impl PoolCalibration {
             0.0
         };
         let mean_prefill_s = mean(&prefill_s);
-        prefill_s.sort_by(f64::total_cmp);
-        let p99_prefill_s = nearest_rank(&prefill_s, 0.99);
+        let p99_prefill_s = nearest_rank_unsorted(&mut prefill_s, 0.99);
         let per = |s: f64| if n == 0 { 0.0 } else { s / n as f64 };
         PoolCalibration {
             lam_req_s,
@@ -121,8 +120,23 @@ pub fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    sorted[nearest_rank_index(sorted.len(), q)]
+}
+
+/// Index of the nearest-rank `q` quantile among `n ≥ 1` sorted values.
+fn nearest_rank_index(n: usize, q: f64) -> usize {
+    let rank = (q * n as f64).ceil() as usize;
+    rank.clamp(1, n) - 1
+}
+
+/// The same value as [`nearest_rank`] of the sorted values, found by
+/// selection in O(n) instead of a sort (the slice is reordered).
+pub fn nearest_rank_unsorted(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let i = nearest_rank_index(values.len(), q);
+    *values.select_nth_unstable_by(i, f64::total_cmp).1
 }
 
 /// `n` deterministic `(ISL, OSL)` draws from `model` (same `seed`, same draws).

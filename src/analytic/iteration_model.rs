@@ -47,7 +47,7 @@
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use super::calibration::nearest_rank;
+use super::calibration::nearest_rank_unsorted;
 use super::erlang::MmcQueue;
 use crate::engine::dispatch::DispatchPolicy;
 use crate::profile::Profile;
@@ -220,7 +220,25 @@ fn constants(p: &Profile, samples: &[(u32, u32)]) -> Constants {
     }
 }
 
-fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady> {
+/// The mean-step fixed point of one instance at `lam_i` and the two queues
+/// it implies (prefill, admission), or `None` when some resource (work,
+/// batch cap, prefill queue, slots) saturates. The capacity search needs
+/// only this; [`steady`] adds the waits.
+struct Balance {
+    step_s: f64,
+    busy: f64,
+    mean_batch: f64,
+    ctx_decode: f64,
+    /// Mean prefill service of a prompt, s, and its squared CV.
+    x1: f64,
+    cs2: f64,
+    pooled: bool,
+    ca2: f64,
+    prefill_q: MmcQueue,
+    slot_q: MmcQueue,
+}
+
+fn balance(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Balance> {
     let p = pool.profile;
     let m = &k.m;
     let w = p.w_s;
@@ -281,10 +299,39 @@ fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady>
     if !prefill_q.stable() || !slot_q.stable() {
         return None;
     }
-    let ac = (ca2 + cs2.max(0.0)) / 2.0;
-    Some(Steady {
+    Some(Balance {
         step_s: s,
         busy: u,
+        mean_batch,
+        ctx_decode,
+        x1,
+        cs2,
+        pooled,
+        ca2,
+        prefill_q,
+        slot_q,
+    })
+}
+
+fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady> {
+    let Balance {
+        step_s,
+        busy,
+        mean_batch,
+        ctx_decode,
+        x1,
+        cs2,
+        pooled,
+        ca2,
+        prefill_q,
+        slot_q,
+    } = balance(pool, k, lam_i)?;
+    let m = &k.m;
+    let n_inst = pool.instances.max(1) as f64;
+    let ac = (ca2 + cs2.max(0.0)) / 2.0;
+    Some(Steady {
+        step_s,
+        busy,
         mean_batch,
         ctx_decode,
         prefill_wait: {
@@ -329,7 +376,7 @@ fn capacity_per_instance(pool: &IterationPool<'_>, k: &Constants) -> f64 {
     let (mut lo, mut hi) = (0.0, k.cap_batch);
     for _ in 0..60 {
         let mid = 0.5 * (lo + hi);
-        if steady(pool, k, mid).is_some() {
+        if balance(pool, k, mid).is_some() {
             lo = mid;
         } else {
             hi = mid;
@@ -396,11 +443,11 @@ pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
         wait_sum += wait;
         ttft.push(wait + own);
     }
-    ttft.sort_by(f64::total_cmp);
+    let n = ttft.len() as f64;
     CrossCheck {
         model: MODEL_NAME,
-        p99_ttft_ms: nearest_rank(&ttft, 0.99) * 1e3,
-        mean_wait_ms: wait_sum / ttft.len() as f64 * 1e3,
+        p99_ttft_ms: nearest_rank_unsorted(&mut ttft, 0.99) * 1e3,
+        mean_wait_ms: wait_sum / n * 1e3,
         capacity_req_per_s: capacity,
         stable: true,
         mean_batch,

@@ -151,6 +151,13 @@ pub struct SimConfig {
     /// backlog trajectory in the report, but the run does not stop early.
     /// Memory stays bounded by the backlog (waiting queues hold slab indices).
     pub run_to_completion: bool,
+    /// Pools whose P99 TTFT over their measured arrivals is watched: the run
+    /// stops (verdict `slo-missed`) as soon as one of them is certain to
+    /// exceed `slo.ttft_ms` whatever the rest of the run does — the measured
+    /// requests already rejected or completed above the SLO outnumber 1% of
+    /// the most arrivals the pool can still reach. A planner's pass/fail
+    /// probe needs no more. Empty (the default): off.
+    pub stop_on_ttft_miss: Vec<usize>,
     /// Changes of a pool's running-sequence cap during the run, in time order.
     pub controls: Vec<ControlChange>,
     /// Arrival-time windows with their own metrics and energy (e.g. before, during and after an event).
@@ -179,6 +186,7 @@ impl SimConfig {
             record_requests: false,
             max_waiting: None,
             run_to_completion: false,
+            stop_on_ttft_miss: Vec::new(),
             controls: Vec::new(),
             windows: Vec::new(),
             disagg: None,

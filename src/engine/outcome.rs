@@ -21,6 +21,15 @@ pub enum Verdict {
         /// What triggered detection.
         reason: String,
     },
+    /// A watched pool's P99 TTFT was certain to miss the SLO
+    /// (`SimConfig::stop_on_ttft_miss`); the run stopped there.
+    #[serde(rename = "slo-missed")]
+    SloMissed {
+        /// Simulated time of the decision, s.
+        detected_at_s: f64,
+        /// Which pool, and the counts that decided it.
+        reason: String,
+    },
 }
 
 /// Per-request timestamps (kept only with `record_requests`).

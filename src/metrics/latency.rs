@@ -52,6 +52,13 @@ impl LatencyHist {
         self.positive += (ns > 0) as u64;
     }
 
+    /// The value percentiles report for a recorded `ns`: the largest value
+    /// of its histogram bucket (what [`LatencyHist::percentile_ns`] returns
+    /// when the percentile's rank falls on it).
+    pub fn reported_ns(&self, ns: u64) -> u64 {
+        self.hist.highest_equivalent(ns)
+    }
+
     /// Values recorded.
     pub fn count(&self) -> u64 {
         self.count

@@ -202,10 +202,12 @@ pub struct SimReport {
     /// What was simulated.
     pub workload: String,
     /// `stable`, `unstable`, `no-data` (no request was measured, e.g. the
-    /// warm-up covered the whole run) or `all-rejected` (every measured
-    /// request was rejected). Only `stable` can meet an SLO.
+    /// warm-up covered the whole run), `all-rejected` (every measured
+    /// request was rejected) or `slo-missed` (a planner's probe stopped once
+    /// a watched pool's P99 TTFT was certain to miss the SLO). Only `stable`
+    /// can meet an SLO.
     pub verdict: String,
-    /// Why the verdict is `no-data` or `all-rejected`.
+    /// Why the verdict is `no-data`, `all-rejected` or `slo-missed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_reason: Option<String>,
     /// When and why the run was found unstable.
@@ -539,9 +541,11 @@ impl SimReport {
                     backlog: cfg.run_to_completion.then(|| backlog_trajectory(out)),
                 }),
             ),
+            Verdict::SloMissed { .. } => ("slo-missed", None),
         };
-        let (verdict, verdict_reason) = match measured_verdict(out) {
-            Some((v, why)) if verdict == "stable" => (v, Some(why)),
+        let (verdict, verdict_reason) = match (&out.verdict, measured_verdict(out)) {
+            (Verdict::SloMissed { reason, .. }, _) => (verdict, Some(reason.clone())),
+            (_, Some((v, why))) if verdict == "stable" => (v, Some(why)),
             _ => (verdict, None),
         };
         SimReport {

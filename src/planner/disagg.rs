@@ -25,7 +25,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analytic::calibration::{nearest_rank, sample_lengths};
+use crate::analytic::calibration::{nearest_rank_unsorted, sample_lengths};
 use crate::engine::dispatch::DispatchPolicy;
 use crate::engine::{Disagg, LinkSpec, PoolConfig, SimConfig, Slo};
 use crate::metrics::report::SimReport;
@@ -252,8 +252,7 @@ struct Shape {
 
 /// Nearest-rank `q` quantile (0 when empty).
 fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    nearest_rank(&v, q)
+    nearest_rank_unsorted(&mut v, q)
 }
 
 impl DisaggStudy {

@@ -15,7 +15,7 @@
 //! Compression (γ > 1) is not modelled: pools see their uncompressed length
 //! ranges.
 
-use crate::analytic::calibration::{nearest_rank, sample_lengths};
+use crate::analytic::calibration::{nearest_rank_unsorted, sample_lengths};
 use crate::analytic::iteration_model::{CrossCheck, IterationPool, cross_check, own_prefill_s};
 use crate::error::InputError;
 use crate::workload::spec::WorkloadSpec;
@@ -191,8 +191,7 @@ impl Screen {
             .iter()
             .map(|&(x, _)| own_prefill_s(profile, x, 0.0))
             .collect();
-        solo.sort_by(f64::total_cmp);
-        Some(nearest_rank(&solo, q) * 1e3)
+        Some(nearest_rank_unsorted(&mut solo, q) * 1e3)
     }
 
     /// The pools that no size can bring within `slo_ms` over `n_requests`

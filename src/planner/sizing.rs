@@ -380,10 +380,14 @@ impl Evaluator<'_> {
 
     /// Evaluate `counts` replication by replication until `stop` holds for
     /// the summary of those run so far (or all have run, when the result is
-    /// the full evaluation and is cached).
+    /// the full evaluation and is cached). A replication stops as soon as
+    /// one of the pools in `watch` is certain to miss the SLO
+    /// (`SimConfig::stop_on_ttft_miss`): `stop` must then hold, as it does
+    /// for any miss of those pools.
     fn sequential(
         &self,
         counts: &[u32],
+        watch: &[usize],
         stop: impl Fn(&Evaluation) -> bool,
     ) -> anyhow::Result<Evaluation> {
         if let Some(e) = self.cached(counts) {
@@ -391,13 +395,14 @@ impl Evaluator<'_> {
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         let slo = self.settings.slo_ttft_ms;
-        let job = job(
+        let mut job = job(
             self.plan,
             counts,
             self.workload,
             self.settings,
             self.settings.replications,
         );
+        job.cfg.stop_on_ttft_miss = watch.to_vec();
         // The replication that stopped the last evaluation runs first: on
         // common random numbers the same stream tends to be the hardest at
         // nearby sizes. The order changes no decision (a size meets only if
@@ -430,18 +435,21 @@ impl Evaluator<'_> {
     /// checked again by later steps.
     fn run_until_miss(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
         let slo = self.settings.slo_ttft_ms;
-        self.sequential(counts, |e| e.unmeetable.is_some() || !e.meets(slo))
+        // Growth steps read the missing pools' P99s (to rescale the next
+        // size), so their runs are not cut short.
+        self.sequential(counts, &[], |e| e.unmeetable.is_some() || !e.meets(slo))
     }
 
     /// Does pool `i` meet the SLO at `counts` in every replication? The
     /// replications run one after another and the first that misses decides
     /// (the answer is the one [`Evaluator::run`] gives: a pool meets the SLO
     /// only if it does in each replication), so a clearly failing size
-    /// costs one simulation instead of all of them.
+    /// costs one simulation instead of all of them — and that simulation
+    /// stops as soon as the pool's P99 is certain to miss.
     fn pool_meets(&self, counts: &[u32], i: usize) -> anyhow::Result<bool> {
         let slo = self.settings.slo_ttft_ms;
         Ok(self
-            .sequential(counts, |e| !e.pool_meets(i, slo))?
+            .sequential(counts, &[i], |e| !e.pool_meets(i, slo))?
             .pool_meets(i, slo))
     }
 }

@@ -18,7 +18,8 @@ fn workload_at(w: &WorkloadSpec, lam: f64) -> WorkloadSpec {
 /// replication? The replications run one after another and the first that
 /// misses decides (the same answer as running them all, in any order); the
 /// one that missed last (`first`, updated) runs first, since on common
-/// random numbers the same stream tends to be the hardest at nearby rates.
+/// random numbers the same stream tends to be the hardest at nearby rates;
+/// each stops as soon as some pool's P99 is certain to miss.
 fn meets(
     plan: &FleetPlan,
     counts: &[u32],
@@ -27,7 +28,8 @@ fn meets(
     lam: f64,
     first: &std::cell::Cell<u32>,
 ) -> anyhow::Result<bool> {
-    let job = job(plan, counts, &workload_at(w, lam), s, s.replications);
+    let mut job = job(plan, counts, &workload_at(w, lam), s, s.replications);
+    job.cfg.stop_on_ttft_miss = (0..counts.len()).collect();
     for r in rotated(job.replications, first.get()) {
         let rep = crate::simulate::run_one_replication(&job, r)?;
         if !summarise(std::slice::from_ref(&rep), s.slo_ttft_ms).meets(s.slo_ttft_ms) {

@@ -122,4 +122,42 @@ impl<S: Server> Sim<'_, S> {
             }
         }
     }
+
+    /// One more measured request of watched pool `p` certain to count above
+    /// the SLO in its P99 TTFT (rejected, or completed with a TTFT whose
+    /// reported value exceeds it). Stops the run once the P99 is decided:
+    /// the pool's measured arrivals at the end are at most those so far plus
+    /// every arrival still to come, `n_max`, and the nearest-rank P99 of
+    /// `n` values exceeds the SLO as soon as more than `n − ⌈0.99·n⌉` of them
+    /// do — a count that does not fall as `n` grows, so reaching it for
+    /// `n_max` decides it for the run's true count too.
+    pub(super) fn count_ttft_miss(&mut self, p: usize) {
+        let Some(misses) = self.ttft_misses[p].as_mut() else {
+            return;
+        };
+        *misses += 1;
+        let misses = *misses;
+        let Some(expected) = self.expected_arrivals else {
+            return;
+        };
+        if self.verdict != Verdict::Stable {
+            return;
+        }
+        let n_max = self.collectors[p].arrived + expected.saturating_sub(self.arrived);
+        if n_max == 0 {
+            return;
+        }
+        // The rank `Collector::ttft_percentile_all_ns(99.0)` reads.
+        let rank = ((99.0 / 100.0 * n_max as f64).ceil() as u64).clamp(1, n_max);
+        if misses > n_max - rank {
+            self.verdict = Verdict::SloMissed {
+                detected_at_s: self.now as f64 * 1e-9,
+                reason: format!(
+                    "pool `{}`: {misses} measured requests above the {} ms TTFT SLO or rejected, more than 1% of the at most {n_max} it can reach: its P99 TTFT misses the SLO whatever follows",
+                    self.cfg.pools[p].id, self.cfg.slo.ttft_ms
+                ),
+            };
+            self.stop_early = true;
+        }
+    }
 }

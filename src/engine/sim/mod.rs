@@ -136,6 +136,11 @@ struct Sim<'c, S: Server> {
     verdict: Verdict,
     /// Saturation detected while arrivals continue: stop now (bounded memory).
     stop_early: bool,
+    /// Per pool, for pools in `SimConfig::stop_on_ttft_miss`: measured
+    /// requests already certain to count above the SLO in its P99 TTFT.
+    ttft_misses: Vec<Option<u64>>,
+    /// Requests the run will offer in all (`None`: unknown).
+    expected_arrivals: Option<u64>,
     /// Cancelled wake-ups skipped (not counted as processed events).
     stale_events: u64,
     /// Requests restarted because their instance failed.
@@ -453,6 +458,10 @@ fn run_with<S: Server>(
         },
         verdict: Verdict::Stable,
         stop_early: false,
+        ttft_misses: (0..cfg.pools.len())
+            .map(|p| cfg.stop_on_ttft_miss.contains(&p).then_some(0))
+            .collect(),
+        expected_arrivals: len_hint,
         stale_events: 0,
         waking: None,
         evicted: 0,
@@ -695,7 +704,12 @@ impl<S: Server> Sim<'_, S> {
         }
         if measured {
             match pool {
-                Some(p) => self.collectors[p].reject(reason),
+                Some(p) => {
+                    self.collectors[p].reject(reason);
+                    if self.ttft_misses[p].is_some() {
+                        self.count_ttft_miss(p);
+                    }
+                }
                 None => self.fleet_rejects.reject(reason),
             }
         }
@@ -949,6 +963,14 @@ impl<S: Server> Sim<'_, S> {
                     self.slo_ttft_ns,
                     self.slo_tpot_ns,
                 );
+                if self.ttft_misses[home].is_some() {
+                    let reported = self.collectors[home]
+                        .ttft
+                        .reported_ns(r.first_token_ns - r.arrival_ns);
+                    if reported as f64 / 1e6 > self.cfg.slo.ttft_ms {
+                        self.count_ttft_miss(home);
+                    }
+                }
             }
             for w in 0..self.win.len() {
                 if self.in_metric_window(w, r.arrival_ns) {
