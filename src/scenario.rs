@@ -377,6 +377,7 @@ impl Scenario {
             replications: sim.replications,
             timing: true,
             progress: true,
+            streams: None,
         })
     }
 }

@@ -16,6 +16,7 @@ use crate::progress::Reporter;
 use crate::report_format::HumanReport;
 use crate::rng::Streams;
 use crate::workload::merge::MergedSource;
+use crate::workload::replay::StreamCache;
 use crate::workload::spec::{Workload, WorkloadSpec};
 use crate::workload::trace;
 use crate::workload::{Request, RequestSource, SkipCounts};
@@ -36,6 +37,10 @@ pub struct SimulateJob {
     pub timing: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Streams shared with other jobs on the same workload and seed (a
+    /// planner's evaluations): drawn once, replayed after (`None`: each
+    /// replication draws its own).
+    pub streams: Option<std::sync::Arc<StreamCache>>,
 }
 
 /// A trace source with a known length (counted in a pre-pass) so that the
@@ -91,6 +96,11 @@ pub fn open_arrivals(
 /// per-pool workloads merged (each on an independent stream family).
 pub fn open_job_arrivals(job: &SimulateJob, replication: u32) -> Result<Arrivals, InputError> {
     if job.per_pool.is_empty() {
+        if let Some(cache) = &job.streams
+            && let Some(src) = cache.open(&job.workload, job.cfg.seed, replication)?
+        {
+            return Ok(Arrivals::Open(src));
+        }
         return open_arrivals(&job.workload, job.cfg.seed, replication);
     }
     let streams = Streams::new(job.cfg.seed, replication);

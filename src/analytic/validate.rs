@@ -168,6 +168,7 @@ fn des_run(
         replications,
         timing: false,
         progress: false,
+        streams: None,
     };
     run_job(&job, crate::progress::SILENT)
 }

@@ -306,6 +306,7 @@ impl AnalyticArgs {
             replications: 1,
             timing: false,
             progress: !self.output.quiet,
+            streams: None,
         })
     }
 }

@@ -261,6 +261,7 @@ impl SimulateArgs {
             replications: 1,
             timing: true,
             progress: true,
+            streams: None,
         })
     }
 }

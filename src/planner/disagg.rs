@@ -385,6 +385,7 @@ impl DisaggStudy {
             replications: self.replications.max(1),
             timing: false,
             progress: false,
+            streams: None,
         };
         // Replications one after another; the first that misses a target
         // decides (a fleet meets them only if it does in every replication).

@@ -302,12 +302,19 @@ impl GridFlex {
                 ControlChange::cap(t0 + d, 0, full),
             ];
         }
-        engine::run(
+        let o = engine::run(
             &cfg,
             open_arrivals(&self.workload, cfg.seed, rep)?,
             rep,
             None,
-        )
+        )?;
+        tracing::debug!(
+            "grid-flex cap {cap:?}, replication {rep}: {} requests, {} events in {:.3} s",
+            o.arrived,
+            o.events,
+            o.wall_s
+        );
+        Ok(o)
     }
 
     /// Run the study (levels × replications in parallel; deterministic).

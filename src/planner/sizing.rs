@@ -37,10 +37,11 @@ use super::screen::Screen;
 use crate::engine::SimConfig;
 use crate::metrics::report::SimReport;
 use crate::simulate::{SimulateJob, run_replications};
+use crate::workload::replay::StreamCache;
 use crate::workload::spec::WorkloadSpec;
 
 /// How pools are sized.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SizingSettings {
     /// P99 TTFT target for every pool, ms.
     pub slo_ttft_ms: f64,
@@ -52,6 +53,9 @@ pub struct SizingSettings {
     pub replications: u32,
     /// Largest pool the search tries, instances.
     pub max_instances: u32,
+    /// The arrival streams every evaluation with these settings shares
+    /// (common random numbers): each drawn once and replayed.
+    pub streams: std::sync::Arc<StreamCache>,
 }
 
 impl SizingSettings {
@@ -63,6 +67,7 @@ impl SizingSettings {
             seed,
             replications: 3,
             max_instances: 4096,
+            streams: Default::default(),
         }
     }
 }
@@ -282,6 +287,7 @@ pub fn job(
         replications: replications.max(1),
         timing: false,
         progress: false,
+        streams: Some(settings.streams.clone()),
     }
 }
 

@@ -34,9 +34,11 @@ fn meets(
         let rep = crate::simulate::run_one_replication(&job, r)?;
         if !summarise(std::slice::from_ref(&rep), s.slo_ttft_ms).meets(s.slo_ttft_ms) {
             first.set(r);
+            tracing::debug!("threshold probe {counts:?} at {lam:.2} req/s: misses in replication {r}");
             return Ok(false);
         }
     }
+    tracing::debug!("threshold probe {counts:?} at {lam:.2} req/s: meets");
     Ok(true)
 }
 
@@ -81,9 +83,10 @@ fn analytic_max_lam(
 }
 
 /// The largest λ the fleet sustains (to relative tolerance `tol`), given it
-/// sustains `lo`: the
-/// DES brackets the cross-check's answer (probing it, then stepping 5%, 10%,
-/// 20%, ... away until the bracket holds) and bisects the bracket.
+/// sustains `lo`: the DES brackets the cross-check's answer (probing it,
+/// then stepping 2·tol, 4·tol, 8·tol, ... away until the bracket holds) and
+/// bisects the bracket. A first step of twice the tolerance leaves one
+/// bisection when the cross-check is within it of the DES.
 pub fn max_sustained_lam(
     plan: &FleetPlan,
     counts: &[u32],
@@ -100,7 +103,7 @@ pub fn max_sustained_lam(
     let (mut lo, mut hi);
     if meets(plan, counts, w, s, guess, &first)? {
         lo = guess;
-        let mut step = 0.05;
+        let mut step = 2.0 * tol;
         loop {
             hi = lo * (1.0 + step);
             if !meets(plan, counts, w, s, hi, &first)? {
@@ -114,7 +117,7 @@ pub fn max_sustained_lam(
         }
     } else {
         hi = guess;
-        let mut step = 0.05;
+        let mut step = 2.0 * tol;
         loop {
             let probe = hi / (1.0 + step);
             if probe <= known {
