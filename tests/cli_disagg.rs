@@ -138,6 +138,7 @@ fn screened_pairs_miss_in_the_des_too() {
         seed: 9,
         replications: 3,
         progress: false,
+        streams: Default::default(),
     };
     let report = study.run().expect("study");
     let screened: Vec<_> = report

@@ -159,6 +159,7 @@ pub fn resolve(a: &DisaggArgs) -> Result<DisaggStudy, InputError> {
         seed: a.seed,
         replications: a.replications,
         progress: !a.output.quiet,
+        streams: Default::default(),
     })
 }
 

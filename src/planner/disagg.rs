@@ -68,6 +68,8 @@ pub struct DisaggStudy {
     pub replications: u32,
     /// Show a progress counter of DES evaluations on stderr.
     pub progress: bool,
+    /// The arrival streams every evaluation shares, each drawn once.
+    pub streams: std::sync::Arc<crate::workload::replay::StreamCache>,
 }
 
 /// DES result of one fleet (worst P99 over replications, mean throughput).
@@ -385,7 +387,7 @@ impl DisaggStudy {
             replications: self.replications.max(1),
             timing: false,
             progress: false,
-            streams: None,
+            streams: Some(self.streams.clone()),
         };
         // Replications one after another; the first that misses a target
         // decides (a fleet meets them only if it does in every replication).
