@@ -9,6 +9,9 @@
 # Needs the reference's CDF files (`data/*_cdf.json`): ../shared/data/cdf, or
 # CDF_DIR=... (kvfleet reads the same files). Without REF, kvfleet alone.
 # BEFORE=path/to/an/older/kvfleet adds its time and the speed-up over it.
+# The last row is the one comparison in which both tools simulate: the
+# seed's grid-flex with the reference's own DES verification
+# (`--verify-des 15000`, 15k requests per flex level in each tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${KVFLEET:-target/release/kvfleet}")
@@ -42,7 +45,7 @@ while IFS='|' read -r name cmd; do
   fi
   if [ -n "$ref" ]; then
     r=$(best "$ref" $cmd)
-    vs=$(awk -v a="$k" -v c="$r" 'BEGIN { printf "%.2fx", a / c }')
+    vs=$(awk -v a="$k" -v c="$r" 'BEGIN { x = a / c; printf (x < 0.1 ? "%.4fx" : "%.2fx"), x }')
   fi
   printf '%-10s %10s %10s %11s %9s %9s\n' "$name" "$b" "$k" "$r" "$vs" "$up"
 done <<'CMDS'
@@ -51,4 +54,5 @@ grid-flex|grid-flex --cdf data/azure_cdf.json --lam 200 --n-gpus 40 --gpu h100 -
 whatif|whatif --cdf data/azure_cdf.json --slo 500 --gpu-short h100 --gpu-long h100 --long-max-ctx 8192 --lam-range 25 50 100 150 200 300 400
 disagg|disagg --cdf data/azure_cdf.json --lam 100 --slo-ttft 500 --slo-tpot 100 --gpu-prefill h100 --gpu-decode a100 --max-ctx 8192
 optimize|optimize --cdf data/azure_cdf.json --lam 100 --slo 500 --gpu-short a10g --gpu-long h100 --long-max-ctx 8192
+grid-flex+des|grid-flex --cdf data/azure_cdf.json --lam 200 --n-gpus 40 --gpu h100 --slo 500 --verify-des 15000
 CMDS
