@@ -253,7 +253,12 @@ pub fn run_replications(
 pub fn run_one_replication(job: &SimulateJob, r: u32) -> anyhow::Result<SimReport> {
     let o = engine::run(&job.cfg, open_job_arrivals(job, r)?, r, None)?;
     tracing::debug!(
-        "replication {r} alone: {} requests, {} events in {:.3} s",
+        "replication {r} alone of {:?} instances: {} requests, {} events in {:.3} s",
+        job.cfg
+            .pools
+            .iter()
+            .map(|p| p.instances)
+            .collect::<Vec<_>>(),
         o.arrived,
         o.events,
         o.wall_s

@@ -134,8 +134,15 @@ fn a_run_stopped_at_a_certain_p99_miss_misses_in_full_too() {
             let full_meets = summarise(std::slice::from_ref(&a), slo).pool_meets(0, slo);
             if b.verdict == "slo-missed" {
                 stopped += 1;
-                assert!(!full_meets, "n = {n}, rep {rep}: stopped early but the full run meets");
-                assert!(b.verdict_reason.as_deref().is_some_and(|r| r.contains("whatever follows")));
+                assert!(
+                    !full_meets,
+                    "n = {n}, rep {rep}: stopped early but the full run meets"
+                );
+                assert!(
+                    b.verdict_reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("whatever follows"))
+                );
                 assert!(b.requests.arrived <= a.requests.arrived);
             } else {
                 // Not stopped: the same run, to the byte.

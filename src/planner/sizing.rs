@@ -22,7 +22,7 @@
 //!
 //! Every P99 compared with the SLO is taken over *all* measured arrivals,
 //! rejected and unfinished requests counted as infinite latency; a run whose
-//! verdict is not `stable` (`unstable`, `no-data`, `all-rejected`) never
+//! verdict is not `stable` (`unstable`, `no-data`, `all-rejected`, `slo-missed`) never
 //! meets it. A fleet that rejects more than 1% of its traffic whatever its
 //! size (too long for every pool, too large for the KV cache, no matching
 //! pool) can never meet a P99 SLO: the search stops at once and says so.
@@ -185,7 +185,7 @@ impl super::shard::ShardItem for SizedFleet {
 /// The worst case of one fleet over the replications of an evaluation.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    /// Every replication ended `stable` (not `unstable`, `no-data` or `all-rejected`).
+    /// Every replication ended `stable` (not `unstable`, `no-data`, `all-rejected` or `slo-missed`).
     pub stable: bool,
     /// Per pool, the largest P99 TTFT over the replications, ms, taken over
     /// all the pool's arrivals (rejected and unfinished as infinite).

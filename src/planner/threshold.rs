@@ -34,7 +34,9 @@ fn meets(
         let rep = crate::simulate::run_one_replication(&job, r)?;
         if !summarise(std::slice::from_ref(&rep), s.slo_ttft_ms).meets(s.slo_ttft_ms) {
             first.set(r);
-            tracing::debug!("threshold probe {counts:?} at {lam:.2} req/s: misses in replication {r}");
+            tracing::debug!(
+                "threshold probe {counts:?} at {lam:.2} req/s: misses in replication {r}"
+            );
             return Ok(false);
         }
     }
