@@ -166,3 +166,25 @@ fn a_run_stopped_at_a_certain_p99_miss_misses_in_full_too() {
     assert_eq!(r.verdict, "slo-missed");
     assert!(r.requests.arrived < 6000 / 2, "{}", r.requests.arrived);
 }
+
+#[test]
+fn a_pass_with_a_wide_margin_skips_the_last_replication_and_it_would_have_met() {
+    // Chat on H100s at 20 req/s against a 5 s SLO: the P99s are far below
+    // it and close to each other, so two replications predict the third.
+    let plan = plan("h100", 8192);
+    let w = chat(20.0);
+    let s = SizingSettings::new(5000.0, 4000, 11);
+    let screen = Screen::new(&w, s.seed).expect("screen");
+    let sized = size_fleet_screened(&plan, &w, &s, &screen).expect("sized");
+    assert!(sized.slo_met, "{sized:?}");
+    assert_eq!(sized.replications, 2, "{sized:?}");
+    // The skipped replication meets the SLO too.
+    let full = evaluate(&plan, &sized.counts, &w, &s).expect("runs");
+    assert_eq!(full.replications, 3);
+    assert!(full.meets(s.slo_ttft_ms), "{full:?}");
+    // A tight SLO (P99 ≈ 56 ms at one instance) leaves no such margin: all three run.
+    let tight = SizingSettings::new(70.0, 4000, 11);
+    let sized = size_fleet_screened(&plan, &w, &tight, &screen).expect("sized");
+    assert!(sized.slo_met);
+    assert_eq!(sized.replications, 3, "{sized:?}");
+}

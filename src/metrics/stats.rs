@@ -26,9 +26,32 @@ pub fn mean_ci95(xs: &[f64]) -> (f64, Option<f64>) {
     (mean, Some(t_975(n - 1) * (var / n as f64).sqrt()))
 }
 
+/// Upper end of the one-sided 97.5% prediction interval for one more draw
+/// from the population of `xs` (normal, unknown variance): `x̄ + t·s·√(1 + 1/n)`
+/// with Student's t at `n − 1` degrees of freedom; `None` for fewer than 2
+/// values.
+pub fn upper_prediction_975(xs: &[f64]) -> Option<f64> {
+    let n = xs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some(mean + t_975(n - 1) * (var * (1.0 + 1.0 / n as f64)).sqrt())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prediction_bound_of_two_draws() {
+        // x̄ = 101, s = √2, t(1) = 12.706: 101 + 12.706·√(2·1.5) = 123.007.
+        let b = upper_prediction_975(&[100.0, 102.0]).expect("two values");
+        assert!((b - (101.0 + 12.706 * 3f64.sqrt())).abs() < 1e-9, "{b}");
+        assert!(upper_prediction_975(&[5.0]).is_none());
+        assert_eq!(upper_prediction_975(&[7.0, 7.0, 7.0]), Some(7.0));
+    }
 
     #[test]
     fn ci_of_known_sample() {

@@ -113,7 +113,9 @@ pub struct SizedFleet {
     pub gpus: u64,
     /// Evaluations run: up to `replications` simulations each (a bisection step stops at the first replication that misses the SLO).
     pub evaluations: u32,
-    /// Replications per evaluation; the SLO held in each.
+    /// Replications behind the joint check; the SLO held in each. Fewer
+    /// than asked when those run met it with a margin that predicted the
+    /// last would too (see `clear_of_slo`).
     pub replications: u32,
     /// Why the SLO cannot be met, when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +202,39 @@ pub struct Evaluation {
     /// Why no fleet of these pools can meet a P99 SLO, when rejections that
     /// do not depend on the instance counts exceed 1% of arrivals.
     pub unmeetable: Option<String>,
+    /// Replications behind it.
+    pub replications: u32,
+}
+
+/// Whether the replications run so far (every one meeting the SLO) predict
+/// that one more meets it too: for every pool with traffic and for the
+/// fleet, the upper 97.5% prediction bound of the next replication's P99
+/// TTFT (Student t over the P99s seen, at least two) is within the SLO.
+pub fn clear_of_slo(reps: &[SimReport], slo_ms: f64) -> bool {
+    let clear = |p99s: Vec<Option<f64>>| -> bool {
+        if p99s.iter().all(Option::is_none) {
+            return true; // no traffic
+        }
+        let Some(v) = p99s.into_iter().collect::<Option<Vec<f64>>>() else {
+            return false;
+        };
+        v.iter().all(|x| x.is_finite())
+            && crate::metrics::stats::upper_prediction_975(&v).is_some_and(|b| b <= slo_ms)
+    };
+    let k = reps.first().map_or(0, |r| r.pools.len());
+    reps.iter().all(|r| r.verdict == "stable")
+        && (0..k).all(|i| {
+            clear(
+                reps.iter()
+                    .map(|r| r.pools[i].metrics.slo.p99_ttft_over_arrivals_ms())
+                    .collect(),
+            )
+        })
+        && clear(
+            reps.iter()
+                .map(|r| r.fleet.slo.p99_ttft_over_arrivals_ms())
+                .collect(),
+        )
 }
 
 /// Rejection reasons that more instances cannot remove.
@@ -336,6 +371,7 @@ pub fn summarise(reps: &[SimReport], slo_ms: f64) -> Evaluation {
                 })
                 .or_else(|| rejection_bound(r, slo_ms))
         }),
+        replications: reps.len() as u32,
     }
 }
 
@@ -389,11 +425,15 @@ impl Evaluator<'_> {
     /// the full evaluation and is cached). A replication stops as soon as
     /// one of the pools in `watch` is certain to miss the SLO
     /// (`SimConfig::stop_on_ttft_miss`): `stop` must then hold, as it does
-    /// for any miss of those pools.
+    /// for any miss of those pools. With `accept`, the last replication is
+    /// not run when those before it all meet the SLO and predict that it
+    /// meets it too ([`clear_of_slo`]): the evaluation is a pass over the
+    /// replications run, and is cached like a full one.
     fn sequential(
         &self,
         counts: &[u32],
         watch: &[usize],
+        accept: bool,
         stop: impl Fn(&Evaluation) -> bool,
     ) -> anyhow::Result<Evaluation> {
         if let Some(e) = self.cached(counts) {
@@ -417,18 +457,23 @@ impl Evaluator<'_> {
         let mut reps: Vec<SimReport> = Vec::with_capacity(job.replications as usize);
         let first = self.first_rep.load(Ordering::Relaxed);
         let order: Vec<u32> = super::threshold::rotated(job.replications, first).collect();
-        for &r in &order {
+        let mut run: Vec<u32> = Vec::with_capacity(order.len());
+        for (k, &r) in order.iter().enumerate() {
             reps.push(crate::simulate::run_one_replication(&job, r)?);
+            run.push(r);
             let e = summarise(&reps, slo);
             if stop(&e) {
                 self.first_rep.store(r, Ordering::Relaxed);
                 return Ok(e);
             }
+            if accept && k + 2 == order.len() && clear_of_slo(&reps, slo) {
+                break;
+            }
         }
-        // Back to replication order (`order` is a rotation by `first`).
-        let shift = order.first().copied().unwrap_or(0) as usize;
-        let n = reps.len().max(1);
-        reps.rotate_right(shift % n);
+        // Back to replication order.
+        let mut paired: Vec<(u32, SimReport)> = run.into_iter().zip(reps).collect();
+        paired.sort_by_key(|(r, _)| *r);
+        let reps: Vec<SimReport> = paired.into_iter().map(|(_, rep)| rep).collect();
         let e = summarise(&reps, slo);
         self.remember(counts, &e);
         Ok(e)
@@ -438,12 +483,15 @@ impl Evaluator<'_> {
     /// pool (or the fleet) misses the SLO or which shows the fleet
     /// unmeetable. A pool it calls failing misses in at least one
     /// replication, so fails [`Evaluator::run`] too; one it calls meeting is
-    /// checked again by later steps.
+    /// checked again by later steps. A pass may skip the last replication
+    /// when the others clear the SLO by a predictable margin.
     fn run_until_miss(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
         let slo = self.settings.slo_ttft_ms;
         // Growth steps read the missing pools' P99s (to rescale the next
         // size), so their runs are not cut short.
-        self.sequential(counts, &[], |e| e.unmeetable.is_some() || !e.meets(slo))
+        self.sequential(counts, &[], true, |e| {
+            e.unmeetable.is_some() || !e.meets(slo)
+        })
     }
 
     /// Does pool `i` meet the SLO at `counts` in every replication? The
@@ -455,7 +503,7 @@ impl Evaluator<'_> {
     fn pool_meets(&self, counts: &[u32], i: usize) -> anyhow::Result<bool> {
         let slo = self.settings.slo_ttft_ms;
         Ok(self
-            .sequential(counts, &[i], |e| !e.pool_meets(i, slo))?
+            .sequential(counts, &[i], false, |e| !e.pool_meets(i, slo))?
             .pool_meets(i, slo))
     }
 }
@@ -710,7 +758,7 @@ fn joint(
         fleet_p99_ttft_ms: r.fleet_p99_ttft_ms,
         rejected_fraction: r.rejected_fraction,
         evaluations: ev.count.load(Ordering::Relaxed),
-        replications: ev.settings.replications.max(1),
+        replications: r.replications,
         reason,
     })
 }

@@ -19,7 +19,9 @@ fn workload_at(w: &WorkloadSpec, lam: f64) -> WorkloadSpec {
 /// misses decides (the same answer as running them all, in any order); the
 /// one that missed last (`first`, updated) runs first, since on common
 /// random numbers the same stream tends to be the hardest at nearby rates;
-/// each stops as soon as some pool's P99 is certain to miss.
+/// each stops as soon as some pool's P99 is certain to miss. The last
+/// replication is not run when those before it predict it meets the SLO
+/// too (`sizing::clear_of_slo`).
 fn meets(
     plan: &FleetPlan,
     counts: &[u32],
@@ -30,7 +32,17 @@ fn meets(
 ) -> anyhow::Result<bool> {
     let mut job = job(plan, counts, &workload_at(w, lam), s, s.replications);
     job.cfg.stop_on_ttft_miss = (0..counts.len()).collect();
-    for r in rotated(job.replications, first.get()) {
+    let mut passed = Vec::new();
+    for (k, r) in rotated(job.replications, first.get()).enumerate() {
+        if k + 1 == job.replications as usize
+            && k > 0
+            && super::sizing::clear_of_slo(&passed, s.slo_ttft_ms)
+        {
+            tracing::debug!(
+                "threshold probe {counts:?} at {lam:.2} req/s: meets (last replication predicted)"
+            );
+            return Ok(true);
+        }
         let rep = crate::simulate::run_one_replication(&job, r)?;
         if !summarise(std::slice::from_ref(&rep), s.slo_ttft_ms).meets(s.slo_ttft_ms) {
             first.set(r);
@@ -39,6 +51,7 @@ fn meets(
             );
             return Ok(false);
         }
+        passed.push(rep);
     }
     tracing::debug!("threshold probe {counts:?} at {lam:.2} req/s: meets");
     Ok(true)
