@@ -188,3 +188,60 @@ fn a_pass_with_a_wide_margin_skips_the_last_replication_and_it_would_have_met() 
     assert!(sized.slo_met);
     assert_eq!(sized.replications, 3, "{sized:?}");
 }
+
+#[test]
+fn the_stream_floor_bounds_each_replications_p99_and_is_tight_when_idle() {
+    // On the DES's own streams: every replication's P99 TTFT at a size that
+    // leaves the instances nearly idle is at least that replication's floor,
+    // and close to it; a SLO below the floor is proved unmeetable unsimulated.
+    use kvfleet::planner::sizing::{job, stream_floor_p99_ttft_ms};
+    use kvfleet::simulate::run_one_replication;
+    let plan = plan("a10g", 8192);
+    // Prompts whose P99 lies inside the distribution (not at a length cap).
+    let w = WorkloadSpec {
+        isl: Some("lognormal:800:0.6:8000".parse().expect("dist")),
+        osl: Some("fixed:50".parse().expect("dist")),
+        cdf: None,
+        ..chat(3.0)
+    };
+    let s = SizingSettings::new(1000.0, 3000, 13);
+    let mut floors = Vec::new();
+    for r in 0..s.replications {
+        let floor = stream_floor_p99_ttft_ms(&plan, &w, &s, 0, r)
+            .expect("streams")
+            .expect("a floor");
+        let rep = run_one_replication(&job(&plan, &[48], &w, &s, s.replications), r).expect("runs");
+        let p99 = rep.pools[0]
+            .metrics
+            .slo
+            .p99_ttft_over_arrivals_ms()
+            .expect("a P99");
+        assert!(
+            p99 >= floor,
+            "replication {r}: DES {p99} below the floor {floor}"
+        );
+        assert!(
+            p99 <= 1.25 * floor,
+            "replication {r}: DES {p99} far above the floor {floor}"
+        );
+        floors.push(floor);
+    }
+    let max = floors.iter().copied().fold(0.0, f64::max);
+    let screen = Screen::new(&w, s.seed).expect("screen");
+    // Between the screen's sampling-safe bound and the streams' exact one:
+    // only the latter proves it.
+    let sampled = screen
+        .floor_p99_ttft_ms(&plan, 0, s.n_requests)
+        .expect("a floor");
+    assert!(sampled < max, "screen {sampled} vs streams {max}");
+    let below = SizingSettings::new(0.5 * (sampled + max), 3000, 13);
+    let sized = size_fleet_screened(&plan, &w, &below, &screen).expect("sized");
+    assert!(!sized.slo_met && sized.evaluations == 0, "{sized:?}");
+    assert!(
+        sized
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("arrival stream")),
+        "{sized:?}"
+    );
+}

@@ -34,11 +34,14 @@ use serde::Serialize;
 
 use super::plan::FleetPlan;
 use super::screen::Screen;
+use crate::analytic::calibration::nearest_rank_unsorted;
+use crate::analytic::iteration_model::own_prefill_s;
 use crate::engine::SimConfig;
 use crate::metrics::report::SimReport;
 use crate::simulate::{SimulateJob, run_replications};
 use crate::workload::replay::StreamCache;
 use crate::workload::spec::WorkloadSpec;
+use kvfleet_routers::RouterSpec;
 
 /// How pools are sized.
 #[derive(Debug, Clone)]
@@ -677,6 +680,90 @@ pub fn size_fleet(
     joint(&ev, plan, counts, None)
 }
 
+/// Pool `i`'s P99 TTFT in replication `r` of the DES cannot fall below
+/// this at any size, ms: the nearest-rank P99, over that replication's own
+/// measured arrivals routed to the pool (the stream every evaluation
+/// replays), of each prompt's chunked prefill with nothing else running
+/// ([`own_prefill_s`]) — every request's TTFT is at least that (the
+/// screen's argument, [`Screen::floor_p99_ttft_ms`]), and a rejected one
+/// counts as infinite. Exact for these streams, where the screen's bound
+/// must allow for sampling. `None` when it does not apply: a per-batch
+/// step law, a router other than plain length routing, a warm-up by time,
+/// pools sharing a context limit, or a stream not replayed (traces).
+pub fn stream_floor_p99_ttft_ms(
+    plan: &FleetPlan,
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+    i: usize,
+    r: u32,
+) -> anyhow::Result<Option<f64>> {
+    let j = job(plan, &vec![1; plan.shapes().len()], workload, settings, 1);
+    let pools = &j.cfg.pools;
+    let profile = &pools[i].profile;
+    let mut limits: Vec<u32> = pools.iter().map(|p| p.max_ctx_tok).collect();
+    limits.sort_unstable();
+    limits.dedup();
+    if profile.step_law.is_some()
+        || j.cfg.router != RouterSpec::length()
+        || j.cfg.warmup.seconds.is_some()
+        || limits.len() != pools.len()
+    {
+        return Ok(None);
+    }
+    let Some(mut src) = settings.streams.open(&j.workload, j.cfg.seed, r)? else {
+        return Ok(None);
+    };
+    let n = src.len_hint().unwrap_or(0);
+    let warm = (j.cfg.warmup.fraction * n as f64).floor() as u64;
+    let (lo, hi) = (
+        limits
+            .iter()
+            .rev()
+            .find(|&&m| m < pools[i].max_ctx_tok)
+            .map_or(0, |&m| m as u64),
+        pools[i].max_ctx_tok as u64,
+    );
+    let mut solo: Vec<f64> = Vec::new();
+    let mut id = 0u64;
+    while let Some(req) = src.next_request()? {
+        let total = req.total_tokens();
+        if id >= warm && total > lo && total <= hi {
+            solo.push(own_prefill_s(profile, req.input_tokens.max(1), 0.0));
+        }
+        id += 1;
+    }
+    if solo.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(nearest_rank_unsorted(&mut solo, 0.99) * 1e3))
+}
+
+/// Why some pool of `plan` misses the SLO in some replication of the DES
+/// whatever its size ([`stream_floor_p99_ttft_ms`] above the SLO), if one does.
+fn stream_floor_infeasible(
+    plan: &FleetPlan,
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+) -> anyhow::Result<Option<String>> {
+    let slo = settings.slo_ttft_ms;
+    for i in 0..plan.shapes().len() {
+        for r in 0..settings.replications.max(1) {
+            // A microsecond of margin covers the engine's nanosecond rounding of steps.
+            match stream_floor_p99_ttft_ms(plan, workload, settings, i, r)? {
+                Some(floor) if floor > slo + 1e-3 => {
+                    return Ok(Some(format!(
+                        "pool `{}`: P99 TTFT ≥ {floor:.0} ms > SLO {slo} ms in replication {r} however many instances (the P99 of its own measured requests' chunked prefill with nothing else running, on the DES's arrival stream; not simulated)",
+                        plan.shapes()[i].id
+                    )));
+                }
+                None => break,
+                _ => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Size `plan` with the analytic screen first: a pool the screen proves
 /// unable to meet the SLO at any size ([`Screen::infeasible`]) makes the
 /// fleet infeasible without a simulation (`evaluations: 0`, no DES P99s);
@@ -688,7 +775,11 @@ pub fn size_fleet_screened(
     screen: &Screen,
 ) -> anyhow::Result<SizedFleet> {
     let slo = settings.slo_ttft_ms;
-    if let Some(why) = screen.infeasible(plan, slo, settings.n_requests) {
+    let why = match screen.infeasible(plan, slo, settings.n_requests) {
+        Some(why) => Some(why),
+        None => stream_floor_infeasible(plan, workload, settings)?,
+    };
+    if let Some(why) = why {
         let counts = vec![1; plan.shapes().len()];
         return Ok(SizedFleet {
             pools: plan
