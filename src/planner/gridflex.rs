@@ -342,27 +342,70 @@ impl GridFlex {
             .filter(|&(a, b)| a as u64 + b as u64 <= p.max_ctx_tok as u64)
             .collect();
         let lam_served = lam * samples.len() as f64 / SAMPLES as f64;
+        // The cross-check with the batch capped at each depth.
+        let analytic: Vec<_> = caps
+            .iter()
+            .map(|&cap| {
+                let mut capped = p.profile.clone();
+                capped.max_slots = cap.min(p.max_num_seqs()).max(1);
+                cross_check(
+                    &IterationPool {
+                        profile: &capped,
+                        instances: p.instances,
+                        lam_req_s: lam_served,
+                        dispatch: p.dispatch,
+                        samples: &samples,
+                    },
+                    self.cfg.seed,
+                )
+            })
+            .collect();
         // DES, one sweep item per replication: the baseline (no event), then
         // every depth. A depth whose cap is at least the most requests any
         // instance held (running or waiting) during the baseline's event
         // cannot bind — every admission the baseline made fits under it —
         // so its run is the baseline's, step for step, and is not repeated.
+        // Depths the cross-check finds unsustainable almost surely bind:
+        // they run beside the baseline rather than after it (a run that
+        // proves unneeded is dropped for the baseline's, so results are
+        // the same either way).
         let pb = crate::progress::bar(progress, true, reps as u64, "grid-flex replications");
         let t_end = self.event_start_s + self.event_duration_s;
         let rep_ids: Vec<u32> = (0..reps).collect();
+        let early: Vec<bool> = analytic.iter().map(|x| !x.stable).collect();
         let per_rep: anyhow::Result<Vec<RepMeasures>> = sweep.map(&rep_ids, |_, &r| {
-            let base = self.run_level(None, r, true)?;
-            let peak = peak_in_system(&base, self.event_start_s, t_end);
-            let base_m = RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end);
-            drop(base);
+            let level = |cap: u32| -> anyhow::Result<RunMeasures> {
+                let o = self.run_level(Some(cap), r, false)?;
+                Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
+            };
+            let (base, speculative) = rayon::join(
+                || -> anyhow::Result<(Option<u64>, RunMeasures)> {
+                    let base = self.run_level(None, r, true)?;
+                    let peak = peak_in_system(&base, self.event_start_s, t_end);
+                    Ok((
+                        peak,
+                        RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end),
+                    ))
+                },
+                || -> anyhow::Result<Vec<Option<RunMeasures>>> {
+                    caps.par_iter()
+                        .zip(&early)
+                        .map(|(&cap, &e)| e.then(|| level(cap)).transpose())
+                        .collect()
+                },
+            );
+            let ((peak, base_m), speculative) = (base?, speculative?);
             let levels: anyhow::Result<Vec<RunMeasures>> = caps
                 .par_iter()
-                .map(|&cap| {
+                .zip(speculative)
+                .map(|(&cap, ran)| {
                     if peak.is_some_and(|p| cap as u64 >= p) {
                         return Ok(base_m.clone());
                     }
-                    let o = self.run_level(Some(cap), r, false)?;
-                    Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
+                    match ran {
+                        Some(m) => Ok(m),
+                        None => level(cap),
+                    }
                 })
                 .collect();
             if let Some(pb) = &pb {
@@ -385,19 +428,7 @@ impl GridFlex {
         let gpus_per_inst = p.profile.gpus_per_instance as f64;
         let mut levels = Vec::new();
         for (i, (&f, &cap)) in self.depths.iter().zip(&caps).enumerate() {
-            // The cross-check with the batch capped at this depth.
-            let mut capped = p.profile.clone();
-            capped.max_slots = cap.min(p.max_num_seqs()).max(1);
-            let x = cross_check(
-                &IterationPool {
-                    profile: &capped,
-                    instances: p.instances,
-                    lam_req_s: lam_served,
-                    dispatch: p.dispatch,
-                    samples: &samples,
-                },
-                self.cfg.seed,
-            );
+            let x = analytic[i];
             let analytic_p99 = (x.stable && x.p99_ttft_ms.is_finite()).then_some(x.p99_ttft_ms);
             let runs = &outs[(i + 1) * reps as usize..(i + 2) * reps as usize];
             let mean = |v: Vec<Option<f64>>| -> Option<f64> {
