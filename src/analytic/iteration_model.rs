@@ -314,29 +314,18 @@ fn balance(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Balanc
 }
 
 fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady> {
-    let Balance {
-        step_s,
-        busy,
-        mean_batch,
-        ctx_decode,
-        x1,
-        cs2,
-        pooled,
-        ca2,
-        prefill_q,
-        slot_q,
-    } = balance(pool, k, lam_i)?;
+    let b = balance(pool, k, lam_i)?;
     let m = &k.m;
     let n_inst = pool.instances.max(1) as f64;
-    let ac = (ca2 + cs2.max(0.0)) / 2.0;
+    let ac = (b.ca2 + b.cs2.max(0.0)) / 2.0;
     Some(Steady {
-        step_s,
-        busy,
-        mean_batch,
-        ctx_decode,
+        step_s: b.step_s,
+        busy: b.busy,
+        mean_batch: b.mean_batch,
+        ctx_decode: b.ctx_decode,
         prefill_wait: {
-            let own = (prefill_q.p_wait(), prefill_q.mean_wait_s() * ac);
-            if pooled || !matches!(pool.dispatch, DispatchPolicy::Jsq) {
+            let own = (b.prefill_q.p_wait(), b.prefill_q.mean_wait_s() * ac);
+            if b.pooled || !matches!(pool.dispatch, DispatchPolicy::Jsq) {
                 own
             } else {
                 // JSQ balances the requests each instance holds; the more of
@@ -350,7 +339,7 @@ fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady>
                 let q = MmcQueue {
                     c: pool.instances.max(1) as u64,
                     lambda: lam_i * n_inst,
-                    mu: 1.0 / x1.max(1e-300),
+                    mu: 1.0 / b.x1.max(1e-300),
                 };
                 let shared = (q.p_wait(), q.mean_wait_s() * ac);
                 let mix = |a: f64, b: f64| {
@@ -363,7 +352,7 @@ fn steady(pool: &IterationPool<'_>, k: &Constants, lam_i: f64) -> Option<Steady>
                 (mix(own.0, shared.0), mix(own.1, shared.1))
             }
         },
-        slot_wait: (slot_q.p_wait(), slot_q.mean_wait_s()),
+        slot_wait: (b.slot_q.p_wait(), b.slot_q.mean_wait_s()),
     })
 }
 
