@@ -7,7 +7,7 @@
 use kvfleet::planner::FleetPlan;
 use kvfleet::planner::screen::Screen;
 use kvfleet::planner::sizing::{SizingSettings, evaluate, size_fleet, size_fleet_screened};
-use kvfleet::planner::threshold::max_sustained_lam;
+use kvfleet::planner::threshold::{Sustained, max_sustained_lam};
 use kvfleet::profile::{ProfileOverrides, resolve_profile};
 use kvfleet::workload::spec::WorkloadSpec;
 
@@ -101,7 +101,14 @@ fn the_threshold_found_around_the_cross_check_is_where_the_des_stops_meeting() {
     let screen = Screen::new(&w, s.seed).expect("screen");
     let counts = [3];
     assert!(evaluate(&plan, &counts, &w, &s).expect("runs").meets(400.0));
-    let t = max_sustained_lam(&plan, &counts, &w, &s, &screen, 40.0, 0.01).expect("found");
+    let at_40 = evaluate(&plan, &counts, &w, &s)
+        .expect("runs")
+        .worst_p99_ttft_ms;
+    let known = Sustained {
+        lam: 40.0,
+        p99_ttft_ms: Some(&at_40),
+    };
+    let t = max_sustained_lam(&plan, &counts, &w, &s, &screen, known, 0.01).expect("found");
     let at = |lam: f64| {
         evaluate(&plan, &counts, &chat(lam), &s)
             .expect("runs")

@@ -65,19 +65,34 @@ pub fn rotated(n: u32, first: u32) -> impl Iterator<Item = u32> {
 
 /// The largest λ ≥ `lo` at which the cross-check says every pool of the
 /// fleet meets the SLO (bisection to 0.5%), or `None` when it says none does.
+/// With the DES's P99 per pool at `lo`, each pool's cross-check is rescaled
+/// by the DES/analytic ratio seen there.
 fn analytic_max_lam(
     screen: &Screen,
     plan: &FleetPlan,
     counts: &[u32],
     slo_ms: f64,
     lo: f64,
+    des_at_lo: Option<&[Option<f64>]>,
 ) -> Option<f64> {
+    let at_lo = screen.at_rate(lo).cross_checks(plan, counts);
+    let ratio: Vec<f64> = (0..counts.len())
+        .map(|i| {
+            let d = des_at_lo.and_then(|d| d.get(i).copied().flatten());
+            let a = at_lo[i].filter(|c| c.stable).map(|c| c.p99_ttft_ms);
+            match (d, a) {
+                (Some(d), Some(a)) if d.is_finite() && d > 0.0 && a > 0.0 => d / a,
+                _ => 1.0,
+            }
+        })
+        .collect();
     let ok = |lam: f64| {
         screen
             .at_rate(lam)
             .cross_checks(plan, counts)
             .iter()
-            .all(|c| c.is_none_or(|c| c.stable && c.p99_ttft_ms <= slo_ms))
+            .zip(&ratio)
+            .all(|(c, r)| c.is_none_or(|c| c.stable && c.p99_ttft_ms * r <= slo_ms))
     };
     if !ok(lo) {
         return None;
@@ -97,22 +112,34 @@ fn analytic_max_lam(
     Some(lo)
 }
 
+/// A rate a fleet is known to sustain, and the DES's P99 TTFT per pool
+/// there when it was measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Sustained<'a> {
+    /// Arrival rate, requests/s.
+    pub lam: f64,
+    /// The DES's P99 TTFT per pool at `lam`, ms (`None`: not measured).
+    pub p99_ttft_ms: Option<&'a [Option<f64>]>,
+}
+
 /// The largest λ the fleet sustains (to relative tolerance `tol`), given it
-/// sustains `lo`: the DES brackets the cross-check's answer (probing it,
-/// then stepping 2·tol, 4·tol, 8·tol, ... away until the bracket holds) and
-/// bisects the bracket. A first step of twice the tolerance leaves one
-/// bisection when the cross-check is within it of the DES.
+/// sustains `known`: the DES brackets the cross-check's answer, rescaled by
+/// the DES/analytic ratio at `known` (probing it, then stepping 2·tol,
+/// 4·tol, 8·tol, ... away until the bracket holds) and bisects the bracket.
+/// A first step of twice the tolerance leaves one bisection when the
+/// cross-check is within it of the DES.
 pub fn max_sustained_lam(
     plan: &FleetPlan,
     counts: &[u32],
     w: &WorkloadSpec,
     s: &SizingSettings,
     screen: &Screen,
-    lo: f64,
+    known: Sustained<'_>,
     tol: f64,
 ) -> anyhow::Result<f64> {
     let first = std::cell::Cell::new(0);
-    let guess = analytic_max_lam(screen, plan, counts, s.slo_ttft_ms, lo)
+    let lo = known.lam;
+    let guess = analytic_max_lam(screen, plan, counts, s.slo_ttft_ms, lo, known.p99_ttft_ms)
         .map_or(lo * 1.05, |g| g.max(lo * 1.01));
     let known = lo;
     let (mut lo, mut hi);

@@ -8,7 +8,7 @@ use super::plan::FleetPlan;
 use super::screen::Screen;
 use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
 use super::sizing::{SizingSettings, size_fleet_screened};
-use super::threshold::max_sustained_lam;
+use super::threshold::{Sustained, max_sustained_lam};
 use crate::analytic::calibration::{PoolCalibration, sample_lengths};
 use crate::analytic::estimates::birth_death_mean_in_instance;
 use crate::metrics::report::SimReport;
@@ -259,13 +259,17 @@ pub fn tokens_per_watt(
             let cap = if rhos.is_empty() {
                 None
             } else {
+                let des: Vec<Option<f64>> = sized.pools.iter().map(|p| p.p99_ttft_ms).collect();
                 Some(max_sustained_lam(
                     plan,
                     &sized.counts,
                     w,
                     s,
                     &screen,
-                    lam,
+                    Sustained {
+                        lam,
+                        p99_ttft_ms: Some(&des),
+                    },
                     0.02,
                 )?)
             };

@@ -9,7 +9,7 @@ use super::plan::FleetPlan;
 use super::screen::Screen;
 use super::shard::{ShardItem, Sweep, field, opt_f64_from, opt_f64_to};
 use super::sizing::{SizedFleet, SizingSettings, size_fleet_screened};
-use super::threshold::max_sustained_lam;
+use super::threshold::{Sustained, max_sustained_lam};
 use crate::workload::spec::WorkloadSpec;
 
 /// One (GPU type, λ) point: an `optimize` candidate plus the sweep's columns.
@@ -98,8 +98,18 @@ pub fn whatif(
             pb.inc(1);
         }
         let t = if sf.slo_met {
+            let des: Vec<Option<f64>> = sf.pools.iter().map(|p| p.p99_ttft_ms).collect();
             Some(max_sustained_lam(
-                &plans[g], &sf.counts, workload, s, &screen, lam, 0.01,
+                &plans[g],
+                &sf.counts,
+                workload,
+                s,
+                &screen,
+                Sustained {
+                    lam,
+                    p99_ttft_ms: Some(&des),
+                },
+                0.01,
             )?)
         } else {
             None
@@ -173,8 +183,19 @@ pub fn whatif(
         .map(|(g, p, t, raised)| {
             if *raised && p.fleet.slo_met {
                 let screen = Screen::new(&workload_at(workload, p.lam), s.seed)?;
-                max_sustained_lam(&plans[*g], &p.counts(), workload, s, &screen, p.lam, 0.01)
-                    .map(Some)
+                max_sustained_lam(
+                    &plans[*g],
+                    &p.counts(),
+                    workload,
+                    s,
+                    &screen,
+                    Sustained {
+                        lam: p.lam,
+                        p99_ttft_ms: None,
+                    },
+                    0.01,
+                )
+                .map(Some)
             } else {
                 Ok(*t)
             }
