@@ -20,15 +20,26 @@
 //! would exceed the free blocks (per-phase counts of block boundaries), or —
 //! cut short on arrival — at the end of the step in progress.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
+use super::quad_heap::QuadHeap;
 use super::requests::{NEVER, ReqState};
 use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
 use super::units::{StepCost, ns_of, series_u, steps_before, units_of};
 use crate::profile::Profile;
 
 const NIL: u32 = u32::MAX;
+
+/// Finish-heap key of a decoding sequence: `(finish step, slot,
+/// generation)` packed so that integer order is the tuple's order.
+#[inline(always)]
+fn fin_key(step: u64, si: u32, generation: u32) -> u128 {
+    ((step as u128) << 64) | ((si as u128) << 32) | generation as u128
+}
+
+/// The `(finish step, slot, generation)` of a finish-heap key.
+#[inline(always)]
+fn fin_parts(k: u128) -> (u64, u32, u32) {
+    ((k >> 64) as u64, (k >> 32) as u32, k as u32)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -94,7 +105,8 @@ pub struct IterationInstance {
     sum_ctx_base: i64,
     /// Decoding sequences by the step residue (mod blk) at which they need a block.
     phase_cnt: Vec<u32>,
-    finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Decoding sequences by finish step ([`fin_key`]).
+    finish: QuadHeap,
     /// Entries of `finish` whose sequence left decode early (preempted):
     /// while there are none, the top is valid without reading its sequence.
     finish_stale: u32,
@@ -155,7 +167,7 @@ impl IterationInstance {
             n_dec: 0,
             sum_ctx_base: 0,
             phase_cnt: vec![0; blk as usize],
-            finish: BinaryHeap::new(),
+            finish: QuadHeap::default(),
             finish_stale: 0,
             used: 0,
             step: 0,
@@ -365,7 +377,7 @@ impl IterationInstance {
         self.n_dec += 1;
         self.sum_ctx_base += ctx_base;
         self.phase_cnt[k] += 1;
-        self.finish.push(Reverse((finish_step, si, generation)));
+        self.finish.push(fin_key(finish_step, si, generation));
     }
 
     /// Drop stale heap entries from the top.
@@ -373,7 +385,8 @@ impl IterationInstance {
         if self.finish_stale == 0 {
             return;
         }
-        while let Some(&Reverse((_, si, g))) = self.finish.peek() {
+        while let Some(k) = self.finish.peek() {
+            let (_, si, g) = fin_parts(k);
             let s = &self.seqs[si as usize];
             if s.generation == g && s.phase == Phase::Decode {
                 break;
@@ -434,7 +447,7 @@ impl IterationInstance {
         self.phase_cnt[k] += 1;
         let generation = self.seqs[si as usize].generation;
         self.finish
-            .push(Reverse((s + (req.osl - g) as u64 - 1, si, generation)));
+            .push(fin_key(s + (req.osl - g) as u64 - 1, si, generation));
         if cx.reqs[r].first_admit_ns == NEVER {
             cx.reqs[r].first_admit_ns = now_ns;
         }
@@ -458,9 +471,10 @@ impl IterationInstance {
             let d0 = self.phase_cnt[self.phase_of_step(s)] as u64;
             if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
                 self.clean_finish_top();
-                let Some(&Reverse((f, _, _))) = self.finish.peek() else {
+                let Some(k) = self.finish.peek() else {
                     unreachable!("decoding sequences without finish entries")
                 };
+                let (f, _, _) = fin_parts(k);
                 let to_finish = f + 1 - s;
                 // Each decoding sequence needs at most ceil(m / blk) blocks in
                 // m steps: when even that fits, KV cannot end the run first.
@@ -638,8 +652,8 @@ impl Server for IterationInstance {
         // Start loading the sequences this wake-up reads (the finishing one,
         // the prefill chunks') at once rather than one miss after another.
         let seqs = self.seqs.as_ptr();
-        if let Some(&Reverse((_, si, _))) = self.finish.peek() {
-            prefetch(seqs.wrapping_add(si as usize));
+        if let Some(k) = self.finish.peek() {
+            prefetch(seqs.wrapping_add(fin_parts(k).1 as usize));
         }
         for &(si, _) in &self.chunks {
             prefetch(seqs.wrapping_add(si as usize));
@@ -670,7 +684,8 @@ impl Server for IterationInstance {
         }
         self.chunks = chunks;
         self.chunks.clear();
-        while let Some(&Reverse((f, si, g))) = self.finish.peek() {
+        while let Some(k) = self.finish.peek() {
+            let (f, si, g) = fin_parts(k);
             if f >= self.step {
                 break;
             }
@@ -844,7 +859,8 @@ impl Server for IterationInstance {
         let stale = self
             .finish
             .iter()
-            .filter(|&&Reverse((_, si, g))| {
+            .filter(|&k| {
+                let (_, si, g) = fin_parts(k);
                 let s = &self.seqs[si as usize];
                 !(s.generation == g && s.phase == Phase::Decode)
             })
@@ -862,14 +878,12 @@ impl Server for IterationInstance {
         prefetch_all(self);
         if deep {
             // What the next wake-up reads through this instance's pointers:
-            // the finish heap's upper levels (a completion's pop walks
-            // them), the prefill chunks, the block phases. Only the pointers
+            // the finish heap's first 16 lines (64 entries: all the lines
+            // a completion's pop walks at usual batch sizes), the prefill
+            // chunks, the block phases. Only the pointers
             // are read (this instance's state was prefetched an event
             // earlier), never what they point to, which may not be cached.
-            let fin = self.finish.as_slice().as_ptr();
-            for k in [0, 4, 8, 12] {
-                prefetch(fin.wrapping_add(k));
-            }
+            self.finish.prefetch(16);
             prefetch(self.chunks.as_ptr());
             prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());
