@@ -118,6 +118,10 @@ pub struct IterationInstance {
     run: Option<Run>,
     chunks: Vec<(u32, u32)>,
     decode_alloc_done: bool,
+    /// The sequence the next wake-up reads first (the finish heap's top),
+    /// kept here so a prefetch finds it without reading the heap; a hint
+    /// only (may be stale or `NIL`).
+    hint_seq: u32,
     stats: InstanceStats,
     validate: bool,
 }
@@ -175,6 +179,7 @@ impl IterationInstance {
             run: None,
             chunks: Vec::new(),
             decode_alloc_done: false,
+            hint_seq: NIL,
             stats: InstanceStats::default(),
             validate: false,
         }
@@ -456,6 +461,7 @@ impl IterationInstance {
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + series_u(run.a, run.b, run.m);
         self.run = Some(run);
+        self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
         Some(ns_of(end))
     }
 
@@ -884,6 +890,12 @@ impl Server for IterationInstance {
             // are read (this instance's state was prefetched an event
             // earlier), never what they point to, which may not be cached.
             self.finish.prefetch(16);
+            if self.hint_seq != NIL {
+                // Both lines a 48-byte sequence may straddle.
+                let sq = self.seqs.as_ptr().wrapping_add(self.hint_seq as usize);
+                prefetch(sq);
+                prefetch((sq as *const u8).wrapping_add(std::mem::size_of::<Seq>() - 1));
+            }
             prefetch(self.chunks.as_ptr());
             prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());

@@ -59,6 +59,18 @@ impl QuadHeap {
         }
     }
 
+    /// The least key after the root's (the least of its children): the
+    /// key [`QuadHeap::peek`] gives after one pop.
+    #[inline]
+    pub fn second(&self) -> Option<u128> {
+        if self.len < 2 {
+            return None;
+        }
+        let g = &self.lines[1].0;
+        // Vacant slots hold EMPTY and lose to any real key but an EMPTY one.
+        Some(g[0].min(g[1]).min(g[2]).min(g[3]))
+    }
+
     /// Insert `k`.
     #[inline]
     pub fn push(&mut self, k: u128) {
@@ -107,7 +119,7 @@ impl QuadHeap {
             let g = &self.lines[p + 1].0;
             let i01 = (g[1] < g[0]) as usize;
             let i23 = 2 + (g[3] < g[2]) as usize;
-            let j = if g[i23] < g[i01] { i23 } else { i01 };
+            let j = std::hint::select_unpredictable(g[i23] < g[i01], i23, i01);
             // A vacant slot wins only against keys equal to EMPTY; take the
             // first child then (same key).
             let best = if c + j < n { c + j } else { c };

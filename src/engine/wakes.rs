@@ -38,10 +38,13 @@ impl WakeHeap {
         self.heap.peek()
     }
 
-    /// Instances of the next few keys (the earliest first, then the
-    /// candidates for the one after it), for cache prefetching.
+    /// Instances of the earliest key and of the one after it (either may
+    /// be a cancelled entry), for cache prefetching.
     pub(super) fn next_instances(&self) -> impl Iterator<Item = u32> + '_ {
-        self.heap.iter().take(5).map(|k| instance_of(k) as u32)
+        [self.heap.peek(), self.heap.second()]
+            .into_iter()
+            .flatten()
+            .map(|k| instance_of(k) as u32)
     }
 
     /// Entries, cancelled ones included.
