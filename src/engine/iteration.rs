@@ -21,7 +21,7 @@
 //! cut short on arrival — at the end of the step in progress.
 
 use super::quad_heap::QuadHeap;
-use super::requests::{NEVER, ReqState};
+use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
 use super::units::{StepCost, ns_of, series_u, steps_before, units_of};
 use crate::profile::Profile;
@@ -122,6 +122,9 @@ pub struct IterationInstance {
     /// kept here so a prefetch finds it without reading the heap; a hint
     /// only (may be stale or `NIL`).
     hint_seq: u32,
+    /// Requests the next wake-up reads (those whose prefill ends with the
+    /// step in progress, the head of the queue), a hint as `hint_seq`.
+    hint_reqs: [u32; 2],
     stats: InstanceStats,
     validate: bool,
 }
@@ -180,6 +183,7 @@ impl IterationInstance {
             chunks: Vec::new(),
             decode_alloc_done: false,
             hint_seq: NIL,
+            hint_reqs: [NIL; 2],
             stats: InstanceStats::default(),
             validate: false,
         }
@@ -458,6 +462,26 @@ impl IterationInstance {
         }
     }
 
+    /// Note the requests the next wake-up reads first (see `hint_reqs`).
+    #[inline]
+    fn set_hint_reqs(&mut self, cx: &Ctx<'_>) {
+        let mut h = [NIL; 2];
+        let mut n = 0;
+        for &(si, _) in &self.chunks {
+            let sq = &self.seqs[si as usize];
+            if sq.prefilled == sq.target && n < h.len() {
+                h[n] = sq.req;
+                n += 1;
+            }
+        }
+        if n < h.len()
+            && let Some(&r) = cx.waiting.front()
+        {
+            h[n] = r;
+        }
+        self.hint_reqs = h;
+    }
+
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + series_u(run.a, run.b, run.m);
         self.run = Some(run);
@@ -503,6 +527,7 @@ impl IterationInstance {
                     batch: self.n_dec,
                     used_start: self.used,
                 };
+                self.set_hint_reqs(cx);
                 return self.start_run(run);
             }
         }
@@ -640,6 +665,7 @@ impl IterationInstance {
             batch: self.n_dec + self.chunks.len() as u32,
             used_start,
         };
+        self.set_hint_reqs(cx);
         self.start_run(run)
     }
 
@@ -880,7 +906,7 @@ impl Server for IterationInstance {
         self.validate = on;
     }
 
-    fn prefetch(&self, deep: bool) {
+    fn prefetch(&self, deep: bool, reqs: &Requests) {
         prefetch_all(self);
         if deep {
             // What the next wake-up reads through this instance's pointers:
@@ -889,12 +915,17 @@ impl Server for IterationInstance {
             // chunks, the block phases. Only the pointers
             // are read (this instance's state was prefetched an event
             // earlier), never what they point to, which may not be cached.
-            self.finish.prefetch(16);
+            self.finish.prefetch(6);
             if self.hint_seq != NIL {
                 // Both lines a 48-byte sequence may straddle.
                 let sq = self.seqs.as_ptr().wrapping_add(self.hint_seq as usize);
                 prefetch(sq);
                 prefetch((sq as *const u8).wrapping_add(std::mem::size_of::<Seq>() - 1));
+            }
+            for &r in &self.hint_reqs {
+                if r != NIL {
+                    reqs.prefetch(r);
+                }
             }
             prefetch(self.chunks.as_ptr());
             prefetch(self.prefilling.as_ptr());
