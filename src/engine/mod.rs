@@ -12,7 +12,6 @@ pub mod dispatch;
 pub mod events;
 pub mod iteration;
 pub mod link;
-mod quad_heap;
 mod outcome;
 pub mod requests;
 pub mod server;
