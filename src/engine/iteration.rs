@@ -388,7 +388,8 @@ impl IterationInstance {
         self.n_dec += 1;
         self.sum_ctx_base += ctx_base;
         self.phase_cnt[k] += 1;
-        self.finish.push(Reverse(fin_key(finish_step, si, generation)));
+        self.finish
+            .push(Reverse(fin_key(finish_step, si, generation)));
     }
 
     /// Drop stale heap entries from the top.
@@ -457,8 +458,11 @@ impl IterationInstance {
         let k = self.phase_key(ctx_base);
         self.phase_cnt[k] += 1;
         let generation = self.seqs[si as usize].generation;
-        self.finish
-            .push(Reverse(fin_key(s + (req.osl - g) as u64 - 1, si, generation)));
+        self.finish.push(Reverse(fin_key(
+            s + (req.osl - g) as u64 - 1,
+            si,
+            generation,
+        )));
         if cx.reqs[r].first_admit_ns == NEVER {
             cx.reqs[r].first_admit_ns = now_ns;
         }
@@ -918,11 +922,12 @@ impl Server for IterationInstance {
         prefetch_all(self);
         if deep {
             // What the next wake-up reads through this instance's pointers:
-            // the finish heap's first 16 lines (64 entries: all the lines
-            // a completion's pop walks at usual batch sizes), the prefill
-            // chunks, the block phases. Only the pointers
-            // are read (this instance's state was prefetched an event
-            // earlier), never what they point to, which may not be cached.
+            // the finish heap's upper levels (a completion's pop walks
+            // them), the sequence at its top and the requests noted when
+            // the run was planned (`hint_seq`, `hint_reqs`), the prefill
+            // chunks, the block phases. Only the pointers and hints are
+            // read (this instance's state was prefetched an event earlier),
+            // never what they point to, which may not be cached.
             let fin = self.finish.as_slice().as_ptr();
             for k in [0, 4, 8, 12] {
                 prefetch(fin.wrapping_add(k));
