@@ -345,8 +345,8 @@ impl EventQueue {
         }
     }
 
-    /// Instances of the next few pending wake-ups (the earliest first, then
-    /// the candidates for the one after it), for cache prefetching.
+    /// Instances of the next two wake-ups in the heap (the earliest first),
+    /// for cache prefetching.
     pub fn next_wakes(&self) -> impl Iterator<Item = u32> + '_ {
         self.wakes.next_instances()
     }

@@ -23,12 +23,25 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::requests::{NEVER, ReqState};
+use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
 use super::units::{StepCost, ns_of, series_u, steps_before, units_of};
 use crate::profile::Profile;
 
 const NIL: u32 = u32::MAX;
+
+/// Finish-heap key of a decoding sequence: `(finish step, slot,
+/// generation)` packed so that integer order is the tuple's order.
+#[inline(always)]
+fn fin_key(step: u64, si: u32, generation: u32) -> u128 {
+    ((step as u128) << 64) | ((si as u128) << 32) | generation as u128
+}
+
+/// The `(finish step, slot, generation)` of a finish-heap key.
+#[inline(always)]
+fn fin_parts(k: u128) -> (u64, u32, u32) {
+    ((k >> 64) as u64, (k >> 32) as u32, k as u32)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -94,7 +107,8 @@ pub struct IterationInstance {
     sum_ctx_base: i64,
     /// Decoding sequences by the step residue (mod blk) at which they need a block.
     phase_cnt: Vec<u32>,
-    finish: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Decoding sequences by finish step ([`fin_key`]).
+    finish: BinaryHeap<Reverse<u128>>,
     /// Entries of `finish` whose sequence left decode early (preempted):
     /// while there are none, the top is valid without reading its sequence.
     finish_stale: u32,
@@ -106,6 +120,13 @@ pub struct IterationInstance {
     run: Option<Run>,
     chunks: Vec<(u32, u32)>,
     decode_alloc_done: bool,
+    /// The sequence the next wake-up reads first (the finish heap's top),
+    /// kept here so a prefetch finds it without reading the heap; a hint
+    /// only (may be stale or `NIL`).
+    hint_seq: u32,
+    /// Requests the next wake-up reads (those whose prefill ends with the
+    /// step in progress, the head of the queue), a hint as `hint_seq`.
+    hint_reqs: [u32; 2],
     stats: InstanceStats,
     validate: bool,
 }
@@ -163,6 +184,8 @@ impl IterationInstance {
             run: None,
             chunks: Vec::new(),
             decode_alloc_done: false,
+            hint_seq: NIL,
+            hint_reqs: [NIL; 2],
             stats: InstanceStats::default(),
             validate: false,
         }
@@ -365,7 +388,8 @@ impl IterationInstance {
         self.n_dec += 1;
         self.sum_ctx_base += ctx_base;
         self.phase_cnt[k] += 1;
-        self.finish.push(Reverse((finish_step, si, generation)));
+        self.finish
+            .push(Reverse(fin_key(finish_step, si, generation)));
     }
 
     /// Drop stale heap entries from the top.
@@ -373,7 +397,8 @@ impl IterationInstance {
         if self.finish_stale == 0 {
             return;
         }
-        while let Some(&Reverse((_, si, g))) = self.finish.peek() {
+        while let Some(&Reverse(k)) = self.finish.peek() {
+            let (_, si, g) = fin_parts(k);
             let s = &self.seqs[si as usize];
             if s.generation == g && s.phase == Phase::Decode {
                 break;
@@ -433,16 +458,40 @@ impl IterationInstance {
         let k = self.phase_key(ctx_base);
         self.phase_cnt[k] += 1;
         let generation = self.seqs[si as usize].generation;
-        self.finish
-            .push(Reverse((s + (req.osl - g) as u64 - 1, si, generation)));
+        self.finish.push(Reverse(fin_key(
+            s + (req.osl - g) as u64 - 1,
+            si,
+            generation,
+        )));
         if cx.reqs[r].first_admit_ns == NEVER {
             cx.reqs[r].first_admit_ns = now_ns;
         }
     }
 
+    /// Note the requests the next wake-up reads first (see `hint_reqs`).
+    #[inline]
+    fn set_hint_reqs(&mut self, cx: &Ctx<'_>) {
+        let mut h = [NIL; 2];
+        let mut n = 0;
+        for &(si, _) in &self.chunks {
+            let sq = &self.seqs[si as usize];
+            if sq.prefilled == sq.target && n < h.len() {
+                h[n] = sq.req;
+                n += 1;
+            }
+        }
+        if n < h.len()
+            && let Some(&r) = cx.waiting.front()
+        {
+            h[n] = r;
+        }
+        self.hint_reqs = h;
+    }
+
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + series_u(run.a, run.b, run.m);
         self.run = Some(run);
+        self.hint_seq = self.finish.peek().map_or(NIL, |&Reverse(k)| fin_parts(k).1);
         Some(ns_of(end))
     }
 
@@ -458,9 +507,10 @@ impl IterationInstance {
             let d0 = self.phase_cnt[self.phase_of_step(s)] as u64;
             if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
                 self.clean_finish_top();
-                let Some(&Reverse((f, _, _))) = self.finish.peek() else {
+                let Some(&Reverse(k)) = self.finish.peek() else {
                     unreachable!("decoding sequences without finish entries")
                 };
+                let (f, _, _) = fin_parts(k);
                 let to_finish = f + 1 - s;
                 // Each decoding sequence needs at most ceil(m / blk) blocks in
                 // m steps: when even that fits, KV cannot end the run first.
@@ -483,6 +533,7 @@ impl IterationInstance {
                     batch: self.n_dec,
                     used_start: self.used,
                 };
+                self.set_hint_reqs(cx);
                 return self.start_run(run);
             }
         }
@@ -620,6 +671,7 @@ impl IterationInstance {
             batch: self.n_dec + self.chunks.len() as u32,
             used_start,
         };
+        self.set_hint_reqs(cx);
         self.start_run(run)
     }
 
@@ -636,10 +688,16 @@ impl IterationInstance {
 impl Server for IterationInstance {
     fn on_wake(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
         // Start loading the sequences this wake-up reads (the finishing one,
-        // the prefill chunks') at once rather than one miss after another.
+        // the prefill chunks') at once rather than one miss after another;
+        // the finishing one (prefetched an event ahead from `hint_seq`)
+        // names the request its completion writes and the driver then reads.
         let seqs = self.seqs.as_ptr();
-        if let Some(&Reverse((_, si, _))) = self.finish.peek() {
-            prefetch(seqs.wrapping_add(si as usize));
+        if let Some(&Reverse(k)) = self.finish.peek() {
+            let si = fin_parts(k).1 as usize;
+            prefetch(seqs.wrapping_add(si));
+            if let Some(sq) = self.seqs.get(si) {
+                cx.reqs.prefetch(sq.req);
+            }
         }
         for &(si, _) in &self.chunks {
             prefetch(seqs.wrapping_add(si as usize));
@@ -670,7 +728,8 @@ impl Server for IterationInstance {
         }
         self.chunks = chunks;
         self.chunks.clear();
-        while let Some(&Reverse((f, si, g))) = self.finish.peek() {
+        while let Some(&Reverse(k)) = self.finish.peek() {
+            let (f, si, g) = fin_parts(k);
             if f >= self.step {
                 break;
             }
@@ -844,7 +903,8 @@ impl Server for IterationInstance {
         let stale = self
             .finish
             .iter()
-            .filter(|&&Reverse((_, si, g))| {
+            .filter(|&&Reverse(k)| {
+                let (_, si, g) = fin_parts(k);
                 let s = &self.seqs[si as usize];
                 !(s.generation == g && s.phase == Phase::Decode)
             })
@@ -858,17 +918,30 @@ impl Server for IterationInstance {
         self.validate = on;
     }
 
-    fn prefetch(&self, deep: bool) {
+    fn prefetch(&self, deep: bool, reqs: &Requests) {
         prefetch_all(self);
         if deep {
             // What the next wake-up reads through this instance's pointers:
             // the finish heap's upper levels (a completion's pop walks
-            // them), the prefill chunks, the block phases. Only the pointers
-            // are read (this instance's state was prefetched an event
-            // earlier), never what they point to, which may not be cached.
+            // them), the sequence at its top and the requests noted when
+            // the run was planned (`hint_seq`, `hint_reqs`), the prefill
+            // chunks, the block phases. Only the pointers and hints are
+            // read (this instance's state was prefetched an event earlier),
+            // never what they point to, which may not be cached.
             let fin = self.finish.as_slice().as_ptr();
             for k in [0, 4, 8, 12] {
                 prefetch(fin.wrapping_add(k));
+            }
+            if self.hint_seq != NIL {
+                // Both lines a 48-byte sequence may straddle.
+                let sq = self.seqs.as_ptr().wrapping_add(self.hint_seq as usize);
+                prefetch(sq);
+                prefetch((sq as *const u8).wrapping_add(std::mem::size_of::<Seq>() - 1));
+            }
+            for &r in &self.hint_reqs {
+                if r != NIL {
+                    reqs.prefetch(r);
+                }
             }
             prefetch(self.chunks.as_ptr());
             prefetch(self.prefilling.as_ptr());

@@ -72,6 +72,15 @@ impl Requests {
         self.slots[i as usize]
     }
 
+    /// Start loading slab entry `i` into the cache (a hint: no effect on
+    /// results, any index accepted).
+    #[inline(always)]
+    pub fn prefetch(&self, i: u32) {
+        let p = self.slots.as_ptr().wrapping_add(i as usize) as *const u8;
+        super::server::prefetch(p);
+        super::server::prefetch(p.wrapping_add(std::mem::size_of::<ReqState>() - 1));
+    }
+
     /// Requests in flight.
     pub fn live(&self) -> usize {
         self.live

@@ -121,9 +121,10 @@ pub trait Server {
 
     /// A hint that this instance is about to be woken: start loading its
     /// state into the cache (`deep`: also what its next wake-up reads through
-    /// pointers). No effect on results; the default does nothing.
-    fn prefetch(&self, deep: bool) {
-        let _ = deep;
+    /// pointers, its requests in `reqs` included). No effect on results; the
+    /// default does nothing.
+    fn prefetch(&self, deep: bool, reqs: &Requests) {
+        let _ = (deep, reqs);
     }
 }
 

@@ -39,13 +39,18 @@ impl WakeHeap {
         self.heap.peek().map(|&Reverse(k)| k)
     }
 
-    /// Instances of the next few keys (the earliest first, then the
-    /// candidates for the one after it), for cache prefetching.
+    /// Instances of the earliest key and of the one after it (either may
+    /// be a cancelled entry), for cache prefetching.
     pub(super) fn next_instances(&self) -> impl Iterator<Item = u32> + '_ {
-        self.heap
-            .as_slice()
-            .iter()
-            .take(3)
+        let h = self.heap.as_slice();
+        // The key after the root's is the lesser of its two children.
+        let second = match (h.get(1), h.get(2)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        [h.first(), second]
+            .into_iter()
+            .flatten()
             .map(|&Reverse(k)| instance_of(k) as u32)
     }
 

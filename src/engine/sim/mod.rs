@@ -651,7 +651,7 @@ impl<S: Server> Sim<'_, S> {
     fn prefetch_next_wakes(&self) {
         for (k, w) in self.events.next_wakes().enumerate() {
             let (p, i) = self.where_is[w as usize];
-            self.pools[p as usize].instances[i as usize].prefetch(k == 0);
+            self.pools[p as usize].instances[i as usize].prefetch(k == 0, &self.reqs);
         }
     }
 
