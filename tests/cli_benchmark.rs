@@ -69,8 +69,10 @@ fn rows_have_inferencemax_fields_and_compare_with_measured() {
 
 #[test]
 fn disaggregated_csv_and_plot() {
-    let csv = std::env::temp_dir().join(format!("kvfleet-bench-{}.csv", std::process::id()));
-    let svg = std::env::temp_dir().join(format!("kvfleet-bench-{}.svg", std::process::id()));
+    let csv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-bench-{}.csv", std::process::id()));
+    let svg = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-bench-{}.svg", std::process::id()));
     let v = run_json(&[
         "benchmark",
         "--prefill",
@@ -200,7 +202,8 @@ fn calibrate_serving_prints_a_usable_overlay() {
             .collect::<Vec<_>>()
             .join("\n"),
     );
-    let out_path = std::env::temp_dir().join(format!("kvfleet-cal-{}.toml", std::process::id()));
+    let out_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-cal-{}.toml", std::process::id()));
     let out = kvfleet()
         .args([
             "calibrate",

@@ -174,7 +174,8 @@ fn reference_fleet_file_counts_over_context_rejections() {
 
 #[test]
 fn fleet_file_errors_name_the_problem() {
-    let dir = std::env::temp_dir().join(format!("kvfleet-fleet-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-fleet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let cases = [
         (

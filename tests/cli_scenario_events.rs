@@ -12,7 +12,8 @@ const CDF: &str = concat!(
 );
 
 fn scenario(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kvfleet-events-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-events-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let path = dir.join(name);
     std::fs::write(&path, body).expect("write scenario");

@@ -210,7 +210,8 @@ fn overload_runs_to_completion_when_asked() {
 
 #[test]
 fn scenario_run_to_completion_key_is_honoured() {
-    let dir = std::env::temp_dir().join(format!("kvfleet-rtc-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-rtc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("overload.toml");
     std::fs::write(
@@ -299,7 +300,8 @@ fn two_pool_fleet_uses_both_profiles() {
 
 #[test]
 fn bad_input_exits_2_with_one_clear_line() {
-    let dir = std::env::temp_dir().join(format!("kvfleet-cli-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let cdf = dir.join("bad_cdf.json");
     std::fs::write(&cdf, "[[100, 0.5], [50, 1.0]]").expect("write");
@@ -355,7 +357,8 @@ fn bad_input_exits_2_with_one_clear_line() {
 
 #[test]
 fn scenario_file_runs() {
-    let dir = std::env::temp_dir().join(format!("kvfleet-scn-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-scn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let scn = dir.join("s.toml");
     std::fs::write(

@@ -308,7 +308,8 @@ fn same_seed_same_bytes_and_bad_input_names_the_flag() {
 
 #[test]
 fn seed_commands_run_with_their_files() {
-    let dir = std::env::temp_dir().join(format!("kvfleet-cluster-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (csv, svg, plot) = (dir.join("c.csv"), dir.join("d.svg"), dir.join("p.svg"));
     let mut args: Vec<String> = SEED_128K.iter().map(|s| s.to_string()).collect();

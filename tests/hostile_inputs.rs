@@ -41,7 +41,8 @@ fn config(cases: u32) -> ProptestConfig {
 
 /// Folder for this process's fixtures.
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kvfleet-hostile-{}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }

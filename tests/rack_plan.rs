@@ -126,7 +126,8 @@ fn same_seed_same_bytes_and_outputs() {
     let a = json_of(kvfleet().args(["rack-plan", FILE, "--json"])).1;
     let b = json_of(kvfleet().args(["rack-plan", FILE, "--json"])).1;
     assert_eq!(a, b);
-    let dir = std::env::temp_dir().join(format!("kvfleet-rackplan-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-rackplan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (csv, svg) = (dir.join("plan.csv"), dir.join("plan.svg"));
     let out = kvfleet()

@@ -87,7 +87,7 @@ fn run_reference(line: &str) -> Value {
 fn tempdir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "kvfleet-refcmd-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use common::kvfleet;
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kvfleet-shards-{}-{name}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-shards-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temporary directory");
     d

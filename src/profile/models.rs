@@ -533,8 +533,8 @@ mod tests {
 
     #[test]
     fn sliding_window_layers_come_from_layer_types() {
-        let dir = std::env::temp_dir().join(format!("kvfleet-hf-sw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let types: Vec<&str> = (0..24)
             .map(|i| {
                 if i % 2 == 0 {
@@ -551,7 +551,7 @@ mod tests {
             "sliding_window": 128, "layer_types": types
         });
         std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
-        let m = load_hf_config("--gpu", &dir).expect("loads");
+        let m = load_hf_config("--gpu", dir).expect("loads");
         let c = lookup_model("gpt-oss-20b").unwrap();
         assert_eq!((m.sliding_window, m.sliding_layers), (128, 12));
         assert_eq!(m.kv_bytes_per_token(2.0), c.kv_bytes_per_token(2.0));
@@ -562,21 +562,21 @@ mod tests {
             "vocab_size": 151936, "sliding_window": 32768, "use_sliding_window": false
         });
         std::fs::write(dir.join("config.json"), qwen.to_string()).unwrap();
-        let q = load_hf_config("--gpu", &dir).expect("loads");
+        let q = load_hf_config("--gpu", dir).expect("loads");
         assert_eq!(q.full_attention_layers(), 36);
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn hf_config_loads_and_matches_catalog() {
-        let dir = std::env::temp_dir().join(format!("kvfleet-hf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let cfg = r#"{"architectures":["Qwen3MoeForCausalLM"],"hidden_size":2048,"num_hidden_layers":48,
             "num_attention_heads":32,"num_key_value_heads":4,"head_dim":128,"intermediate_size":6144,
             "moe_intermediate_size":768,"num_experts":128,"num_experts_per_tok":8,"vocab_size":151936,
             "tie_word_embeddings":false}"#;
         std::fs::write(dir.join("config.json"), cfg).unwrap();
-        let m = load_hf_config("--gpu", &dir).expect("loads");
+        let m = load_hf_config("--gpu", dir).expect("loads");
         let c = lookup_model("qwen3-30b-a3b").unwrap();
         assert_eq!(m.total_params(), c.total_params());
         assert_eq!(m.kv_bytes_per_token(2.0), c.kv_bytes_per_token(2.0));

@@ -708,8 +708,8 @@ mod tests {
         assert!(src.next_request().unwrap().is_some());
         assert!(src.next_request().unwrap().is_none());
 
-        let dir = std::env::temp_dir().join(format!("kvfleet-spec-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let cdf = dir.join("c.json");
         std::fs::write(&cdf, "[[10, 0.5], [20, 1.0]]").unwrap();
         let spec = WorkloadSpec {

@@ -31,7 +31,8 @@ pub fn run_json(args: &[&str]) -> Value {
 /// Write `contents` to a fresh file `name` in a per-process temporary
 /// directory and return its path (for inputs a test writes inline).
 pub fn temp_input(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("kvfleet-inline-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kvfleet-inline-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write the test input");
