@@ -105,7 +105,8 @@ pub struct DesBlock {
     pub rejected_fraction: f64,
     /// Fleet SLO attainment (mean over replications).
     pub attainment: Option<f64>,
-    /// Replications each sizing decision required the SLO in.
+    /// Replications behind the fleet's final check (the SLO held in each;
+    /// fewer than asked when those run predicted the last would meet it too).
     pub replications: u32,
     /// Simulations run to size this fleet.
     pub evaluations: u32,
