@@ -50,7 +50,10 @@ enum Phase {
     Decode,
 }
 
+/// A running sequence: one aligned 64-byte cache line, so reading one (the
+/// finishing sequence, a prefill chunk's, a list neighbour) is one miss.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 struct Seq {
     req: u32,
     isl: u32,
@@ -933,10 +936,7 @@ impl Server for IterationInstance {
                 prefetch(fin.wrapping_add(k));
             }
             if self.hint_seq != NIL {
-                // Both lines a 48-byte sequence may straddle.
-                let sq = self.seqs.as_ptr().wrapping_add(self.hint_seq as usize);
-                prefetch(sq);
-                prefetch((sq as *const u8).wrapping_add(std::mem::size_of::<Seq>() - 1));
+                prefetch(self.seqs.as_ptr().wrapping_add(self.hint_seq as usize));
             }
             for &r in &self.hint_reqs {
                 if r != NIL {

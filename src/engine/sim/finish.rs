@@ -3,7 +3,7 @@
 
 use super::{Server, Sim};
 use crate::engine::outcome::{PoolOutcome, SimOutcome, WindowOutcome};
-use crate::engine::requests::{NEVER, ReqState};
+use crate::engine::requests::{NEVER, ReqCold, ReqState};
 use crate::engine::server::InstanceStats;
 
 impl<S: Server> Sim<'_, S> {
@@ -15,9 +15,9 @@ impl<S: Server> Sim<'_, S> {
         // Requests still in flight: measured ones count as SLO misses, and a
         // missing first token is recorded as a lower bound (now − arrival).
         let now = self.now;
-        let live: Vec<ReqState> = self.reqs.iter_live().copied().collect();
-        for r in &live {
-            self.record(r);
+        let live: Vec<(ReqState, ReqCold)> = self.reqs.iter_live().map(|(r, c)| (*r, c)).collect();
+        for (r, c) in &live {
+            self.record(r, c);
             let ttft = if r.first_token_ns == NEVER {
                 now - r.arrival_ns
             } else {

@@ -88,8 +88,10 @@ impl<S: Server> Sim<'_, S> {
             .handoff
             .as_mut()
             .expect("prefill-only pools imply a hand-off");
-        let r = &mut self.reqs[slab];
-        r.handoff_ns = now;
+        let c = self.reqs.cold_mut(slab).expect("hand-offs keep cold parts");
+        c.handoff_ns = now;
+        let id = c.id;
+        let r = &self.reqs[slab];
         if r.measured {
             h.out.prefill_phase.record(now - r.arrival_ns);
         }
@@ -97,7 +99,7 @@ impl<S: Server> Sim<'_, S> {
         if h.links.is_empty() {
             // Ideal link: only the fixed latency (zero for `inf`).
             let t = now + h.latency_ns;
-            self.events.push(t, r.id, EventKind::Landed { req: slab });
+            self.events.push(t, id, EventKind::Landed { req: slab });
             return;
         }
         let l = if h.shared {
@@ -121,9 +123,9 @@ impl<S: Server> Sim<'_, S> {
         let mut finished = std::mem::take(&mut h.finished);
         let next = h.links[l].complete(now, &mut finished);
         for &slab in &finished {
-            let r = &self.reqs[slab];
+            let id = self.reqs.cold(slab).id;
             self.events
-                .push(now + h.latency_ns, r.id, EventKind::Landed { req: slab });
+                .push(now + h.latency_ns, id, EventKind::Landed { req: slab });
         }
         finished.clear();
         h.finished = finished;
@@ -137,12 +139,13 @@ impl<S: Server> Sim<'_, S> {
     pub(super) fn land(&mut self, slab: u32) {
         let now = self.now;
         let h = self.handoff.as_mut().expect("landings imply a hand-off");
+        let handoff_ns = self.reqs.cold(slab).handoff_ns;
         let r = &mut self.reqs[slab];
         let d = h.decode_of[r.pool as usize].expect("landing from a prefill pool");
         h.out.transfers += 1;
         h.out.bytes += r.isl as f64 * h.kv_bytes_per_token;
         if r.measured {
-            h.out.transfer.record(now - r.handoff_ns);
+            h.out.transfer.record(now - handoff_ns);
         }
         r.first_token_ns = now;
         r.kv_ready = true;

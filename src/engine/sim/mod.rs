@@ -17,7 +17,7 @@ use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
 use super::outcome::{RequestRecord, SimOutcome, Verdict};
-use super::requests::{NEVER, ReqState, Requests};
+use super::requests::{NEVER, ReqCold, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, Server};
 use super::slot::SlotInstance;
 use crate::error::InputError;
@@ -153,6 +153,9 @@ struct Sim<'c, S: Server> {
     entry: Vec<usize>,
     /// Disaggregated hand-offs (`None` when every pool serves both phases).
     handoff: Option<Handoff>,
+    /// Store the requests' cold parts (only hand-offs and per-request
+    /// records read them).
+    keep_cold: bool,
     // closed loop
     think: Option<Exp<f64>>,
     think_rng: SimRng,
@@ -466,6 +469,7 @@ fn run_with<S: Server>(
         waking: None,
         evicted: 0,
         entry: entry_pools(cfg),
+        keep_cold: cfg.record_requests || handoff.is_some(),
         handoff,
         think: None,
         think_rng: streams.stream(Purpose::ThinkTime),
@@ -715,15 +719,15 @@ impl<S: Server> Sim<'_, S> {
         }
     }
 
-    fn record(&mut self, r: &ReqState) {
+    fn record(&mut self, r: &ReqState, c: &ReqCold) {
         if self.cfg.record_requests {
             self.records.push(RequestRecord {
-                id: r.id,
+                id: c.id,
                 arrival_ns: r.arrival_ns,
                 first_token_ns: r.first_token_ns,
                 done_ns: r.done_ns,
                 pool: r.pool,
-                instance: r.instance,
+                instance: c.instance,
                 user: r.user,
             });
         }
@@ -795,7 +799,6 @@ impl<S: Server> Sim<'_, S> {
             return;
         }
         let slab = self.reqs.insert(ReqState {
-            id,
             arrival_ns: req.arrival_ns,
             isl: isl.max(1),
             osl: req.output_tokens.max(1),
@@ -804,14 +807,20 @@ impl<S: Server> Sim<'_, S> {
             dispatch_ns: req.arrival_ns + delay,
             first_token_ns: NEVER,
             done_ns: NEVER,
-            handoff_ns: NEVER,
             pool: pool as u16,
             home: pool as u16,
             kv_ready: false,
-            instance: 0,
             measured,
             user,
         });
+        if self.keep_cold {
+            let cold = ReqCold {
+                id,
+                handoff_ns: NEVER,
+                instance: 0,
+            };
+            self.reqs.set_cold(slab, cold);
+        }
         if delay > 0 {
             self.events
                 .push(self.now + delay, id, EventKind::Delayed { req: slab });
@@ -889,7 +898,9 @@ impl<S: Server> Sim<'_, S> {
                 self.notify_central(p, true);
             }
         } else {
-            self.reqs[slab].instance = i as u32;
+            if let Some(c) = self.reqs.cold_mut(slab) {
+                c.instance = i as u32;
+            }
             pool.dispatcher.loads.inc(i);
             if let Some(t) = self.call(p, i, |s, now, cx| s.on_enqueue(now, was_empty, cx)) {
                 self.pools[p].epochs[i] += 1;
@@ -902,13 +913,15 @@ impl<S: Server> Sim<'_, S> {
     /// Reject a new arrival that found its queue full.
     fn reject_queue_full(&mut self, slab: u32, p: usize) {
         let r = self.reqs.remove(slab);
+        // Only a per-request record reads `c.id`, and records keep cold parts.
+        let c = self.reqs.cold(slab);
         self.reject(
             "queue_full",
             r.measured,
             Some(r.home as usize),
             r.arrival_ns,
         );
-        self.rejected_request(r.id, r.arrival_ns, p as u16, r.user);
+        self.rejected_request(c.id, r.arrival_ns, p as u16, r.user);
     }
 
     /// Offer the central queue of pool `p` to its instances, in index order,
@@ -943,11 +956,13 @@ impl<S: Server> Sim<'_, S> {
             }
             let r = self.reqs.remove(slab);
             self.completed += 1;
-            let r = ReqState {
-                instance: i as u32,
-                ..r
-            };
-            self.record(&r);
+            if self.cfg.record_requests {
+                let c = ReqCold {
+                    instance: i as u32,
+                    ..self.reqs.cold(slab)
+                };
+                self.record(&r, &c);
+            }
             let home = r.home as usize;
             if self.in_window(r.done_ns) {
                 let c = &mut self.collectors[home];
