@@ -542,26 +542,93 @@ impl DisaggStudy {
         if nd_lb > 1 {
             cands.push(self.candidate(sh, np_lb, nd_lb - 1, None));
         }
+        // The aggregated fleets do not depend on the pairs: sized beside them.
+        let (pairs, aggregated) = rayon::join(
+            || self.search_pairs(sh, np_lb, nd_lb, cands, pb.as_deref()),
+            || -> anyhow::Result<Vec<(AggregatedFleet, u32)>> {
+                self.aggregated
+                    .par_iter()
+                    .map(|p| self.size_aggregated(p))
+                    .collect()
+            },
+        );
+        let (mut cands, pair_evaluations) = pairs?;
+        let aggregated = aggregated?;
+        evaluations += pair_evaluations;
+        cands.sort_by_key(|c| (c.n_prefill, c.n_decode));
+        mark_pareto(&mut cands);
+        let best = cands
+            .iter()
+            .filter(|c| c.slo_met)
+            .min_by(|a, b| {
+                a.cost
+                    .per_hr_usd
+                    .total_cmp(&b.cost.per_hr_usd)
+                    .then(ttft(a).total_cmp(&ttft(b)))
+            })
+            .cloned();
+        evaluations += aggregated.iter().map(|(_, e)| e).sum::<u32>();
+        if let Some(pb) = pb {
+            pb.finish();
+        }
+        Ok(DisaggReport {
+            gpu_prefill: self.prefill.name.clone(),
+            gpu_decode: self.decode.name.clone(),
+            link: self.link.name.clone(),
+            lam: self.workload.mean_rate(),
+            slo_ttft_ms: self.slo_ttft_ms,
+            slo_tpot_ms: self.slo_tpot_ms,
+            mean_isl_tok: self.workload.mean_isl().unwrap_or(0.0),
+            mean_osl_tok: self.workload.mean_osl().unwrap_or(0.0),
+            candidates: cands,
+            best,
+            aggregated: aggregated.into_iter().map(|(a, _)| a).collect(),
+            replications: self.replications.max(1),
+            evaluations,
+        })
+    }
+
+    /// Steps 2 and 3 of the study: the decode side (the smallest nD meeting
+    /// TPOT with a generous prefill pool), then the prefill side at that nD.
+    /// Returns every pair evaluated (with `cands`, the screened-out ones)
+    /// and the number of DES evaluations.
+    fn search_pairs(
+        &self,
+        sh: Option<&Shape>,
+        np_lb: u32,
+        nd_lb: u32,
+        mut cands: Vec<DisaggCandidate>,
+        pb: Option<&dyn crate::progress::Task>,
+    ) -> anyhow::Result<(Vec<DisaggCandidate>, u32)> {
         // 2. Decode side: the smallest nD meeting TPOT with a generous prefill pool.
         let np_gen = (np_lb * 2).max(np_lb + 2).min(self.max_prefill);
-        let mut eval =
+        let known = |cands: &[DisaggCandidate], np: u32, nd: u32| -> Option<DesResult> {
+            cands
+                .iter()
+                .find(|c| c.n_prefill == np && c.n_decode == nd && c.des.is_some())
+                .and_then(|c| c.des)
+        };
+        let record = |cands: &mut Vec<DisaggCandidate>, np: u32, nd: u32, d: DesResult| {
+            cands.retain(|c| !(c.n_prefill == np && c.n_decode == nd));
+            cands.push(self.candidate(sh, np, nd, Some(d)));
+        };
+        let simulate = |np: u32, nd: u32| -> anyhow::Result<DesResult> {
+            if let Some(pb) = &pb {
+                pb.set_message(&format!("disagg: simulating nP = {np}, nD = {nd}"));
+            }
+            let d = self.simulate_pair(np, nd)?;
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            Ok(d)
+        };
+        let eval =
             |np: u32, nd: u32, cands: &mut Vec<DisaggCandidate>| -> anyhow::Result<DesResult> {
-                if let Some(c) = cands
-                    .iter()
-                    .find(|c| c.n_prefill == np && c.n_decode == nd && c.des.is_some())
-                {
-                    return Ok(c.des.expect("checked"));
+                if let Some(d) = known(cands, np, nd) {
+                    return Ok(d);
                 }
-                evaluations += 1;
-                if let Some(pb) = &pb {
-                    pb.set_message(&format!("disagg: simulating nP = {np}, nD = {nd}"));
-                }
-                let d = self.simulate_pair(np, nd)?;
-                if let Some(pb) = &pb {
-                    pb.inc(1);
-                }
-                cands.retain(|c| !(c.n_prefill == np && c.n_decode == nd));
-                cands.push(self.candidate(sh, np, nd, Some(d)));
+                let d = simulate(np, nd)?;
+                record(cands, np, nd, d);
                 Ok(d)
             };
         let mut hi = nd_lb;
@@ -587,64 +654,48 @@ impl DisaggStudy {
                     lo = mid;
                 }
             }
-            // 3. Prefill side at that nD.
+            // 3. Prefill side at that nD, from the smallest nP up to two past
+            //    the first that meets both targets. Until one has, the next
+            //    two nP are evaluated whatever the first of them gives, so
+            //    they are simulated side by side.
             let nd_star = hi;
             let mut first_ok: Option<u32> = None;
-            for np in np_lb..=self.max_prefill {
-                if first_ok.is_some_and(|f| np > f + 2) {
-                    break;
+            let mut np = np_lb;
+            while np <= self.max_prefill && first_ok.is_none_or(|f| np <= f + 2) {
+                let last = if first_ok.is_none() { np + 1 } else { np };
+                let batch: Vec<u32> = (np..=last.min(self.max_prefill)).collect();
+                let fresh: Vec<u32> = batch
+                    .iter()
+                    .copied()
+                    .filter(|&n| known(&cands, n, nd_star).is_none())
+                    .collect();
+                let ran: Vec<(u32, DesResult)> = fresh
+                    .par_iter()
+                    .map(|&n| Ok((n, simulate(n, nd_star)?)))
+                    .collect::<anyhow::Result<_>>()?;
+                for (n, d) in ran {
+                    record(&mut cands, n, nd_star, d);
                 }
-                let mut nd = nd_star;
-                let mut d = eval(np, nd, &mut cands)?;
-                if self.ttft_ok(&d) && !self.tpot_ok(&d) && nd < self.max_decode {
-                    nd += 1;
-                    d = eval(np, nd, &mut cands)?;
+                for &n in &batch {
+                    if first_ok.is_some_and(|f| n > f + 2) {
+                        break;
+                    }
+                    let mut nd = nd_star;
+                    let mut d = eval(n, nd, &mut cands)?;
+                    if self.ttft_ok(&d) && !self.tpot_ok(&d) && nd < self.max_decode {
+                        nd += 1;
+                        d = eval(n, nd, &mut cands)?;
+                    }
+                    if first_ok.is_none() && self.ttft_ok(&d) && self.tpot_ok(&d) {
+                        first_ok = Some(n);
+                    }
                 }
-                if first_ok.is_none() && self.ttft_ok(&d) && self.tpot_ok(&d) {
-                    first_ok = Some(np);
-                }
+                np += batch.len() as u32;
             }
         }
-        cands.sort_by_key(|c| (c.n_prefill, c.n_decode));
-        mark_pareto(&mut cands);
-        let best = cands
-            .iter()
-            .filter(|c| c.slo_met)
-            .min_by(|a, b| {
-                a.cost
-                    .per_hr_usd
-                    .total_cmp(&b.cost.per_hr_usd)
-                    .then(ttft(a).total_cmp(&ttft(b)))
-            })
-            .cloned();
-        // 4. Aggregated fleets.
-        if let Some(pb) = &pb {
-            pb.set_message("disagg: sizing aggregated fleets");
-        }
-        let aggregated: Vec<(AggregatedFleet, u32)> = self
-            .aggregated
-            .par_iter()
-            .map(|p| self.size_aggregated(p))
-            .collect::<anyhow::Result<_>>()?;
-        evaluations += aggregated.iter().map(|(_, e)| e).sum::<u32>();
-        if let Some(pb) = pb {
-            pb.finish();
-        }
-        Ok(DisaggReport {
-            gpu_prefill: self.prefill.name.clone(),
-            gpu_decode: self.decode.name.clone(),
-            link: self.link.name.clone(),
-            lam: self.workload.mean_rate(),
-            slo_ttft_ms: self.slo_ttft_ms,
-            slo_tpot_ms: self.slo_tpot_ms,
-            mean_isl_tok: self.workload.mean_isl().unwrap_or(0.0),
-            mean_osl_tok: self.workload.mean_osl().unwrap_or(0.0),
-            candidates: cands,
-            best,
-            aggregated: aggregated.into_iter().map(|(a, _)| a).collect(),
-            replications: self.replications.max(1),
-            evaluations,
-        })
+        // Every pair simulated once: the candidates with DES results.
+        let evaluations = cands.iter().filter(|c| c.des.is_some()).count() as u32;
+        Ok((cands, evaluations))
     }
 
     /// The smallest aggregated fleet of `profile` meeting both SLOs (doubling, then bisection).
