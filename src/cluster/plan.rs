@@ -259,6 +259,13 @@ pub fn window(m: &ModelSpec) -> f64 {
 /// Active weight bytes of one decode token: non-expert weights plus
 /// `experts_per_tok` experts per MoE layer (the input embedding is a lookup).
 pub fn active_weight_bytes(inst: &Instance) -> f64 {
+    let (other, active_routed) = active_params_split(inst);
+    other * inst.dense_dtype().bytes() + active_routed * inst.expert_dtype().bytes()
+}
+
+/// A decode token's active parameters split into non-expert ones and the
+/// `experts_per_tok` routed experts per MoE layer it reads.
+fn active_params_split(inst: &Instance) -> (f64, f64) {
     let m = &inst.model;
     let routed = m.routed_expert_params() as f64;
     let active_routed = if m.is_moe() {
@@ -266,8 +273,7 @@ pub fn active_weight_bytes(inst: &Instance) -> f64 {
     } else {
         0.0
     };
-    let other = m.active_params() as f64 - active_routed;
-    other * inst.dense_dtype().bytes() + active_routed * inst.expert_dtype().bytes()
+    (m.active_params() as f64 - active_routed, active_routed)
 }
 
 /// The ideal HBM ceiling of a plan's decode rate, tok/s per instance:
@@ -275,14 +281,7 @@ pub fn active_weight_bytes(inst: &Instance) -> f64 {
 /// per GPU (each GPU's share of the active weights and of its rank's KV).
 pub fn ideal_hbm_ceiling_tok_s(inp: &PlanInputs, plan: &Plan) -> f64 {
     let inst = instance(inp, plan);
-    let m = &inst.model;
-    let routed = m.routed_expert_params() as f64;
-    let active_routed = if m.is_moe() {
-        routed / m.experts as f64 * m.experts_per_tok as f64
-    } else {
-        0.0
-    };
-    let other = m.active_params() as f64 - active_routed;
+    let (other, active_routed) = active_params_split(&inst);
     let shards = if plan.ep > 1 { plan.ep } else { plan.tp } as f64;
     let w_gpu = other * inst.dense_dtype().bytes() / plan.tp as f64
         + active_routed * inst.expert_dtype().bytes() / shards;
