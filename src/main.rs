@@ -2,12 +2,6 @@
 
 use std::process::ExitCode;
 
-/// The simulator allocates and frees per-run state (histograms, request
-/// tables) thousands of times in a planner search; mimalloc reuses that
-/// memory where the system allocator hands it back to the kernel.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     match kvfleet::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
