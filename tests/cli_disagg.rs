@@ -114,11 +114,9 @@ fn contract_best_is_the_cheapest_pair_meeting_both_slos() {
     assert_eq!(bytes, one);
 }
 
-#[test]
-fn screened_pairs_miss_in_the_des_too() {
-    // The screen only removes pairs violating a necessary condition; check
-    // that the DES agrees for every pair it screened out.
-    let study = DisaggStudy {
+/// The study of `screened_pairs_miss_in_the_des_too`, with `replications`.
+fn small_study(replications: u32) -> DisaggStudy {
+    DisaggStudy {
         workload: WorkloadSpec {
             cdf: Some(CDF.into()),
             lam: Some(150.0),
@@ -136,10 +134,48 @@ fn screened_pairs_miss_in_the_des_too() {
         kv_bytes_per_token: 327_680.0,
         aggregated: vec![],
         seed: 9,
-        replications: 3,
+        replications,
         progress: false,
         streams: Default::default(),
+    }
+}
+
+#[test]
+fn a_skipped_last_replication_was_predicted_to_meet_and_does() {
+    // With a loose TTFT target a generous pair meets both by a wide margin:
+    // its third replication is skipped, and the report says two ran. Run
+    // with four replications (so the third is not the skippable last, and
+    // runs), it still meets both: the prediction held.
+    let loose = |replications| DisaggStudy {
+        slo_ttft_ms: 1000.0,
+        ..small_study(replications)
     };
+    let d = loose(3).simulate_pair(6, 40).expect("simulates");
+    assert_eq!(d.replications, 2, "{d:?}");
+    let all = loose(4).simulate_pair(6, 40).expect("simulates");
+    assert!(all.replications >= 3, "{all:?}");
+    assert!(
+        all.stable && all.p99_ttft_ms.is_some_and(|t| t <= 1000.0),
+        "{all:?}"
+    );
+    assert!(all.p99_tpot_ms.is_none_or(|t| t <= 30.0), "{all:?}");
+    // Not clear of a tight target: every replication runs.
+    let tight = DisaggStudy {
+        slo_ttft_ms: d.p99_ttft_ms.expect("finite") * 1.02,
+        ..small_study(3)
+    };
+    let t = tight.simulate_pair(6, 40).expect("simulates");
+    assert!(
+        t.replications == 3 || !t.stable || t.p99_ttft_ms > Some(tight.slo_ttft_ms),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn screened_pairs_miss_in_the_des_too() {
+    // The screen only removes pairs violating a necessary condition; check
+    // that the DES agrees for every pair it screened out.
+    let study = small_study(3);
     let report = study.run().expect("study");
     let screened: Vec<_> = report
         .candidates

@@ -90,8 +90,9 @@ pub struct DesResult {
     pub mean_transfer_ms: Option<f64>,
     /// Every replication ended stable.
     pub stable: bool,
-    /// Replications run: all of them for a fleet meeting both targets; the
-    /// search stops at the first replication that misses one.
+    /// Replications run: the search stops at the first replication that
+    /// misses a target; a fleet meeting both ran all of them, or all but
+    /// the last when those predicted it would meet them too.
     pub replications: u32,
 }
 
@@ -402,6 +403,8 @@ impl DisaggStudy {
                 )
             )
         );
+        // The last replication is not run when those before it all meet
+        // both targets by a margin that predicts it meets them too.
         let mut reps: Vec<SimReport> = Vec::with_capacity(job.replications as usize);
         for r in 0..job.replications {
             reps.push(crate::simulate::run_one_replication(&job, r)?);
@@ -409,8 +412,32 @@ impl DisaggStudy {
             if !(self.ttft_ok(&d) && self.tpot_ok(&d)) {
                 return Ok(d);
             }
+            if r + 2 == job.replications && self.clear_of_targets(&reps) {
+                break;
+            }
         }
         Ok(Self::summarise(&reps))
+    }
+
+    /// Whether replications that all met both targets predict that one
+    /// more meets them too: every one stable, and the upper 97.5% Student-t
+    /// prediction bounds of the next replication's fleet P99 TTFT (over all
+    /// arrivals) and P99 TPOT within their SLOs (the TTFT test of
+    /// [`crate::planner::sizing::clear_of_slo`], with TPOT beside it).
+    fn clear_of_targets(&self, reps: &[SimReport]) -> bool {
+        let within = |v: Option<Vec<f64>>, slo: f64| {
+            v.filter(|v| v.iter().all(|x| x.is_finite()))
+                .and_then(|v| crate::metrics::stats::upper_prediction_975(&v))
+                .is_some_and(|b| b <= slo)
+        };
+        let ttft: Option<Vec<f64>> = reps
+            .iter()
+            .map(|r| r.fleet.slo.p99_ttft_over_arrivals_ms())
+            .collect();
+        let tpot: Option<Vec<f64>> = reps.iter().map(|r| r.fleet.tpot_ms.p99).collect();
+        reps.iter().all(|r| r.verdict == "stable")
+            && within(ttft, self.slo_ttft_ms)
+            && within(tpot, self.slo_tpot_ms)
     }
 
     /// The worst case over replications' reports (see [`DesResult`]).
@@ -654,16 +681,16 @@ impl DisaggStudy {
                     lo = mid;
                 }
             }
-            // 3. Prefill side at that nD, from the smallest nP up to two past
-            //    the first that meets both targets. Until one has, the next
-            //    two nP are evaluated whatever the first of them gives, so
-            //    they are simulated side by side.
+            // 3. Prefill side at that nD, from the smallest nP up to the
+            //    first that meets both targets (the cheapest at this nD; a
+            //    larger nP costs more and only lowers TTFT). The next two nP
+            //    are simulated side by side: the second is wasted only when
+            //    the first meets both.
             let nd_star = hi;
             let mut first_ok: Option<u32> = None;
             let mut np = np_lb;
-            while np <= self.max_prefill && first_ok.is_none_or(|f| np <= f + 2) {
-                let last = if first_ok.is_none() { np + 1 } else { np };
-                let batch: Vec<u32> = (np..=last.min(self.max_prefill)).collect();
+            while np <= self.max_prefill && first_ok.is_none() {
+                let batch: Vec<u32> = (np..=(np + 1).min(self.max_prefill)).collect();
                 let fresh: Vec<u32> = batch
                     .iter()
                     .copied()
@@ -677,7 +704,7 @@ impl DisaggStudy {
                     record(&mut cands, n, nd_star, d);
                 }
                 for &n in &batch {
-                    if first_ok.is_some_and(|f| n > f + 2) {
+                    if first_ok.is_some() {
                         break;
                     }
                     let mut nd = nd_star;
