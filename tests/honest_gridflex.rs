@@ -110,3 +110,59 @@ fn a_scenario_window_after_the_run_ends_has_no_arrivals_and_no_energy() {
     );
     assert!(v["windows"][0]["energy_j"].as_f64().expect("energy") > 0.0);
 }
+
+#[test]
+fn depths_deeper_than_a_breach_are_not_simulated_unless_asked_and_the_answer_is_the_same() {
+    // Depths up to 60% on a short event: the fleet breaches at some depth
+    // (50% here); by default the depths past the first breach are left
+    // unsimulated (and say so), with --all-depths every one is simulated.
+    // Every simulated level, and the deepest safe depth, agree.
+    let args = [
+        "--flex-pcts",
+        "0,30,40,50,60",
+        "--verify-des",
+        "15000",
+        "--json",
+    ];
+    let run = |extra: &[&str]| -> Value {
+        let out = kvfleet()
+            .args("grid-flex --lam 200 --n-gpus 40 --gpu h100 --slo 500 --quiet".split(' '))
+            .args(["--cdf", CDF])
+            .args(args)
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let (quick, all) = (run(&[]), run(&["--all-depths"]));
+    let (q, a) = (
+        quick["levels"].as_array().expect("levels"),
+        all["levels"].as_array().expect("levels"),
+    );
+    let first_breach = a
+        .iter()
+        .position(|l| l["des"]["verdict"] == "breach")
+        .expect("a depth breaches at 50–60%");
+    assert!(first_breach + 1 < a.len(), "a deeper depth to skip");
+    for (i, (lq, la)) in q.iter().zip(a).enumerate() {
+        if i <= first_breach {
+            assert_eq!(lq, la, "level {i} simulated alike");
+        } else {
+            let d = &lq["des"];
+            assert_eq!(d["verdict"], "not-simulated", "{d}");
+            assert!(d["not_simulated"].is_string(), "{d}");
+            assert!(
+                d["event_p99_ttft_ms"].is_null() && d["energy_saved_kwh"].is_null(),
+                "{d}"
+            );
+            assert_eq!(d["slo_met"], false);
+            assert_ne!(la["des"]["verdict"], "not-simulated");
+        }
+    }
+    assert_eq!(quick["max_safe_flex_pct"], all["max_safe_flex_pct"]);
+}

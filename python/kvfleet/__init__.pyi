@@ -257,6 +257,7 @@ def grid_flex(
     event_duration_s: Optional[Union[str, _Num, _Path]] = ...,
     after_s: Optional[Union[str, _Num, _Path]] = ...,
     replications: Optional[Union[str, _Num, _Path]] = ...,
+    all_depths: Optional[bool] = ...,
     seed: Optional[Union[str, _Num, _Path]] = ...,
     csv: Optional[Union[str, _Num, _Path]] = ...,
     plot: Optional[Union[str, _Num, _Path]] = ...,

@@ -54,6 +54,11 @@ pub struct GridFlexArgs {
     /// Replications per level (event P99 is their mean).
     #[arg(long, default_value_t = 1)]
     pub replications: u32,
+    /// Simulate every depth. By default a depth deeper than one that
+    /// breaches the SLO in the DES (in the same replication) is not
+    /// simulated: the answer, the deepest safe depth, is decided by then.
+    #[arg(long)]
+    pub all_depths: bool,
     /// Root seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -142,6 +147,7 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
         event_duration_s: t.duration_s,
         after_s: t.after_s,
         replications: a.replications,
+        all_depths: a.all_depths,
     })
 }
 

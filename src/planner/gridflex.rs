@@ -35,6 +35,9 @@ pub struct GridFlex {
     pub after_s: f64,
     /// Replications per level (event P99 is their mean).
     pub replications: u32,
+    /// Simulate every depth; otherwise, within a replication, depths
+    /// deeper than the shallowest one that breaches the SLO are not run.
+    pub all_depths: bool,
 }
 
 /// Analytic (sustained) answer at one depth.
@@ -62,18 +65,44 @@ pub struct FlexDes {
     pub event_arrivals: u64,
     /// Requests arriving in the after-event window (mean over replications).
     pub after_arrivals: u64,
-    /// `ok`, `breach` (also: the run was unstable), or `no-arrivals` (a
-    /// stable run in which no window had arrivals: nothing to judge).
+    /// `ok`, `breach` (also: the run was unstable), `no-arrivals` (a
+    /// stable run in which no window had arrivals: nothing to judge), or
+    /// `not-simulated` (see `not_simulated`).
     pub verdict: String,
+    /// Why the depth was not simulated: a shallower depth already breached
+    /// the SLO in the DES (`--all-depths` simulates every depth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_simulated: Option<String>,
     /// Time after the event until the waiting queue is back to its pre-event level, s (null: not within the run).
     pub recovery_s: Option<f64>,
-    /// Energy saved during the event against the zero-depth run, kWh.
-    pub energy_saved_kwh: f64,
-    /// Mean fleet power during the event, kW.
-    pub event_avg_kw: f64,
+    /// Energy saved during the event against the zero-depth run, kWh
+    /// (null: not simulated).
+    pub energy_saved_kwh: Option<f64>,
+    /// Mean fleet power during the event, kW (null: not simulated).
+    pub event_avg_kw: Option<f64>,
     /// The run stable and the P99 of every window with arrivals within the
     /// SLO (a window without arrivals is excluded; none with arrivals: false).
     pub slo_met: bool,
+}
+
+impl FlexDes {
+    /// A depth left unsimulated because a shallower one breached the SLO.
+    fn not_simulated() -> Self {
+        FlexDes {
+            event_p99_ttft_ms: None,
+            after_p99_ttft_ms: None,
+            event_arrivals: 0,
+            after_arrivals: 0,
+            verdict: "not-simulated".into(),
+            not_simulated: Some(
+                "a shallower depth breached the SLO in the DES, so the deepest safe depth was decided; --all-depths simulates every depth".into(),
+            ),
+            recovery_s: None,
+            energy_saved_kwh: None,
+            event_avg_kw: None,
+            slo_met: false,
+        }
+    }
 }
 
 /// One depth.
@@ -177,21 +206,43 @@ impl ShardItem for RunMeasures {
     }
 }
 
-/// The measures of one replication: the baseline's, then each depth's.
+/// The measures of one replication: the baseline's, then each depth's
+/// (`None`: not simulated, being deeper than a depth that breached).
 #[derive(Debug, Clone, PartialEq)]
-struct RepMeasures(Vec<RunMeasures>);
+struct RepMeasures(RunMeasures, Vec<Option<RunMeasures>>);
 
 impl ShardItem for RepMeasures {
     fn to_shard(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.0.iter().map(ShardItem::to_shard).collect())
+        serde_json::Value::Array(
+            std::iter::once(self.0.to_shard())
+                .chain(self.1.iter().map(|m| match m {
+                    Some(m) => m.to_shard(),
+                    None => serde_json::Value::Null,
+                }))
+                .collect(),
+        )
     }
     fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
-        v.as_array()
-            .ok_or("expected a list of runs")?
+        let runs = v.as_array().ok_or("expected a list of runs")?;
+        let base = RunMeasures::from_shard(runs.first().ok_or("expected the baseline's run")?)?;
+        let levels = runs[1..]
             .iter()
-            .map(RunMeasures::from_shard)
-            .collect::<Result<_, _>>()
-            .map(RepMeasures)
+            .map(|m| {
+                (!m.is_null())
+                    .then(|| RunMeasures::from_shard(m))
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RepMeasures(base, levels))
+    }
+}
+
+impl RunMeasures {
+    /// The run was unstable, or a window with arrivals had its P99 TTFT
+    /// above `slo_ms` (the per-run form of a level's breach).
+    fn breaches(&self, slo_ms: f64) -> bool {
+        !self.stable
+            || (0..2).any(|w| self.arrived[w] > 0 && self.p99_ttft_ms[w].is_none_or(|p| p > slo_ms))
     }
 }
 
@@ -361,21 +412,29 @@ impl GridFlex {
             })
             .collect();
         // DES, one sweep item per replication: the baseline (no event), then
-        // every depth. A depth whose cap is at least the most requests any
-        // instance held (running or waiting) during the baseline's event
-        // cannot bind — every admission the baseline made fits under it —
-        // so its run is the baseline's, step for step, and is not repeated.
-        // Depths the cross-check finds unsustainable almost surely bind:
-        // they run beside the baseline rather than after it (a run that
-        // proves unneeded is dropped for the baseline's, so results are
-        // the same either way).
+        // the depths, shallowest first. A depth whose cap is at least the
+        // most requests any instance held (running or waiting) during the
+        // baseline's event cannot bind — every admission the baseline made
+        // fits under it — so its run is the baseline's, step for step, and
+        // is not repeated. The shallowest depth the cross-check finds
+        // unsustainable almost surely binds: it runs beside the baseline
+        // (with `all_depths`, every such depth does). Binding depths then
+        // run two at a time, and once one breaches the SLO the deeper ones
+        // are not simulated in that replication (unless `all_depths`).
         let pb = crate::progress::bar(progress, true, reps as u64, "grid-flex replications");
         let t_end = self.event_start_s + self.event_duration_s;
         let rep_ids: Vec<u32> = (0..reps).collect();
-        let early: Vec<bool> = analytic.iter().map(|x| !x.stable).collect();
+        let mut order: Vec<usize> = (0..caps.len()).collect();
+        order.sort_by(|&a, &b| self.depths[a].total_cmp(&self.depths[b]));
+        let unsustainable: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| !analytic[i].stable)
+            .take(if self.all_depths { caps.len() } else { 1 })
+            .collect();
         let per_rep: anyhow::Result<Vec<RepMeasures>> = sweep.map(&rep_ids, |_, &r| {
-            let level = |cap: u32| -> anyhow::Result<RunMeasures> {
-                let o = self.run_level(Some(cap), r, false)?;
+            let level = |i: usize| -> anyhow::Result<RunMeasures> {
+                let o = self.run_level(Some(caps[i]), r, false)?;
                 Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
             };
             let (base, speculative) = rayon::join(
@@ -387,50 +446,88 @@ impl GridFlex {
                         RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end),
                     ))
                 },
-                || -> anyhow::Result<Vec<Option<RunMeasures>>> {
-                    caps.par_iter()
-                        .zip(&early)
-                        .map(|(&cap, &e)| e.then(|| level(cap)).transpose())
+                || -> anyhow::Result<Vec<(usize, RunMeasures)>> {
+                    unsustainable
+                        .par_iter()
+                        .map(|&i| Ok((i, level(i)?)))
                         .collect()
                 },
             );
             let ((peak, base_m), speculative) = (base?, speculative?);
-            let levels: anyhow::Result<Vec<RunMeasures>> = caps
-                .par_iter()
-                .zip(speculative)
-                .map(|(&cap, ran)| {
-                    if peak.is_some_and(|p| cap as u64 >= p) {
-                        return Ok(base_m.clone());
+            let binds = |i: usize| peak.is_none_or(|p| (caps[i] as u64) < p);
+            let mut runs: Vec<Option<RunMeasures>> = vec![None; caps.len()];
+            for (i, m) in speculative {
+                if binds(i) {
+                    runs[i] = Some(m);
+                }
+            }
+            let mut k = 0;
+            while k < order.len() {
+                let i = order[k];
+                if !binds(i) {
+                    runs[i] = Some(base_m.clone());
+                }
+                match &runs[i] {
+                    Some(m) => {
+                        k += 1;
+                        if !self.all_depths && m.breaches(slo) {
+                            break;
+                        }
                     }
-                    match ran {
-                        Some(m) => Ok(m),
-                        None => level(cap),
+                    None => {
+                        let batch: Vec<usize> = order[k..]
+                            .iter()
+                            .copied()
+                            .filter(|&j| binds(j) && runs[j].is_none())
+                            .take(2)
+                            .collect();
+                        let ran: Vec<(usize, RunMeasures)> = batch
+                            .par_iter()
+                            .map(|&j| Ok((j, level(j)?)))
+                            .collect::<anyhow::Result<_>>()?;
+                        for (j, m) in ran {
+                            runs[j] = Some(m);
+                        }
                     }
-                })
-                .collect();
+                }
+            }
             if let Some(pb) = &pb {
                 pb.inc(1);
             }
-            Ok(RepMeasures(
-                std::iter::once(base_m).chain(levels?).collect(),
-            ))
+            Ok(RepMeasures(base_m, runs))
         });
         if let Some(pb) = &pb {
             pb.finish();
         }
         let per_rep = per_rep?;
-        // Reorder as the levels' code reads them: the baseline's replications,
-        // then each depth's.
-        let outs: Vec<RunMeasures> = (0..=caps.len())
-            .flat_map(|l| per_rep.iter().map(move |m| m.0[l].clone()))
-            .collect();
-        let base_energy: Vec<f64> = (0..reps as usize).map(|r| outs[r].energy_j).collect();
+        let base_energy: Vec<f64> = per_rep.iter().map(|m| m.0.energy_j).collect();
         let gpus_per_inst = p.profile.gpus_per_instance as f64;
         let mut levels = Vec::new();
         for (i, (&f, &cap)) in self.depths.iter().zip(&caps).enumerate() {
             let x = analytic[i];
             let analytic_p99 = (x.stable && x.p99_ttft_ms.is_finite()).then_some(x.p99_ttft_ms);
-            let runs = &outs[(i + 1) * reps as usize..(i + 2) * reps as usize];
+            // The power curve is per instance.
+            let pw = p.profile.power.power_w(cap, p.profile.max_slots) / gpus_per_inst.max(1.0);
+            let mut level = FlexLevel {
+                flex_pct: 100.0 * f,
+                n_max: cap,
+                power_per_gpu_w: pw,
+                fleet_kw: pw * p.gpus() as f64 / 1e3,
+                analytic: FlexAnalytic {
+                    p99_ttft_ms: analytic_p99,
+                    stable: x.stable,
+                    disagrees: false,
+                },
+                des: FlexDes::not_simulated(),
+            };
+            let Some(runs) = per_rep
+                .iter()
+                .map(|m| m.1[i].as_ref())
+                .collect::<Option<Vec<&RunMeasures>>>()
+            else {
+                levels.push(level);
+                continue;
+            };
             let mean = |v: Vec<Option<f64>>| -> Option<f64> {
                 let v: Option<Vec<f64>> = v.into_iter().collect();
                 v.filter(|v| !v.is_empty())
@@ -477,35 +574,25 @@ impl GridFlex {
             } else {
                 "breach"
             };
-            // The power curve is per instance.
-            let pw = p.profile.power.power_w(cap, p.profile.max_slots) / gpus_per_inst.max(1.0);
-            levels.push(FlexLevel {
-                flex_pct: 100.0 * f,
-                n_max: cap,
-                power_per_gpu_w: pw,
-                fleet_kw: pw * p.gpus() as f64 / 1e3,
-                analytic: FlexAnalytic {
-                    p99_ttft_ms: analytic_p99,
-                    stable: x.stable,
-                    // Only a sustained (stable) answer is comparable with the
-                    // event's P99; an event can outlast a shortfall.
-                    disagrees: x.stable
-                        && ev_n > 0
-                        && ev.is_some()
-                        && super::screen::p99_disagrees(analytic_p99, ev),
-                },
-                des: FlexDes {
-                    event_p99_ttft_ms: ev,
-                    after_p99_ttft_ms: after,
-                    event_arrivals: ev_n,
-                    after_arrivals: after_n,
-                    verdict: verdict.into(),
-                    recovery_s: rec,
-                    energy_saved_kwh: saved_j / 3.6e6,
-                    event_avg_kw: event_kw,
-                    slo_met,
-                },
-            });
+            // Only a sustained (stable) answer is comparable with the
+            // event's P99; an event can outlast a shortfall.
+            level.analytic.disagrees = x.stable
+                && ev_n > 0
+                && ev.is_some()
+                && super::screen::p99_disagrees(analytic_p99, ev);
+            level.des = FlexDes {
+                event_p99_ttft_ms: ev,
+                after_p99_ttft_ms: after,
+                event_arrivals: ev_n,
+                after_arrivals: after_n,
+                verdict: verdict.into(),
+                not_simulated: None,
+                recovery_s: rec,
+                energy_saved_kwh: Some(saved_j / 3.6e6),
+                event_avg_kw: Some(event_kw),
+                slo_met,
+            };
+            levels.push(level);
         }
         // Deepest depth such that it and every shallower depth are safe.
         let deepest = |ok: &dyn Fn(&FlexLevel) -> bool| {

@@ -35,7 +35,7 @@ pub(super) fn plot(r: &GridFlexReport, path: &Path) -> anyhow::Result<()> {
     let max_kw = r
         .levels
         .iter()
-        .map(|l| l.fleet_kw.max(l.des.event_avg_kw))
+        .map(|l| l.fleet_kw.max(l.des.event_avg_kw.unwrap_or(0.0)))
         .fold(1.0, f64::max)
         * 1.15;
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
@@ -126,7 +126,7 @@ pub(super) fn plot(r: &GridFlexReport, path: &Path) -> anyhow::Result<()> {
             GREEN,
             r.levels
                 .iter()
-                .map(|l| (l.flex_pct, l.des.event_avg_kw))
+                .filter_map(|l| l.des.event_avg_kw.map(|kw| (l.flex_pct, kw)))
                 .collect(),
         ),
     ];
@@ -158,8 +158,10 @@ fn ms(v: Option<f64>) -> String {
 }
 
 /// A DES window's P99 cell: "no arrivals" when nothing arrived in it.
-fn window_ms(arrivals: u64, v: Option<f64>) -> String {
-    if arrivals == 0 {
+fn window_ms(des: &crate::planner::gridflex::FlexDes, arrivals: u64, v: Option<f64>) -> String {
+    if des.not_simulated.is_some() {
+        "—".into()
+    } else if arrivals == 0 {
         "no arrivals".into()
     } else {
         ms(v)
@@ -204,17 +206,24 @@ impl HumanReport for GridFlexReport {
                 } else {
                     "unstable".into()
                 },
-                window_ms(l.des.event_arrivals, l.des.event_p99_ttft_ms),
-                window_ms(l.des.after_arrivals, l.des.after_p99_ttft_ms),
-                format!("{:.1}", l.des.event_avg_kw),
+                window_ms(&l.des, l.des.event_arrivals, l.des.event_p99_ttft_ms),
+                window_ms(&l.des, l.des.after_arrivals, l.des.after_p99_ttft_ms),
+                l.des
+                    .event_avg_kw
+                    .map(|kw| format!("{kw:.1}"))
+                    .unwrap_or_else(|| "—".into()),
                 l.des
                     .recovery_s
                     .map(|r| format!("{r:.0} s"))
                     .unwrap_or_else(|| "—".into()),
-                format!("{:.2}", l.des.energy_saved_kwh),
+                l.des
+                    .energy_saved_kwh
+                    .map(|kwh| format!("{kwh:.2}"))
+                    .unwrap_or_else(|| "—".into()),
                 match l.des.verdict.as_str() {
                     "ok" => "OK".into(),
                     "no-arrivals" => "no arrivals".into(),
+                    "not-simulated" => "not simulated".into(),
                     _ => "BREACH".into(),
                 },
             ]);
@@ -231,6 +240,12 @@ impl HumanReport for GridFlexReport {
             self.event_s[1],
             pct(self.max_safe_flex_pct.event)
         );
+        if self.levels.iter().any(|l| l.des.not_simulated.is_some()) {
+            let _ = writeln!(
+                s,
+                "not simulated: deeper than a depth that breached the SLO in the DES (the answer was decided); --all-depths simulates every depth"
+            );
+        }
         if self.levels.iter().any(|l| l.analytic.disagrees) {
             let _ = writeln!(
                 s,
@@ -260,9 +275,9 @@ impl CsvReport for GridFlexReport {
                 l.analytic.stable,
                 f(l.des.event_p99_ttft_ms),
                 f(l.des.after_p99_ttft_ms),
-                l.des.event_avg_kw,
+                f(l.des.event_avg_kw),
                 f(l.des.recovery_s),
-                l.des.energy_saved_kwh,
+                f(l.des.energy_saved_kwh),
                 l.des.slo_met
             );
         }
