@@ -641,6 +641,7 @@ mod tests {
             event_duration_s: 30.0,
             after_s: 20.0,
             replications: 1,
+            all_depths: false,
         }
     }
 
