@@ -63,16 +63,37 @@ pub fn p99_disagrees(analytic_ms: Option<f64>, des_ms: Option<f64>) -> bool {
 }
 
 /// Length samples and the arrival rate of a workload.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Screen {
     samples: Vec<(u32, u32)>,
     lam: f64,
+    /// Estimates already made: a search asks for the same (pool, size)
+    /// many times (the start's bisection, then the guide's rescaled
+    /// steps), and each is a Monte Carlo over the pool's samples.
+    memo: std::sync::Mutex<std::collections::HashMap<EstimateKey, CrossCheck>>,
+}
+
+/// What an estimate depends on besides the screen itself: the pool's
+/// profile (its debug form, which lists every parameter), its length range
+/// (lower, upper bound of ISL + OSL) and its instance count.
+type EstimateKey = (String, u64, u64, u32);
+
+impl Clone for Screen {
+    fn clone(&self) -> Self {
+        Screen {
+            samples: self.samples.clone(),
+            lam: self.lam,
+            memo: Default::default(),
+        }
+    }
 }
 
 /// One pool's requests as the screen sees them.
 struct PoolSample {
     samples: Vec<(u32, u32)>,
     lam_req_s: f64,
+    /// Their range of ISL + OSL, (lower, upper], tokens.
+    range_tok: (u64, u64),
 }
 
 impl Screen {
@@ -87,6 +108,7 @@ impl Screen {
         Ok(Screen {
             samples: sample_lengths(&model, SAMPLES, seed),
             lam,
+            memo: Default::default(),
         })
     }
 
@@ -95,6 +117,7 @@ impl Screen {
         Screen {
             samples: self.samples.clone(),
             lam,
+            memo: Default::default(),
         }
     }
 
@@ -120,12 +143,22 @@ impl Screen {
         (!samples.is_empty()).then(|| PoolSample {
             lam_req_s: self.lam * samples.len() as f64 / self.samples.len() as f64,
             samples,
+            range_tok: (lo, hi),
         })
     }
 
     fn estimate(&self, plan: &FleetPlan, i: usize, n: u32, s: &PoolSample) -> CrossCheck {
         let pools = plan.pools(&vec![n; plan.shapes().len()]);
-        cross_check(
+        let key = (
+            format!("{:?} {:?}", pools[i].profile, pools[i].dispatch),
+            s.range_tok.0,
+            s.range_tok.1,
+            n,
+        );
+        if let Some(c) = self.memo.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return c;
+        }
+        let c = cross_check(
             &IterationPool {
                 profile: &pools[i].profile,
                 instances: n,
@@ -134,7 +167,11 @@ impl Screen {
                 samples: &s.samples,
             },
             DRAW_SEED,
-        )
+        );
+        if let Ok(mut m) = self.memo.lock() {
+            m.insert(key, c);
+        }
+        c
     }
 
     /// The cross-check of every pool at these counts (`None`: no traffic).
