@@ -29,7 +29,7 @@ const LZ_BASE: u32 = 64 - (HALF_MAG + 1);
 /// Bins in the flat index: 54 buckets of 1024 upper-half bins plus the
 /// lower half of bucket 0.
 const N_BINS: usize = (LZ_BASE as usize + 2) << HALF_MAG;
-const _: () = assert!(N_BINS % CHUNK == 0, "chunks tile the bins");
+const _: () = assert!(N_BINS.is_multiple_of(CHUNK), "chunks tile the bins");
 /// log2 of the bins per lazily allocated chunk.
 const CHUNK_MAG: u32 = 8;
 /// Bins per lazily allocated chunk.
