@@ -6,10 +6,12 @@
 //! (lowest discernible value 1, auto-resizing) does, so every percentile is
 //! the same number, but it allocates its counts lazily in small chunks: a
 //! planner runs thousands of short simulations, each cloning, filling and
-//! merging a few dozen histograms, and the dense, grow-by-realloc counts
-//! array of the general histogram dominated that work.
+//! merging a few dozen histograms, and the general histogram's dense,
+//! grow-by-realloc counts array (copied whole on clone, scanned whole for a
+//! quantile) was about a fifth of a planner's CPU time.
 //!
-//! The bucketing (from hdrhistogram's documented design, reimplemented here):
+//! The bucketing (the arithmetic of hdrhistogram 7.6's `Histogram`, learnt
+//! from its source and reimplemented here):
 //! 3 significant digits need unit resolution up to 2·10³, so a bucket has
 //! 2¹¹ = 2048 sub-buckets; values below 2048 each get their own bin, and a
 //! value `v ≥ 2048` in bucket `b = ⌊log2 v⌋ − 10` falls in the bin
@@ -101,6 +103,7 @@ impl Hist3 {
         &mut self.chunks[c]
     }
 
+    /// Extend the slot vector to `len` empty slots.
     #[cold]
     fn grow(&mut self, len: usize) {
         self.chunks.resize_with(len, Chunk::default);
