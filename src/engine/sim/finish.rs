@@ -44,6 +44,9 @@ impl<S: Server> Sim<'_, S> {
                 self.snapshot(2 * w);
             }
         }
+        // The run is over: its collectors move into the outcome (cloning
+        // them copied every histogram).
+        let mut win_collectors = std::mem::take(&mut self.win_collectors);
         let windows: Vec<WindowOutcome> = self
             .cfg
             .windows
@@ -53,7 +56,7 @@ impl<S: Server> Sim<'_, S> {
                 name: mw.name.clone(),
                 start_s: mw.start_s,
                 end_s: self.win[w].1.min(now).max(self.win[w].0) as f64 * 1e-9,
-                metrics: self.win_collectors[w].clone(),
+                metrics: std::mem::take(&mut win_collectors[w]),
                 stats_by_pool: self.snapshots[2 * w + 1]
                     .iter()
                     .zip(&self.snapshots[2 * w])
@@ -62,14 +65,15 @@ impl<S: Server> Sim<'_, S> {
             })
             .collect();
         self.records.sort_unstable_by_key(|r| r.id);
-        let mut fleet = self.fleet_rejects.clone();
-        fleet.arrived += self.fleet_rejects.rejected_total();
+        let mut fleet = std::mem::take(&mut self.fleet_rejects);
+        fleet.arrived += fleet.rejected_total();
+        let collectors = std::mem::take(&mut self.collectors);
         let pools: Vec<PoolOutcome> = self
             .pools
             .iter()
-            .zip(&self.collectors)
+            .zip(collectors)
             .map(|(pool, c)| {
-                fleet.merge(c);
+                fleet.merge(&c);
                 let mut window_stats = InstanceStats::default();
                 let mut total_stats = InstanceStats::default();
                 for i in 0..pool.instances.len() {
@@ -77,7 +81,7 @@ impl<S: Server> Sim<'_, S> {
                     total_stats.add(&pool.stats(i, now));
                 }
                 PoolOutcome {
-                    metrics: c.clone(),
+                    metrics: c,
                     window_stats,
                     total_stats,
                 }
