@@ -23,7 +23,7 @@
 //!   prefill-only to decode-only pools over processor-sharing links.
 //! - routers live in the leaf crate `kvfleet-routers`; the engine hands
 //!   them read-only views and applies their decisions.
-//! - [`metrics`] — hdrhistogram latencies, SLO attainment, utilisation,
+//! - [`metrics`] — latency histograms (hdrhistogram's 3-digit bucketing), SLO attainment, utilisation,
 //!   replications with confidence intervals, the JSON report.
 //! - [`analytic`] — Erlang-B/C and M/M/c, the cross-check for the slot model;
 //!   per-pool calibration from a workload and side-by-side estimates
