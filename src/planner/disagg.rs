@@ -422,8 +422,9 @@ impl DisaggStudy {
     /// Whether replications that all met both targets predict that one
     /// more meets them too: every one stable, and the upper 97.5% Student-t
     /// prediction bounds of the next replication's fleet P99 TTFT (over all
-    /// arrivals) and P99 TPOT within their SLOs (the TTFT test of
-    /// [`crate::planner::sizing::clear_of_slo`], with TPOT beside it).
+    /// arrivals) and P99 TPOT within their SLOs, with enough arrivals to
+    /// trust them (the test of [`crate::planner::sizing::clear_of_slo`],
+    /// with TPOT beside TTFT).
     fn clear_of_targets(&self, reps: &[SimReport]) -> bool {
         let within = |v: Option<Vec<f64>>, slo: f64| {
             v.filter(|v| v.iter().all(|x| x.is_finite()))
@@ -435,8 +436,10 @@ impl DisaggStudy {
             .map(|r| r.fleet.slo.p99_ttft_over_arrivals_ms())
             .collect();
         let tpot: Option<Vec<f64>> = reps.iter().map(|r| r.fleet.tpot_ms.p99).collect();
-        reps.iter().all(|r| r.verdict == "stable")
-            && within(ttft, self.slo_ttft_ms)
+        reps.iter().all(|r| {
+            r.verdict == "stable"
+                && r.requests.measured >= crate::planner::sizing::MIN_PREDICTING_ARRIVALS
+        }) && within(ttft, self.slo_ttft_ms)
             && within(tpot, self.slo_tpot_ms)
     }
 

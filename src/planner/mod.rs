@@ -13,6 +13,7 @@ pub mod gridflex;
 pub mod optimize;
 pub mod pareto;
 pub mod plan;
+pub mod replication_order;
 pub mod screen;
 pub mod shard;
 pub mod sizing;

@@ -209,10 +209,20 @@ pub struct Evaluation {
     pub replications: u32,
 }
 
+/// Measured arrivals a pool needs in each replication before two of its
+/// P99s are trusted to predict a third: 20 requests beyond the P99's rank.
+/// Below that the P99 is a handful of requests, heavy-tailed between
+/// replications, and two close values say little about the next (a
+/// 540-request pool of pareto's seed run gave two P99s within 400 ms and a
+/// third above 500).
+pub const MIN_PREDICTING_ARRIVALS: u64 = 2_000;
+
 /// Whether the replications run so far (every one meeting the SLO) predict
 /// that one more meets it too: for every pool with traffic and for the
-/// fleet, the upper 97.5% prediction bound of the next replication's P99
-/// TTFT (Student t over the P99s seen, at least two) is within the SLO.
+/// fleet, at least [`MIN_PREDICTING_ARRIVALS`] measured arrivals in each
+/// replication and the upper 97.5% prediction bound of the next
+/// replication's P99 TTFT (Student t over the P99s seen, at least two)
+/// within the SLO.
 pub fn clear_of_slo(reps: &[SimReport], slo_ms: f64) -> bool {
     let clear = |p99s: Vec<Option<f64>>| -> bool {
         if p99s.iter().all(Option::is_none) {
@@ -225,13 +235,24 @@ pub fn clear_of_slo(reps: &[SimReport], slo_ms: f64) -> bool {
             && crate::metrics::stats::upper_prediction_975(&v).is_some_and(|b| b <= slo_ms)
     };
     let k = reps.first().map_or(0, |r| r.pools.len());
+    // A pool with traffic but too few arrivals is never clear.
+    let well_measured = |i: usize| {
+        reps.iter().all(|r| r.pools[i].requests.measured == 0)
+            || reps
+                .iter()
+                .all(|r| r.pools[i].requests.measured >= MIN_PREDICTING_ARRIVALS)
+    };
     reps.iter().all(|r| r.verdict == "stable")
+        && reps
+            .iter()
+            .all(|r| r.requests.measured >= MIN_PREDICTING_ARRIVALS)
         && (0..k).all(|i| {
-            clear(
-                reps.iter()
-                    .map(|r| r.pools[i].metrics.slo.p99_ttft_over_arrivals_ms())
-                    .collect(),
-            )
+            well_measured(i)
+                && clear(
+                    reps.iter()
+                        .map(|r| r.pools[i].metrics.slo.p99_ttft_over_arrivals_ms())
+                        .collect(),
+                )
         })
         && clear(
             reps.iter()
@@ -452,9 +473,9 @@ impl Evaluator<'_> {
             self.settings.replications,
         );
         job.cfg.stop_on_ttft_miss = watch.to_vec();
-        // The replication that stopped the last evaluation runs first: on
-        // common random numbers the same stream tends to be the hardest at
-        // nearby sizes. The order changes no decision (a size meets only if
+        // The replication that stopped the last evaluation (before any, the
+        // one whose streams look hardest) runs first: on common random
+        // numbers the same stream tends to be the hardest at nearby sizes. The order changes no decision (a size meets only if
         // every replication does), and a full evaluation is summarised in
         // replication order.
         let mut reps: Vec<SimReport> = Vec::with_capacity(job.replications as usize);
@@ -571,6 +592,14 @@ pub fn size_fleet(
                 .collect()
         })
         .unwrap_or_else(|| vec![1; k]);
+    // The first evaluation runs the replication whose streams look hardest
+    // at the start first (`replication_order`); later ones, the one that
+    // stopped the last.
+    if let Some(r) =
+        super::replication_order::hardest_replication(plan, &start, workload, settings)?
+    {
+        ev.first_rep.store(r, Ordering::Relaxed);
+    }
     // 1. Upper bound: grow the failing pools (from an analytic start by one
     //    instance first, then by doubling), remembering the largest size
     //    known to miss.
