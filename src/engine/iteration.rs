@@ -128,10 +128,6 @@ pub struct IterationInstance {
     /// Requests the next wake-up reads (those whose prefill ends with the
     /// step in progress, the head of the queue), a hint as `hint_seq`.
     hint_reqs: [u32; 2],
-    /// Where the finish heap's next pop leaves its hole, when the next
-    /// wake-up is due to pop it (else 0), for the prefetch: a hint as
-    /// `hint_seq`.
-    hint_fin_leaf: u32,
     stats: InstanceStats,
     validate: bool,
 }
@@ -191,7 +187,6 @@ impl IterationInstance {
             decode_alloc_done: false,
             hint_seq: NIL,
             hint_reqs: [NIL; 2],
-            hint_fin_leaf: 0,
             stats: InstanceStats::default(),
             validate: false,
         }
@@ -493,14 +488,7 @@ impl IterationInstance {
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + series_u(run.a, run.b, run.m);
         self.run = Some(run);
-        let top = self.finish.peek();
-        self.hint_seq = top.map_or(NIL, |k| fin_parts(k).1);
-        // The run's wake-up pops the finish heap if its top finishes within
-        // the run (the heap is cached now; the wake-up's pop may not be).
-        self.hint_fin_leaf = match top {
-            Some(k) if fin_parts(k).0 < self.step + run.m => self.finish.pop_leaf() as u32,
-            _ => 0,
-        };
+        self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
         Some(ns_of(end))
     }
 
@@ -937,7 +925,7 @@ impl Server for IterationInstance {
             // chunks, the block phases. Only the pointers and hints are
             // read (this instance's state was prefetched an event earlier),
             // never what they point to, which may not be cached.
-            self.finish.prefetch_pop(self.hint_fin_leaf as usize);
+            self.finish.prefetch_top(4);
             if self.hint_seq != NIL {
                 prefetch(self.seqs.as_ptr().wrapping_add(self.hint_seq as usize));
             }

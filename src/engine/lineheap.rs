@@ -35,16 +35,18 @@ impl LineHeap {
 
     #[inline(always)]
     fn get(&self, i: usize) -> u128 {
-        assert!(i < 4 * self.lines.len());
+        debug_assert!(i < 4 * self.lines.len());
         // SAFETY: `lines` is `lines.len()` contiguous `Line`s, each four
         // `u128` with no padding (size 64 = 4 · 16), so the buffer holds
-        // `4 · lines.len()` initialised `u128`; `i` is below that.
+        // `4 · lines.len()` initialised `u128`. Every index passed here is
+        // at most `len` (or `len` just after `push` raised it and grew
+        // `lines`), and `len < 4 · lines.len()` always holds.
         unsafe { *self.base().add(i) }
     }
 
     #[inline(always)]
     fn set(&mut self, i: usize, k: u128) {
-        assert!(i < 4 * self.lines.len());
+        debug_assert!(i < 4 * self.lines.len());
         // SAFETY: as in `get`, through the unique borrow of `lines`.
         unsafe { *(self.lines.as_mut_ptr() as *mut u128).add(i) = k }
     }
@@ -76,37 +78,13 @@ impl LineHeap {
         (1..=self.len).map(|i| self.get(i))
     }
 
-    /// The index where the next [`LineHeap::pop`] leaves its hole (0 if
-    /// the pop moves nothing), computed without changing the heap: with
-    /// [`LineHeap::prefetch_pop`], a caller that reads the heap now (while
-    /// it is cached) can have a later pop's path loaded before that pop.
-    pub(super) fn pop_leaf(&self) -> usize {
-        if self.len <= 1 {
-            return 0;
-        }
-        let n = self.len - 1;
-        let (mut hole, mut child) = (1, 2);
-        while child < n {
-            child += (self.get(child + 1) < self.get(child)) as usize;
-            hole = child;
-            child = 2 * hole;
-        }
-        if child == n { child } else { hole }
-    }
-
-    /// Start loading what a pop whose hole ends at `leaf` (see
-    /// [`LineHeap::pop_leaf`]) reads: the line of each of its ancestors
-    /// (with their siblings) and the last key's. A hint only: any `leaf`
-    /// is accepted, and a stale one merely loads other lines.
+    /// Start loading the first `n_lines` lines (the top `2 + log2(n_lines)`
+    /// levels) into the cache: a hint, with no effect on the heap.
     #[inline(always)]
-    pub(super) fn prefetch_pop(&self, leaf: usize) {
+    pub(super) fn prefetch_top(&self, n_lines: usize) {
         let base = self.base();
-        prefetch(base);
-        prefetch(base.wrapping_add(self.len));
-        let mut i = leaf;
-        while i >= 4 {
-            prefetch(base.wrapping_add(i));
-            i >>= 1;
+        for k in 0..n_lines {
+            prefetch(base.wrapping_add(4 * k));
         }
     }
 
@@ -221,24 +199,6 @@ mod tests {
                 assert_eq!(h.len(), reference.len());
                 assert_eq!(h.peek(), reference.first().copied());
                 assert_eq!(h.peek_second(), reference.iter().nth(1).copied());
-                // The predicted hole of a pop is where a pop leaves it: the
-                // key there afterwards is the heap's former last key or the
-                // hole's child moved up, so check it on a copy.
-                let leaf = h.pop_leaf();
-                if h.len() >= 2 {
-                    let last = h.get(h.len());
-                    let mut c = h.clone();
-                    c.pop();
-                    assert!(leaf >= 1 && leaf <= c.len());
-                    // `last` landed on the leaf or on one of its ancestors.
-                    let mut i = leaf;
-                    while c.get(i) != last {
-                        assert!(i > 1, "last key off the predicted path");
-                        i >>= 1;
-                    }
-                } else {
-                    assert_eq!(leaf, 0);
-                }
             }
             if round == 2 {
                 h.retain(|k| k % 3 != 0);
