@@ -55,7 +55,7 @@ impl WakeHeap {
     /// Insert `key`, cancelling the instance's pending key if it has one.
     /// Returns true when cancelled entries outnumber the others: time to
     /// [`WakeHeap::purge`].
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(&mut self, key: u128) -> bool {
         let i = instance_of(key);
         if i >= self.sched.len() {
