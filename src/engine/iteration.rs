@@ -20,9 +20,7 @@
 //! would exceed the free blocks (per-phase counts of block boundaries), or —
 //! cut short on arrival — at the end of the step in progress.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
+use super::lineheap::LineHeap;
 use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
 use super::units::{StepCost, ns_of, series_u, steps_before, units_of};
@@ -111,7 +109,7 @@ pub struct IterationInstance {
     /// Decoding sequences by the step residue (mod blk) at which they need a block.
     phase_cnt: Vec<u32>,
     /// Decoding sequences by finish step ([`fin_key`]).
-    finish: BinaryHeap<Reverse<u128>>,
+    finish: LineHeap,
     /// Entries of `finish` whose sequence left decode early (preempted):
     /// while there are none, the top is valid without reading its sequence.
     finish_stale: u32,
@@ -179,7 +177,7 @@ impl IterationInstance {
             n_dec: 0,
             sum_ctx_base: 0,
             phase_cnt: vec![0; blk as usize],
-            finish: BinaryHeap::new(),
+            finish: LineHeap::default(),
             finish_stale: 0,
             used: 0,
             step: 0,
@@ -391,8 +389,7 @@ impl IterationInstance {
         self.n_dec += 1;
         self.sum_ctx_base += ctx_base;
         self.phase_cnt[k] += 1;
-        self.finish
-            .push(Reverse(fin_key(finish_step, si, generation)));
+        self.finish.push(fin_key(finish_step, si, generation));
     }
 
     /// Drop stale heap entries from the top.
@@ -400,7 +397,7 @@ impl IterationInstance {
         if self.finish_stale == 0 {
             return;
         }
-        while let Some(&Reverse(k)) = self.finish.peek() {
+        while let Some(k) = self.finish.peek() {
             let (_, si, g) = fin_parts(k);
             let s = &self.seqs[si as usize];
             if s.generation == g && s.phase == Phase::Decode {
@@ -461,11 +458,8 @@ impl IterationInstance {
         let k = self.phase_key(ctx_base);
         self.phase_cnt[k] += 1;
         let generation = self.seqs[si as usize].generation;
-        self.finish.push(Reverse(fin_key(
-            s + (req.osl - g) as u64 - 1,
-            si,
-            generation,
-        )));
+        self.finish
+            .push(fin_key(s + (req.osl - g) as u64 - 1, si, generation));
         if cx.reqs[r].first_admit_ns == NEVER {
             cx.reqs[r].first_admit_ns = now_ns;
         }
@@ -494,7 +488,7 @@ impl IterationInstance {
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + series_u(run.a, run.b, run.m);
         self.run = Some(run);
-        self.hint_seq = self.finish.peek().map_or(NIL, |&Reverse(k)| fin_parts(k).1);
+        self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
         Some(ns_of(end))
     }
 
@@ -510,7 +504,7 @@ impl IterationInstance {
             let d0 = self.phase_cnt[self.phase_of_step(s)] as u64;
             if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
                 self.clean_finish_top();
-                let Some(&Reverse(k)) = self.finish.peek() else {
+                let Some(k) = self.finish.peek() else {
                     unreachable!("decoding sequences without finish entries")
                 };
                 let (f, _, _) = fin_parts(k);
@@ -695,7 +689,7 @@ impl Server for IterationInstance {
         // the finishing one (prefetched an event ahead from `hint_seq`)
         // names the request its completion writes and the driver then reads.
         let seqs = self.seqs.as_ptr();
-        if let Some(&Reverse(k)) = self.finish.peek() {
+        if let Some(k) = self.finish.peek() {
             let si = fin_parts(k).1 as usize;
             prefetch(seqs.wrapping_add(si));
             if let Some(sq) = self.seqs.get(si) {
@@ -731,7 +725,7 @@ impl Server for IterationInstance {
         }
         self.chunks = chunks;
         self.chunks.clear();
-        while let Some(&Reverse(k)) = self.finish.peek() {
+        while let Some(k) = self.finish.peek() {
             let (f, si, g) = fin_parts(k);
             if f >= self.step {
                 break;
@@ -905,8 +899,8 @@ impl Server for IterationInstance {
         assert_eq!(held, self.used, "KV blocks in use");
         let stale = self
             .finish
-            .iter()
-            .filter(|&&Reverse(k)| {
+            .keys()
+            .filter(|&k| {
                 let (_, si, g) = fin_parts(k);
                 let s = &self.seqs[si as usize];
                 !(s.generation == g && s.phase == Phase::Decode)
@@ -931,10 +925,7 @@ impl Server for IterationInstance {
             // chunks, the block phases. Only the pointers and hints are
             // read (this instance's state was prefetched an event earlier),
             // never what they point to, which may not be cached.
-            let fin = self.finish.as_slice().as_ptr();
-            for k in [0, 4, 8, 12] {
-                prefetch(fin.wrapping_add(k));
-            }
+            self.finish.prefetch_top(4);
             if self.hint_seq != NIL {
                 prefetch(self.seqs.as_ptr().wrapping_add(self.hint_seq as usize));
             }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dispatch;
 pub mod events;
 pub mod iteration;
+mod lineheap;
 pub mod link;
 mod outcome;
 pub mod requests;

@@ -7,8 +7,7 @@
 //! fleet cut by arrivals used to carry five times as many, most of them
 //! cancelled).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use super::lineheap::LineHeap;
 
 /// `sched` flag: the instance has an entry pending in the heap.
 const PENDING: u64 = 1 << 32;
@@ -24,7 +23,7 @@ fn instance_of(key: u128) -> usize {
 /// Binary min-heap of wake-up keys with lazily cleared cancelled entries.
 #[derive(Debug, Default)]
 pub(super) struct WakeHeap {
-    heap: BinaryHeap<Reverse<u128>>,
+    heap: LineHeap,
     /// Per instance: the epoch of its latest key, `| PENDING` while that
     /// key is in the heap.
     sched: Vec<u64>,
@@ -36,22 +35,16 @@ impl WakeHeap {
     /// The earliest key (possibly a cancelled one).
     #[inline]
     pub(super) fn peek(&self) -> Option<u128> {
-        self.heap.peek().map(|&Reverse(k)| k)
+        self.heap.peek()
     }
 
     /// Instances of the earliest key and of the one after it (either may
     /// be a cancelled entry), for cache prefetching.
     pub(super) fn next_instances(&self) -> impl Iterator<Item = u32> + '_ {
-        let h = self.heap.as_slice();
-        // The key after the root's is the lesser of its two children.
-        let second = match (h.get(1), h.get(2)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        [h.first(), second]
+        [self.heap.peek(), self.heap.peek_second()]
             .into_iter()
             .flatten()
-            .map(|&Reverse(k)| instance_of(k) as u32)
+            .map(|k| instance_of(k) as u32)
     }
 
     /// Entries, cancelled ones included.
@@ -62,7 +55,7 @@ impl WakeHeap {
     /// Insert `key`, cancelling the instance's pending key if it has one.
     /// Returns true when cancelled entries outnumber the others: time to
     /// [`WakeHeap::purge`].
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(&mut self, key: u128) -> bool {
         let i = instance_of(key);
         if i >= self.sched.len() {
@@ -71,14 +64,14 @@ impl WakeHeap {
         let s = &mut self.sched[i];
         self.cancelled += (*s & PENDING != 0) as usize;
         *s = key as u32 as u64 | PENDING;
-        self.heap.push(Reverse(key));
+        self.heap.push(key);
         self.cancelled > MIN_PURGE && 2 * self.cancelled > self.heap.len()
     }
 
     /// Remove and return the earliest key (possibly a cancelled one).
     #[inline]
     pub(super) fn pop(&mut self) -> Option<u128> {
-        let Reverse(key) = self.heap.pop()?;
+        let key = self.heap.pop()?;
         let s = &mut self.sched[instance_of(key)];
         if *s == key as u32 as u64 | PENDING {
             *s &= !PENDING;
@@ -93,10 +86,9 @@ impl WakeHeap {
     #[cold]
     #[inline(never)]
     pub(super) fn purge(&mut self, keep: impl Fn(u128) -> bool, mut removed: impl FnMut(u128)) {
-        let mut keys = std::mem::take(&mut self.heap).into_vec();
         let sched = &self.sched;
         let mut cancelled = 0;
-        keys.retain(|&Reverse(k)| {
+        self.heap.retain(|k| {
             if sched[instance_of(k)] == k as u32 as u64 | PENDING {
                 return true;
             }
@@ -108,7 +100,6 @@ impl WakeHeap {
             false
         });
         self.cancelled = cancelled;
-        self.heap = BinaryHeap::from(keys);
     }
 }
 
