@@ -119,6 +119,11 @@ pub struct IterationInstance {
     /// End of the last step, units.
     time_u: u128,
     run: Option<Run>,
+    /// Where the last KV-use probe of the run in progress found it: `(m,
+    /// series(m))` with `series(m)` below that probe's elapsed units
+    /// (`(0, 0)` at a run's start). Probes come in time order, so the next
+    /// one walks on from here a step or two instead of solving for `m`.
+    kv_probe: std::cell::Cell<(u64, u64)>,
     chunks: Vec<(u32, u32)>,
     decode_alloc_done: bool,
     /// The sequence the next wake-up reads first (the finish heap's top),
@@ -183,6 +188,7 @@ impl IterationInstance {
             step: 0,
             time_u: 0,
             run: None,
+            kv_probe: std::cell::Cell::new((0, 0)),
             chunks: Vec::new(),
             decode_alloc_done: false,
             hint_seq: NIL,
@@ -485,9 +491,37 @@ impl IterationInstance {
         self.hint_reqs = h;
     }
 
+    /// `steps_before(run.a, run.b, x)` for the run in progress, walking on
+    /// from the last probe (`kv_probe`) when `x` is at or past it, a few
+    /// steps at most, else solving afresh. The same `m` either way: the
+    /// largest with `series(m) < x`.
+    fn steps_done(&self, run: &Run, x: u128) -> u64 {
+        let (mut m, s) = self.kv_probe.get();
+        let mut s = s as u128;
+        if x > s {
+            for _ in 0..4 {
+                let next = s + run.a + run.b * m as u128;
+                if next >= x {
+                    if let Ok(s) = u64::try_from(s) {
+                        self.kv_probe.set((m, s));
+                    }
+                    return m;
+                }
+                s = next;
+                m += 1;
+            }
+        }
+        let m = steps_before(run.a, run.b, x);
+        if let Ok(s) = u64::try_from(series_u(run.a, run.b, m)) {
+            self.kv_probe.set((m, s));
+        }
+        m
+    }
+
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + series_u(run.a, run.b, run.m);
         self.run = Some(run);
+        self.kv_probe.set((0, 0));
         self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
         Some(ns_of(end))
     }
@@ -788,11 +822,7 @@ impl Server for IterationInstance {
     fn kv_used_blocks(&self, now_ns: u64) -> u64 {
         match self.run {
             Some(run) if run.pure => {
-                let done = steps_before(
-                    run.a,
-                    run.b,
-                    units_of(now_ns + 1).saturating_sub(run.start_u),
-                );
+                let done = self.steps_done(&run, units_of(now_ns + 1).saturating_sub(run.start_u));
                 self.used + self.decode_demand(self.step, (done + 1).min(run.m))
             }
             _ => self.used,
