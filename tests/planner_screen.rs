@@ -252,3 +252,40 @@ fn the_stream_floor_bounds_each_replications_p99_and_is_tight_when_idle() {
         "{sized:?}"
     );
 }
+
+#[test]
+fn a_pool_with_too_few_arrivals_never_skips_a_replication() {
+    // The wide-margin case above, on 1,500-request runs: fewer measured
+    // arrivals than `MIN_PREDICTING_ARRIVALS`, so every replication runs.
+    let plan = plan("h100", 8192);
+    let w = chat(20.0);
+    let s = SizingSettings::new(5000.0, 1500, 11);
+    let screen = Screen::new(&w, s.seed).expect("screen");
+    let sized = size_fleet_screened(&plan, &w, &s, &screen).expect("sized");
+    assert!(sized.slo_met, "{sized:?}");
+    assert_eq!(sized.replications, 3, "{sized:?}");
+}
+
+#[test]
+fn the_hardest_replication_is_one_of_the_evaluations_and_needs_several() {
+    use kvfleet::planner::replication_order::hardest_replication;
+    let plan = plan("a100", 8192);
+    let w = chat(25.0);
+    let s = SizingSettings::new(800.0, 3000, 3);
+    let r = hardest_replication(&plan, &[2], &w, &s).expect("streams");
+    assert!(r.is_some_and(|r| r < 3), "{r:?}");
+    // The same streams give the same pick.
+    assert_eq!(
+        hardest_replication(&plan, &[2], &w, &s).expect("streams"),
+        r
+    );
+    // One replication: nothing to order.
+    let one = SizingSettings {
+        replications: 1,
+        ..SizingSettings::new(800.0, 3000, 3)
+    };
+    assert_eq!(
+        hardest_replication(&plan, &[2], &w, &one).expect("streams"),
+        None
+    );
+}
