@@ -125,19 +125,14 @@ fn depths_deeper_than_a_breach_are_not_simulated_unless_asked_and_the_answer_is_
         "--json",
     ];
     let run = |extra: &[&str]| -> Value {
-        let out = kvfleet()
-            .args("grid-flex --lam 200 --n-gpus 40 --gpu h100 --slo 500 --quiet".split(' '))
-            .args(["--cdf", CDF])
-            .args(args)
-            .args(extra)
-            .output()
-            .expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON")
+        json_of(
+            kvfleet()
+                .args("grid-flex --lam 200 --n-gpus 40 --gpu h100 --slo 500 --quiet".split(' '))
+                .args(["--cdf", CDF])
+                .args(args)
+                .args(extra),
+        )
+        .0
     };
     let (quick, all) = (run(&[]), run(&["--all-depths"]));
     let (q, a) = (

@@ -104,7 +104,13 @@ impl LineHeap {
         if self.len >= 4 * self.lines.len() {
             self.lines.push(Line::default());
         }
-        let mut hole = self.len;
+        self.sift_up(self.len, key);
+    }
+
+    /// Put `key` at `hole` or above it: parents greater than `key` move
+    /// down into the hole until one is not.
+    #[inline]
+    fn sift_up(&mut self, mut hole: usize, key: u128) {
         while hole > 1 {
             let parent = hole >> 1;
             let pk = self.get(parent);
@@ -132,21 +138,12 @@ impl LineHeap {
         }
         // Move the lesser child up until the hole is a leaf, then sift
         // `last` up from there (it came from the bottom: it rarely rises).
-        let mut hole = if n >= PREFETCH_MIN_LEN {
+        let hole = if n >= PREFETCH_MIN_LEN {
             self.hole_to_bottom::<true>(n)
         } else {
             self.hole_to_bottom::<false>(n)
         };
-        while hole > 1 {
-            let parent = hole >> 1;
-            let pk = self.get(parent);
-            if last >= pk {
-                break;
-            }
-            self.set(hole, pk);
-            hole = parent;
-        }
-        self.set(hole, last);
+        self.sift_up(hole, last);
         Some(top)
     }
 
