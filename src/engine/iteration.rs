@@ -23,7 +23,7 @@
 use super::lineheap::LineHeap;
 use super::requests::{NEVER, ReqState, Requests};
 use super::server::{Ctx, InstanceStats, PowerTable, Server, prefetch, prefetch_all, units_as_f64};
-use super::units::{StepCost, ns_of, series_u, steps_before, units_of};
+use super::units::{StepCost, ns_of, series_u, steps_before, units_of, walk_steps_before};
 use crate::profile::Profile;
 
 const NIL: u32 = u32::MAX;
@@ -496,23 +496,15 @@ impl IterationInstance {
     /// steps at most, else solving afresh. The same `m` either way: the
     /// largest with `series(m) < x`.
     fn steps_done(&self, run: &Run, x: u128) -> u64 {
-        let (mut m, s) = self.kv_probe.get();
-        let mut s = s as u128;
-        if x > s {
-            for _ in 0..4 {
-                let next = s + run.a + run.b * m as u128;
-                if next >= x {
-                    if let Ok(s) = u64::try_from(s) {
-                        self.kv_probe.set((m, s));
-                    }
-                    return m;
-                }
-                s = next;
-                m += 1;
-            }
-        }
-        let m = steps_before(run.a, run.b, x);
-        if let Ok(s) = u64::try_from(series_u(run.a, run.b, m)) {
+        let (m, s) = self.kv_probe.get();
+        let (m, s) = (x > s as u128)
+            .then(|| walk_steps_before(run.a, run.b, x, m, s as u128, 4))
+            .flatten()
+            .unwrap_or_else(|| {
+                let m = steps_before(run.a, run.b, x);
+                (m, series_u(run.a, run.b, m))
+            });
+        if let Ok(s) = u64::try_from(s) {
             self.kv_probe.set((m, s));
         }
         m

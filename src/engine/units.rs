@@ -174,22 +174,42 @@ pub fn steps_before(a: u128, b: u128, x: u128) -> u64 {
             0
         }
     };
-    // Walk from the estimate with the series' own recurrence, `series(m + 1)
-    // = series(m) + a + b·m`: one full evaluation instead of two per call
-    // (a dispatcher that reads every instance's KV use calls this per
-    // instance per arrival). Exact in u128, as `series_u` is.
+    // Walk from the estimate with the series' own recurrence: one full
+    // evaluation instead of two per call (a dispatcher that reads every
+    // instance's KV use calls this per instance per arrival).
     let mut s = series_u(a, b, m);
     while m > 0 && s >= x {
         m -= 1;
         s -= a + b * m as u128;
     }
+    walk_steps_before(a, b, x, m, s, u64::MAX).map_or(m, |(m, _)| m)
+}
+
+/// From `m` steps whose series `s = series_u(a, b, m)` is below `x`, the
+/// largest `m' ≥ m` with `series_u(a, b, m') < x` and that series, walked
+/// by the recurrence `series(m + 1) = series(m) + a + b·m` in at most
+/// `limit` steps (`None` when more are needed). Exact in u128.
+#[inline]
+pub fn walk_steps_before(
+    a: u128,
+    b: u128,
+    x: u128,
+    mut m: u64,
+    mut s: u128,
+    limit: u64,
+) -> Option<(u64, u128)> {
+    let mut steps = 0u64;
     loop {
         let next = s + a + b * m as u128;
         if next >= x {
-            return m;
+            return Some((m, s));
+        }
+        if steps == limit {
+            return None;
         }
         s = next;
         m += 1;
+        steps += 1;
     }
 }
 

@@ -237,12 +237,33 @@ impl ShardItem for RepMeasures {
     }
 }
 
+/// The verdict on the windows `(arrivals, P99 TTFT over them)` of a run,
+/// or of a level over its runs: `breach` when unstable (a run stopped
+/// early breaches whatever arrived) or when a window with arrivals has its
+/// P99 above `slo_ms` (a missing P99 counts as infinite), `no-arrivals`
+/// when no window had any (nothing to judge), else `ok`.
+fn window_verdict(stable: bool, windows: [(u64, Option<f64>); 2], slo_ms: f64) -> &'static str {
+    let judged: Vec<f64> = windows
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, p)| p.unwrap_or(f64::INFINITY))
+        .collect();
+    if !stable {
+        "breach"
+    } else if judged.is_empty() {
+        "no-arrivals"
+    } else if judged.iter().all(|&p| p <= slo_ms) {
+        "ok"
+    } else {
+        "breach"
+    }
+}
+
 impl RunMeasures {
-    /// The run was unstable, or a window with arrivals had its P99 TTFT
-    /// above `slo_ms` (the per-run form of a level's breach).
+    /// This run breaches the SLO on its own ([`window_verdict`]).
     fn breaches(&self, slo_ms: f64) -> bool {
-        !self.stable
-            || (0..2).any(|w| self.arrived[w] > 0 && self.p99_ttft_ms[w].is_none_or(|p| p > slo_ms))
+        let w = |i: usize| (self.arrived[i], self.p99_ttft_ms[i]);
+        window_verdict(self.stable, [w(0), w(1)], slo_ms) == "breach"
     }
 }
 
@@ -558,22 +579,8 @@ impl GridFlex {
                 / self.event_duration_s.max(1e-9)
                 / 1e3;
             let stable = runs.iter().all(|o| o.stable);
-            let judged: Vec<f64> = [(ev_n, ev), (after_n, after)]
-                .iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|(_, p)| p.unwrap_or(f64::INFINITY))
-                .collect();
-            let slo_met = stable && !judged.is_empty() && judged.iter().all(|&p| p <= slo);
-            let verdict = if !stable {
-                // An unstable run stopped early: that is a breach, whatever arrived.
-                "breach"
-            } else if judged.is_empty() {
-                "no-arrivals"
-            } else if slo_met {
-                "ok"
-            } else {
-                "breach"
-            };
+            let verdict = window_verdict(stable, [(ev_n, ev), (after_n, after)], slo);
+            let slo_met = verdict == "ok";
             // Only a sustained (stable) answer is comparable with the
             // event's P99; an event can outlast a shortfall.
             level.analytic.disagrees = x.stable
