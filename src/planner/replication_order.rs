@@ -12,16 +12,14 @@
 //! the SLO. The order changes no decision, only how soon one is reached.
 
 use super::plan::FleetPlan;
-use super::sizing::{SizingSettings, job};
+use super::sizing::{SizingSettings, job, replay_routed};
 use crate::analytic::calibration::nearest_rank_unsorted;
 use crate::analytic::iteration_model::own_prefill_s;
 use crate::workload::spec::WorkloadSpec;
-use kvfleet_routers::RouterSpec;
 
 /// The replication whose streams look hardest for `plan` at `counts`
-/// (see the module doc), or `None` when the streams cannot be read ahead
-/// (a trace, a closed loop, a router other than plain length routing, a
-/// warm-up by time, or one replication).
+/// (see the module doc), or `None` with one replication or when the
+/// streams cannot be read ahead (see `sizing::replay_routed`).
 pub fn hardest_replication(
     plan: &FleetPlan,
     counts: &[u32],
@@ -29,43 +27,32 @@ pub fn hardest_replication(
     settings: &SizingSettings,
 ) -> anyhow::Result<Option<u32>> {
     let reps = settings.replications.max(1);
-    let j = job(plan, counts, workload, settings, reps);
-    if reps < 2 || j.cfg.router != RouterSpec::length() || j.cfg.warmup.seconds.is_some() {
+    if reps < 2 {
         return Ok(None);
     }
+    let j = job(plan, counts, workload, settings, reps);
     let pools = &j.cfg.pools;
-    // Length routing: the smallest pool whose context fits ISL + OSL.
-    let mut bounds: Vec<(u64, usize)> = pools
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.max_ctx_tok as u64, i))
-        .collect();
-    bounds.sort_unstable();
     let mut best: Option<(f64, u32)> = None;
     for r in 0..reps {
-        let Some(mut src) = settings.streams.open(&j.workload, j.cfg.seed, r)? else {
-            return Ok(None);
-        };
-        let n = src.len_hint().unwrap_or(0);
-        let warm = (j.cfg.warmup.fraction * n as f64).floor() as u64;
+        // Per pool: the backlog of prefill work (warm-up requests' too),
+        // drained in arrival time, that each measured request finds on
+        // arrival, its own included.
         let mut backlog_s = vec![0.0f64; pools.len()];
         let mut last_s = vec![0.0f64; pools.len()];
         let mut waits: Vec<Vec<f64>> = vec![Vec::new(); pools.len()];
-        let mut id = 0u64;
-        while let Some(req) = src.next_request()? {
-            let total = req.total_tokens();
-            if let Some(&(_, i)) = bounds.iter().find(|(ctx, _)| total <= *ctx) {
-                let t = req.arrival_ns as f64 * 1e-9;
-                let p = &pools[i];
-                let work = own_prefill_s(&p.profile, req.input_tokens.max(1), 0.0)
-                    / p.instances.max(1) as f64;
-                backlog_s[i] = (backlog_s[i] - (t - last_s[i])).max(0.0) + work;
-                last_s[i] = t;
-                if id >= warm {
-                    waits[i].push(backlog_s[i]);
-                }
+        let replayed = replay_routed(&j, settings, r, |i, req, measured| {
+            let t = req.arrival_ns as f64 * 1e-9;
+            let p = &pools[i];
+            let work =
+                own_prefill_s(&p.profile, req.input_tokens.max(1), 0.0) / p.instances.max(1) as f64;
+            backlog_s[i] = (backlog_s[i] - (t - last_s[i])).max(0.0) + work;
+            last_s[i] = t;
+            if measured {
+                waits[i].push(backlog_s[i]);
             }
-            id += 1;
+        })?;
+        if !replayed {
+            return Ok(None);
         }
         let score = waits
             .iter_mut()

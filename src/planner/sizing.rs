@@ -736,44 +736,61 @@ pub fn stream_floor_p99_ttft_ms(
     r: u32,
 ) -> anyhow::Result<Option<f64>> {
     let j = job(plan, &vec![1; plan.shapes().len()], workload, settings, 1);
-    let pools = &j.cfg.pools;
-    let profile = &pools[i].profile;
-    let mut limits: Vec<u32> = pools.iter().map(|p| p.max_ctx_tok).collect();
-    limits.sort_unstable();
-    limits.dedup();
-    if profile.step_law.is_some()
-        || j.cfg.router != RouterSpec::length()
-        || j.cfg.warmup.seconds.is_some()
-        || limits.len() != pools.len()
-    {
+    let profile = &j.cfg.pools[i].profile;
+    if profile.step_law.is_some() {
         return Ok(None);
     }
-    let Some(mut src) = settings.streams.open(&j.workload, j.cfg.seed, r)? else {
-        return Ok(None);
-    };
-    let n = src.len_hint().unwrap_or(0);
-    let warm = (j.cfg.warmup.fraction * n as f64).floor() as u64;
-    let (lo, hi) = (
-        limits
-            .iter()
-            .rev()
-            .find(|&&m| m < pools[i].max_ctx_tok)
-            .map_or(0, |&m| m as u64),
-        pools[i].max_ctx_tok as u64,
-    );
     let mut solo: Vec<f64> = Vec::new();
-    let mut id = 0u64;
-    while let Some(req) = src.next_request()? {
-        let total = req.total_tokens();
-        if id >= warm && total > lo && total <= hi {
+    let replayed = replay_routed(&j, settings, r, |pool, req, measured| {
+        if measured && pool == i {
             solo.push(own_prefill_s(profile, req.input_tokens.max(1), 0.0));
         }
-        id += 1;
-    }
-    if solo.is_empty() {
+    })?;
+    if !replayed || solo.is_empty() {
         return Ok(None);
     }
     Ok(Some(nearest_rank_unsorted(&mut solo, 0.99) * 1e3))
+}
+
+/// Replay replication `r` of `j`'s stream (the one every evaluation with
+/// these settings replays) and call `f(pool, request, measured)` for each
+/// request, with the pool plain length routing sends it to (the smallest
+/// whose context fits ISL + OSL; requests fitting none are skipped) and
+/// whether it is measured (past the warm-up).
+/// `false` when that cannot be read ahead of the DES: a router other than
+/// plain length routing, pools sharing a context limit, a warm-up by time,
+/// or a stream not replayed (traces, closed loops).
+pub(super) fn replay_routed(
+    j: &SimulateJob,
+    settings: &SizingSettings,
+    r: u32,
+    mut f: impl FnMut(usize, &crate::workload::Request, bool),
+) -> anyhow::Result<bool> {
+    let pools = &j.cfg.pools;
+    let mut limits: Vec<(u64, usize)> = pools
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.max_ctx_tok as u64, i))
+        .collect();
+    limits.sort_unstable();
+    let distinct = limits.windows(2).all(|w| w[0].0 < w[1].0);
+    if !distinct || j.cfg.router != RouterSpec::length() || j.cfg.warmup.seconds.is_some() {
+        return Ok(false);
+    }
+    let Some(mut src) = settings.streams.open(&j.workload, j.cfg.seed, r)? else {
+        return Ok(false);
+    };
+    let n = src.len_hint().unwrap_or(0);
+    let warm = (j.cfg.warmup.fraction * n as f64).floor() as u64;
+    let mut id = 0u64;
+    while let Some(req) = src.next_request()? {
+        let total = req.total_tokens();
+        if let Some(&(_, pool)) = limits.iter().find(|(ctx, _)| total <= *ctx) {
+            f(pool, &req, id >= warm);
+        }
+        id += 1;
+    }
+    Ok(true)
 }
 
 /// Why some pool of `plan` misses the SLO in some replication of the DES
