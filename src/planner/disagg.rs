@@ -426,21 +426,16 @@ impl DisaggStudy {
     /// trust them (the test of [`crate::planner::sizing::clear_of_slo`],
     /// with TPOT beside TTFT).
     fn clear_of_targets(&self, reps: &[SimReport]) -> bool {
-        let within = |v: Option<Vec<f64>>, slo: f64| {
-            v.filter(|v| v.iter().all(|x| x.is_finite()))
-                .and_then(|v| crate::metrics::stats::upper_prediction_975(&v))
-                .is_some_and(|b| b <= slo)
-        };
-        let ttft: Option<Vec<f64>> = reps
+        use crate::planner::sizing::{MIN_PREDICTING_ARRIVALS, next_p99_within};
+        let ttft: Vec<Option<f64>> = reps
             .iter()
             .map(|r| r.fleet.slo.p99_ttft_over_arrivals_ms())
             .collect();
-        let tpot: Option<Vec<f64>> = reps.iter().map(|r| r.fleet.tpot_ms.p99).collect();
-        reps.iter().all(|r| {
-            r.verdict == "stable"
-                && r.requests.measured >= crate::planner::sizing::MIN_PREDICTING_ARRIVALS
-        }) && within(ttft, self.slo_ttft_ms)
-            && within(tpot, self.slo_tpot_ms)
+        let tpot: Vec<Option<f64>> = reps.iter().map(|r| r.fleet.tpot_ms.p99).collect();
+        reps.iter()
+            .all(|r| r.verdict == "stable" && r.requests.measured >= MIN_PREDICTING_ARRIVALS)
+            && next_p99_within(&ttft, self.slo_ttft_ms)
+            && next_p99_within(&tpot, self.slo_tpot_ms)
     }
 
     /// The worst case over replications' reports (see [`DesResult`]).

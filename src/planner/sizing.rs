@@ -224,16 +224,6 @@ pub const MIN_PREDICTING_ARRIVALS: u64 = 2_000;
 /// replication's P99 TTFT (Student t over the P99s seen, at least two)
 /// within the SLO.
 pub fn clear_of_slo(reps: &[SimReport], slo_ms: f64) -> bool {
-    let clear = |p99s: Vec<Option<f64>>| -> bool {
-        if p99s.iter().all(Option::is_none) {
-            return true; // no traffic
-        }
-        let Some(v) = p99s.into_iter().collect::<Option<Vec<f64>>>() else {
-            return false;
-        };
-        v.iter().all(|x| x.is_finite())
-            && crate::metrics::stats::upper_prediction_975(&v).is_some_and(|b| b <= slo_ms)
-    };
     let k = reps.first().map_or(0, |r| r.pools.len());
     // A pool with traffic but too few arrivals is never clear.
     let well_measured = |i: usize| {
@@ -248,17 +238,36 @@ pub fn clear_of_slo(reps: &[SimReport], slo_ms: f64) -> bool {
             .all(|r| r.requests.measured >= MIN_PREDICTING_ARRIVALS)
         && (0..k).all(|i| {
             well_measured(i)
-                && clear(
-                    reps.iter()
+                && next_p99_within(
+                    &reps
+                        .iter()
                         .map(|r| r.pools[i].metrics.slo.p99_ttft_over_arrivals_ms())
-                        .collect(),
+                        .collect::<Vec<_>>(),
+                    slo_ms,
                 )
         })
-        && clear(
-            reps.iter()
+        && next_p99_within(
+            &reps
+                .iter()
                 .map(|r| r.fleet.slo.p99_ttft_over_arrivals_ms())
-                .collect(),
+                .collect::<Vec<_>>(),
+            slo_ms,
         )
+}
+
+/// Whether the P99s of the replications run so far predict the next one's
+/// within `slo_ms`: every one finite and the upper 97.5% Student-t
+/// prediction bound (at least two values) within it; true when there are
+/// none at all (no traffic), false when only some are missing.
+pub fn next_p99_within(p99s: &[Option<f64>], slo_ms: f64) -> bool {
+    if p99s.iter().all(Option::is_none) {
+        return true;
+    }
+    let Some(v) = p99s.iter().copied().collect::<Option<Vec<f64>>>() else {
+        return false;
+    };
+    v.iter().all(|x| x.is_finite())
+        && crate::metrics::stats::upper_prediction_975(&v).is_some_and(|b| b <= slo_ms)
 }
 
 /// Rejection reasons that more instances cannot remove.
