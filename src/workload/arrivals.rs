@@ -204,8 +204,18 @@ impl ArrivalProcess {
 }
 
 /// Draw `Exp(1)`.
-fn exp1(rng: &mut SimRng) -> f64 {
+pub(crate) fn exp1(rng: &mut SimRng) -> f64 {
     -(1.0 - rng.random::<f64>()).ln()
+}
+
+/// The next Poisson arrival time after `*t_s`, s, from a unit-rate gap
+/// (an `Exp(1)` draw) at `rate_per_s`, advancing `*t_s` to it. The one
+/// formula a Poisson generator and a rate-rescaled replay share, so both
+/// give the same bits.
+#[inline]
+pub(crate) fn poisson_next_s(t_s: &mut f64, unit_gap: f64, rate_per_s: f64) -> f64 {
+    *t_s += unit_gap / rate_per_s;
+    *t_s
 }
 
 /// Where a generator is inside its process.
@@ -299,8 +309,7 @@ impl ArrivalGen {
                 let ArrivalProcess::Poisson { rate_per_s } = self.process else {
                     return None;
                 };
-                self.t_s += rem / rate_per_s;
-                Some(self.t_s)
+                Some(poisson_next_s(&mut self.t_s, rem, rate_per_s))
             }
             State::Profile {
                 seg,
