@@ -140,6 +140,35 @@ impl Sweep {
         }
     }
 
+    /// As [`Sweep::map`], but a single run starts its items costliest
+    /// first by `cost` (each thread takes the next when it is free), so
+    /// the sweep does not end on one long item started last. The items
+    /// come back in their own order, computed exactly as by `map`.
+    pub fn map_costliest_first<I, T, F>(
+        &self,
+        items: &[I],
+        cost: impl Fn(&I) -> f64,
+        f: F,
+    ) -> anyhow::Result<Vec<T>>
+    where
+        I: Sync,
+        T: ShardItem + Send,
+        F: Fn(usize, &I) -> anyhow::Result<T> + Sync,
+    {
+        let Sweep::Full = self else {
+            return self.map(items, f);
+        };
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| cost(&items[b]).total_cmp(&cost(&items[a])).then(a.cmp(&b)));
+        let mut done: Vec<(usize, anyhow::Result<T>)> = order
+            .into_iter()
+            .par_bridge()
+            .map(|i| (i, f(i, &items[i])))
+            .collect();
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// The sweep's items, computed by `f` (in parallel) or replayed. A
     /// sharded sweep computes its own items and then ends the run with
     /// [`ShardComplete`].

@@ -91,34 +91,39 @@ pub fn whatif(
     let pb = crate::progress::bar(progress, true, jobs.len() as u64 * 2, "what-if sweep");
     // Per (GPU type, λ), independently: the DES-minimal fleet and, when it
     // meets the SLO, the rate at which it stops meeting it.
-    let sized: anyhow::Result<Vec<(SizedFleet, Option<f64>)>> = sweep.map(&jobs, |_, &(g, lam)| {
-        let screen = Screen::new(&workload_at(workload, lam), s.seed)?;
-        let sf = size_fleet_screened(&plans[g], &workload_at(workload, lam), s, &screen)?;
-        if let Some(pb) = &pb {
-            pb.inc(1);
-        }
-        let t = if sf.slo_met {
-            let des: Vec<Option<f64>> = sf.pools.iter().map(|p| p.p99_ttft_ms).collect();
-            Some(max_sustained_lam(
-                &plans[g],
-                &sf.counts,
-                workload,
-                s,
-                &screen,
-                Sustained {
-                    lam,
-                    p99_ttft_ms: Some(&des),
-                },
-                0.01,
-            )?)
-        } else {
-            None
-        };
-        if let Some(pb) = &pb {
-            pb.inc(1);
-        }
-        Ok((sf, t))
-    });
+    // Larger rates size larger fleets: they start first.
+    let sized: anyhow::Result<Vec<(SizedFleet, Option<f64>)>> = sweep.map_costliest_first(
+        &jobs,
+        |&(_, lam)| lam,
+        |_, &(g, lam)| {
+            let screen = Screen::new(&workload_at(workload, lam), s.seed)?;
+            let sf = size_fleet_screened(&plans[g], &workload_at(workload, lam), s, &screen)?;
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            let t = if sf.slo_met {
+                let des: Vec<Option<f64>> = sf.pools.iter().map(|p| p.p99_ttft_ms).collect();
+                Some(max_sustained_lam(
+                    &plans[g],
+                    &sf.counts,
+                    workload,
+                    s,
+                    &screen,
+                    Sustained {
+                        lam,
+                        p99_ttft_ms: Some(&des),
+                    },
+                    0.01,
+                )?)
+            } else {
+                None
+            };
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            Ok((sf, t))
+        },
+    );
     let sized = match sized {
         Ok(v) => v,
         Err(e) => {
