@@ -254,6 +254,10 @@ struct Shape {
 }
 
 /// Nearest-rank `q` quantile (0 when empty).
+/// Utilisation of prefill and link at which the decode-side search's
+/// prefill pool counts as generous.
+const GENEROUS_RHO: f64 = 0.5;
+
 fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
     nearest_rank_unsorted(&mut v, q)
 }
@@ -625,8 +629,18 @@ impl DisaggStudy {
         mut cands: Vec<DisaggCandidate>,
         pb: Option<&dyn crate::progress::Task>,
     ) -> anyhow::Result<(Vec<DisaggCandidate>, u32)> {
-        // 2. Decode side: the smallest nD meeting TPOT with a generous prefill pool.
-        let np_gen = (np_lb * 2).max(np_lb + 2).min(self.max_prefill);
+        // 2. Decode side: the smallest nD meeting TPOT with a generous
+        //    prefill pool, one the screen finds at most half loaded (prefill
+        //    and link), so it passes arrivals on to decode nearly as they
+        //    come. It is usually one the prefill side then needs anyway.
+        let np_gen = sh
+            .and_then(|sh| {
+                (np_lb..=self.max_prefill).find(|&np| {
+                    let a = self.screen(sh, np, self.max_decode);
+                    a.rho_prefill <= GENEROUS_RHO && a.rho_link <= GENEROUS_RHO
+                })
+            })
+            .unwrap_or((np_lb * 2).max(np_lb + 2).min(self.max_prefill));
         let known = |cands: &[DisaggCandidate], np: u32, nd: u32| -> Option<DesResult> {
             cands
                 .iter()
