@@ -107,6 +107,7 @@ fn the_threshold_found_around_the_cross_check_is_where_the_des_stops_meeting() {
     let known = Sustained {
         lam: 40.0,
         p99_ttft_ms: Some(&at_40),
+        hardest_replication: 0,
     };
     let t = max_sustained_lam(&plan, &counts, &w, &s, &screen, known, 0.01).expect("found");
     let at = |lam: f64| {
@@ -288,4 +289,34 @@ fn the_hardest_replication_is_one_of_the_evaluations_and_needs_several() {
         hardest_replication(&plan, &[2], &w, &one).expect("streams"),
         None
     );
+}
+
+#[test]
+fn a_sized_fleet_names_the_replication_where_its_p99_was_highest() {
+    use kvfleet::planner::sizing::job;
+    use kvfleet::simulate::run_one_replication;
+    for (gpu, lam, slo) in [("h100", 60.0, 400.0), ("a100", 25.0, 800.0)] {
+        let plan = plan(gpu, 8192);
+        let w = chat(lam);
+        let s = SizingSettings::new(slo, 4000, 3);
+        let screen = Screen::new(&w, s.seed).expect("screen");
+        let sized = size_fleet_screened(&plan, &w, &s, &screen).expect("sized");
+        assert!(sized.slo_met, "{gpu}: {sized:?}");
+        // Each replication alone at the sized counts: the named one has the
+        // highest P99 (the one a probe at a higher rate should run first).
+        let j = job(&plan, &sized.counts, &w, &s, s.replications);
+        let p99: Vec<f64> = (0..s.replications)
+            .map(|r| {
+                let rep = run_one_replication(&j, r).expect("runs");
+                rep.pools
+                    .iter()
+                    .filter_map(|p| p.metrics.slo.p99_ttft_over_arrivals_ms())
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
+        let highest = (0..p99.len())
+            .max_by(|&a, &b| p99[a].total_cmp(&p99[b]))
+            .expect("replications") as u32;
+        assert_eq!(sized.hardest_replication, highest, "{gpu}: P99s {p99:?}");
+    }
 }

@@ -123,6 +123,12 @@ pub struct SizedFleet {
     /// Why the SLO cannot be met, when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The replication in which the joint check's worst pool P99 was the
+    /// highest (else the one that stopped the search's last missing
+    /// evaluation): where a probe of this fleet at a higher rate starts,
+    /// the one most likely to miss first. Not reported.
+    #[serde(skip)]
+    pub hardest_replication: u32,
 }
 
 impl super::shard::ShardItem for PoolResult {
@@ -183,6 +189,7 @@ impl super::shard::ShardItem for SizedFleet {
             evaluations: plain(v, "evaluations")?,
             replications: plain(v, "replications")?,
             reason: plain(v, "reason")?,
+            hardest_replication: 0,
         })
     }
 }
@@ -207,6 +214,9 @@ pub struct Evaluation {
     pub unmeetable: Option<String>,
     /// Replications behind it.
     pub replications: u32,
+    /// The replication whose worst pool P99 TTFT was the highest, when
+    /// known (the replication number, not its position).
+    pub tightest_replication: Option<u32>,
 }
 
 /// Measured arrivals a pool needs in each replication before two of its
@@ -405,6 +415,7 @@ pub fn summarise(reps: &[SimReport], slo_ms: f64) -> Evaluation {
                 .or_else(|| rejection_bound(r, slo_ms))
         }),
         replications: reps.len() as u32,
+        tightest_replication: None,
     }
 }
 
@@ -506,8 +517,19 @@ impl Evaluator<'_> {
         // Back to replication order.
         let mut paired: Vec<(u32, SimReport)> = run.into_iter().zip(reps).collect();
         paired.sort_by_key(|(r, _)| *r);
+        let worst_pool_p99 = |rep: &SimReport| {
+            rep.pools
+                .iter()
+                .filter_map(|p| p.metrics.slo.p99_ttft_over_arrivals_ms())
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        let tightest = paired
+            .iter()
+            .max_by(|a, b| worst_pool_p99(&a.1).total_cmp(&worst_pool_p99(&b.1)))
+            .map(|(r, _)| *r);
         let reps: Vec<SimReport> = paired.into_iter().map(|(_, rep)| rep).collect();
-        let e = summarise(&reps, slo);
+        let mut e = summarise(&reps, slo);
+        e.tightest_replication = tightest;
         self.remember(counts, &e);
         Ok(e)
     }
@@ -868,6 +890,7 @@ pub fn size_fleet_screened(
             evaluations: 0,
             replications: settings.replications.max(1),
             reason: Some(why),
+            hardest_replication: 0,
         });
     }
     let start = screen.start(plan, slo);
@@ -915,6 +938,9 @@ fn joint(
         evaluations: ev.count.load(Ordering::Relaxed),
         replications: r.replications,
         reason,
+        hardest_replication: r
+            .tightest_replication
+            .unwrap_or_else(|| ev.first_rep.load(Ordering::Relaxed)),
     })
 }
 

@@ -120,6 +120,9 @@ pub struct Sustained<'a> {
     pub lam: f64,
     /// The DES's P99 TTFT per pool at `lam`, ms (`None`: not measured).
     pub p99_ttft_ms: Option<&'a [Option<f64>]>,
+    /// The replication the first probe runs first: the one that looked
+    /// hardest where the fleet was measured ([`SizedFleet::hardest_replication`](super::sizing::SizedFleet)).
+    pub hardest_replication: u32,
 }
 
 /// The largest λ the fleet sustains (to relative tolerance `tol`), given it
@@ -137,7 +140,7 @@ pub fn max_sustained_lam(
     known: Sustained<'_>,
     tol: f64,
 ) -> anyhow::Result<f64> {
-    let first = std::cell::Cell::new(0);
+    let first = std::cell::Cell::new(known.hardest_replication);
     let lo = known.lam;
     let guess = analytic_max_lam(screen, plan, counts, s.slo_ttft_ms, lo, known.p99_ttft_ms)
         .map_or(lo * 1.05, |g| g.max(lo * 1.01));

@@ -269,6 +269,7 @@ pub fn tokens_per_watt(
                     Sustained {
                         lam,
                         p99_ttft_ms: Some(&des),
+                        hardest_replication: sized.hardest_replication,
                     },
                     0.02,
                 )?)

@@ -112,6 +112,7 @@ pub fn whatif(
                     Sustained {
                         lam,
                         p99_ttft_ms: Some(&des),
+                        hardest_replication: sf.hardest_replication,
                     },
                     0.01,
                 )?)
@@ -197,6 +198,7 @@ pub fn whatif(
                     Sustained {
                         lam: p.lam,
                         p99_ttft_ms: None,
+                        hardest_replication: 0,
                     },
                     0.01,
                 )
