@@ -146,8 +146,9 @@ impl StreamCache {
         if spec.trace.is_some() || spec.users.is_some() || spec.n_requests() > MAX_REQUESTS {
             return Ok(None);
         }
-        let poisson_rate = match spec.arrival_process()? {
-            Some(ArrivalProcess::Poisson { rate_per_s }) => Some(rate_per_s),
+        // (An invalid spec is left for `open` below to report.)
+        let poisson_rate = match spec.arrival_process() {
+            Ok(Some(ArrivalProcess::Poisson { rate_per_s })) => Some(rate_per_s),
             _ => None,
         };
         let unit_key = poisson_rate.map(|_| Key {
