@@ -961,3 +961,49 @@ impl Server for IterationInstance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(req: u32) -> Seq {
+        Seq {
+            req,
+            isl: 10,
+            osl: 10,
+            target: 10,
+            prefilled: 0,
+            ctx_base: 0,
+            phase: Phase::Prefill,
+            stamp: 0,
+            generation: 0,
+        }
+    }
+
+    /// Admission order survives slot reuse: a sequence admitted into a
+    /// freed low slot is still the newest (the preemption victim), and the
+    /// batch walks oldest first whatever the slots.
+    #[test]
+    fn admission_order_is_kept_across_slot_reuse() {
+        let profile = Profile::preset("h100").expect("h100 preset");
+        let mut inst = IterationInstance::new(&profile, 8, true);
+        let admit = |inst: &mut IterationInstance, req: u32| {
+            let si = inst.alloc_seq(seq(req));
+            inst.link_tail(si);
+            si
+        };
+        let a = admit(&mut inst, 0);
+        let b = admit(&mut inst, 1);
+        let c = admit(&mut inst, 2);
+        assert_eq!(inst.running_in_order(), vec![a, b, c]);
+        assert_eq!(inst.newest(), c);
+        inst.unlink_and_free(a);
+        let d = admit(&mut inst, 3);
+        assert_eq!(d, a, "the freed slot is reused");
+        assert_eq!(inst.running_in_order(), vec![b, c, d]);
+        assert_eq!(inst.newest(), d);
+        inst.unlink_and_free(d);
+        assert_eq!(inst.newest(), c);
+        assert_eq!(inst.n_running, 2);
+    }
+}
