@@ -62,8 +62,11 @@ struct Seq {
     /// Decoding: context at step `s` is `ctx_base + s`.
     ctx_base: i64,
     phase: Phase,
-    prev: u32,
-    next: u32,
+    /// Admission number (the instance's count of admissions when this
+    /// sequence was admitted): running sequences in admission order are
+    /// those in `stamp` order. Kept instead of list links, so a completion
+    /// writes only its own sequence.
+    stamp: u64,
     /// Bumped whenever the slot is released, to invalidate heap entries.
     generation: u32,
 }
@@ -99,9 +102,8 @@ pub struct IterationInstance {
 
     seqs: Vec<Seq>,
     free_seqs: Vec<u32>,
-    /// Oldest and newest running sequence (admission order list).
-    head: u32,
-    tail: u32,
+    /// Admissions so far (the next sequence's `stamp`).
+    admitted: u64,
     n_running: u32,
     prefilling: Vec<u32>,
     n_dec: u32,
@@ -175,8 +177,7 @@ impl IterationInstance {
             power,
             seqs: Vec::new(),
             free_seqs: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            admitted: 0,
             n_running: 0,
             prefilling: Vec::new(),
             n_dec: 0,
@@ -286,30 +287,32 @@ impl IterationInstance {
         }
     }
 
+    /// Count `si` as running, the newest in admission order.
     fn link_tail(&mut self, si: u32) {
-        self.seqs[si as usize].prev = self.tail;
-        self.seqs[si as usize].next = NIL;
-        if self.tail != NIL {
-            self.seqs[self.tail as usize].next = si;
-        } else {
-            self.head = si;
-        }
-        self.tail = si;
+        self.seqs[si as usize].stamp = self.admitted;
+        self.admitted += 1;
         self.n_running += 1;
     }
 
+    /// Running sequences, oldest admitted first (a scan and a sort: only
+    /// preemption, eviction and checks walk the batch in this order).
+    fn running_in_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.seqs.len() as u32)
+            .filter(|&i| self.seqs[i as usize].phase != Phase::Free)
+            .collect();
+        order.sort_unstable_by_key(|&i| self.seqs[i as usize].stamp);
+        order
+    }
+
+    /// The most recently admitted running sequence (the preemption victim).
+    fn newest(&self) -> u32 {
+        (0..self.seqs.len() as u32)
+            .filter(|&i| self.seqs[i as usize].phase != Phase::Free)
+            .max_by_key(|&i| self.seqs[i as usize].stamp)
+            .expect("a preemption needs a running sequence")
+    }
+
     fn unlink_and_free(&mut self, si: u32) {
-        let Seq { prev, next, .. } = self.seqs[si as usize];
-        if prev != NIL {
-            self.seqs[prev as usize].next = next;
-        } else {
-            self.head = next;
-        }
-        if next != NIL {
-            self.seqs[next as usize].prev = prev;
-        } else {
-            self.tail = prev;
-        }
         self.n_running -= 1;
         let s = &mut self.seqs[si as usize];
         s.phase = Phase::Free;
@@ -453,8 +456,7 @@ impl IterationInstance {
             prefilled: req.isl + g,
             ctx_base,
             phase: Phase::Decode,
-            prev: NIL,
-            next: NIL,
+            stamp: 0,
             generation: 0,
         });
         self.link_tail(si);
@@ -572,14 +574,18 @@ impl IterationInstance {
         if self.used + demand <= self.total_blks {
             self.used += demand;
         } else {
-            let mut cur = self.head;
-            while cur != NIL {
+            // In admission order; victims are the newest, from the end.
+            let order = self.running_in_order();
+            let (mut j, mut end) = (0, order.len());
+            while j < end {
+                let cur = order[j];
                 let sq = self.seqs[cur as usize];
                 if sq.phase == Phase::Decode && self.phase_key(sq.ctx_base) == self.phase_of_step(s)
                 {
                     let mut self_preempted = false;
                     while self.used >= self.total_blks {
-                        let victim = self.tail;
+                        end -= 1;
+                        let victim = order[end];
                         self.preempt(victim, cx);
                         preempted = true;
                         if victim == cur {
@@ -592,7 +598,7 @@ impl IterationInstance {
                     }
                     self.used += 1;
                 }
-                cur = self.seqs[cur as usize].next;
+                j += 1;
             }
         }
         self.decode_alloc_done = true;
@@ -607,7 +613,7 @@ impl IterationInstance {
             let need = self.blocks((sq.prefilled + k) as u64) - self.blocks(sq.prefilled as u64);
             let mut self_preempted = false;
             while self.used + need > self.total_blks {
-                let victim = self.tail;
+                let victim = self.newest();
                 self.preempt(victim, cx);
                 preempted = true;
                 if victim == si {
@@ -655,8 +661,7 @@ impl IterationInstance {
                     prefilled: k,
                     ctx_base: 0,
                     phase: Phase::Prefill,
-                    prev: NIL,
-                    next: NIL,
+                    stamp: 0,
                     generation: 0,
                 });
                 self.link_tail(si);
@@ -853,8 +858,7 @@ impl Server for IterationInstance {
         st.steps += done;
         self.stats = st;
         let step = self.step + done;
-        let mut cur = self.tail;
-        while cur != NIL {
+        for &cur in self.running_in_order().iter().rev() {
             let s = self.seqs[cur as usize];
             let r = &mut cx.reqs[s.req];
             if s.phase == Phase::Decode {
@@ -862,12 +866,9 @@ impl Server for IterationInstance {
             }
             r.kv_ready = false;
             cx.waiting.push_front(s.req);
-            cur = s.prev;
         }
         self.seqs.clear();
         self.free_seqs.clear();
-        self.head = NIL;
-        self.tail = NIL;
         self.n_running = 0;
         self.prefilling.clear();
         self.n_dec = 0;
@@ -887,8 +888,7 @@ impl Server for IterationInstance {
         // Called between runs: decoding sequences hold blocks for ISL + g − 1 tokens.
         let (mut held, mut n, mut n_dec, mut sum_cb) = (0u64, 0u32, 0u32, 0i64);
         let mut phase = vec![0u32; self.blk as usize];
-        let mut cur = self.head;
-        while cur != NIL {
+        for cur in self.running_in_order() {
             let s = self.seqs[cur as usize];
             n += 1;
             match s.phase {
@@ -912,7 +912,6 @@ impl Server for IterationInstance {
                 }
                 Phase::Free => panic!("free sequence in the running list"),
             }
-            cur = s.next;
         }
         assert_eq!(n, self.n_running, "running count");
         assert_eq!(n_dec, self.n_dec, "decode count");
@@ -960,5 +959,51 @@ impl Server for IterationInstance {
             prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(req: u32) -> Seq {
+        Seq {
+            req,
+            isl: 10,
+            osl: 10,
+            target: 10,
+            prefilled: 0,
+            ctx_base: 0,
+            phase: Phase::Prefill,
+            stamp: 0,
+            generation: 0,
+        }
+    }
+
+    /// Admission order survives slot reuse: a sequence admitted into a
+    /// freed low slot is still the newest (the preemption victim), and the
+    /// batch walks oldest first whatever the slots.
+    #[test]
+    fn admission_order_is_kept_across_slot_reuse() {
+        let profile = Profile::preset("h100").expect("h100 preset");
+        let mut inst = IterationInstance::new(&profile, 8, true);
+        let admit = |inst: &mut IterationInstance, req: u32| {
+            let si = inst.alloc_seq(seq(req));
+            inst.link_tail(si);
+            si
+        };
+        let a = admit(&mut inst, 0);
+        let b = admit(&mut inst, 1);
+        let c = admit(&mut inst, 2);
+        assert_eq!(inst.running_in_order(), vec![a, b, c]);
+        assert_eq!(inst.newest(), c);
+        inst.unlink_and_free(a);
+        let d = admit(&mut inst, 3);
+        assert_eq!(d, a, "the freed slot is reused");
+        assert_eq!(inst.running_in_order(), vec![b, c, d]);
+        assert_eq!(inst.newest(), d);
+        inst.unlink_and_free(d);
+        assert_eq!(inst.newest(), c);
+        assert_eq!(inst.n_running, 2);
     }
 }
