@@ -256,6 +256,7 @@ def grid_flex(
     event_start_s: Optional[Union[str, _Num, _Path]] = ...,
     event_duration_s: Optional[Union[str, _Num, _Path]] = ...,
     after_s: Optional[Union[str, _Num, _Path]] = ...,
+    full_after_window: Optional[bool] = ...,
     replications: Optional[Union[str, _Num, _Path]] = ...,
     all_depths: Optional[bool] = ...,
     seed: Optional[Union[str, _Num, _Path]] = ...,

@@ -48,9 +48,16 @@ pub struct GridFlexArgs {
     /// Event duration, s [default: 900, or 17.6% of the --verify-des span].
     #[arg(long)]
     pub event_duration_s: Option<f64>,
-    /// Window after the event in which latency is measured, s [default: 3600, or the rest of the --verify-des span].
+    /// Longest window after the event in which latency is measured, s
+    /// [default: 3600, or the rest of the --verify-des span]. The window
+    /// ends 60 s after the fleet has recovered (its waiting queue back at
+    /// the pre-event level) unless `--full-after-window`.
     #[arg(long)]
     pub after_s: Option<f64>,
+    /// Simulate the whole `--after-s` window, not only until 60 s after
+    /// recovery (the rest is the steady state the depth-0 run measures).
+    #[arg(long)]
+    pub full_after_window: bool,
     /// Replications per level (event P99 is their mean).
     #[arg(long, default_value_t = 1)]
     pub replications: u32,
@@ -146,6 +153,7 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
         event_start_s: t.start_s,
         event_duration_s: t.duration_s,
         after_s: t.after_s,
+        full_after_window: a.full_after_window,
         replications: a.replications,
         all_depths: a.all_depths,
     })

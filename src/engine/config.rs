@@ -158,6 +158,10 @@ pub struct SimConfig {
     /// the most arrivals the pool can still reach. A planner's pass/fail
     /// probe needs no more. Empty (the default): off.
     pub stop_on_ttft_miss: Vec<usize>,
+    /// Stop offering arrivals a margin after the fleet has recovered from
+    /// an event (`engine::recovery`); `None` (the default): every request
+    /// of the workload arrives.
+    pub end_at_recovery: Option<super::recovery::EndAtRecovery>,
     /// Changes of a pool's running-sequence cap during the run, in time order.
     pub controls: Vec<ControlChange>,
     /// Arrival-time windows with their own metrics and energy (e.g. before, during and after an event).
@@ -187,6 +191,7 @@ impl SimConfig {
             max_waiting: None,
             run_to_completion: false,
             stop_on_ttft_miss: Vec::new(),
+            end_at_recovery: None,
             controls: Vec::new(),
             windows: Vec::new(),
             disagg: None,

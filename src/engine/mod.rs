@@ -14,6 +14,7 @@ pub mod iteration;
 mod lineheap;
 pub mod link;
 mod outcome;
+pub mod recovery;
 pub mod requests;
 pub mod server;
 mod sim;

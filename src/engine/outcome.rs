@@ -101,6 +101,9 @@ pub struct SimOutcome {
     pub queue_trace: Vec<(f64, u64)>,
     /// Requests waiting when the run ended.
     pub waiting_at_end: u64,
+    /// When `SimConfig::end_at_recovery` ended the arrivals before the
+    /// workload's end: the time the last offered request could arrive, s.
+    pub arrivals_ended_s: Option<f64>,
     /// Requests restarted on another instance after theirs failed.
     pub evicted: u64,
     /// KV hand-offs of a disaggregated fleet (`None` when every pool serves both phases).

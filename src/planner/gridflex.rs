@@ -13,7 +13,16 @@ use serde::Serialize;
 use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_f64_to, plain};
 use crate::analytic::calibration::sample_lengths;
 use crate::analytic::iteration_model::{IterationPool, cross_check};
+use crate::engine::recovery::{self, EndAtRecovery};
 use crate::engine::{self, ControlChange, MetricWindow, PoolConfig, SimConfig, SimOutcome};
+
+/// Seconds before the event whose waiting level the fleet recovers to.
+const RECOVERY_PRE_S: f64 = 300.0;
+
+/// Seconds of arrivals simulated after the fleet has recovered (unless
+/// `GridFlex::full_after_window`): the after window ends there, or at its
+/// full length if that is sooner.
+pub const RECOVERY_MARGIN_S: f64 = 60.0;
 use crate::error::InputError;
 use crate::simulate::open_arrivals;
 use crate::workload::spec::WorkloadSpec;
@@ -31,8 +40,11 @@ pub struct GridFlex {
     pub event_start_s: f64,
     /// Event duration, s.
     pub event_duration_s: f64,
-    /// Length of the after-event window, s.
+    /// Longest after-event window, s: it ends [`RECOVERY_MARGIN_S`] after
+    /// the fleet has recovered, unless `full_after_window`.
     pub after_s: f64,
+    /// Simulate the whole after window even once the fleet has recovered.
+    pub full_after_window: bool,
     /// Replications per level (event P99 is their mean).
     pub replications: u32,
     /// Simulate every depth; otherwise, within a replication, depths
@@ -75,6 +87,10 @@ pub struct FlexDes {
     pub not_simulated: Option<String>,
     /// Time after the event until the waiting queue is back to its pre-event level, s (null: not within the run).
     pub recovery_s: Option<f64>,
+    /// Length of the after window simulated, s (mean over replications): it
+    /// ends `RECOVERY_MARGIN_S` after recovery, or at `--after-s` (null:
+    /// not simulated).
+    pub after_window_s: Option<f64>,
     /// Energy saved during the event against the zero-depth run, kWh
     /// (null: not simulated).
     pub energy_saved_kwh: Option<f64>,
@@ -98,6 +114,7 @@ impl FlexDes {
                 "a shallower depth breached the SLO in the DES, so the deepest safe depth was decided; --all-depths simulates every depth".into(),
             ),
             recovery_s: None,
+            after_window_s: None,
             energy_saved_kwh: None,
             event_avg_kw: None,
             slo_met: false,
@@ -142,6 +159,11 @@ pub struct GridFlexReport {
     pub slo_ttft_ms: f64,
     /// Event start and duration, s.
     pub event_s: [f64; 2],
+    /// The longest after-event window, s.
+    pub after_s: f64,
+    /// The after window ends `RECOVERY_MARGIN_S` after recovery (false:
+    /// `--full-after-window`, it is `after_s` long).
+    pub after_ends_at_recovery: bool,
     /// Instances and GPUs.
     pub instances: u32,
     /// GPUs.
@@ -161,6 +183,9 @@ struct RunMeasures {
     arrived: [u64; 2],
     p99_ttft_ms: [Option<f64>; 2],
     recovery_s: Option<f64>,
+    /// The after window's simulated length when the run's arrivals ended
+    /// at recovery (`None`: the whole window).
+    after_window_s: Option<f64>,
     energy_j: f64,
     stable: bool,
 }
@@ -174,7 +199,8 @@ impl RunMeasures {
                 w(i).and_then(|m| m.ttft_percentile_all_ns(99.0))
                     .map(|x| x / 1e6)
             }),
-            recovery_s: recovery_s(o, t_start_s, t_end_s, 300.0),
+            recovery_s: recovery::recovery_s(&o.queue_trace, t_start_s, t_end_s, RECOVERY_PRE_S),
+            after_window_s: o.arrivals_ended_s.map(|t| (t - t_end_s).max(0.0)),
             energy_j: window_energy_j(o, cfg, 0),
             stable: o.verdict == engine::Verdict::Stable,
         }
@@ -187,6 +213,7 @@ impl ShardItem for RunMeasures {
             "arrived": self.arrived,
             "p99_ttft_ms": self.p99_ttft_ms.map(opt_f64_to),
             "recovery_s": opt_f64_to(self.recovery_s),
+            "after_window_s": opt_f64_to(self.after_window_s),
             "energy_j": f64_to(self.energy_j),
             "stable": self.stable,
         })
@@ -200,6 +227,7 @@ impl ShardItem for RunMeasures {
             arrived: plain(v, "arrived")?,
             p99_ttft_ms: [opt_f64_from(&p[0])?, opt_f64_from(&p[1])?],
             recovery_s: opt_f64_from(field(v, "recovery_s")?)?,
+            after_window_s: opt_f64_from(field(v, "after_window_s")?)?,
             energy_j: f64_from(field(v, "energy_j")?)?,
             stable: plain(v, "stable")?,
         })
@@ -309,27 +337,6 @@ fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
     crate::metrics::report::pools_energy_j(&cfg.pools, &out.windows[w].stats_by_pool)
 }
 
-/// Seconds after `t_end_s` until waiting is back to the 95th percentile of
-/// its level in the `pre_s` seconds before `t_start_s`.
-fn recovery_s(out: &SimOutcome, t_start_s: f64, t_end_s: f64, pre_s: f64) -> Option<f64> {
-    let mut pre: Vec<u64> = out
-        .queue_trace
-        .iter()
-        .filter(|(t, _)| *t >= t_start_s - pre_s && *t < t_start_s)
-        .map(|&(_, w)| w)
-        .collect();
-    pre.sort_unstable();
-    let base = pre
-        .get((pre.len() as f64 * 0.95) as usize)
-        .copied()
-        .or(pre.last().copied())
-        .unwrap_or(0);
-    out.queue_trace
-        .iter()
-        .find(|(t, w)| *t >= t_end_s && *w <= base)
-        .map(|(t, _)| t - t_end_s)
-}
-
 impl GridFlex {
     fn caps(&self) -> Vec<u32> {
         let p = pool(&self.cfg);
@@ -355,6 +362,14 @@ impl GridFlex {
         let (t0, d) = (self.event_start_s, self.event_duration_s);
         let mut cfg = self.cfg.clone();
         cfg.record_requests = record;
+        if !self.full_after_window {
+            cfg.end_at_recovery = Some(EndAtRecovery {
+                event_start_s: t0,
+                event_end_s: t0 + d,
+                pre_s: RECOVERY_PRE_S,
+                margin_s: RECOVERY_MARGIN_S,
+            });
+        }
         cfg.windows = vec![
             MetricWindow {
                 name: "event".into(),
@@ -568,6 +583,16 @@ impl GridFlex {
             };
             let ((ev_n, ev), (after_n, after)) = (window(0), window(1));
             let rec = mean(runs.iter().map(|o| o.recovery_s).collect());
+            let after_window_s = mean(
+                runs.iter()
+                    .map(|o| {
+                        Some(
+                            o.after_window_s
+                                .map_or(self.after_s, |w| w.min(self.after_s)),
+                        )
+                    })
+                    .collect(),
+            );
             let saved_j: f64 = runs
                 .iter()
                 .enumerate()
@@ -595,6 +620,7 @@ impl GridFlex {
                 verdict: verdict.into(),
                 not_simulated: None,
                 recovery_s: rec,
+                after_window_s,
                 energy_saved_kwh: Some(saved_j / 3.6e6),
                 event_avg_kw: Some(event_kw),
                 slo_met,
@@ -622,6 +648,8 @@ impl GridFlex {
             max_safe_flex_pct,
             slo_ttft_ms: slo,
             event_s: [self.event_start_s, self.event_duration_s],
+            after_s: self.after_s,
+            after_ends_at_recovery: !self.full_after_window,
             instances: p.instances,
             gpus: p.gpus(),
         })
@@ -647,6 +675,7 @@ mod tests {
             event_start_s: 20.0,
             event_duration_s: 30.0,
             after_s: 20.0,
+            full_after_window: false,
             replications: 1,
             all_depths: false,
         }
@@ -667,5 +696,49 @@ mod tests {
         // A cap of one sequence binds: the event's measures change.
         let tight = g.run_level(Some(1), 0, false).expect("runs");
         assert_ne!(RunMeasures::of(&tight, &g.cfg, t0, t1), m);
+    }
+
+    #[test]
+    fn arrivals_end_a_margin_after_recovery_as_if_the_workload_ended_there() {
+        let mut g = study();
+        g.after_s = 200.0;
+        g.workload.n_requests = Some(5_000);
+        let (t0, t1) = (g.event_start_s, g.event_start_s + g.event_duration_s);
+        let mut full_g = g.clone();
+        full_g.full_after_window = true;
+        let full = full_g.run_level(Some(2), 0, true).expect("runs");
+        assert_eq!(full.arrivals_ended_s, None);
+        let cut = g.run_level(Some(2), 0, true).expect("runs");
+        // A binding cap: the queue grew and took time to drain.
+        let rec = recovery::recovery_s(&full.queue_trace, t0, t1, RECOVERY_PRE_S)
+            .expect("recovers within the window");
+        assert!(rec > 0.0, "recovery {rec} s");
+        let ended = cut.arrivals_ended_s.expect("arrivals ended at recovery");
+        assert!((ended - (t1 + rec + RECOVERY_MARGIN_S)).abs() < 1e-6);
+        // The event, the recovery and the energy are the full run's.
+        let (mf, mc) = (
+            RunMeasures::of(&full, &g.cfg, t0, t1),
+            RunMeasures::of(&cut, &g.cfg, t0, t1),
+        );
+        assert_eq!(
+            (mf.arrived[0], mf.p99_ttft_ms[0], mf.recovery_s, mf.energy_j),
+            (mc.arrived[0], mc.p99_ttft_ms[0], mc.recovery_s, mc.energy_j)
+        );
+        assert!(mc.arrived[1] < mf.arrived[1]);
+        let w = mc.after_window_s.expect("the window ended early");
+        assert!((w - (rec + RECOVERY_MARGIN_S)).abs() < 1e-6, "window {w} s");
+        // Request for request, the run is the one whose workload ends there.
+        let kept = full
+            .records
+            .iter()
+            .filter(|r| (r.arrival_ns as f64) < ended * 1e9)
+            .count() as u64;
+        assert_eq!(cut.arrived, kept);
+        let mut short = full_g.clone();
+        short.workload.n_requests = Some(kept);
+        let truncated = short.run_level(Some(2), 0, true).expect("runs");
+        assert_eq!(truncated.records, cut.records);
+        // One event more: the arrival found past the end, not offered.
+        assert_eq!(truncated.events + 1, cut.events);
     }
 }

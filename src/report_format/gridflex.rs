@@ -185,7 +185,7 @@ impl HumanReport for GridFlexReport {
             "fleet kW (cap)",
             "analytic P99 (sustained)",
             "event P99",
-            "after P99",
+            "after P99 (window)",
             "event kW",
             "recovery",
             "saved kWh",
@@ -207,7 +207,13 @@ impl HumanReport for GridFlexReport {
                     "unstable".into()
                 },
                 window_ms(&l.des, l.des.event_arrivals, l.des.event_p99_ttft_ms),
-                window_ms(&l.des, l.des.after_arrivals, l.des.after_p99_ttft_ms),
+                match (
+                    window_ms(&l.des, l.des.after_arrivals, l.des.after_p99_ttft_ms),
+                    l.des.after_window_s,
+                ) {
+                    (p, Some(w)) => format!("{p} ({w:.0} s)"),
+                    (p, None) => p,
+                },
                 l.des
                     .event_avg_kw
                     .map(|kw| format!("{kw:.1}"))
@@ -240,6 +246,20 @@ impl HumanReport for GridFlexReport {
             self.event_s[1],
             pct(self.max_safe_flex_pct.event)
         );
+        let _ = writeln!(
+            s,
+            "after window: {}",
+            if self.after_ends_at_recovery {
+                format!(
+                    "from the event's end until {:.0} s after recovery (the waiting queue back at its pre-event level), at most {:.0} s; --full-after-window simulates all {:.0} s",
+                    crate::planner::gridflex::RECOVERY_MARGIN_S,
+                    self.after_s,
+                    self.after_s
+                )
+            } else {
+                format!("{:.0} s from the event's end", self.after_s)
+            }
+        );
         if self.levels.iter().any(|l| l.des.not_simulated.is_some()) {
             let _ = writeln!(
                 s,
@@ -260,13 +280,13 @@ impl HumanReport for GridFlexReport {
 impl CsvReport for GridFlexReport {
     fn csv(&self) -> String {
         let mut s = String::from(
-            "flex_pct,n_max,power_per_gpu_w,fleet_kw,analytic_p99_ttft_ms,analytic_stable,event_p99_ttft_ms,after_p99_ttft_ms,event_avg_kw,recovery_s,energy_saved_kwh,slo_met\n",
+            "flex_pct,n_max,power_per_gpu_w,fleet_kw,analytic_p99_ttft_ms,analytic_stable,event_p99_ttft_ms,after_p99_ttft_ms,after_window_s,event_avg_kw,recovery_s,energy_saved_kwh,slo_met\n",
         );
         let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         for l in &self.levels {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 l.flex_pct,
                 l.n_max,
                 l.power_per_gpu_w,
@@ -275,6 +295,7 @@ impl CsvReport for GridFlexReport {
                 l.analytic.stable,
                 f(l.des.event_p99_ttft_ms),
                 f(l.des.after_p99_ttft_ms),
+                f(l.des.after_window_s),
                 f(l.des.event_avg_kw),
                 f(l.des.recovery_s),
                 f(l.des.energy_saved_kwh),

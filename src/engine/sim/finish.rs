@@ -112,6 +112,10 @@ impl<S: Server> Sim<'_, S> {
                 .map(|&(t, w)| (t as f64 * 1e-9, w))
                 .collect(),
             waiting_at_end: self.waiting_total,
+            arrivals_ended_s: self
+                .arrivals_ended
+                .then(|| self.arrivals_end_ns.map(|t| t as f64 * 1e-9))
+                .flatten(),
             evicted: self.evicted,
             kv_transfer: self.handoff.map(|mut h| {
                 h.out.link_busy_s = h.links.iter().map(|l| l.busy_ns).sum::<f64>() * 1e-9;

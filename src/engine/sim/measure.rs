@@ -3,6 +3,7 @@
 
 use super::{Server, Sim};
 use crate::engine::outcome::Verdict;
+use crate::engine::recovery;
 
 /// Waiting queues rising at this many consecutive checkpoints (above twice
 /// the pool's slots) mean saturation.
@@ -13,6 +14,35 @@ impl<S: Server> Sim<'_, S> {
         let now = self.now;
         for p in 0..self.pools.len() {
             self.snapshots[index][p] = self.pools[p].total_stats(now);
+        }
+    }
+
+    /// `SimConfig::end_at_recovery`, at each new queue-trace sample: once a
+    /// sample after the event is back at the pre-event waiting level
+    /// (`recovery::is_recovered`, the rule `recovery::recovery_s` applies to
+    /// the finished trace), arrivals end `margin_s` later.
+    pub(super) fn watch_recovery(&mut self) {
+        let Some(r) = self.cfg.end_at_recovery else {
+            return;
+        };
+        let Some(&(t_ns, waiting)) = self.queue_trace.last() else {
+            return;
+        };
+        let t_s = t_ns as f64 * 1e-9;
+        if self.arrivals_end_ns.is_some() || t_s < r.event_end_s {
+            return;
+        }
+        let level = *self.recovery_level.get_or_insert_with(|| {
+            let trace: Vec<(f64, u64)> = self
+                .queue_trace
+                .iter()
+                .map(|&(t, w)| (t as f64 * 1e-9, w))
+                .collect();
+            recovery::recovery_level(&trace, r.event_start_s, r.pre_s)
+        });
+        if recovery::is_recovered(t_s, waiting, r.event_end_s, level) {
+            self.arrivals_end_ns =
+                Some(t_ns.saturating_add(crate::workload::secs_to_ns(r.margin_s)));
         }
     }
 

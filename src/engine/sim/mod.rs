@@ -141,6 +141,12 @@ struct Sim<'c, S: Server> {
     ttft_misses: Vec<Option<u64>>,
     /// Requests the run will offer in all (`None`: unknown).
     expected_arrivals: Option<u64>,
+    /// `SimConfig::end_at_recovery`: the waiting level to recover to (set
+    /// at the first queue sample after the event) and the time arrivals end.
+    recovery_level: Option<u64>,
+    arrivals_end_ns: Option<u64>,
+    /// An arrival was not offered because of `arrivals_end_ns`.
+    arrivals_ended: bool,
     /// Cancelled wake-ups skipped (not counted as processed events).
     stale_events: u64,
     /// Requests restarted because their instance failed.
@@ -465,6 +471,9 @@ fn run_with<S: Server>(
             .map(|p| cfg.stop_on_ttft_miss.contains(&p).then_some(0))
             .collect(),
         expected_arrivals: len_hint,
+        recovery_level: None,
+        arrivals_end_ns: None,
+        arrivals_ended: false,
         stale_events: 0,
         waking: None,
         evicted: 0,
@@ -582,6 +591,12 @@ fn run_with<S: Server>(
                 let req = pending
                     .take()
                     .expect("an arrival event has a pending request");
+                if sim.arrivals_end_ns.is_some_and(|t| req.arrival_ns >= t) {
+                    // Recovered from the event: the workload ends here.
+                    sim.arrivals_ended = true;
+                    sim.close_window();
+                    continue;
+                }
                 pending = src.next_request()?;
                 match &pending {
                     Some(r) => {
@@ -752,6 +767,7 @@ impl<S: Server> Sim<'_, S> {
             .is_none_or(|&(t, _)| self.now >= t + 100_000_000)
         {
             self.queue_trace.push((self.now, self.waiting_total));
+            self.watch_recovery();
         }
         for (v, &p) in self.views.iter_mut().zip(&self.entry) {
             v.running = self.pools[p].running;
