@@ -42,7 +42,7 @@ pub struct GridFlexArgs {
     /// 3600 proportions); with event times, N must cover them.
     #[arg(long, value_name = "N")]
     pub verify_des: Option<u64>,
-    /// Event start, s [default: 600, or 11.8% of the --verify-des span].
+    /// Event start, s [default: 300, or 11.8% of the --verify-des span].
     #[arg(long)]
     pub event_start_s: Option<f64>,
     /// Event duration, s [default: 900, or 17.6% of the --verify-des span].
@@ -159,8 +159,14 @@ pub fn resolve(a: &GridFlexArgs) -> Result<GridFlex, InputError> {
     })
 }
 
-/// The default event layout, s: start, duration, after window.
-const DEFAULT_EVENT_S: [f64; 3] = [600.0, 900.0, 3600.0];
+/// The default event layout, s: start (the warm-up and the 300 s whose
+/// waiting level the fleet recovers to), duration (the seed's shortest DR
+/// event, 15 minutes), longest after window.
+const DEFAULT_EVENT_S: [f64; 3] = [300.0, 900.0, 3600.0];
+
+/// How `--verify-des N` without event times splits the N requests' span:
+/// warm-up, event and after window in these proportions.
+const VERIFY_DES_PROPORTIONS: [f64; 3] = [600.0, 900.0, 3600.0];
 
 /// Longest simulated horizon (event start + duration + after window), s: 30 days.
 pub const MAX_HORIZON_S: f64 = 30.0 * 86_400.0;
@@ -195,8 +201,8 @@ fn event_times(a: &GridFlexArgs, lam: f64) -> Result<EventTimes, InputError> {
     let [s, d, w] = match a.verify_des {
         Some(n) if !any_given => {
             let span = n as f64 / lam;
-            let total: f64 = DEFAULT_EVENT_S.iter().sum();
-            DEFAULT_EVENT_S.map(|x| x / total * span)
+            let total: f64 = VERIFY_DES_PROPORTIONS.iter().sum();
+            VERIFY_DES_PROPORTIONS.map(|x| x / total * span)
         }
         _ => [0, 1, 2].map(|i| given[i].unwrap_or(DEFAULT_EVENT_S[i])),
     };
