@@ -442,7 +442,7 @@ impl GridFlex {
         let lam_served = lam * samples.len() as f64 / SAMPLES as f64;
         // The cross-check with the batch capped at each depth.
         let analytic: Vec<_> = caps
-            .iter()
+            .par_iter()
             .map(|&cap| {
                 let mut capped = p.profile.clone();
                 capped.max_slots = cap.min(p.max_num_seqs()).max(1);
