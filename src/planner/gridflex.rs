@@ -305,10 +305,9 @@ fn peak_in_system(o: &SimOutcome, t_start_s: f64, t_end_s: f64) -> Option<u64> {
         return None;
     }
     let (t0, t1) = ((t_start_s * 1e9) as u64, (t_end_s * 1e9).ceil() as u64);
-    // Per instance, the arrival and completion times of the requests it
-    // held during the window.
-    let mut index: std::collections::HashMap<(u16, u32), usize> = Default::default();
-    let mut times: Vec<(Vec<u64>, Vec<u64>)> = Vec::new();
+    // Per pool and instance (dense indices), the arrival and completion
+    // times of the requests it held during the window.
+    let mut times: Vec<Vec<(Vec<u64>, Vec<u64>)>> = Vec::new();
     for r in &o.records {
         if r.instance == u32::MAX || r.done_ns <= t0 || r.arrival_ns >= t1 {
             continue;
@@ -316,12 +315,15 @@ fn peak_in_system(o: &SimOutcome, t_start_s: f64, t_end_s: f64) -> Option<u64> {
         if r.done_ns == u64::MAX {
             return None;
         }
-        let k = *index.entry((r.pool, r.instance)).or_insert_with(|| {
-            times.push(Default::default());
-            times.len() - 1
-        });
-        times[k].0.push(r.arrival_ns);
-        times[k].1.push(r.done_ns);
+        let (p, i) = (r.pool as usize, r.instance as usize);
+        if times.len() <= p {
+            times.resize_with(p + 1, Vec::new);
+        }
+        if times[p].len() <= i {
+            times[p].resize_with(i + 1, Default::default);
+        }
+        times[p][i].0.push(r.arrival_ns);
+        times[p][i].1.push(r.done_ns);
     }
     // The count held rises only at arrivals, so the peak is at one: the
     // arrivals so far less the completions strictly before it. A completion
@@ -329,7 +331,7 @@ fn peak_in_system(o: &SimOutcome, t_start_s: f64, t_end_s: f64) -> Option<u64> {
     // the peak, so the bound stays safe whatever the engine's order within
     // an instant.
     let mut peak = 0u64;
-    for (arrivals, dones) in &mut times {
+    for (arrivals, dones) in times.iter_mut().flatten() {
         arrivals.sort_unstable();
         dones.sort_unstable();
         let mut done = 0;
