@@ -162,6 +162,9 @@ pub struct SimConfig {
     /// an event (`engine::recovery`); `None` (the default): every request
     /// of the workload arrives.
     pub end_at_recovery: Option<super::recovery::EndAtRecovery>,
+    /// Index into `windows` of a window over which the run reports the most
+    /// requests any instance held at once (`SimOutcome::peak_held`).
+    pub peak_held_window: Option<usize>,
     /// Changes of a pool's running-sequence cap during the run, in time order.
     pub controls: Vec<ControlChange>,
     /// Arrival-time windows with their own metrics and energy (e.g. before, during and after an event).
@@ -192,6 +195,7 @@ impl SimConfig {
             run_to_completion: false,
             stop_on_ttft_miss: Vec::new(),
             end_at_recovery: None,
+            peak_held_window: None,
             controls: Vec::new(),
             windows: Vec::new(),
             disagg: None,

@@ -104,6 +104,11 @@ pub struct SimOutcome {
     /// When `SimConfig::end_at_recovery` ended the arrivals before the
     /// workload's end: the time the last offered request could arrive, s.
     pub arrivals_ended_s: Option<f64>,
+    /// With `SimConfig::peak_held_window`: the most requests (waiting at or
+    /// running on it) any instance held from the window's start, after that
+    /// instant's step ends, until its end (`None`: not tracked, or a
+    /// central queue, whose requests no instance holds while they wait).
+    pub peak_held: Option<u64>,
     /// Requests restarted on another instance after theirs failed.
     pub evicted: u64,
     /// KV hand-offs of a disaggregated fleet (`None` when every pool serves both phases).

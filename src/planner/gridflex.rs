@@ -295,54 +295,15 @@ impl RunMeasures {
     }
 }
 
-/// The most requests any instance held at once (arrived and not yet done)
-/// during `[t_start_s, t_end_s)`, from the run's request records; `None`
-/// when the records cannot show it (requests left unfinished, or none kept).
+/// The most requests any instance held at once (waiting at or running on
+/// it) during the event window, as the run tracked it
+/// (`SimConfig::peak_held_window`); `None` when the run cannot show it (it
+/// stopped early or left requests unfinished, or a central queue).
 /// Running sequences are a subset of those held, so a batch cap at least
 /// this large never refuses an admission the run made.
-fn peak_in_system(o: &SimOutcome, t_start_s: f64, t_end_s: f64) -> Option<u64> {
-    if o.in_flight > 0 || o.records.is_empty() || o.verdict != engine::Verdict::Stable {
-        return None;
-    }
-    let (t0, t1) = ((t_start_s * 1e9) as u64, (t_end_s * 1e9).ceil() as u64);
-    // Per pool and instance (dense indices), the arrival and completion
-    // times of the requests it held during the window.
-    let mut times: Vec<Vec<(Vec<u64>, Vec<u64>)>> = Vec::new();
-    for r in &o.records {
-        if r.instance == u32::MAX || r.done_ns <= t0 || r.arrival_ns >= t1 {
-            continue;
-        }
-        if r.done_ns == u64::MAX {
-            return None;
-        }
-        let (p, i) = (r.pool as usize, r.instance as usize);
-        if times.len() <= p {
-            times.resize_with(p + 1, Vec::new);
-        }
-        if times[p].len() <= i {
-            times[p].resize_with(i + 1, Default::default);
-        }
-        times[p][i].0.push(r.arrival_ns);
-        times[p][i].1.push(r.done_ns);
-    }
-    // The count held rises only at arrivals, so the peak is at one: the
-    // arrivals so far less the completions strictly before it. A completion
-    // at the arrival's instant still counts as held, which can only raise
-    // the peak, so the bound stays safe whatever the engine's order within
-    // an instant.
-    let mut peak = 0u64;
-    for (arrivals, dones) in times.iter_mut().flatten() {
-        arrivals.sort_unstable();
-        dones.sort_unstable();
-        let mut done = 0;
-        for (k, &a) in arrivals.iter().enumerate() {
-            while done < dones.len() && dones[done] < a {
-                done += 1;
-            }
-            peak = peak.max((k + 1 - done) as u64);
-        }
-    }
-    Some(peak)
+fn peak_held(o: &SimOutcome) -> Option<u64> {
+    o.peak_held
+        .filter(|_| o.in_flight == 0 && o.verdict == engine::Verdict::Stable)
 }
 
 fn window_energy_j(out: &SimOutcome, cfg: &SimConfig, w: usize) -> f64 {
@@ -374,6 +335,7 @@ impl GridFlex {
         let (t0, d) = (self.event_start_s, self.event_duration_s);
         let mut cfg = self.cfg.clone();
         cfg.record_requests = record;
+        cfg.peak_held_window = Some(0);
         if !self.full_after_window {
             cfg.end_at_recovery = Some(EndAtRecovery {
                 event_start_s: t0,
@@ -493,13 +455,8 @@ impl GridFlex {
             };
             let (base, speculative) = rayon::join(
                 || -> anyhow::Result<(Option<u64>, RunMeasures)> {
-                    let base = self.run_level(None, r, true)?;
-                    let t = std::time::Instant::now();
-                    let peak = peak_in_system(&base, self.event_start_s, t_end);
-                    tracing::debug!(
-                        "grid-flex: peak held {peak:?} in {:.3} s",
-                        t.elapsed().as_secs_f64()
-                    );
+                    let base = self.run_level(None, r, false)?;
+                    let peak = peak_held(&base);
                     Ok((
                         peak,
                         RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end),
@@ -708,8 +665,8 @@ mod tests {
     fn a_cap_at_the_peak_held_reproduces_the_baseline_and_a_tighter_one_does_not() {
         let g = study();
         let (t0, t1) = (g.event_start_s, g.event_start_s + g.event_duration_s);
-        let base = g.run_level(None, 0, true).expect("runs");
-        let peak = peak_in_system(&base, t0, t1).expect("all requests finished");
+        let base = g.run_level(None, 0, false).expect("runs");
+        let peak = peak_held(&base).expect("all requests finished");
         let full = g.cfg.pools[0].max_num_seqs() as u64;
         assert!(peak >= 2 && peak < full, "peak {peak} of {full}");
         let m = RunMeasures::of(&base, &g.cfg, t0, t1);
@@ -766,28 +723,39 @@ mod tests {
     }
 
     #[test]
-    fn the_peak_held_is_the_most_requests_an_instance_held_at_an_arrival() {
+    fn the_peak_held_is_the_most_requests_an_instance_held_in_the_event() {
         let g = study();
-        let (t0, t1) = (g.event_start_s, g.event_start_s + g.event_duration_s);
         let base = g.run_level(None, 0, true).expect("runs");
-        let (a, b) = ((t0 * 1e9) as u64, (t1 * 1e9).ceil() as u64);
-        let held: Vec<_> = base
-            .records
-            .iter()
-            .filter(|r| r.done_ns > a && r.arrival_ns < b)
-            .collect();
-        // Brute force: at every arrival, the requests of its instance that
-        // have arrived and are not done before it.
-        let brute = held
-            .iter()
-            .map(|x| {
-                held.iter()
-                    .filter(|y| y.instance == x.instance && y.arrival_ns <= x.arrival_ns)
-                    .filter(|y| y.done_ns >= x.arrival_ns)
+        let (a, b) = (
+            (g.event_start_s * 1e9) as u64,
+            ((g.event_start_s + g.event_duration_s) * 1e9) as u64,
+        );
+        let recs = &base.records;
+        assert!(recs.iter().all(|r| r.done_ns != u64::MAX));
+        // Brute force from the records. As the window opens (after the
+        // steps ending at its first instant): arrived before it, not done.
+        let at_open = (0..g.cfg.pools[0].instances)
+            .map(|i| {
+                recs.iter()
+                    .filter(|r| r.instance == i && r.arrival_ns < a && r.done_ns > a)
                     .count() as u64
             })
             .max();
+        // At each arrival in the window: its instance's requests that
+        // arrived up to it and are not done (a step ending at that instant
+        // ends first).
+        let at_arrivals = recs
+            .iter()
+            .filter(|x| x.arrival_ns >= a && x.arrival_ns < b)
+            .map(|x| {
+                recs.iter()
+                    .filter(|y| y.instance == x.instance && y.id <= x.id)
+                    .filter(|y| y.done_ns > x.arrival_ns)
+                    .count() as u64
+            })
+            .max();
+        let brute = at_open.max(at_arrivals);
         assert!(brute.is_some_and(|p| p >= 2));
-        assert_eq!(peak_in_system(&base, t0, t1), brute);
+        assert_eq!(peak_held(&base), brute);
     }
 }

@@ -112,6 +112,9 @@ impl<S: Server> Sim<'_, S> {
                 .map(|&(t, w)| (t as f64 * 1e-9, w))
                 .collect(),
             waiting_at_end: self.waiting_total,
+            peak_held: self
+                .peak_held
+                .filter(|_| self.pools.iter().all(|p| !p.central)),
             arrivals_ended_s: self
                 .arrivals_ended
                 .then(|| self.arrivals_end_ns.map(|t| t as f64 * 1e-9))

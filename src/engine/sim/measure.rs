@@ -15,6 +15,19 @@ impl<S: Server> Sim<'_, S> {
         for p in 0..self.pools.len() {
             self.snapshots[index][p] = self.pools[p].total_stats(now);
         }
+        if self.cfg.peak_held_window == Some(index / 2) {
+            self.tracking_peak = index.is_multiple_of(2);
+            if self.tracking_peak {
+                // What every instance holds as the window opens.
+                let held = self
+                    .pools
+                    .iter()
+                    .flat_map(|p| (0..p.instances.len()).map(|i| p.dispatcher.loads.load(i)))
+                    .max()
+                    .unwrap_or(0);
+                self.peak_held = Some(held as u64);
+            }
+        }
     }
 
     /// `SimConfig::end_at_recovery`, at each new queue-trace sample: once a

@@ -147,6 +147,10 @@ struct Sim<'c, S: Server> {
     arrivals_end_ns: Option<u64>,
     /// An arrival was not offered because of `arrivals_end_ns`.
     arrivals_ended: bool,
+    /// `SimConfig::peak_held_window`: the most requests an instance held
+    /// (`Some` from the window's start) and whether the window is open.
+    peak_held: Option<u64>,
+    tracking_peak: bool,
     /// Cancelled wake-ups skipped (not counted as processed events).
     stale_events: u64,
     /// Requests restarted because their instance failed.
@@ -474,6 +478,8 @@ fn run_with<S: Server>(
         recovery_level: None,
         arrivals_end_ns: None,
         arrivals_ended: false,
+        peak_held: None,
+        tracking_peak: false,
         stale_events: 0,
         waking: None,
         evicted: 0,
@@ -918,6 +924,10 @@ impl<S: Server> Sim<'_, S> {
                 c.instance = i as u32;
             }
             pool.dispatcher.loads.inc(i);
+            if self.tracking_peak {
+                let held = pool.dispatcher.loads.load(i) as u64;
+                self.peak_held = self.peak_held.max(Some(held));
+            }
             if let Some(t) = self.call(p, i, |s, now, cx| s.on_enqueue(now, was_empty, cx)) {
                 self.pools[p].epochs[i] += 1;
                 self.push_wake(p, i, t);
