@@ -86,36 +86,25 @@ struct Run {
     pure: bool,
     /// Sequences in the batch.
     batch: u32,
+    /// Prefill budget the run's last step leaves unused (what an
+    /// admission could take at the boundary before it).
+    left: u32,
     used_start: u64,
-    /// Duration of a run of several steps with prefill chunks, units.
-    total_u: u128,
-}
-
-impl Run {
-    /// Duration of the whole run, units.
-    #[inline]
-    fn dur_u(&self) -> u128 {
-        if !self.pure && self.m > 1 {
-            self.total_u
-        } else {
-            series_u(self.a, self.b, self.m)
-        }
-    }
 }
 
 /// One step of a run of several steps with prefill chunks: each is what a
 /// step-by-step run would plan at its boundary, and is accounted on its own
 /// (the same floating-point sums, in the same order).
+/// Sixteen bytes, four to a cache line: runs that would not fit are not
+/// extended.
 #[derive(Debug, Clone, Copy)]
 struct MStep {
     /// End of the step from the run's start, units.
-    end_rel: u128,
+    end_rel: u64,
     /// KV blocks in use once the step has allocated.
-    used_end: u64,
+    used_end: u32,
     /// Sequences in the step.
     batch: u32,
-    /// Prefill budget the step leaves unused (what an admission could take).
-    left: u32,
 }
 
 /// One serving instance under the iteration-level model.
@@ -158,12 +147,11 @@ pub struct IterationInstance {
     kv_probe: std::cell::Cell<(u64, u64)>,
     chunks: Vec<(u32, u32)>,
     /// The steps of a run of several steps with prefill chunks (`Run::m`
-    /// of them): steps but the last give the whole budget to `mseq`, the
-    /// oldest prefilling sequence, and none of their boundaries could
-    /// admit, preempt, finish a prefill or complete a sequence, so the run
-    /// needs no wake-up between them. The last step's chunks are `chunks`.
+    /// of them): steps but the last give the whole budget to the oldest
+    /// prefilling sequence, and none of their boundaries could admit,
+    /// preempt, finish a prefill or complete a sequence, so the run needs
+    /// no wake-up between them. The last step's chunks are `chunks`.
     msteps: Vec<MStep>,
-    mseq: u32,
     decode_alloc_done: bool,
     /// The sequence the next wake-up reads first (the finish heap's top),
     /// kept here so a prefetch finds it without reading the heap; a hint
@@ -229,7 +217,6 @@ impl IterationInstance {
             kv_probe: std::cell::Cell::new((0, 0)),
             chunks: Vec::new(),
             msteps: Vec::new(),
-            mseq: NIL,
             decode_alloc_done: false,
             hint_seq: NIL,
             hint_reqs: [NIL; 2],
@@ -551,8 +538,18 @@ impl IterationInstance {
         m
     }
 
+    /// Duration of a run, units.
+    #[inline]
+    fn dur_u(&self, run: &Run) -> u128 {
+        if !run.pure && run.m > 1 {
+            self.msteps[run.m as usize - 1].end_rel as u128
+        } else {
+            series_u(run.a, run.b, run.m)
+        }
+    }
+
     fn start_run(&mut self, run: Run) -> Option<u64> {
-        let end = run.start_u + run.dur_u();
+        let end = run.start_u + self.dur_u(&run);
         self.run = Some(run);
         self.kv_probe.set((0, 0));
         self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
@@ -595,8 +592,8 @@ impl IterationInstance {
                     b,
                     pure: true,
                     batch: self.n_dec,
+                    left: 0,
                     used_start: self.used,
-                    total_u: 0,
                 };
                 self.set_hint_reqs(cx);
                 return self.start_run(run);
@@ -737,8 +734,8 @@ impl IterationInstance {
             b: 0,
             pure: false,
             batch: self.n_dec + self.chunks.len() as u32,
+            left: 0,
             used_start,
-            total_u: 0,
         };
         if self.fast_forward {
             self.extend_prefill_run(&mut run, cx);
@@ -773,7 +770,12 @@ impl IterationInstance {
             return;
         };
         let sx = self.seqs[x as usize];
-        if k0 != self.chunk || sx.prefilled >= sx.target || self.used >= self.total_blks {
+        if k0 != self.chunk
+            || sx.prefilled >= sx.target
+            || self.used >= self.total_blks
+            || self.total_blks > u32::MAX as u64
+            || run.a > u64::MAX as u128
+        {
             return;
         }
         if self.may_admit(0, cx) {
@@ -784,13 +786,13 @@ impl IterationInstance {
         let f_top = self.finish.peek().map_or(u64::MAX, |k| fin_parts(k).0);
         let s = self.step;
         let budget = self.chunk;
+        // Step 0 is stored once a step follows it.
         self.msteps.clear();
-        self.msteps.push(MStep {
-            end_rel: run.a,
-            used_end: self.used,
+        let step0 = MStep {
+            end_rel: run.a as u64,
+            used_end: self.used as u32,
             batch: run.batch,
-            left: 0,
-        });
+        };
         let mut total = run.a;
         let mut j = 1u64;
         let sum_ctx0 = self.sum_decode_ctx(s);
@@ -820,14 +822,19 @@ impl IterationInstance {
                     sum_dec,
                     std::iter::once((sx.prefilled as u64, budget as u64)),
                 );
+                if total + dur > u64::MAX as u128 {
+                    break;
+                }
                 self.seqs[x as usize].prefilled += budget;
                 self.used = used;
                 total += dur;
+                if self.msteps.is_empty() {
+                    self.msteps.push(step0);
+                }
                 self.msteps.push(MStep {
-                    end_rel: total,
-                    used_end: used,
+                    end_rel: total as u64,
+                    used_end: used as u32,
                     batch: self.n_dec + 1,
-                    left: 0,
                 });
                 j += 1;
                 continue;
@@ -851,41 +858,41 @@ impl IterationInstance {
             if !fits || used >= self.total_blks || self.may_admit(left, cx) {
                 break;
             }
+            let seqs = &self.seqs;
+            let chunks = self.prefilling[..n].iter().scan(budget, |left, &si| {
+                let sq = &seqs[si as usize];
+                let k = (*left).min(sq.target - sq.prefilled);
+                *left -= k;
+                Some((sq.prefilled as u64, k as u64))
+            });
+            let dur = self.model.mixed_u(self.n_dec, sum_dec, chunks);
+            if total + dur > u64::MAX as u128 {
+                break;
+            }
             self.chunks.clear();
             let mut left = budget;
             for &si in &self.prefilling[..n] {
-                let sq = self.seqs[si as usize];
+                let sq = &mut self.seqs[si as usize];
                 let k = left.min(sq.target - sq.prefilled);
+                sq.prefilled += k;
                 self.chunks.push((si, k));
                 left -= k;
             }
-            let seqs = &self.seqs;
-            let dur = self.model.mixed_u(
-                self.n_dec,
-                sum_dec,
-                self.chunks
-                    .iter()
-                    .map(|&(si, k)| (seqs[si as usize].prefilled as u64, k as u64)),
-            );
-            for &(si, k) in &self.chunks {
-                self.seqs[si as usize].prefilled += k;
-            }
             self.used = used;
             total += dur;
+            if self.msteps.is_empty() {
+                self.msteps.push(step0);
+            }
             self.msteps.push(MStep {
-                end_rel: total,
-                used_end: used,
+                end_rel: total as u64,
+                used_end: used as u32,
                 batch: self.n_dec + n as u32,
-                left,
             });
+            run.left = left;
             j += 1;
             break;
         }
-        if j > 1 {
-            run.m = j;
-            run.total_u = total;
-            self.mseq = x;
-        }
+        run.m = j;
     }
 
     /// Of a run of several prefill steps, the steps whose boundary (their
@@ -894,7 +901,7 @@ impl IterationInstance {
         let cut_u = units_of(cut_ns);
         self.msteps[..run.m as usize]
             .iter()
-            .take_while(|st| run.start_u + st.end_rel < cut_u)
+            .take_while(|st| run.start_u + (st.end_rel as u128) < cut_u)
             .count()
     }
 
@@ -904,18 +911,18 @@ impl IterationInstance {
         let run = self.run.as_mut().expect("a run in progress");
         let m = run.m as usize;
         debug_assert!(j + 1 < m);
-        let x = self.mseq;
+        let x = self.prefilling[0];
         for &(si, k) in &self.chunks {
             self.seqs[si as usize].prefilled -= k;
         }
         self.seqs[x as usize].prefilled -= self.chunk * (m - 2 - j) as u32;
         self.chunks.clear();
         self.chunks.push((x, self.chunk));
-        self.used = self.msteps[j].used_end;
+        self.used = self.msteps[j].used_end as u64;
         run.m = j as u64 + 1;
-        run.total_u = self.msteps[j].end_rel;
+        run.left = 0;
+        let end = run.start_u + self.msteps[j].end_rel as u128;
         self.msteps.truncate(j + 1);
-        let end = run.start_u + run.dur_u();
         self.set_hint_reqs(cx);
         ns_of(end)
     }
@@ -960,9 +967,10 @@ impl IterationInstance {
         let over = self.msteps_over(run, now_ns + 1).min(m - 1);
         let (mut start, mut used) = (0u128, run.used_start);
         for ms in &self.msteps[..over] {
-            self.account_into(st, ms.batch, used, ms.used_end, ms.end_rel - start, 1);
-            start = ms.end_rel;
-            used = ms.used_end;
+            let (end, used_end) = (ms.end_rel as u128, ms.used_end as u64);
+            self.account_into(st, ms.batch, used, used_end, end - start, 1);
+            start = end;
+            used = used_end;
         }
         (over as u64, start, used)
     }
@@ -986,7 +994,7 @@ impl Server for IterationInstance {
             prefetch(seqs.wrapping_add(si as usize));
         }
         let run = self.run.take().expect("wake without a run in progress");
-        let dur_u = run.dur_u();
+        let dur_u = self.dur_u(&run);
         let end_u = run.start_u + dur_u;
         debug_assert_eq!(ns_of(end_u), now_ns);
         let s_first = self.step;
@@ -998,9 +1006,10 @@ impl Server for IterationInstance {
             let mut st = self.stats;
             let (mut start, mut used) = (0u128, run.used_start);
             for ms in &self.msteps[..run.m as usize] {
-                self.account_into(&mut st, ms.batch, used, ms.used_end, ms.end_rel - start, 1);
-                start = ms.end_rel;
-                used = ms.used_end;
+                let (end, used_end) = (ms.end_rel as u128, ms.used_end as u64);
+                self.account_into(&mut st, ms.batch, used, used_end, end - start, 1);
+                start = end;
+                used = used_end;
             }
             debug_assert_eq!(used, self.used);
             self.stats = st;
@@ -1077,10 +1086,15 @@ impl Server for IterationInstance {
                 } else {
                     now_ns + 1
                 };
-                let m = run.m as usize;
+                // Only the last step can leave budget: a waiting request
+                // needs it, unless its KV cache was transferred in.
+                let last = run.m as usize - 1;
                 let first = self.msteps_over(&run, cut_ns);
-                let j = (first..m - 1).find(|&j| self.may_admit(self.msteps[j + 1].left, cx))?;
-                Some(self.truncate_prefill_run(j, cx))
+                if first >= last || !self.may_admit(run.left, cx) {
+                    return None;
+                }
+                let kv_ready = cx.waiting.front().is_some_and(|&r| cx.reqs[r].kv_ready);
+                Some(self.truncate_prefill_run(if kv_ready { first } else { last - 1 }, cx))
             }
             Some(_) => None,
         }
@@ -1107,7 +1121,7 @@ impl Server for IterationInstance {
             Some(run) if run.m > 1 => {
                 // The step in progress has allocated (as a step of its own).
                 let over = self.msteps_over(&run, now_ns + 1).min(run.m as usize - 1);
-                self.msteps[over].used_end
+                self.msteps[over].used_end as u64
             }
             _ => self.used,
         }
@@ -1128,15 +1142,15 @@ impl Server for IterationInstance {
                 run = Run {
                     start_u: run.start_u + start,
                     m: 1,
-                    a: ms.end_rel - start,
+                    a: ms.end_rel as u128 - start,
                     b: 0,
                     pure: false,
                     batch: ms.batch,
+                    left: 0,
                     used_start: used,
-                    total_u: 0,
                 };
             }
-            let dur_u = run.dur_u();
+            let dur_u = self.dur_u(&run);
             let el_u = units_of(now_ns).saturating_sub(run.start_u).min(dur_u);
             let el_ns = units_as_f64(el_u) / 65536.0;
             st.busy_ns += el_ns;
@@ -1272,6 +1286,12 @@ impl Server for IterationInstance {
                 }
             }
             prefetch(self.chunks.as_ptr());
+            if let Some(run) = &self.run
+                && !run.pure
+                && run.m > 1
+            {
+                prefetch(self.msteps.as_ptr());
+            }
             prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());
         }
