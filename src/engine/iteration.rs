@@ -75,7 +75,8 @@ struct Seq {
 #[derive(Debug, Clone, Copy)]
 struct Run {
     start_u: u128,
-    /// Steps in the run.
+    /// Steps in the run: a pure-decode run, one step with prefill chunks,
+    /// or several such steps ([`IterationInstance::msteps`]).
     m: u64,
     /// Duration of the first step, units.
     a: u128,
@@ -85,7 +86,25 @@ struct Run {
     pure: bool,
     /// Sequences in the batch.
     batch: u32,
+    /// Prefill budget the run's last step leaves unused (what an
+    /// admission could take at the boundary before it).
+    left: u32,
     used_start: u64,
+}
+
+/// One step of a run of several steps with prefill chunks: each is what a
+/// step-by-step run would plan at its boundary, and is accounted on its own
+/// (the same floating-point sums, in the same order).
+/// Sixteen bytes, four to a cache line: runs that would not fit are not
+/// extended.
+#[derive(Debug, Clone, Copy)]
+struct MStep {
+    /// End of the step from the run's start, units.
+    end_rel: u64,
+    /// KV blocks in use once the step has allocated.
+    used_end: u32,
+    /// Sequences in the step.
+    batch: u32,
 }
 
 /// One serving instance under the iteration-level model.
@@ -127,6 +146,12 @@ pub struct IterationInstance {
     /// one walks on from here a step or two instead of solving for `m`.
     kv_probe: std::cell::Cell<(u64, u64)>,
     chunks: Vec<(u32, u32)>,
+    /// The steps of a run of several steps with prefill chunks (`Run::m`
+    /// of them): steps but the last give the whole budget to the oldest
+    /// prefilling sequence, and none of their boundaries could admit,
+    /// preempt, finish a prefill or complete a sequence, so the run needs
+    /// no wake-up between them. The last step's chunks are `chunks`.
+    msteps: Vec<MStep>,
     decode_alloc_done: bool,
     /// The sequence the next wake-up reads first (the finish heap's top),
     /// kept here so a prefetch finds it without reading the heap; a hint
@@ -191,6 +216,7 @@ impl IterationInstance {
             run: None,
             kv_probe: std::cell::Cell::new((0, 0)),
             chunks: Vec::new(),
+            msteps: Vec::new(),
             decode_alloc_done: false,
             hint_seq: NIL,
             hint_reqs: [NIL; 2],
@@ -512,8 +538,18 @@ impl IterationInstance {
         m
     }
 
+    /// Duration of a run, units.
+    #[inline]
+    fn dur_u(&self, run: &Run) -> u128 {
+        if !run.pure && run.m > 1 {
+            self.msteps[run.m as usize - 1].end_rel as u128
+        } else {
+            series_u(run.a, run.b, run.m)
+        }
+    }
+
     fn start_run(&mut self, run: Run) -> Option<u64> {
-        let end = run.start_u + series_u(run.a, run.b, run.m);
+        let end = run.start_u + self.dur_u(&run);
         self.run = Some(run);
         self.kv_probe.set((0, 0));
         self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
@@ -556,6 +592,7 @@ impl IterationInstance {
                     b,
                     pure: true,
                     batch: self.n_dec,
+                    left: 0,
                     used_start: self.used,
                 };
                 self.set_hint_reqs(cx);
@@ -690,26 +727,252 @@ impl IterationInstance {
         let a = self
             .model
             .mixed_u(self.n_dec, self.sum_decode_ctx(s), chunks);
-        let run = Run {
+        let mut run = Run {
             start_u: self.time_u,
             m: 1,
             a,
             b: 0,
             pure: false,
             batch: self.n_dec + self.chunks.len() as u32,
+            left: 0,
             used_start,
         };
+        if self.fast_forward {
+            self.extend_prefill_run(&mut run, cx);
+        }
         self.set_hint_reqs(cx);
         self.start_run(run)
     }
 
+    /// Could a step whose prefill chunks leave `left` of the budget admit
+    /// the head of the queue (conservatively: KV is not checked)?
+    #[inline]
+    fn may_admit(&self, left: u32, cx: &Ctx<'_>) -> bool {
+        cx.accepting
+            && self.n_running < self.max_seqs
+            && cx
+                .waiting
+                .front()
+                .is_some_and(|&r| left > 0 || cx.reqs[r].kv_ready)
+    }
+
+    /// Extend the step just planned (step `self.step`, one chunk taking
+    /// the whole budget) by the steps that follow it while their boundaries
+    /// are internal: no sequence completes or finishes its prefill there,
+    /// the next step's decode tokens and chunks fit without preempting (and
+    /// leave a block free, so `has_room` reads the same all along), and it
+    /// could not admit (its chunks take the whole budget, or nothing
+    /// waits). Each step is planned exactly as `naive_step` would plan it
+    /// at its boundary; the last may finish prefills. An arrival that could
+    /// be admitted at a later boundary cuts the run there (`on_enqueue`).
+    fn extend_prefill_run(&mut self, run: &mut Run, cx: &Ctx<'_>) {
+        let &[(x, k0)] = self.chunks.as_slice() else {
+            return;
+        };
+        let sx = self.seqs[x as usize];
+        if k0 != self.chunk
+            || sx.prefilled >= sx.target
+            || self.used >= self.total_blks
+            || self.total_blks > u32::MAX as u64
+            || run.a > u64::MAX as u128
+        {
+            return;
+        }
+        if self.may_admit(0, cx) {
+            return;
+        }
+        debug_assert_eq!(self.prefilling.first(), Some(&x));
+        self.clean_finish_top();
+        let f_top = self.finish.peek().map_or(u64::MAX, |k| fin_parts(k).0);
+        let s = self.step;
+        let budget = self.chunk;
+        // Step 0 is stored once a step follows it.
+        self.msteps.clear();
+        let step0 = MStep {
+            end_rel: run.a as u64,
+            used_end: self.used as u32,
+            batch: run.batch,
+        };
+        let mut total = run.a;
+        let mut j = 1u64;
+        let sum_ctx0 = self.sum_decode_ctx(s);
+        loop {
+            // The boundary before step s + j: a sequence finishing with step
+            // s + j − 1 completes there.
+            if f_top < s + j {
+                break;
+            }
+            let d = self.phase_cnt[self.phase_of_step(s + j)] as u64;
+            let mut used = self.used + d;
+            if used > self.total_blks {
+                break;
+            }
+            let sum_dec = sum_ctx0 + self.n_dec as u64 * j;
+            let sx = self.seqs[x as usize];
+            let rem = sx.target - sx.prefilled;
+            if rem > budget {
+                let need =
+                    self.blocks((sx.prefilled + budget) as u64) - self.blocks(sx.prefilled as u64);
+                used += need;
+                if used >= self.total_blks {
+                    break;
+                }
+                let dur = self.model.mixed_u(
+                    self.n_dec,
+                    sum_dec,
+                    std::iter::once((sx.prefilled as u64, budget as u64)),
+                );
+                if total + dur > u64::MAX as u128 {
+                    break;
+                }
+                self.seqs[x as usize].prefilled += budget;
+                self.used = used;
+                total += dur;
+                if self.msteps.is_empty() {
+                    self.msteps.push(step0);
+                }
+                self.msteps.push(MStep {
+                    end_rel: total as u64,
+                    used_end: used as u32,
+                    batch: self.n_dec + 1,
+                });
+                j += 1;
+                continue;
+            }
+            // The step that finishes `x`'s prefill: the budget left goes to
+            // the next prefilling sequences, oldest first.
+            let mut left = budget;
+            let mut n = 0;
+            let mut fits = true;
+            while n < self.prefilling.len() && left > 0 {
+                let sq = self.seqs[self.prefilling[n] as usize];
+                let k = left.min(sq.target - sq.prefilled);
+                used += self.blocks((sq.prefilled + k) as u64) - self.blocks(sq.prefilled as u64);
+                if used > self.total_blks {
+                    fits = false;
+                    break;
+                }
+                left -= k;
+                n += 1;
+            }
+            if !fits || used >= self.total_blks || self.may_admit(left, cx) {
+                break;
+            }
+            let seqs = &self.seqs;
+            let chunks = self.prefilling[..n].iter().scan(budget, |left, &si| {
+                let sq = &seqs[si as usize];
+                let k = (*left).min(sq.target - sq.prefilled);
+                *left -= k;
+                Some((sq.prefilled as u64, k as u64))
+            });
+            let dur = self.model.mixed_u(self.n_dec, sum_dec, chunks);
+            if total + dur > u64::MAX as u128 {
+                break;
+            }
+            self.chunks.clear();
+            let mut left = budget;
+            for &si in &self.prefilling[..n] {
+                let sq = &mut self.seqs[si as usize];
+                let k = left.min(sq.target - sq.prefilled);
+                sq.prefilled += k;
+                self.chunks.push((si, k));
+                left -= k;
+            }
+            self.used = used;
+            total += dur;
+            if self.msteps.is_empty() {
+                self.msteps.push(step0);
+            }
+            self.msteps.push(MStep {
+                end_rel: total as u64,
+                used_end: used as u32,
+                batch: self.n_dec + n as u32,
+            });
+            run.left = left;
+            j += 1;
+            break;
+        }
+        run.m = j;
+    }
+
+    /// Of a run of several prefill steps, the steps whose boundary (their
+    /// end) is over at `cut_ns` (ends before it, in ns).
+    fn msteps_over(&self, run: &Run, cut_ns: u64) -> usize {
+        let cut_u = units_of(cut_ns);
+        self.msteps[..run.m as usize]
+            .iter()
+            .take_while(|st| run.start_u + (st.end_rel as u128) < cut_u)
+            .count()
+    }
+
+    /// Cut a run of several prefill steps after its step `j` (< m − 1):
+    /// undo the later steps' chunks and blocks.
+    fn truncate_prefill_run(&mut self, j: usize, cx: &Ctx<'_>) -> u64 {
+        let run = self.run.as_mut().expect("a run in progress");
+        let m = run.m as usize;
+        debug_assert!(j + 1 < m);
+        let x = self.prefilling[0];
+        for &(si, k) in &self.chunks {
+            self.seqs[si as usize].prefilled -= k;
+        }
+        self.seqs[x as usize].prefilled -= self.chunk * (m - 2 - j) as u32;
+        self.chunks.clear();
+        self.chunks.push((x, self.chunk));
+        self.used = self.msteps[j].used_end as u64;
+        run.m = j as u64 + 1;
+        run.left = 0;
+        let end = run.start_u + self.msteps[j].end_rel as u128;
+        self.msteps.truncate(j + 1);
+        self.set_hint_reqs(cx);
+        ns_of(end)
+    }
+
     fn account(&mut self, run: &Run, dur_u: u128, used_end: u64) {
+        let mut st = self.stats;
+        self.account_into(&mut st, run.batch, run.used_start, used_end, dur_u, run.m);
+        self.stats = st;
+    }
+
+    /// Account `steps` steps of `batch` sequences lasting `dur_u`, KV use
+    /// going from `used_start` to `used_end`, into `st`.
+    #[inline]
+    fn account_into(
+        &self,
+        st: &mut InstanceStats,
+        batch: u32,
+        used_start: u64,
+        used_end: u64,
+        dur_u: u128,
+        steps: u64,
+    ) {
         let dur_ns = units_as_f64(dur_u) / 65536.0;
-        self.stats.busy_ns += dur_ns;
-        self.stats.batch_ns += run.batch as f64 * dur_ns;
-        self.stats.kv_blocks_ns += (run.used_start + used_end) as f64 / 2.0 * dur_ns;
-        self.stats.busy_energy_j += self.power.power_w(run.batch) * dur_ns * 1e-9;
-        self.stats.steps += run.m;
+        st.busy_ns += dur_ns;
+        st.batch_ns += batch as f64 * dur_ns;
+        st.kv_blocks_ns += (used_start + used_end) as f64 / 2.0 * dur_ns;
+        st.busy_energy_j += self.power.power_w(batch) * dur_ns * 1e-9;
+        st.steps += steps;
+    }
+
+    /// Account the steps of a run of several prefill steps that are over
+    /// at `now_ns` (all but the last, which is always in progress until its
+    /// wake-up) into `st`; returns how many, with the start and KV use of
+    /// the step in progress (units from the run's start, blocks).
+    fn account_msteps_over(
+        &self,
+        st: &mut InstanceStats,
+        run: &Run,
+        now_ns: u64,
+    ) -> (u64, u128, u64) {
+        let m = run.m as usize;
+        let over = self.msteps_over(run, now_ns + 1).min(m - 1);
+        let (mut start, mut used) = (0u128, run.used_start);
+        for ms in &self.msteps[..over] {
+            let (end, used_end) = (ms.end_rel as u128, ms.used_end as u64);
+            self.account_into(st, ms.batch, used, used_end, end - start, 1);
+            start = end;
+            used = used_end;
+        }
+        (over as u64, start, used)
     }
 }
 
@@ -731,14 +994,28 @@ impl Server for IterationInstance {
             prefetch(seqs.wrapping_add(si as usize));
         }
         let run = self.run.take().expect("wake without a run in progress");
-        let dur_u = series_u(run.a, run.b, run.m);
+        let dur_u = self.dur_u(&run);
         let end_u = run.start_u + dur_u;
         debug_assert_eq!(ns_of(end_u), now_ns);
         let s_first = self.step;
         if run.pure {
             self.used += self.decode_demand(s_first, run.m);
         }
-        self.account(&run, dur_u, self.used);
+        if !run.pure && run.m > 1 {
+            // Each step on its own, as a wake-up per step would have.
+            let mut st = self.stats;
+            let (mut start, mut used) = (0u128, run.used_start);
+            for ms in &self.msteps[..run.m as usize] {
+                let (end, used_end) = (ms.end_rel as u128, ms.used_end as u64);
+                self.account_into(&mut st, ms.batch, used, used_end, end - start, 1);
+                start = end;
+                used = used_end;
+            }
+            debug_assert_eq!(used, self.used);
+            self.stats = st;
+        } else {
+            self.account(&run, dur_u, self.used);
+        }
         self.step += run.m;
         self.time_u = end_u;
         let last = self.step - 1;
@@ -800,6 +1077,25 @@ impl Server for IterationInstance {
                     None
                 }
             }
+            Some(run) if !run.pure && run.m > 1 => {
+                // The boundaries still to come (ends at or after the cut, as
+                // above) plan their steps with this queue: cut the run at the
+                // first whose next step could admit its head.
+                let cut_ns = if cx.boundary_pending_now {
+                    now_ns
+                } else {
+                    now_ns + 1
+                };
+                // Only the last step can leave budget: a waiting request
+                // needs it, unless its KV cache was transferred in.
+                let last = run.m as usize - 1;
+                let first = self.msteps_over(&run, cut_ns);
+                if first >= last || !self.may_admit(run.left, cx) {
+                    return None;
+                }
+                let kv_ready = cx.waiting.front().is_some_and(|&r| cx.reqs[r].kv_ready);
+                Some(self.truncate_prefill_run(if kv_ready { first } else { last - 1 }, cx))
+            }
             Some(_) => None,
         }
     }
@@ -822,6 +1118,11 @@ impl Server for IterationInstance {
                 let done = self.steps_done(&run, units_of(now_ns + 1).saturating_sub(run.start_u));
                 self.used + self.decode_demand(self.step, (done + 1).min(run.m))
             }
+            Some(run) if run.m > 1 => {
+                // The step in progress has allocated (as a step of its own).
+                let over = self.msteps_over(&run, now_ns + 1).min(run.m as usize - 1);
+                self.msteps[over].used_end as u64
+            }
             _ => self.used,
         }
     }
@@ -832,8 +1133,24 @@ impl Server for IterationInstance {
 
     fn stats_at(&self, now_ns: u64) -> InstanceStats {
         let mut st = self.stats;
-        if let Some(run) = self.run {
-            let dur_u = series_u(run.a, run.b, run.m);
+        if let Some(mut run) = self.run {
+            if !run.pure && run.m > 1 {
+                // Steps over are accounted as their wake-ups would have; the
+                // one in progress is a run of its own.
+                let (over, start, used) = self.account_msteps_over(&mut st, &run, now_ns);
+                let ms = self.msteps[over as usize];
+                run = Run {
+                    start_u: run.start_u + start,
+                    m: 1,
+                    a: ms.end_rel as u128 - start,
+                    b: 0,
+                    pure: false,
+                    batch: ms.batch,
+                    left: 0,
+                    used_start: used,
+                };
+            }
+            let dur_u = self.dur_u(&run);
             let el_u = units_of(now_ns).saturating_sub(run.start_u).min(dur_u);
             let el_ns = units_as_f64(el_u) / 65536.0;
             st.busy_ns += el_ns;
@@ -848,6 +1165,8 @@ impl Server for IterationInstance {
         // Steps of a pure-decode run that ended by now count as done (as in a
         // cut: a step ending exactly now was processed before this event).
         let mut done = 0u64;
+        // Start of the step in progress, units.
+        let mut time_u = self.time_u;
         if let Some(run) = self.run
             && run.pure
         {
@@ -856,7 +1175,18 @@ impl Server for IterationInstance {
         }
         let mut st = self.stats_at(now_ns);
         st.steps += done;
+        if let Some(run) = self.run
+            && !run.pure
+            && run.m > 1
+        {
+            // `stats_at` counted the steps over (as their wake-ups would have).
+            let mut scratch = InstanceStats::default();
+            let (over, start, _) = self.account_msteps_over(&mut scratch, &run, now_ns);
+            done = over;
+            time_u = run.start_u + start;
+        }
         self.stats = st;
+        self.time_u = time_u;
         let step = self.step + done;
         for &cur in self.running_in_order().iter().rev() {
             let s = self.seqs[cur as usize];
@@ -956,6 +1286,12 @@ impl Server for IterationInstance {
                 }
             }
             prefetch(self.chunks.as_ptr());
+            if let Some(run) = &self.run
+                && !run.pure
+                && run.m > 1
+            {
+                prefetch(self.msteps.as_ptr());
+            }
             prefetch(self.prefilling.as_ptr());
             prefetch(self.phase_cnt.as_ptr());
         }

@@ -156,12 +156,17 @@ pub fn prefetch_all<T>(v: &T) {
 
 /// Board power per batch size, tabulated once per pool: the same values as
 /// [`PowerCurve::power_w`] (computed by it), without a `log2` and an `exp`
-/// per step. Batches beyond the table fall back to the curve.
+/// per step. Batches beyond the table fall back to the curve. One pointer
+/// in each instance (the table and curve are shared by the pool and stay
+/// cached), so an instance's own state stays small.
 #[derive(Debug, Clone)]
-pub struct PowerTable {
+pub struct PowerTable(Arc<PowerInner>);
+
+#[derive(Debug)]
+struct PowerInner {
     curve: PowerCurve,
     max_slots: u32,
-    watts: Arc<[f64]>,
+    watts: Box<[f64]>,
 }
 
 impl PowerTable {
@@ -172,19 +177,20 @@ impl PowerTable {
     /// batches `0..=max_batch`.
     pub fn new(curve: PowerCurve, max_slots: u32, max_batch: u32) -> Self {
         let n = max_batch.min(Self::MAX_LEN);
-        PowerTable {
+        PowerTable(Arc::new(PowerInner {
             curve,
             max_slots,
             watts: (0..=n).map(|b| curve.power_w(b, max_slots)).collect(),
-        }
+        }))
     }
 
     /// Board power at `batch` running sequences, W.
     #[inline]
     pub fn power_w(&self, batch: u32) -> f64 {
-        match self.watts.get(batch as usize) {
+        let t = &*self.0;
+        match t.watts.get(batch as usize) {
             Some(&w) => w,
-            None => self.curve.power_w(batch, self.max_slots),
+            None => t.curve.power_w(batch, t.max_slots),
         }
     }
 }
