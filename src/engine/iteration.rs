@@ -165,6 +165,20 @@ pub struct IterationInstance {
 }
 
 impl IterationInstance {
+    /// Record a fast-forwarded run's next step (its first, `step0`, before
+    /// the first one recorded).
+    #[inline]
+    fn push_mstep(&mut self, step0: MStep, end_rel: u64, used_end: u32, batch: u32) {
+        if self.msteps.is_empty() {
+            self.msteps.push(step0);
+        }
+        self.msteps.push(MStep {
+            end_rel,
+            used_end,
+            batch,
+        });
+    }
+
     /// An idle instance. `max_num_seqs` caps running sequences; `fast_forward`
     /// false gives the naive one-event-per-step reference engine.
     pub fn new(profile: &Profile, max_num_seqs: u32, fast_forward: bool) -> Self {
@@ -828,14 +842,7 @@ impl IterationInstance {
                 self.seqs[x as usize].prefilled += budget;
                 self.used = used;
                 total += dur;
-                if self.msteps.is_empty() {
-                    self.msteps.push(step0);
-                }
-                self.msteps.push(MStep {
-                    end_rel: total as u64,
-                    used_end: used as u32,
-                    batch: self.n_dec + 1,
-                });
+                self.push_mstep(step0, total as u64, used as u32, self.n_dec + 1);
                 j += 1;
                 continue;
             }
@@ -880,14 +887,7 @@ impl IterationInstance {
             }
             self.used = used;
             total += dur;
-            if self.msteps.is_empty() {
-                self.msteps.push(step0);
-            }
-            self.msteps.push(MStep {
-                end_rel: total as u64,
-                used_end: used as u32,
-                batch: self.n_dec + n as u32,
-            });
+            self.push_mstep(step0, total as u64, used as u32, self.n_dec + n as u32);
             run.left = left;
             j += 1;
             break;
