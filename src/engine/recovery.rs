@@ -96,7 +96,8 @@ mod tests {
             (7.0, 1),
         ];
         assert_eq!(recovery_s(&trace, 2.0, 4.0, 10.0), Some(2.5));
-        // Never back under a level of 0.
+        // Every sample 10 higher: the level rises with them (13), and
+        // recovery is found at the same sample.
         let worse: Vec<_> = trace.iter().map(|&(t, w)| (t, w + 10)).collect();
         let level = recovery_level(&worse, 2.0, 10.0);
         assert_eq!(level, 13);

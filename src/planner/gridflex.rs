@@ -335,7 +335,8 @@ impl GridFlex {
         let (t0, d) = (self.event_start_s, self.event_duration_s);
         let mut cfg = self.cfg.clone();
         cfg.record_requests = record;
-        cfg.peak_held_window = Some(0);
+        // Only the baseline's peak is read (which depths can bind).
+        cfg.peak_held_window = cap.is_none().then_some(0);
         if !self.full_after_window {
             cfg.end_at_recovery = Some(EndAtRecovery {
                 event_start_s: t0,
