@@ -115,8 +115,10 @@ fn a_scenario_window_after_the_run_ends_has_no_arrivals_and_no_energy() {
 fn depths_deeper_than_a_breach_are_not_simulated_unless_asked_and_the_answer_is_the_same() {
     // Depths up to 60% on a short event: the fleet breaches at some depth
     // (50% here); by default the depths past the first breach are left
-    // unsimulated (and say so), with --all-depths every one is simulated.
-    // Every simulated level, and the deepest safe depth, agree.
+    // unsimulated (and say so), and the breaching one stops once its breach
+    // is certain; with --all-depths every one is simulated to the end.
+    // Every level up to the breach, the breach, and the deepest safe depth
+    // agree.
     let args = [
         "--flex-pcts",
         "0,30,40,50,60",
@@ -145,8 +147,24 @@ fn depths_deeper_than_a_breach_are_not_simulated_unless_asked_and_the_answer_is_
         .expect("a depth breaches at 50–60%");
     assert!(first_breach + 1 < a.len(), "a deeper depth to skip");
     for (i, (lq, la)) in q.iter().zip(a).enumerate() {
-        if i <= first_breach {
+        if i < first_breach {
             assert_eq!(lq, la, "level {i} simulated alike");
+        } else if i == first_breach {
+            // The breaching depth stopped once its breach was certain (or
+            // ran to the end): a breach both ways.
+            let (d, full) = (&lq["des"], &la["des"]);
+            assert_eq!(d["verdict"], "breach", "{d}");
+            if d["breach_decided_at_s"].is_number() {
+                assert!(d["event_p99_ttft_ms"].is_null(), "{d}");
+                assert!(
+                    full["event_p99_ttft_ms"].is_null()
+                        || full["event_p99_ttft_ms"].as_f64() > Some(500.0),
+                    "{full}"
+                );
+                assert!(full.get("breach_decided_at_s").is_none(), "{full}");
+            } else {
+                assert_eq!(lq, la, "level {i} simulated alike");
+            }
         } else {
             let d = &lq["des"];
             assert_eq!(d["verdict"], "not-simulated", "{d}");

@@ -207,9 +207,11 @@ fn grid_flex_contract_and_deeper_events_raise_event_p99() {
     // 4 H100 at 40 req/s of the built-in chat workload run ~10 sequences each, so these caps bind.
     let svg = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("kvfleet-gridflex-{}.svg", std::process::id()));
+    // Every depth measured to the end (a breaching one would stop early).
     let v = gridflex_json(&[
         "--flex-pcts",
         "0,25,30,33",
+        "--all-depths",
         "--replications",
         "3",
         "--plot",

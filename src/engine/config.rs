@@ -158,6 +158,11 @@ pub struct SimConfig {
     /// the most arrivals the pool can still reach. A planner's pass/fail
     /// probe needs no more. Empty (the default): off.
     pub stop_on_ttft_miss: Vec<usize>,
+    /// A metric window whose P99 TTFT is watched the same way: the run
+    /// stops (verdict `slo-missed`) once the window's arrivals already
+    /// rejected or completed above the SLO outnumber 1% of all its arrivals
+    /// (counted beforehand, [`window_arrivals`]). `None` (the default): off.
+    pub stop_on_window_ttft_miss: Option<WindowMissWatch>,
     /// Stop offering arrivals a margin after the fleet has recovered from
     /// an event (`engine::recovery`); `None` (the default): every request
     /// of the workload arrives.
@@ -194,6 +199,7 @@ impl SimConfig {
             max_waiting: None,
             run_to_completion: false,
             stop_on_ttft_miss: Vec::new(),
+            stop_on_window_ttft_miss: None,
             end_at_recovery: None,
             peak_held_window: None,
             controls: Vec::new(),
@@ -499,6 +505,49 @@ pub struct MetricWindow {
     pub start_s: f64,
     /// End, seconds.
     pub end_s: f64,
+}
+
+impl MetricWindow {
+    /// The window's arrival times, `[start, end)` in ns.
+    pub fn bounds_ns(&self) -> (u64, u64) {
+        (
+            crate::workload::secs_to_ns(self.start_s),
+            crate::workload::secs_to_ns(self.end_s),
+        )
+    }
+}
+
+/// A metric window watched for a certain P99 TTFT miss
+/// (`SimConfig::stop_on_window_ttft_miss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowMissWatch {
+    /// Index into `SimConfig::windows`.
+    pub window: usize,
+    /// Requests arriving in the window over the whole run (the rank of its
+    /// P99 needs the count): [`window_arrivals`] of the run's source.
+    pub arrivals: u64,
+}
+
+/// Requests of `src` arriving in `window`: read up to the first arrival at
+/// or after its end. `None` when the source is out of time order before
+/// then (a later request could still fall in the window).
+pub fn window_arrivals(
+    src: &mut dyn RequestSource,
+    window: &MetricWindow,
+) -> Result<Option<u64>, crate::error::InputError> {
+    let (start, end) = window.bounds_ns();
+    let (mut n, mut last) = (0u64, 0u64);
+    while let Some(r) = src.next_request()? {
+        if r.arrival_ns < last {
+            return Ok(None);
+        }
+        last = r.arrival_ns;
+        if last >= end {
+            break;
+        }
+        n += (last >= start) as u64;
+    }
+    Ok(Some(n))
 }
 
 /// Draws (ISL, OSL, category) for one closed-loop request.

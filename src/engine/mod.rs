@@ -24,7 +24,7 @@ mod wakes;
 
 pub use config::{
     Arrivals, ClosedLoop, Control, ControlChange, Disagg, EngineKind, LinkSpec, MetricWindow,
-    PoolConfig, ScaleMode, ServiceModel, SimConfig, Slo, Warmup,
+    PoolConfig, ScaleMode, ServiceModel, SimConfig, Slo, Warmup, WindowMissWatch, window_arrivals,
 };
 pub use outcome::{
     PoolOutcome, RequestRecord, SimOutcome, TransferOutcome, Verdict, WindowOutcome,

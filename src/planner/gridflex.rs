@@ -14,9 +14,12 @@ use super::shard::{ShardItem, Sweep, f64_from, f64_to, field, opt_f64_from, opt_
 use crate::analytic::calibration::sample_lengths;
 use crate::analytic::iteration_model::{IterationPool, cross_check};
 use crate::engine::recovery::{self, EndAtRecovery};
-use crate::engine::{self, ControlChange, MetricWindow, PoolConfig, SimConfig, SimOutcome};
+use crate::engine::{
+    self, ControlChange, MetricWindow, PoolConfig, SimConfig, SimOutcome, WindowMissWatch,
+};
 
-/// Seconds before the event whose waiting level the fleet recovers to.
+/// Seconds before the event whose waiting level the fleet recovers to (the
+/// whole warm-up when it is shorter).
 const RECOVERY_PRE_S: f64 = 300.0;
 
 /// Seconds of arrivals simulated after the fleet has recovered (unless
@@ -47,8 +50,10 @@ pub struct GridFlex {
     pub full_after_window: bool,
     /// Replications per level (event P99 is their mean).
     pub replications: u32,
-    /// Simulate every depth; otherwise, within a replication, depths
-    /// deeper than the shallowest one that breaches the SLO are not run.
+    /// Simulate every depth, each to the end; otherwise, within a
+    /// replication, depths deeper than the shallowest one that breaches the
+    /// SLO are not run, and a capped depth stops once its breach is certain
+    /// (`SimConfig::stop_on_window_ttft_miss`).
     pub all_depths: bool,
 }
 
@@ -99,6 +104,14 @@ pub struct FlexDes {
     /// The run stable and the P99 of every window with arrivals within the
     /// SLO (a window without arrivals is excluded; none with arrivals: false).
     pub slo_met: bool,
+    /// The depth's runs stopped at this simulated time, s (mean over the
+    /// replications that stopped), once more than 1% of the event's
+    /// arrivals had been rejected or served above the SLO: its event P99
+    /// was certain to breach, and the P99s, recovery and energy are not
+    /// measured (null). Absent: measured to the end (`--all-depths`
+    /// measures every depth to the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breach_decided_at_s: Option<f64>,
 }
 
 impl FlexDes {
@@ -118,6 +131,19 @@ impl FlexDes {
             energy_saved_kwh: None,
             event_avg_kw: None,
             slo_met: false,
+            breach_decided_at_s: None,
+        }
+    }
+
+    /// A depth whose runs stopped once its breach was certain (at
+    /// `decided_at_s`), with `event_arrivals` in the event.
+    fn breach_decided(event_arrivals: u64, decided_at_s: f64) -> Self {
+        FlexDes {
+            event_arrivals,
+            verdict: "breach".into(),
+            not_simulated: None,
+            breach_decided_at_s: Some(decided_at_s),
+            ..FlexDes::not_simulated()
         }
     }
 }
@@ -188,11 +214,41 @@ struct RunMeasures {
     after_window_s: Option<f64>,
     energy_j: f64,
     stable: bool,
+    /// The run stopped at this simulated time, s, once the event window's
+    /// P99 TTFT was certain to exceed the SLO
+    /// (`SimConfig::stop_on_window_ttft_miss`): its P99s, recovery and
+    /// energy were not measured to the end (and are not reported).
+    breach_decided_s: Option<f64>,
 }
 
 impl RunMeasures {
-    fn of(o: &SimOutcome, cfg: &SimConfig, t_start_s: f64, t_end_s: f64) -> Self {
+    /// The measures of run `o`, which watched its event window with
+    /// `watch` (`SimConfig::stop_on_window_ttft_miss`).
+    fn of(
+        o: &SimOutcome,
+        cfg: &SimConfig,
+        t_start_s: f64,
+        t_end_s: f64,
+        watch: Option<WindowMissWatch>,
+    ) -> Self {
         let w = |i: usize| o.windows.get(i).map(|w| &w.metrics);
+        let decided = match (&o.verdict, watch) {
+            (engine::Verdict::SloMissed { detected_at_s, .. }, Some(watch)) => {
+                Some((*detected_at_s, watch.arrivals))
+            }
+            _ => None,
+        };
+        if let Some((at_s, event_arrivals)) = decided {
+            return RunMeasures {
+                arrived: [event_arrivals, 0],
+                p99_ttft_ms: [None, None],
+                recovery_s: None,
+                after_window_s: None,
+                energy_j: f64::NAN,
+                stable: false,
+                breach_decided_s: Some(at_s),
+            };
+        }
         RunMeasures {
             arrived: [0, 1].map(|i| w(i).map_or(0, |m| m.arrived)),
             p99_ttft_ms: [0, 1].map(|i| {
@@ -203,6 +259,7 @@ impl RunMeasures {
             after_window_s: o.arrivals_ended_s.map(|t| (t - t_end_s).max(0.0)),
             energy_j: window_energy_j(o, cfg, 0),
             stable: o.verdict == engine::Verdict::Stable,
+            breach_decided_s: None,
         }
     }
 }
@@ -216,6 +273,7 @@ impl ShardItem for RunMeasures {
             "after_window_s": opt_f64_to(self.after_window_s),
             "energy_j": f64_to(self.energy_j),
             "stable": self.stable,
+            "breach_decided_s": opt_f64_to(self.breach_decided_s),
         })
     }
     fn from_shard(v: &serde_json::Value) -> Result<Self, String> {
@@ -230,6 +288,7 @@ impl ShardItem for RunMeasures {
             after_window_s: opt_f64_from(field(v, "after_window_s")?)?,
             energy_j: f64_from(field(v, "energy_j")?)?,
             stable: plain(v, "stable")?,
+            breach_decided_s: opt_f64_from(field(v, "breach_decided_s")?)?,
         })
     }
 }
@@ -332,6 +391,17 @@ impl GridFlex {
         rep: u32,
         record: bool,
     ) -> Result<SimOutcome, InputError> {
+        self.run_level_watched(cap, rep, record).map(|(o, _)| o)
+    }
+
+    /// [`GridFlex::run_level`], with the event-window watch the run kept
+    /// (a capped depth, unless `all_depths`, stops once its breach is certain).
+    fn run_level_watched(
+        &self,
+        cap: Option<u32>,
+        rep: u32,
+        record: bool,
+    ) -> Result<(SimOutcome, Option<WindowMissWatch>), InputError> {
         let (t0, d) = (self.event_start_s, self.event_duration_s);
         let mut cfg = self.cfg.clone();
         cfg.record_requests = record;
@@ -363,6 +433,19 @@ impl GridFlex {
                 ControlChange::cap(t0, 0, cap),
                 ControlChange::cap(t0 + d, 0, full),
             ];
+            // A depth stops once its event P99 is certain to breach: the
+            // answer needs no more (`all_depths` measures every depth whole).
+            if !self.all_depths
+                && let engine::Arrivals::Open(mut src) =
+                    open_arrivals(&self.workload, cfg.seed, rep)?
+                && let Some(n) = engine::window_arrivals(src.as_mut(), &cfg.windows[0])?
+                && n > 0
+            {
+                cfg.stop_on_window_ttft_miss = Some(WindowMissWatch {
+                    window: 0,
+                    arrivals: n,
+                });
+            }
         }
         let o = engine::run(
             &cfg,
@@ -376,7 +459,7 @@ impl GridFlex {
             o.events,
             o.wall_s
         );
-        Ok(o)
+        Ok((o, cfg.stop_on_window_ttft_miss))
     }
 
     /// Run the study (levels × replications in parallel; deterministic).
@@ -451,8 +534,14 @@ impl GridFlex {
             .collect();
         let per_rep: anyhow::Result<Vec<RepMeasures>> = sweep.map(&rep_ids, |_, &r| {
             let level = |i: usize| -> anyhow::Result<RunMeasures> {
-                let o = self.run_level(Some(caps[i]), r, false)?;
-                Ok(RunMeasures::of(&o, &self.cfg, self.event_start_s, t_end))
+                let (o, watch) = self.run_level_watched(Some(caps[i]), r, false)?;
+                Ok(RunMeasures::of(
+                    &o,
+                    &self.cfg,
+                    self.event_start_s,
+                    t_end,
+                    watch,
+                ))
             };
             let (base, speculative) = rayon::join(
                 || -> anyhow::Result<(Option<u64>, RunMeasures)> {
@@ -460,7 +549,7 @@ impl GridFlex {
                     let peak = peak_held(&base);
                     Ok((
                         peak,
-                        RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end),
+                        RunMeasures::of(&base, &self.cfg, self.event_start_s, t_end, None),
                     ))
                 },
                 || -> anyhow::Result<Vec<(usize, RunMeasures)>> {
@@ -545,6 +634,16 @@ impl GridFlex {
                 levels.push(level);
                 continue;
             };
+            let decided: Vec<f64> = runs.iter().filter_map(|o| o.breach_decided_s).collect();
+            if !decided.is_empty() {
+                let arrivals: u64 = runs.iter().map(|o| o.arrived[0]).sum();
+                level.des = FlexDes::breach_decided(
+                    (arrivals as f64 / reps as f64).round() as u64,
+                    decided.iter().sum::<f64>() / decided.len() as f64,
+                );
+                levels.push(level);
+                continue;
+            }
             let mean = |v: Vec<Option<f64>>| -> Option<f64> {
                 let v: Option<Vec<f64>> = v.into_iter().collect();
                 v.filter(|v| !v.is_empty())
@@ -605,6 +704,7 @@ impl GridFlex {
                 energy_saved_kwh: Some(saved_j / 3.6e6),
                 event_avg_kw: Some(event_kw),
                 slo_met,
+                breach_decided_at_s: None,
             };
             levels.push(level);
         }
@@ -670,18 +770,62 @@ mod tests {
         let peak = peak_held(&base).expect("all requests finished");
         let full = g.cfg.pools[0].max_num_seqs() as u64;
         assert!(peak >= 2 && peak < full, "peak {peak} of {full}");
-        let m = RunMeasures::of(&base, &g.cfg, t0, t1);
+        let m = RunMeasures::of(&base, &g.cfg, t0, t1, None);
         // Exactly the baseline at the peak (the skip grid-flex makes).
         let at_peak = g.run_level(Some(peak as u32), 0, false).expect("runs");
-        assert_eq!(RunMeasures::of(&at_peak, &g.cfg, t0, t1), m);
+        assert_eq!(RunMeasures::of(&at_peak, &g.cfg, t0, t1, None), m);
         // A cap of one sequence binds: the event's measures change.
         let tight = g.run_level(Some(1), 0, false).expect("runs");
-        assert_ne!(RunMeasures::of(&tight, &g.cfg, t0, t1), m);
+        assert_ne!(RunMeasures::of(&tight, &g.cfg, t0, t1, None), m);
+    }
+
+    /// A capped depth stops once its event P99 is certain to breach, and
+    /// only then: the run measured to the end (`all_depths`) of a depth that
+    /// stopped has its event P99 above the SLO, one that did not stop is
+    /// that run, and the event's arrivals counted beforehand are the run's.
+    #[test]
+    fn a_depth_stops_once_its_breach_is_certain_and_only_then() {
+        let mut g = study();
+        // Tight enough that a depth within it still serves some requests
+        // above it (a rule stopping at the first such request would fail).
+        g.cfg.slo.ttft_ms = 100.0;
+        let mut whole = g.clone();
+        whole.all_depths = true;
+        let (t0, t1) = (g.event_start_s, g.event_start_s + g.event_duration_s);
+        let slo = g.cfg.slo.ttft_ms;
+        let (mut stopped, mut kept) = (0, 0);
+        for cap in 1..=8 {
+            let (o, watch) = g.run_level_watched(Some(cap), 0, false).expect("runs");
+            let (f, none) = whole.run_level_watched(Some(cap), 0, false).expect("runs");
+            assert_eq!(none, None);
+            let m = RunMeasures::of(&o, &g.cfg, t0, t1, watch);
+            let mf = RunMeasures::of(&f, &g.cfg, t0, t1, None);
+            assert_eq!(watch.map(|w| w.arrivals), Some(mf.arrived[0]), "cap {cap}");
+            match m.breach_decided_s {
+                Some(at) => {
+                    stopped += 1;
+                    assert!(mf.p99_ttft_ms[0].is_none_or(|p| p > slo), "cap {cap}");
+                    assert!(at >= t0 && o.arrived < f.arrived, "cap {cap}: at {at} s");
+                    assert!(m.breaches(slo) && mf.breaches(slo));
+                }
+                None => {
+                    assert_eq!(m, mf, "cap {cap}");
+                    let max_ns = f.windows[0].metrics.ttft.percentile_ns(100.0);
+                    kept += max_ns.is_some_and(|x| x / 1e6 > slo) as u32;
+                }
+            }
+        }
+        assert!(
+            stopped > 0 && kept > 0,
+            "{stopped} stopped, {kept} kept with misses"
+        );
     }
 
     #[test]
     fn arrivals_end_a_margin_after_recovery_as_if_the_workload_ended_there() {
         let mut g = study();
+        // Measured to the end (a breaching depth would stop at its breach).
+        g.all_depths = true;
         g.after_s = 200.0;
         g.workload.n_requests = Some(5_000);
         let (t0, t1) = (g.event_start_s, g.event_start_s + g.event_duration_s);
@@ -698,8 +842,8 @@ mod tests {
         assert!((ended - (t1 + rec + RECOVERY_MARGIN_S)).abs() < 1e-6);
         // The event, the recovery and the energy are the full run's.
         let (mf, mc) = (
-            RunMeasures::of(&full, &g.cfg, t0, t1),
-            RunMeasures::of(&cut, &g.cfg, t0, t1),
+            RunMeasures::of(&full, &g.cfg, t0, t1, None),
+            RunMeasures::of(&cut, &g.cfg, t0, t1, None),
         );
         assert_eq!(
             (mf.arrived[0], mf.p99_ttft_ms[0], mf.recovery_s, mf.energy_j),

@@ -159,7 +159,7 @@ fn ms(v: Option<f64>) -> String {
 
 /// A DES window's P99 cell: "no arrivals" when nothing arrived in it.
 fn window_ms(des: &crate::planner::gridflex::FlexDes, arrivals: u64, v: Option<f64>) -> String {
-    if des.not_simulated.is_some() {
+    if des.not_simulated.is_some() || des.breach_decided_at_s.is_some() {
         "—".into()
     } else if arrivals == 0 {
         "no arrivals".into()
@@ -206,7 +206,10 @@ impl HumanReport for GridFlexReport {
                 } else {
                     "unstable".into()
                 },
-                window_ms(&l.des, l.des.event_arrivals, l.des.event_p99_ttft_ms),
+                match l.des.breach_decided_at_s {
+                    Some(t) => format!("> {} (at +{:.0} s)", self.slo_ttft_ms, t - self.event_s[0]),
+                    None => window_ms(&l.des, l.des.event_arrivals, l.des.event_p99_ttft_ms),
+                },
                 match (
                     window_ms(&l.des, l.des.after_arrivals, l.des.after_p99_ttft_ms),
                     l.des.after_window_s,
@@ -266,6 +269,17 @@ impl HumanReport for GridFlexReport {
                 "not simulated: deeper than a depth that breached the SLO in the DES (the answer was decided); --all-depths simulates every depth"
             );
         }
+        if self
+            .levels
+            .iter()
+            .any(|l| l.des.breach_decided_at_s.is_some())
+        {
+            let _ = writeln!(
+                s,
+                "`> {} (at +N s)`: the run stopped N s into the event, once more than 1% of the event's arrivals had been served above the SLO or rejected (its P99 breach certain; after-event P99, recovery and energy not measured); --all-depths measures every depth to the end",
+                self.slo_ttft_ms
+            );
+        }
         if self.levels.iter().any(|l| l.analytic.disagrees) {
             let _ = writeln!(
                 s,
@@ -280,13 +294,13 @@ impl HumanReport for GridFlexReport {
 impl CsvReport for GridFlexReport {
     fn csv(&self) -> String {
         let mut s = String::from(
-            "flex_pct,n_max,power_per_gpu_w,fleet_kw,analytic_p99_ttft_ms,analytic_stable,event_p99_ttft_ms,after_p99_ttft_ms,after_window_s,event_avg_kw,recovery_s,energy_saved_kwh,slo_met\n",
+            "flex_pct,n_max,power_per_gpu_w,fleet_kw,analytic_p99_ttft_ms,analytic_stable,event_p99_ttft_ms,after_p99_ttft_ms,after_window_s,event_avg_kw,recovery_s,energy_saved_kwh,slo_met,breach_decided_at_s\n",
         );
         let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         for l in &self.levels {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 l.flex_pct,
                 l.n_max,
                 l.power_per_gpu_w,
@@ -299,7 +313,8 @@ impl CsvReport for GridFlexReport {
                 f(l.des.event_avg_kw),
                 f(l.des.recovery_s),
                 f(l.des.energy_saved_kwh),
-                l.des.slo_met
+                l.des.slo_met,
+                f(l.des.breach_decided_at_s)
             );
         }
         s

@@ -187,12 +187,7 @@ impl<S: Server> Sim<'_, S> {
             return;
         }
         let n_max = self.collectors[p].arrived + expected.saturating_sub(self.arrived);
-        if n_max == 0 {
-            return;
-        }
-        // The rank `Collector::ttft_percentile_all_ns(99.0)` reads.
-        let rank = ((99.0 / 100.0 * n_max as f64).ceil() as u64).clamp(1, n_max);
-        if misses > n_max - rank {
+        if p99_miss_decided(misses, n_max) {
             self.verdict = Verdict::SloMissed {
                 detected_at_s: self.now as f64 * 1e-9,
                 reason: format!(
@@ -203,4 +198,54 @@ impl<S: Server> Sim<'_, S> {
             self.stop_early = true;
         }
     }
+}
+
+impl<S: Server> Sim<'_, S> {
+    /// Whether metric window `w` is the one `SimConfig::stop_on_window_ttft_miss` watches.
+    #[inline]
+    pub(super) fn watches_window(&self, w: usize) -> bool {
+        self.cfg
+            .stop_on_window_ttft_miss
+            .is_some_and(|x| x.window == w)
+    }
+
+    /// One more arrival of the watched window certain to count above the
+    /// SLO in its P99 TTFT (as [`Sim::count_ttft_miss`], over the window's
+    /// arrivals, counted beforehand). Stops the run once the P99 is decided.
+    pub(super) fn count_window_miss(&mut self) {
+        self.window_misses += 1;
+        let Some(watch) = self.cfg.stop_on_window_ttft_miss else {
+            return;
+        };
+        if self.verdict != Verdict::Stable || !p99_miss_decided(self.window_misses, watch.arrivals)
+        {
+            return;
+        }
+        let name = self
+            .cfg
+            .windows
+            .get(watch.window)
+            .map_or("?", |w| w.name.as_str());
+        self.verdict = Verdict::SloMissed {
+            detected_at_s: self.now as f64 * 1e-9,
+            reason: format!(
+                "window `{name}`: {} of its {} arrivals above the {} ms TTFT SLO or rejected, more than 1%: its P99 TTFT misses the SLO whatever follows",
+                self.window_misses, watch.arrivals, self.cfg.slo.ttft_ms
+            ),
+        };
+        self.stop_early = true;
+    }
+}
+
+/// Whether `misses` values certain to exceed the SLO (rejected, or
+/// recorded above it) decide that the nearest-rank P99 of `n` values
+/// exceeds it: more than `n − ⌈0.99·n⌉` of them, the rank
+/// `Collector::ttft_percentile_all_ns(99.0)` reads. That count does not fall
+/// as `n` grows, so deciding it for an upper bound of `n` decides it too.
+fn p99_miss_decided(misses: u64, n: u64) -> bool {
+    if n == 0 {
+        return false;
+    }
+    let rank = ((99.0 / 100.0 * n as f64).ceil() as u64).clamp(1, n);
+    misses > n - rank
 }

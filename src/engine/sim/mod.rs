@@ -12,7 +12,7 @@ use std::time::Instant;
 use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router};
 use rand_distr::{Distribution, Exp};
 
-use super::config::{Arrivals, Control, EngineKind, ServiceModel, SimConfig};
+use super::config::{Arrivals, Control, EngineKind, MetricWindow, ServiceModel, SimConfig};
 use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
@@ -141,6 +141,9 @@ struct Sim<'c, S: Server> {
     ttft_misses: Vec<Option<u64>>,
     /// Requests the run will offer in all (`None`: unknown).
     expected_arrivals: Option<u64>,
+    /// Arrivals of the watched window (`SimConfig::stop_on_window_ttft_miss`)
+    /// rejected or completed above the SLO so far.
+    window_misses: u64,
     /// `SimConfig::end_at_recovery`: the waiting level to recover to (set
     /// at the first queue sample after the event) and the time arrivals end.
     recovery_level: Option<u64>,
@@ -444,16 +447,7 @@ fn run_with<S: Server>(
         slo_tpot_ns: cfg.slo.tpot_ms.map(|t| (t * 1e6).round() as u64),
         records: Vec::new(),
         kick: Vec::new(),
-        win: cfg
-            .windows
-            .iter()
-            .map(|w| {
-                (
-                    crate::workload::secs_to_ns(w.start_s),
-                    crate::workload::secs_to_ns(w.end_s),
-                )
-            })
-            .collect(),
+        win: cfg.windows.iter().map(MetricWindow::bounds_ns).collect(),
         win_collectors: vec![Collector::default(); cfg.windows.len()],
         snapshots: vec![vec![InstanceStats::default(); cfg.pools.len()]; 2 * cfg.windows.len()],
         queue_trace: Vec::new(),
@@ -475,6 +469,7 @@ fn run_with<S: Server>(
             .map(|p| cfg.stop_on_ttft_miss.contains(&p).then_some(0))
             .collect(),
         expected_arrivals: len_hint,
+        window_misses: 0,
         recovery_level: None,
         arrivals_end_ns: None,
         arrivals_ended: false,
@@ -725,6 +720,9 @@ impl<S: Server> Sim<'_, S> {
         for w in 0..self.win.len() {
             if self.in_metric_window(w, arrival_ns) {
                 self.win_collectors[w].reject(reason);
+                if self.watches_window(w) {
+                    self.count_window_miss();
+                }
             }
         }
         if measured {
@@ -1015,12 +1013,15 @@ impl<S: Server> Sim<'_, S> {
             }
             for w in 0..self.win.len() {
                 if self.in_metric_window(w, r.arrival_ns) {
-                    record_completed(
-                        &mut self.win_collectors[w],
-                        &r,
-                        self.slo_ttft_ns,
-                        self.slo_tpot_ns,
-                    );
+                    let watched = self.watches_window(w);
+                    let c = &mut self.win_collectors[w];
+                    record_completed(c, &r, self.slo_ttft_ns, self.slo_tpot_ns);
+                    if watched {
+                        let reported = c.ttft.reported_ns(r.first_token_ns - r.arrival_ns);
+                        if reported as f64 / 1e6 > self.cfg.slo.ttft_ms {
+                            self.count_window_miss();
+                        }
+                    }
                 }
             }
             if r.user != u32::MAX {
