@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The planners on the seed's documented flags, side by side with the
 # reference tool (`vllm-sr-sim`, on PyPI): wall time of each, best of
-# $RUNS runs, and their ratio, in one run on the same machine.
+# $RUNS runs taken in turns, and their ratio, in one run on the same machine.
 #
 #   python3 -m venv /tmp/ref && /tmp/ref/bin/pip install vllm-sr-sim
 #   REF=/tmp/ref/bin/vllm-sr-sim bash benches/planners_vs_reference.sh
@@ -26,26 +26,31 @@ for f in azure lmsys agent_heavy; do
   cp "$cdf/${f}_cdf.json" "$tmp/data/" 2>/dev/null || cp "$cdf/${f}.json" "$tmp/data/${f}_cdf.json"
 done
 cd "$tmp"
-best() { # best wall time (s) of $runs runs of "$@"
-  local b=1e9 t
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f %e -o "$tmp/t" "$@" >/dev/null 2>&1
-    t=$(tail -1 "$tmp/t")
-    b=$(awk -v a="$b" -v c="$t" 'BEGIN { print (c < a) ? c : a }')
-  done
-  echo "$b"
+wall() { # wall time (s) of one run of "$@"
+  /usr/bin/time -f %e -o "$tmp/t" "$@" </dev/null >/dev/null 2>&1
+  tail -1 "$tmp/t"
 }
+min() { awk -v a="$1" -v c="$2" 'BEGIN { print (c < a) ? c : a }'; }
 printf '%-10s %10s %10s %11s %9s %9s\n' command before_s kvfleet_s reference_s vs_ref speedup
 while IFS='|' read -r name cmd; do
-  k=$(best "$bin" $cmd --quiet)
-  b=-; r=-; vs=-; up=-
+  # The tools take turns, run after run, so that a drift in the machine's
+  # speed falls on both; each keeps its best of $runs.
+  k=1e9; b=1e9; r=1e9
+  for _ in $(seq "$runs"); do
+    k=$(min "$k" "$(wall "$bin" $cmd --quiet)")
+    if [ -n "$before" ]; then b=$(min "$b" "$(wall "$before" $cmd --quiet)"); fi
+    if [ -n "$ref" ]; then r=$(min "$r" "$(wall "$ref" $cmd)"); fi
+  done
+  vs=-; up=-
   if [ -n "$before" ]; then
-    b=$(best "$before" $cmd --quiet)
     up=$(awk -v a="$b" -v c="$k" 'BEGIN { printf "%.1fx", a / c }')
+  else
+    b=-
   fi
   if [ -n "$ref" ]; then
-    r=$(best "$ref" $cmd)
     vs=$(awk -v a="$k" -v c="$r" 'BEGIN { x = a / c; printf (x < 0.1 ? "%.4fx" : "%.2fx"), x }')
+  else
+    r=-
   fi
   printf '%-10s %10s %10s %11s %9s %9s\n' "$name" "$b" "$k" "$r" "$vs" "$up"
 done <<'CMDS'
