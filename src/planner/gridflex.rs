@@ -244,7 +244,8 @@ impl RunMeasures {
                 p99_ttft_ms: [None, None],
                 recovery_s: None,
                 after_window_s: None,
-                energy_j: f64::NAN,
+                // Not measured to the end, and not reported.
+                energy_j: 0.0,
                 stable: false,
                 breach_decided_s: Some(at_s),
             };
