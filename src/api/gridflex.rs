@@ -63,9 +63,10 @@ pub struct GridFlexArgs {
     pub replications: u32,
     /// Simulate every depth, each to the end. By default a depth deeper
     /// than one that breaches the SLO in the DES (in the same replication)
-    /// is not simulated, and a breaching depth stops once more than 1% of
-    /// the event's arrivals were served above the SLO (its breach certain):
-    /// the answer, the deepest safe depth, is decided by then.
+    /// is not simulated, and with one replication a breaching depth stops
+    /// once more than 1% of the event's arrivals were served above the SLO
+    /// (its breach certain): the answer, the deepest safe depth, is decided
+    /// by then.
     #[arg(long)]
     pub all_depths: bool,
     /// Root seed.

@@ -52,8 +52,8 @@ pub struct GridFlex {
     pub replications: u32,
     /// Simulate every depth, each to the end; otherwise, within a
     /// replication, depths deeper than the shallowest one that breaches the
-    /// SLO are not run, and a capped depth stops once its breach is certain
-    /// (`SimConfig::stop_on_window_ttft_miss`).
+    /// SLO are not run, and with one replication a capped depth stops once
+    /// its breach is certain (`SimConfig::stop_on_window_ttft_miss`).
     pub all_depths: bool,
 }
 
@@ -396,7 +396,8 @@ impl GridFlex {
     }
 
     /// [`GridFlex::run_level`], with the event-window watch the run kept
-    /// (a capped depth, unless `all_depths`, stops once its breach is certain).
+    /// (with one replication, a capped depth stops once its breach is
+    /// certain, unless `all_depths`).
     fn run_level_watched(
         &self,
         cap: Option<u32>,
@@ -436,7 +437,10 @@ impl GridFlex {
             ];
             // A depth stops once its event P99 is certain to breach: the
             // answer needs no more (`all_depths` measures every depth whole).
+            // Only with one replication: a level's P99 is the replications'
+            // mean, which one replication's breach does not decide.
             if !self.all_depths
+                && self.replications <= 1
                 && let engine::Arrivals::Open(mut src) =
                     open_arrivals(&self.workload, cfg.seed, rep)?
                 && let Some(n) = engine::window_arrivals(src.as_mut(), &cfg.windows[0])?
@@ -820,6 +824,11 @@ mod tests {
             stopped > 0 && kept > 0,
             "{stopped} stopped, {kept} kept with misses"
         );
+        // With replications a level's P99 is their mean: no replication stops.
+        let mut reps = g.clone();
+        reps.replications = 2;
+        let (_, watch) = reps.run_level_watched(Some(1), 0, false).expect("runs");
+        assert_eq!(watch, None);
     }
 
     #[test]
