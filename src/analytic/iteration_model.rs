@@ -102,8 +102,12 @@ pub struct IterationPool<'a> {
     pub samples: &'a [(u32, u32)],
 }
 
-/// Per-request constants of the workload sample.
-struct SampleMoments {
+/// Per-request constants of a workload sample at a profile's prefill
+/// chunk ([`sample_moments`]): all the model reads of the sample besides
+/// each request's own draws, so one computation serves every estimate of
+/// a pool ([`cross_check_with_moments`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleMoments {
     mean_isl: f64,
     mean_osl: f64,
     mean_chunks: f64,
@@ -198,9 +202,17 @@ struct Constants {
     cap_batch: f64,
 }
 
+/// The [`SampleMoments`] of `samples` at `p`'s prefill chunk.
+pub fn sample_moments(p: &Profile, samples: &[(u32, u32)]) -> SampleMoments {
+    moments(samples, p.chunk.max(1) as u64)
+}
+
+#[cfg(test)]
 fn constants(p: &Profile, samples: &[(u32, u32)]) -> Constants {
-    let chunk = p.chunk.max(1) as u64;
-    let m = moments(samples, chunk);
+    constants_of(p, sample_moments(p, samples))
+}
+
+fn constants_of(p: &Profile, m: SampleMoments) -> Constants {
     let h_per_tok = p.h_s / p.calibration_ctx.max(1) as f64;
     let a = h_per_tok * m.mean_ctx_steps + p.prefill_s_per_token * m.mean_isl;
     let kv_seq = m.kv_per_seq + p.blk_size.max(1) as f64 / 2.0;
@@ -376,11 +388,22 @@ fn capacity_per_instance(pool: &IterationPool<'_>, k: &Constants) -> f64 {
 
 /// The cross-check estimate for `pool`; `seed` fixes the draws of the waits.
 pub fn cross_check(pool: &IterationPool<'_>, seed: u64) -> CrossCheck {
+    cross_check_with_moments(pool, &sample_moments(pool.profile, pool.samples), seed)
+}
+
+/// [`cross_check`] with the pool sample's moments computed beforehand
+/// (`m` must be [`sample_moments`] of `pool`'s profile and samples).
+pub fn cross_check_with_moments(
+    pool: &IterationPool<'_>,
+    m: &SampleMoments,
+    seed: u64,
+) -> CrossCheck {
+    debug_assert_eq!(*m, sample_moments(pool.profile, pool.samples));
     let p = pool.profile;
     let n_inst = pool.instances.max(1) as f64;
     let lam_i = pool.lam_req_s.max(0.0) / n_inst;
     let w = p.w_s;
-    let k = constants(p, pool.samples);
+    let k = constants_of(p, *m);
     let capacity = capacity_per_instance(pool, &k) * n_inst;
     if pool.samples.is_empty() || lam_i == 0.0 {
         return CrossCheck {

@@ -16,9 +16,15 @@
 //! ranges.
 
 use crate::analytic::calibration::{nearest_rank_unsorted, sample_lengths};
-use crate::analytic::iteration_model::{CrossCheck, IterationPool, cross_check, own_prefill_s};
+use crate::analytic::iteration_model::{
+    CrossCheck, IterationPool, SampleMoments, cross_check_with_moments, own_prefill_s,
+    sample_moments,
+};
 use crate::error::InputError;
+use crate::profile::Profile;
 use crate::workload::spec::WorkloadSpec;
+
+use std::sync::Arc;
 
 use super::plan::FleetPlan;
 
@@ -71,6 +77,8 @@ pub struct Screen {
     /// many times (the start's bisection, then the guide's rescaled
     /// steps), and each is a Monte Carlo over the pool's samples.
     memo: std::sync::Mutex<std::collections::HashMap<EstimateKey, CrossCheck>>,
+    /// The sample of each pool length range `(lo, hi]` met so far.
+    pool_samples: std::sync::Mutex<std::collections::HashMap<(u64, u64), Arc<PoolSample>>>,
 }
 
 /// What an estimate depends on besides the screen itself: the pool's
@@ -84,16 +92,36 @@ impl Clone for Screen {
             samples: self.samples.clone(),
             lam: self.lam,
             memo: Default::default(),
+            pool_samples: Default::default(),
         }
     }
 }
 
 /// One pool's requests as the screen sees them.
+#[derive(Debug)]
 struct PoolSample {
     samples: Vec<(u32, u32)>,
     lam_req_s: f64,
     /// Their range of ISL + OSL, (lower, upper], tokens.
     range_tok: (u64, u64),
+    /// Their moments per prefill chunk size met so far.
+    moments: std::sync::Mutex<Vec<(u32, SampleMoments)>>,
+}
+
+impl PoolSample {
+    /// The samples' moments at `p`'s prefill chunk (computed once per chunk).
+    fn moments_at(&self, p: &Profile) -> SampleMoments {
+        let chunk = p.chunk.max(1);
+        let known = |m: &[(u32, SampleMoments)]| m.iter().find(|e| e.0 == chunk).map(|e| e.1);
+        if let Some(m) = self.moments.lock().ok().and_then(|m| known(&m)) {
+            return m;
+        }
+        let m = sample_moments(p, &self.samples);
+        if let Ok(mut all) = self.moments.lock() {
+            all.push((chunk, m));
+        }
+        m
+    }
 }
 
 impl Screen {
@@ -109,6 +137,7 @@ impl Screen {
             samples: sample_lengths(&model, SAMPLES, seed),
             lam,
             memo: Default::default(),
+            pool_samples: Default::default(),
         })
     }
 
@@ -118,12 +147,13 @@ impl Screen {
             samples: self.samples.clone(),
             lam,
             memo: Default::default(),
+            pool_samples: Default::default(),
         }
     }
 
     /// The requests routed to pool `i` of `plan` (by total length, as the
     /// length router does) and their rate; `None` when it gets none.
-    fn pool_sample(&self, plan: &FleetPlan, i: usize) -> Option<PoolSample> {
+    fn pool_sample(&self, plan: &FleetPlan, i: usize) -> Option<Arc<PoolSample>> {
         let pools = plan.pools(&vec![1; plan.shapes().len()]);
         let lo = if i == 0 {
             0
@@ -131,6 +161,12 @@ impl Screen {
             pools[i - 1].max_ctx_tok as u64
         };
         let hi = pools[i].max_ctx_tok as u64;
+        let memo = |m: &std::sync::Mutex<std::collections::HashMap<_, Arc<PoolSample>>>| {
+            m.lock().ok().and_then(|m| m.get(&(lo, hi)).cloned())
+        };
+        if let Some(s) = memo(&self.pool_samples) {
+            return Some(s);
+        }
         let samples: Vec<(u32, u32)> = self
             .samples
             .iter()
@@ -140,11 +176,19 @@ impl Screen {
                 t > lo && t <= hi
             })
             .collect();
-        (!samples.is_empty()).then(|| PoolSample {
+        if samples.is_empty() {
+            return None;
+        }
+        let s = Arc::new(PoolSample {
             lam_req_s: self.lam * samples.len() as f64 / self.samples.len() as f64,
             samples,
             range_tok: (lo, hi),
-        })
+            moments: Default::default(),
+        });
+        if let Ok(mut m) = self.pool_samples.lock() {
+            m.insert((lo, hi), s.clone());
+        }
+        Some(s)
     }
 
     fn estimate(&self, plan: &FleetPlan, i: usize, n: u32, s: &PoolSample) -> CrossCheck {
@@ -158,7 +202,7 @@ impl Screen {
         if let Some(c) = self.memo.lock().ok().and_then(|m| m.get(&key).copied()) {
             return c;
         }
-        let c = cross_check(
+        let c = cross_check_with_moments(
             &IterationPool {
                 profile: &pools[i].profile,
                 instances: n,
@@ -166,6 +210,7 @@ impl Screen {
                 dispatch: pools[i].dispatch,
                 samples: &s.samples,
             },
+            &s.moments_at(&pools[i].profile),
             DRAW_SEED,
         );
         if let Ok(mut m) = self.memo.lock() {

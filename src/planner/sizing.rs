@@ -766,21 +766,33 @@ pub fn stream_floor_p99_ttft_ms(
     i: usize,
     r: u32,
 ) -> anyhow::Result<Option<f64>> {
+    Ok(stream_floors_p99_ttft_ms(plan, workload, settings, r)?
+        .get(i)
+        .copied()
+        .flatten())
+}
+
+/// [`stream_floor_p99_ttft_ms`] of every pool of `plan`, from one replay
+/// of replication `r`'s stream.
+fn stream_floors_p99_ttft_ms(
+    plan: &FleetPlan,
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+    r: u32,
+) -> anyhow::Result<Vec<Option<f64>>> {
     let j = job(plan, &vec![1; plan.shapes().len()], workload, settings, 1);
-    let profile = &j.cfg.pools[i].profile;
-    if profile.step_law.is_some() {
-        return Ok(None);
-    }
-    let mut solo: Vec<f64> = Vec::new();
+    let pools = &j.cfg.pools;
+    let mut solo: Vec<Vec<f64>> = vec![Vec::new(); pools.len()];
     let replayed = replay_routed(&j, settings, r, |pool, req, measured| {
-        if measured && pool == i {
-            solo.push(own_prefill_s(profile, req.input_tokens.max(1), 0.0));
+        if measured && pools[pool].profile.step_law.is_none() {
+            let p = &pools[pool].profile;
+            solo[pool].push(own_prefill_s(p, req.input_tokens.max(1), 0.0));
         }
     })?;
-    if !replayed || solo.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(nearest_rank_unsorted(&mut solo, 0.99) * 1e3))
+    Ok(solo
+        .into_iter()
+        .map(|mut s| (replayed && !s.is_empty()).then(|| nearest_rank_unsorted(&mut s, 0.99) * 1e3))
+        .collect())
 }
 
 /// Replay replication `r` of `j`'s stream (the one every evaluation with
@@ -832,10 +844,17 @@ fn stream_floor_infeasible(
     settings: &SizingSettings,
 ) -> anyhow::Result<Option<String>> {
     let slo = settings.slo_ttft_ms;
+    // Per replication, every pool's floor from one replay (made when first needed).
+    let mut floors: Vec<Option<Vec<Option<f64>>>> =
+        vec![None; settings.replications.max(1) as usize];
     for i in 0..plan.shapes().len() {
         for r in 0..settings.replications.max(1) {
+            let of_r = match &mut floors[r as usize] {
+                Some(f) => f,
+                slot => slot.insert(stream_floors_p99_ttft_ms(plan, workload, settings, r)?),
+            };
             // A microsecond of margin covers the engine's nanosecond rounding of steps.
-            match stream_floor_p99_ttft_ms(plan, workload, settings, i, r)? {
+            match of_r[i] {
                 Some(floor) if floor > slo + 1e-3 => {
                     return Ok(Some(format!(
                         "pool `{}`: P99 TTFT ≥ {floor:.0} ms > SLO {slo} ms in replication {r} however many instances (the P99 of its own measured requests' chunked prefill with nothing else running, on the DES's arrival stream; not simulated)",
