@@ -88,12 +88,7 @@ type EstimateKey = (String, u64, u64, u32);
 
 impl Clone for Screen {
     fn clone(&self) -> Self {
-        Screen {
-            samples: self.samples.clone(),
-            lam: self.lam,
-            memo: Default::default(),
-            pool_samples: Default::default(),
-        }
+        self.at_rate(self.lam)
     }
 }
 
@@ -133,18 +128,18 @@ impl Screen {
         let lam = workload.lam.ok_or_else(|| {
             InputError::field("--lam", "the analytic screen needs a Poisson rate")
         })?;
-        Ok(Screen {
-            samples: sample_lengths(&model, SAMPLES, seed),
-            lam,
-            memo: Default::default(),
-            pool_samples: Default::default(),
-        })
+        Ok(Screen::of(sample_lengths(&model, SAMPLES, seed), lam))
     }
 
     /// The same workload sample at another Poisson rate.
     pub fn at_rate(&self, lam: f64) -> Screen {
+        Screen::of(self.samples.clone(), lam)
+    }
+
+    /// A screen of `samples` at `lam`, with nothing memoized yet.
+    fn of(samples: Vec<(u32, u32)>, lam: f64) -> Screen {
         Screen {
-            samples: self.samples.clone(),
+            samples,
             lam,
             memo: Default::default(),
             pool_samples: Default::default(),
@@ -161,11 +156,13 @@ impl Screen {
             pools[i - 1].max_ctx_tok as u64
         };
         let hi = pools[i].max_ctx_tok as u64;
-        let memo = |m: &std::sync::Mutex<std::collections::HashMap<_, Arc<PoolSample>>>| {
-            m.lock().ok().and_then(|m| m.get(&(lo, hi)).cloned())
-        };
-        if let Some(s) = memo(&self.pool_samples) {
-            return Some(s);
+        let known = self
+            .pool_samples
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(lo, hi)).cloned());
+        if known.is_some() {
+            return known;
         }
         let samples: Vec<(u32, u32)> = self
             .samples
