@@ -320,3 +320,92 @@ fn a_sized_fleet_names_the_replication_where_its_p99_was_highest() {
         assert_eq!(sized.hardest_replication, highest, "{gpu}: P99s {p99:?}");
     }
 }
+
+#[test]
+fn a_pools_arrivals_counted_on_its_stream_decide_its_miss_sooner_and_never_wrongly() {
+    // A two-pool split whose long pool gets a small share of chat: the
+    // streams read ahead count each pool's measured arrivals exactly (the
+    // DES's own counts), and with that count as the bound a watched pool
+    // that misses stops sooner than against every arrival still to come,
+    // only when its full run misses, and a run that is not stopped is the
+    // full run to the byte.
+    use kvfleet::planner::replication_order::read_streams;
+    use kvfleet::planner::sizing::{job, summarise};
+    use kvfleet::simulate::run_one_replication;
+    let h100 = || resolve_profile("--gpu", "h100", &ProfileOverrides::default()).expect("preset");
+    let plan = FleetPlan {
+        b_short: Some(3072),
+        gamma: 1.0,
+        short: h100(),
+        long: h100(),
+        long_max_ctx: 8192,
+    };
+    let w = chat(60.0);
+    let slo = 70.0;
+    let s = SizingSettings::new(slo, 6000, 7);
+    let readings = read_streams(&plan, &[4, 1], &w, &s)
+        .expect("streams")
+        .expect("length routing is read ahead");
+    assert_eq!(readings.len(), s.replications as usize);
+    let (mut sooner, mut stopped, mut full_runs) = (0, 0, 0);
+    for long in 1..=3u32 {
+        for r in 0..s.replications {
+            let counts = [6, long];
+            let full = job(&plan, &counts, &w, &s, 1);
+            let a = run_one_replication(&full, r).expect("runs");
+            let measured: Vec<u64> = a.pools.iter().map(|p| p.requests.measured).collect();
+            assert_eq!(
+                readings[r as usize].measured_arrivals, measured,
+                "replication {r}: counted ahead vs the DES's"
+            );
+            let share = measured[1] as f64 / measured.iter().sum::<u64>() as f64;
+            assert!(share > 0.02 && share < 0.2, "the long pool's share {share}");
+            let mut watched = full.clone();
+            watched.cfg.stop_on_ttft_miss = vec![1];
+            let mut bounded = watched.clone();
+            bounded.cfg.measured_arrivals_bound = measured.iter().copied().map(Some).collect();
+            let b = run_one_replication(&watched, r).expect("runs");
+            let c = run_one_replication(&bounded, r).expect("runs");
+            let full_meets = summarise(std::slice::from_ref(&a), slo).pool_meets(1, slo);
+            // An SLO at the full run's own P99: the pool meets it with
+            // just under 1% of its measured requests above, so a bound any
+            // smaller than its true count would stop this run wrongly.
+            let just = a.pools[1].metrics.slo.p99_ttft_all_ms.expect("arrivals");
+            assert!(just.is_finite(), "long = {long}, rep {r}: over 1% rejected");
+            let mut at_p99 = bounded.clone();
+            at_p99.cfg.slo.ttft_ms = just;
+            let d = run_one_replication(&at_p99, r).expect("runs");
+            assert_ne!(
+                d.verdict, "slo-missed",
+                "long = {long}, rep {r}: a run meeting an SLO of {just} ms stopped: {:?}",
+                d.verdict_reason
+            );
+            assert_eq!(
+                d.requests.arrived, a.requests.arrived,
+                "long = {long}, rep {r}"
+            );
+            if c.verdict == "slo-missed" {
+                stopped += 1;
+                assert!(
+                    !full_meets,
+                    "long = {long}, rep {r}: stopped but the full run meets"
+                );
+                assert_eq!(c.slo_missed_pool, Some(1));
+                assert!(c.requests.arrived <= b.requests.arrived);
+                sooner += (c.requests.arrived < b.requests.arrived) as u32;
+            } else {
+                full_runs += 1;
+                assert_eq!(
+                    serde_json::to_string(&a).unwrap(),
+                    serde_json::to_string(&c).unwrap(),
+                    "long = {long}, rep {r}"
+                );
+            }
+        }
+    }
+    assert!(
+        stopped >= 2 && sooner >= 2,
+        "stopped {stopped}, sooner {sooner}"
+    );
+    assert!(full_runs >= 1, "some size meets to the end ({full_runs})");
+}

@@ -158,6 +158,14 @@ pub struct SimConfig {
     /// the most arrivals the pool can still reach. A planner's pass/fail
     /// probe needs no more. Empty (the default): off.
     pub stop_on_ttft_miss: Vec<usize>,
+    /// Per pool, its measured arrivals over the whole run when they are
+    /// known beforehand (a planner counts them on the replayed stream; an
+    /// upper bound is enough): a watched pool's miss is then decided once
+    /// its misses outnumber 1% of these rather than of every arrival still
+    /// to come to the fleet, which a pool with a small share of the traffic
+    /// would otherwise never reach before the end. Empty (the default), or
+    /// `None` for a pool: unknown.
+    pub measured_arrivals_bound: Vec<Option<u64>>,
     /// A metric window whose P99 TTFT is watched the same way: the run
     /// stops (verdict `slo-missed`) once the window's arrivals already
     /// rejected or completed above the SLO outnumber 1% of all its arrivals
@@ -199,6 +207,7 @@ impl SimConfig {
             max_waiting: None,
             run_to_completion: false,
             stop_on_ttft_miss: Vec::new(),
+            measured_arrivals_bound: Vec::new(),
             stop_on_window_ttft_miss: None,
             end_at_recovery: None,
             peak_held_window: None,

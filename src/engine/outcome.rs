@@ -27,6 +27,10 @@ pub enum Verdict {
     SloMissed {
         /// Simulated time of the decision, s.
         detected_at_s: f64,
+        /// The watched pool whose miss was decided (`None`: a watched
+        /// metric window's).
+        #[serde(skip)]
+        pool: Option<usize>,
         /// Which pool, and the counts that decided it.
         reason: String,
     },

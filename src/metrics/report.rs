@@ -210,6 +210,10 @@ pub struct SimReport {
     /// Why the verdict is `no-data`, `all-rejected` or `slo-missed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_reason: Option<String>,
+    /// With `slo-missed`: the pool whose certain miss stopped the run
+    /// (`None` for a metric window's). Not reported.
+    #[serde(skip)]
+    pub slo_missed_pool: Option<usize>,
     /// When and why the run was found unstable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unstable: Option<Unstable>,
@@ -552,6 +556,10 @@ impl SimReport {
             workload: workload.to_string(),
             verdict: verdict.to_string(),
             verdict_reason,
+            slo_missed_pool: match &out.verdict {
+                Verdict::SloMissed { pool, .. } => *pool,
+                _ => None,
+            },
             unstable,
             requests: RequestCounts {
                 arrived: out.arrived,

@@ -3,9 +3,20 @@
 //! 1. Upper bound: starting from the analytic answer (or one instance),
 //!    grow every pool that misses the SLO until all pools meet it (from an
 //!    analytic start, up to three steps to where the analytic P99 rescaled
-//!    by the DES/analytic ratio meets the SLO, then by doubling). A pool whose P99 TTFT stops
-//!    improving while still above the SLO cannot meet it at any size
-//!    (prefill-bound), and the search stops with that reason.
+//!    by the DES/analytic ratio meets the SLO, then by doubling; a pool that
+//!    sees fewer than [`MIN_PREDICTING_ARRIVALS`] measured arrivals in some
+//!    replication, whose P99 is too noisy to rescale, grows one instance a
+//!    step instead). A pool whose P99 TTFT stops improving while still above
+//!    the SLO cannot meet it at any size (prefill-bound), and the search
+//!    stops with that reason; only runs simulated to the end count for
+//!    that, since a run cut short at a certain miss measured no full P99.
+//!
+//!    While growing, each probe watches the pools still being grown and
+//!    stops at the first certain miss. Each pool's measured arrivals per
+//!    replication are counted beforehand on the replayed stream
+//!    ([`read_streams`]), so a pool with a small share of the traffic is
+//!    decided against its own count, not against every arrival still to
+//!    come to the fleet; and the replication read as hardest runs first.
 //! 2. Bisection per pool between the largest size known to miss and the
 //!    upper bound, with the other pools held at their upper bound (from an
 //!    analytic start that meets the SLO, the first probe is one below it).
@@ -33,9 +44,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::plan::FleetPlan;
+use super::replication_order::{StreamReading, hardest_of, read_streams};
 use super::screen::Screen;
-use crate::analytic::calibration::nearest_rank_unsorted;
-use crate::analytic::iteration_model::own_prefill_s;
 use crate::engine::SimConfig;
 use crate::metrics::report::SimReport;
 use crate::simulate::{SimulateJob, run_replications};
@@ -217,6 +227,20 @@ pub struct Evaluation {
     /// The replication whose worst pool P99 TTFT was the highest, when
     /// known (the replication number, not its position).
     pub tightest_replication: Option<u32>,
+    /// When the last replication stopped early because a watched pool was
+    /// certain to miss the SLO (`SimConfig::stop_on_ttft_miss`): that pool.
+    /// The other pools were not measured to the end.
+    pub cut_short: Option<CutShort>,
+}
+
+/// A watched pool whose certain miss stopped a replication.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CutShort {
+    /// The pool.
+    pub pool: usize,
+    /// P99 TTFT of its requests served before the stop, ms (`None`: none
+    /// was): a rough reading of how far it misses, for the next size.
+    pub served_p99_ttft_ms: Option<f64>,
 }
 
 /// Measured arrivals a pool needs in each replication before two of its
@@ -326,8 +350,13 @@ impl Evaluation {
     }
 
     /// Pools to grow: those missing the SLO, or every pool when only the
-    /// fleet-wide P99 (which also counts router rejections) misses it.
+    /// fleet-wide P99 (which also counts router rejections) misses it. A
+    /// run cut short by a pool's certain miss names that pool only: the
+    /// others were not measured to the end.
     fn failing(&self, slo_ms: f64) -> Vec<usize> {
+        if let Some(c) = self.cut_short {
+            return vec![c.pool];
+        }
         let k = self.worst_p99_ttft_ms.len();
         let failing: Vec<usize> = (0..k).filter(|&i| !self.pool_meets(i, slo_ms)).collect();
         if failing.is_empty() && !self.fleet_meets(slo_ms) {
@@ -416,6 +445,14 @@ pub fn summarise(reps: &[SimReport], slo_ms: f64) -> Evaluation {
         }),
         replications: reps.len() as u32,
         tightest_replication: None,
+        cut_short: reps.last().and_then(|r| {
+            let pool = r.slo_missed_pool?;
+            let p99 = r.pools.get(pool)?.metrics.ttft_ms.p99;
+            Some(CutShort {
+                pool,
+                served_p99_ttft_ms: p99.filter(|p| p.is_finite() && *p > 0.0),
+            })
+        }),
     }
 }
 
@@ -434,6 +471,9 @@ struct Evaluator<'a> {
     cache: std::sync::Mutex<Vec<(Vec<u32>, Evaluation)>>,
     /// The replication that stopped the last sequential evaluation.
     first_rep: AtomicU32,
+    /// Each replication's stream read ahead (`None`: not readable): the
+    /// pools' measured arrivals bound the runs' early stops.
+    readings: Option<Vec<StreamReading>>,
 }
 
 impl Evaluator<'_> {
@@ -503,9 +543,18 @@ impl Evaluator<'_> {
         let order: Vec<u32> = super::threshold::rotated(job.replications, first).collect();
         let mut run: Vec<u32> = Vec::with_capacity(order.len());
         for (k, &r) in order.iter().enumerate() {
+            if let Some(x) = self.readings.as_ref().and_then(|x| x.get(r as usize)) {
+                job.cfg.measured_arrivals_bound =
+                    x.measured_arrivals.iter().copied().map(Some).collect();
+            }
             reps.push(crate::simulate::run_one_replication(&job, r)?);
             run.push(r);
             let e = summarise(&reps, slo);
+            tracing::debug!(
+                "sizing probe {counts:?} replication {r}: pool P99 TTFT {:?} ms, {}",
+                e.worst_p99_ttft_ms,
+                if e.meets(slo) { "meets" } else { "misses" }
+            );
             if stop(&e) {
                 self.first_rep.store(r, Ordering::Relaxed);
                 return Ok(e);
@@ -539,13 +588,26 @@ impl Evaluator<'_> {
     /// unmeetable. A pool it calls failing misses in at least one
     /// replication, so fails [`Evaluator::run`] too; one it calls meeting is
     /// checked again by later steps. A pass may skip the last replication
-    /// when the others clear the SLO by a predictable margin.
-    fn run_until_miss(&self, counts: &[u32]) -> anyhow::Result<Evaluation> {
+    /// when the others clear the SLO by a predictable margin. A replication
+    /// stops as soon as one of the pools in `watch` is certain to miss
+    /// ([`Evaluation::cut_short`]).
+    fn run_until_miss(&self, counts: &[u32], watch: &[usize]) -> anyhow::Result<Evaluation> {
         let slo = self.settings.slo_ttft_ms;
-        // Growth steps read the missing pools' P99s (to rescale the next
-        // size), so their runs are not cut short.
-        self.sequential(counts, &[], true, |e| {
+        self.sequential(counts, watch, true, |e| {
             e.unmeetable.is_some() || !e.meets(slo)
+        })
+    }
+
+    /// Whether pool `i` has fewer measured arrivals than
+    /// [`MIN_PREDICTING_ARRIVALS`] in some replication's stream (`false`
+    /// when the streams were not read).
+    fn few_arrivals(&self, i: usize) -> bool {
+        self.readings.as_ref().is_some_and(|x| {
+            x.iter().any(|r| {
+                r.measured_arrivals
+                    .get(i)
+                    .is_some_and(|&n| n < MIN_PREDICTING_ARRIVALS)
+            })
         })
     }
 
@@ -600,6 +662,7 @@ impl Guide<'_> {
             let mid = lo + (hi - lo) / 2;
             if ok(mid) { hi = mid } else { lo = mid }
         }
+        tracing::debug!("guide pool {i}: DES {d:.0} ms at {n} vs analytic {a:.0} ms; next {hi}");
         Some(hi)
     }
 }
@@ -614,32 +677,52 @@ pub fn size_fleet(
     settings: &SizingSettings,
     guide: Option<&Guide<'_>>,
 ) -> anyhow::Result<SizedFleet> {
-    let k = plan.shapes().len();
-    let ev = Evaluator {
-        plan,
-        workload,
-        settings,
-        count: AtomicU32::new(0),
-        cache: std::sync::Mutex::new(Vec::new()),
-        first_rep: AtomicU32::new(0),
-    };
-    let guided = guide.is_some();
-    let start: Vec<u32> = guide
+    let start = start_counts(plan, settings, guide);
+    let readings = read_streams(plan, &start, workload, settings)?;
+    size_fleet_read(plan, workload, settings, guide, readings)
+}
+
+/// Where a search starts: the guide's counts within the size limits, else
+/// one instance per pool.
+fn start_counts(
+    plan: &FleetPlan,
+    settings: &SizingSettings,
+    guide: Option<&Guide<'_>>,
+) -> Vec<u32> {
+    guide
         .map(|g| {
             g.start
                 .iter()
                 .map(|&n| n.clamp(1, settings.max_instances))
                 .collect()
         })
-        .unwrap_or_else(|| vec![1; k]);
-    // The first evaluation runs the replication whose streams look hardest
-    // at the start first (`replication_order`); later ones, the one that
-    // stopped the last.
-    if let Some(r) =
-        super::replication_order::hardest_replication(plan, &start, workload, settings)?
-    {
-        ev.first_rep.store(r, Ordering::Relaxed);
-    }
+        .unwrap_or_else(|| vec![1; plan.shapes().len()])
+}
+
+/// [`size_fleet`] with the streams already read at its start
+/// ([`read_streams`]; `None`: not readable).
+fn size_fleet_read(
+    plan: &FleetPlan,
+    workload: &WorkloadSpec,
+    settings: &SizingSettings,
+    guide: Option<&Guide<'_>>,
+    readings: Option<Vec<StreamReading>>,
+) -> anyhow::Result<SizedFleet> {
+    let k = plan.shapes().len();
+    let start = start_counts(plan, settings, guide);
+    let ev = Evaluator {
+        plan,
+        workload,
+        settings,
+        count: AtomicU32::new(0),
+        cache: std::sync::Mutex::new(Vec::new()),
+        // The first evaluation runs the replication whose streams look
+        // hardest at the start first (`replication_order`); later ones, the
+        // one that stopped the last.
+        first_rep: AtomicU32::new(readings.as_deref().and_then(hardest_of).unwrap_or(0)),
+        readings,
+    };
+    let guided = guide.is_some();
     // 1. Upper bound: grow the failing pools (from an analytic start by one
     //    instance first, then by doubling), remembering the largest size
     //    known to miss.
@@ -654,7 +737,12 @@ pub fn size_fleet(
     let mut reason = None;
     let slo = settings.slo_ttft_ms;
     loop {
-        let r = ev.run_until_miss(&ub)?;
+        // A pool whose next step is an analytic one needs only a rough
+        // reading of how far it misses, so its run stops once the miss is
+        // certain; one that doubles next is measured to the end (its P99
+        // decides whether it is prefill-bound).
+        let watch: Vec<usize> = (0..k).filter(|&i| guided && grown[i] < 3).collect();
+        let r = ev.run_until_miss(&ub, &watch)?;
         if let Some(why) = r.unmeetable {
             return joint(&ev, plan, ub, Some(why));
         }
@@ -663,11 +751,18 @@ pub fn size_fleet(
             break;
         }
         for &i in &failing {
-            let now = r.worst_p99_ttft_ms[i].filter(|_| r.stable);
-            // Flatness is judged over doublings only: `now` came from one.
+            let cut = r.cut_short.filter(|c| c.pool == i);
+            let now = match cut {
+                Some(c) => c.served_p99_ttft_ms.map(|p| p.max(slo)),
+                None => r.worst_p99_ttft_ms[i].filter(|_| r.stable),
+            };
+            // Flatness is judged over doublings measured to the end only:
+            // `now` came from one.
             if doubled[i] {
                 match (last_p99[i], now) {
-                    (Some(prev), Some(now)) if now > 0.99 * prev && now > slo => flat[i] += 1,
+                    (Some(prev), Some(now)) if cut.is_none() && now > 0.99 * prev && now > slo => {
+                        flat[i] += 1
+                    }
                     _ => flat[i] = 0,
                 }
             }
@@ -678,15 +773,24 @@ pub fn size_fleet(
                     now.unwrap_or(f64::NAN)
                 ));
             }
-            last_p99[i] = now;
+            last_p99[i] = now.filter(|_| cut.is_none());
             // Only a pool's own shortfall says its size misses (not the fleet's).
             if !r.pool_meets(i, slo) {
                 known_miss[i] = ub[i];
             }
-            // A few analytic steps (rescaled by what the DES showed), then doubling.
-            let step = guide
-                .filter(|_| grown[i] < 3)
-                .and_then(|g| g.next_size(i, ub[i], now, slo));
+            // A few analytic steps (rescaled by what the DES showed), then
+            // doubling. A pool with too few arrivals for its P99 to be more
+            // than a handful of requests grows by one: the DES/analytic
+            // ratio read off it is noise (pareto's seed run, B = 3072: a
+            // 540-request pool at 13 instances gave P99s of 395, 396 and
+            // 602 ms, and the rescaled step went to 17 for an answer of 14).
+            let step = guide.filter(|_| grown[i] < 3).and_then(|g| {
+                if ev.few_arrivals(i) {
+                    Some(ub[i] + 1)
+                } else {
+                    g.next_size(i, ub[i], now, slo)
+                }
+            });
             doubled[i] = step.is_none();
             if !doubled[i] {
                 flat[i] = 0;
@@ -750,15 +854,10 @@ pub fn size_fleet(
 }
 
 /// Pool `i`'s P99 TTFT in replication `r` of the DES cannot fall below
-/// this at any size, ms: the nearest-rank P99, over that replication's own
-/// measured arrivals routed to the pool (the stream every evaluation
-/// replays), of each prompt's chunked prefill with nothing else running
-/// ([`own_prefill_s`]) — every request's TTFT is at least that (the
-/// screen's argument, [`Screen::floor_p99_ttft_ms`]), and a rejected one
-/// counts as infinite. Exact for these streams, where the screen's bound
-/// must allow for sampling. `None` when it does not apply: a per-batch
-/// step law, a router other than plain length routing, a warm-up by time,
-/// pools sharing a context limit, or a stream not replayed (traces).
+/// this at any size, ms ([`StreamReading::floor_p99_ttft_ms`]). `None`
+/// when it does not apply: a per-batch step law, a router other than plain
+/// length routing, a warm-up by time, pools sharing a context limit, or a
+/// stream not replayed (traces).
 pub fn stream_floor_p99_ttft_ms(
     plan: &FleetPlan,
     workload: &WorkloadSpec,
@@ -766,33 +865,16 @@ pub fn stream_floor_p99_ttft_ms(
     i: usize,
     r: u32,
 ) -> anyhow::Result<Option<f64>> {
-    Ok(stream_floors_p99_ttft_ms(plan, workload, settings, r)?
-        .get(i)
-        .copied()
-        .flatten())
-}
-
-/// [`stream_floor_p99_ttft_ms`] of every pool of `plan`, from one replay
-/// of replication `r`'s stream.
-fn stream_floors_p99_ttft_ms(
-    plan: &FleetPlan,
-    workload: &WorkloadSpec,
-    settings: &SizingSettings,
-    r: u32,
-) -> anyhow::Result<Vec<Option<f64>>> {
-    let j = job(plan, &vec![1; plan.shapes().len()], workload, settings, 1);
-    let pools = &j.cfg.pools;
-    let mut solo: Vec<Vec<f64>> = vec![Vec::new(); pools.len()];
-    let replayed = replay_routed(&j, settings, r, |pool, req, measured| {
-        if measured && pools[pool].profile.step_law.is_none() {
-            let p = &pools[pool].profile;
-            solo[pool].push(own_prefill_s(p, req.input_tokens.max(1), 0.0));
-        }
-    })?;
-    Ok(solo
-        .into_iter()
-        .map(|mut s| (replayed && !s.is_empty()).then(|| nearest_rank_unsorted(&mut s, 0.99) * 1e3))
-        .collect())
+    let counts = vec![1; plan.shapes().len()];
+    Ok(
+        read_streams(plan, &counts, workload, settings)?.and_then(|x| {
+            x.get(r as usize)?
+                .floor_p99_ttft_ms
+                .get(i)
+                .copied()
+                .flatten()
+        }),
+    )
 }
 
 /// Replay replication `r` of `j`'s stream (the one every evaluation with
@@ -837,36 +919,22 @@ pub(super) fn replay_routed(
 }
 
 /// Why some pool of `plan` misses the SLO in some replication of the DES
-/// whatever its size ([`stream_floor_p99_ttft_ms`] above the SLO), if one does.
+/// whatever its size (its stream floor above the SLO), if one does.
 fn stream_floor_infeasible(
     plan: &FleetPlan,
-    workload: &WorkloadSpec,
-    settings: &SizingSettings,
-) -> anyhow::Result<Option<String>> {
-    let slo = settings.slo_ttft_ms;
-    // Per replication, every pool's floor from one replay (made when first needed).
-    let mut floors: Vec<Option<Vec<Option<f64>>>> =
-        vec![None; settings.replications.max(1) as usize];
-    for i in 0..plan.shapes().len() {
-        for r in 0..settings.replications.max(1) {
-            let of_r = match &mut floors[r as usize] {
-                Some(f) => f,
-                slot => slot.insert(stream_floors_p99_ttft_ms(plan, workload, settings, r)?),
-            };
+    readings: &[StreamReading],
+    slo: f64,
+) -> Option<String> {
+    (0..plan.shapes().len()).find_map(|i| {
+        readings.iter().enumerate().find_map(|(r, x)| {
             // A microsecond of margin covers the engine's nanosecond rounding of steps.
-            match of_r[i] {
-                Some(floor) if floor > slo + 1e-3 => {
-                    return Ok(Some(format!(
-                        "pool `{}`: P99 TTFT ≥ {floor:.0} ms > SLO {slo} ms in replication {r} however many instances (the P99 of its own measured requests' chunked prefill with nothing else running, on the DES's arrival stream; not simulated)",
-                        plan.shapes()[i].id
-                    )));
-                }
-                None => break,
-                _ => {}
-            }
-        }
-    }
-    Ok(None)
+            let floor = x.floor_p99_ttft_ms[i].filter(|f| *f > slo + 1e-3)?;
+            Some(format!(
+                "pool `{}`: P99 TTFT ≥ {floor:.0} ms > SLO {slo} ms in replication {r} however many instances (the P99 of its own measured requests' chunked prefill with nothing else running, on the DES's arrival stream; not simulated)",
+                plan.shapes()[i].id
+            ))
+        })
+    })
 }
 
 /// Size `plan` with the analytic screen first: a pool the screen proves
@@ -880,45 +948,56 @@ pub fn size_fleet_screened(
     screen: &Screen,
 ) -> anyhow::Result<SizedFleet> {
     let slo = settings.slo_ttft_ms;
-    let why = match screen.infeasible(plan, slo, settings.n_requests) {
-        Some(why) => Some(why),
-        None => stream_floor_infeasible(plan, workload, settings)?,
-    };
-    if let Some(why) = why {
-        let counts = vec![1; plan.shapes().len()];
-        return Ok(SizedFleet {
-            pools: plan
-                .pools(&counts)
-                .iter()
-                .map(|p| PoolResult {
-                    id: p.id.clone(),
-                    gpu: p.profile.name.clone(),
-                    max_ctx: p.max_ctx_tok,
-                    instances: p.instances,
-                    gpus: p.gpus(),
-                    p99_ttft_ms: None,
-                })
-                .collect(),
-            slo_met: false,
-            attainment: None,
-            fleet_p99_ttft_ms: None,
-            rejected_fraction: 0.0,
-            cost_per_hr: plan.cost_per_hr(&counts),
-            gpus: plan.gpus(&counts),
-            counts,
-            evaluations: 0,
-            replications: settings.replications.max(1),
-            reason: Some(why),
-            hardest_replication: 0,
-        });
+    if let Some(why) = screen.infeasible(plan, slo, settings.n_requests) {
+        return Ok(infeasible_fleet(plan, settings, why));
     }
-    let start = screen.start(plan, slo);
     let p99 = |i: usize, n: u32| screen.pool_p99_ttft_ms(plan, i, n);
     let guide = Guide {
-        start,
+        start: screen.start(plan, slo),
         p99_ttft_ms: &p99,
     };
-    size_fleet(plan, workload, settings, Some(&guide))
+    // Read at the search's start: the floors do not depend on the counts,
+    // the replications' hardness does.
+    let start = start_counts(plan, settings, Some(&guide));
+    let readings = read_streams(plan, &start, workload, settings)?;
+    if let Some(why) = readings
+        .as_deref()
+        .and_then(|x| stream_floor_infeasible(plan, x, slo))
+    {
+        return Ok(infeasible_fleet(plan, settings, why));
+    }
+    size_fleet_read(plan, workload, settings, Some(&guide), readings)
+}
+
+/// The answer for a fleet that no count can make meet the SLO: one
+/// instance per pool, nothing simulated, and why.
+fn infeasible_fleet(plan: &FleetPlan, settings: &SizingSettings, why: String) -> SizedFleet {
+    let counts = vec![1; plan.shapes().len()];
+    SizedFleet {
+        pools: plan
+            .pools(&counts)
+            .iter()
+            .map(|p| PoolResult {
+                id: p.id.clone(),
+                gpu: p.profile.name.clone(),
+                max_ctx: p.max_ctx_tok,
+                instances: p.instances,
+                gpus: p.gpus(),
+                p99_ttft_ms: None,
+            })
+            .collect(),
+        slo_met: false,
+        attainment: None,
+        fleet_p99_ttft_ms: None,
+        rejected_fraction: 0.0,
+        cost_per_hr: plan.cost_per_hr(&counts),
+        gpus: plan.gpus(&counts),
+        counts,
+        evaluations: 0,
+        replications: settings.replications.max(1),
+        reason: Some(why),
+        hardest_replication: 0,
+    }
 }
 
 fn joint(

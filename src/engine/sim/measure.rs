@@ -186,10 +186,18 @@ impl<S: Server> Sim<'_, S> {
         if self.verdict != Verdict::Stable {
             return;
         }
-        let n_max = self.collectors[p].arrived + expected.saturating_sub(self.arrived);
+        let so_far = self.collectors[p].arrived;
+        let fleet_bound = so_far + expected.saturating_sub(self.arrived);
+        // A known bound on the pool's own measured arrivals, when the
+        // caller counted them (never below what already arrived).
+        let n_max = match self.cfg.measured_arrivals_bound.get(p).copied().flatten() {
+            Some(b) if b >= so_far => fleet_bound.min(b),
+            _ => fleet_bound,
+        };
         if p99_miss_decided(misses, n_max) {
             self.verdict = Verdict::SloMissed {
                 detected_at_s: self.now as f64 * 1e-9,
+                pool: Some(p),
                 reason: format!(
                     "pool `{}`: {misses} measured requests above the {} ms TTFT SLO or rejected, more than 1% of the at most {n_max} it can reach: its P99 TTFT misses the SLO whatever follows",
                     self.cfg.pools[p].id, self.cfg.slo.ttft_ms
@@ -228,6 +236,7 @@ impl<S: Server> Sim<'_, S> {
             .map_or("?", |w| w.name.as_str());
         self.verdict = Verdict::SloMissed {
             detected_at_s: self.now as f64 * 1e-9,
+            pool: None,
             reason: format!(
                 "window `{name}`: {} of its {} arrivals above the {} ms TTFT SLO or rejected, more than 1%: its P99 TTFT misses the SLO whatever follows",
                 self.window_misses, watch.arrivals, self.cfg.slo.ttft_ms
