@@ -487,30 +487,52 @@ impl GridFlex {
             .workload
             .lam
             .ok_or_else(|| InputError::field("--lam", "grid-flex needs a Poisson rate"))?;
-        const SAMPLES: usize = 50_000;
-        let samples: Vec<(u32, u32)> = sample_lengths(&model, SAMPLES, self.cfg.seed)
-            .into_iter()
-            .filter(|&(a, b)| a as u64 + b as u64 <= p.max_ctx_tok as u64)
-            .collect();
-        let lam_served = lam * samples.len() as f64 / SAMPLES as f64;
-        // The cross-check with the batch capped at each depth.
-        let analytic: Vec<_> = caps
-            .par_iter()
-            .map(|&cap| {
-                let mut capped = p.profile.clone();
-                capped.max_slots = cap.min(p.max_num_seqs()).max(1);
-                cross_check(
-                    &IterationPool {
-                        profile: &capped,
-                        instances: p.instances,
-                        lam_req_s: lam_served,
-                        dispatch: p.dispatch,
-                        samples: &samples,
-                    },
-                    self.cfg.seed,
-                )
+        // The cross-check with the batch capped at each depth, and the
+        // shallowest depths it finds unsustainable. Nothing in the baseline
+        // run depends on it, so it is computed beside the baseline's first
+        // replication (once, whichever replication asks first).
+        let mut order: Vec<usize> = (0..caps.len()).collect();
+        order.sort_by(|&a, &b| self.depths[a].total_cmp(&self.depths[b]));
+        let screen = std::sync::OnceLock::new();
+        let screened = || {
+            screen.get_or_init(|| {
+                const SAMPLES: usize = 50_000;
+                let samples: Vec<(u32, u32)> = sample_lengths(&model, SAMPLES, self.cfg.seed)
+                    .into_iter()
+                    .filter(|&(a, b)| a as u64 + b as u64 <= p.max_ctx_tok as u64)
+                    .collect();
+                let lam_served = lam * samples.len() as f64 / SAMPLES as f64;
+                let analytic: Vec<_> = caps
+                    .par_iter()
+                    .map(|&cap| {
+                        let mut capped = p.profile.clone();
+                        capped.max_slots = cap.min(p.max_num_seqs()).max(1);
+                        cross_check(
+                            &IterationPool {
+                                profile: &capped,
+                                instances: p.instances,
+                                lam_req_s: lam_served,
+                                dispatch: p.dispatch,
+                                samples: &samples,
+                            },
+                            self.cfg.seed,
+                        )
+                    })
+                    .collect();
+                let unsustainable: Vec<usize> = order
+                    .iter()
+                    .copied()
+                    .filter(|&i| !analytic[i].stable)
+                    .take(if self.all_depths { caps.len() } else { 1 })
+                    .collect();
+                tracing::debug!(
+                    "grid-flex: analytic screen of {} depths at {:.3} s",
+                    caps.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                (analytic, unsustainable)
             })
-            .collect();
+        };
         // DES, one sweep item per replication: the baseline (no event), then
         // the depths, shallowest first. A depth whose cap is at least the
         // most requests any instance held (running or waiting) during the
@@ -521,22 +543,9 @@ impl GridFlex {
         // (with `all_depths`, every such depth does). Binding depths then
         // run two at a time, and once one breaches the SLO the deeper ones
         // are not simulated in that replication (unless `all_depths`).
-        tracing::debug!(
-            "grid-flex: analytic screen of {} depths at {:.3} s",
-            caps.len(),
-            started.elapsed().as_secs_f64()
-        );
         let pb = crate::progress::bar(progress, true, reps as u64, "grid-flex replications");
         let t_end = self.event_start_s + self.event_duration_s;
         let rep_ids: Vec<u32> = (0..reps).collect();
-        let mut order: Vec<usize> = (0..caps.len()).collect();
-        order.sort_by(|&a, &b| self.depths[a].total_cmp(&self.depths[b]));
-        let unsustainable: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&i| !analytic[i].stable)
-            .take(if self.all_depths { caps.len() } else { 1 })
-            .collect();
         let per_rep: anyhow::Result<Vec<RepMeasures>> = sweep.map(&rep_ids, |_, &r| {
             let level = |i: usize| -> anyhow::Result<RunMeasures> {
                 let (o, watch) = self.run_level_watched(Some(caps[i]), r, false)?;
@@ -558,7 +567,8 @@ impl GridFlex {
                     ))
                 },
                 || -> anyhow::Result<Vec<(usize, RunMeasures)>> {
-                    unsustainable
+                    screened()
+                        .1
                         .par_iter()
                         .map(|&i| Ok((i, level(i)?)))
                         .collect()
@@ -611,6 +621,7 @@ impl GridFlex {
             pb.finish();
         }
         let per_rep = per_rep?;
+        let analytic = &screened().0;
         let base_energy: Vec<f64> = per_rep.iter().map(|m| m.0.energy_j).collect();
         let gpus_per_inst = p.profile.gpus_per_instance as f64;
         let mut levels = Vec::new();
