@@ -85,26 +85,29 @@ impl Dispatcher {
                 }
             }
             DispatchPolicy::FreeKv => {
-                let with_slot = |i: usize| self.loads.load(i) < instances[i].seq_cap();
-                if !(0..n).any(with_slot) {
-                    return self.loads.pick_min(rng);
-                }
-                fewest_kv_blocks(instances, now_ns, rng, with_slot)
+                let loads = &self.loads;
+                fewest_kv_blocks(instances, now_ns, rng, |i| {
+                    loads.load(i) < instances[i].seq_cap()
+                })
+                .unwrap_or_else(|| loads.pick_min(rng))
             }
-            DispatchPolicy::LeastKv => fewest_kv_blocks(instances, now_ns, rng, |_| true),
+            DispatchPolicy::LeastKv => {
+                fewest_kv_blocks(instances, now_ns, rng, |_| true).unwrap_or_default()
+            }
         }
     }
 }
 
 /// The `eligible` instance with the fewest KV blocks in use, ties broken
-/// uniformly at random (reservoir choice: one draw per tie).
+/// uniformly at random (reservoir choice: one draw per tie); `None` when
+/// none is eligible.
 fn fewest_kv_blocks<S: Server>(
     instances: &[S],
     now_ns: u64,
     rng: &mut SimRng,
     eligible: impl Fn(usize) -> bool,
-) -> usize {
-    let (mut best_kv, mut best, mut ties) = (u64::MAX, 0usize, 0u32);
+) -> Option<usize> {
+    let (mut best_kv, mut best, mut ties) = (u64::MAX, usize::MAX, 0u32);
     for (i, s) in instances.iter().enumerate() {
         if !eligible(i) {
             continue;
@@ -119,7 +122,7 @@ fn fewest_kv_blocks<S: Server>(
             }
         }
     }
-    best
+    (best != usize::MAX).then_some(best)
 }
 
 /// Instances bucketed by load (requests assigned and not completed), so the

@@ -145,6 +145,10 @@ pub struct IterationInstance {
     /// (`(0, 0)` at a run's start). Probes come in time order, so the next
     /// one walks on from here a step or two instead of solving for `m`.
     kv_probe: std::cell::Cell<(u64, u64)>,
+    /// `(k, decode_demand(step, k))` at the last KV-use probe of the pure
+    /// run in progress (`(0, 0)` at a run's start): the next probe, a step
+    /// or two later, adds the steps between rather than summing them all.
+    kv_demand: std::cell::Cell<(u64, u64)>,
     chunks: Vec<(u32, u32)>,
     /// The steps of a run of several steps with prefill chunks (`Run::m`
     /// of them): steps but the last give the whole budget to the oldest
@@ -229,6 +233,7 @@ impl IterationInstance {
             time_u: 0,
             run: None,
             kv_probe: std::cell::Cell::new((0, 0)),
+            kv_demand: std::cell::Cell::new((0, 0)),
             chunks: Vec::new(),
             msteps: Vec::new(),
             decode_alloc_done: false,
@@ -283,6 +288,31 @@ impl IterationInstance {
                 k = 0;
             }
         }
+        d
+    }
+
+    /// `decode_demand(self.step, k)` within the pure run in progress, walked
+    /// on from the last probe's (`kv_demand`) when `k` is at most a block
+    /// of steps past it: probes come in time order, a step or two apart.
+    #[inline]
+    fn demand_through(&self, k: u64) -> u64 {
+        let (k0, d0) = self.kv_demand.get();
+        let d = if k >= k0 && k - k0 <= self.blk {
+            let mut d = d0;
+            let mut ph = self.phase_of_step(self.step + k0);
+            for _ in k0..k {
+                d += self.phase_cnt[ph] as u64;
+                ph += 1;
+                if ph == self.phase_cnt.len() {
+                    ph = 0;
+                }
+            }
+            d
+        } else {
+            self.decode_demand(self.step, k)
+        };
+        debug_assert_eq!(d, self.decode_demand(self.step, k));
+        self.kv_demand.set((k, d));
         d
     }
 
@@ -566,6 +596,7 @@ impl IterationInstance {
         let end = run.start_u + self.dur_u(&run);
         self.run = Some(run);
         self.kv_probe.set((0, 0));
+        self.kv_demand.set((0, 0));
         self.hint_seq = self.finish.peek().map_or(NIL, |k| fin_parts(k).1);
         Some(ns_of(end))
     }
@@ -1116,7 +1147,7 @@ impl Server for IterationInstance {
         match self.run {
             Some(run) if run.pure => {
                 let done = self.steps_done(&run, units_of(now_ns + 1).saturating_sub(run.start_u));
-                self.used + self.decode_demand(self.step, (done + 1).min(run.m))
+                self.used + self.demand_through((done + 1).min(run.m))
             }
             Some(run) if run.m > 1 => {
                 // The step in progress has allocated (as a step of its own).

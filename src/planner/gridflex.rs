@@ -28,6 +28,7 @@ const RECOVERY_PRE_S: f64 = 300.0;
 pub const RECOVERY_MARGIN_S: f64 = 60.0;
 use crate::error::InputError;
 use crate::simulate::open_arrivals;
+use crate::workload::read_ahead::ReadAhead;
 use crate::workload::spec::WorkloadSpec;
 
 /// A grid-flex study.
@@ -452,12 +453,16 @@ impl GridFlex {
                 });
             }
         }
-        let o = engine::run(
-            &cfg,
-            open_arrivals(&self.workload, cfg.seed, rep)?,
-            rep,
-            None,
-        )?;
+        let mut arrivals = open_arrivals(&self.workload, cfg.seed, rep)?;
+        // The baseline of a single replication is the study's critical path,
+        // with the other core mostly idle: its workload is generated there.
+        if cap.is_none()
+            && self.replications <= 1
+            && let engine::Arrivals::Open(src) = arrivals
+        {
+            arrivals = engine::Arrivals::Open(Box::new(ReadAhead::new(src)));
+        }
+        let o = engine::run(&cfg, arrivals, rep, None)?;
         tracing::debug!(
             "grid-flex cap {cap:?}, replication {rep}: {} requests, {} events in {:.3} s",
             o.arrived,

@@ -16,6 +16,7 @@ pub mod cdf;
 pub mod lengths;
 pub mod memory;
 pub mod merge;
+pub mod read_ahead;
 pub mod replay;
 pub mod spec;
 pub mod synthetic;
