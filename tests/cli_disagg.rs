@@ -114,6 +114,34 @@ fn contract_best_is_the_cheapest_pair_meeting_both_slos() {
     assert_eq!(bytes, one);
 }
 
+/// Sizing an aggregated fleet stops a size's run once it is certain to miss
+/// TTFT; when no size up to the limit meets the targets, the largest one is
+/// reported, so its P99s must come from a run simulated to the end.
+#[test]
+fn an_aggregated_fleet_that_meets_nothing_is_reported_from_a_whole_run() {
+    let args: Vec<&str> = ARGS
+        .iter()
+        .map(|&a| match a {
+            "150" => "40",
+            "300" => "20",
+            a => a,
+        })
+        .chain(["--max-prefill", "2", "--max-decode", "2"])
+        .collect();
+    let (v, _) = run_json(&args, "2");
+    let agg = v["aggregated"].as_array().expect("aggregated");
+    assert_eq!(agg.len(), 2);
+    for a in agg {
+        assert_eq!(a["slo_met"], false, "{a}");
+        assert_eq!(a["instances"], 4, "the limit, 2 + 2: {a}");
+        // Stable and measured: a run stopped at its certain miss would
+        // read `stable: false` with the P99s of the requests served so far.
+        assert_eq!(a["des"]["stable"], true, "{a}");
+        assert!(f(&a["des"]["p99_ttft_ms"]) > 20.0, "{a}");
+        assert!(f(&a["des"]["throughput_req_s"]) > 35.0, "{a}");
+    }
+}
+
 /// The study of `screened_pairs_miss_in_the_des_too`, with `replications`.
 fn small_study(replications: u32) -> DisaggStudy {
     DisaggStudy {

@@ -374,10 +374,15 @@ impl DisaggStudy {
         }
     }
 
+    /// Simulate `pools` (and `disagg`) once per replication. With
+    /// `stop_on_miss`, a replication stops once its fleet is certain to
+    /// miss the TTFT target (`SimConfig::stop_on_ttft_miss`; its result then
+    /// only says so: not stable, and its P99s read so far).
     fn simulate(
         &self,
         pools: Vec<PoolConfig>,
         disagg: Option<Disagg>,
+        stop_on_miss: bool,
     ) -> anyhow::Result<DesResult> {
         let mut cfg = SimConfig::new(pools, self.seed, self.slo_ttft_ms);
         cfg.slo = Slo {
@@ -385,6 +390,9 @@ impl DisaggStudy {
             tpot_ms: Some(self.slo_tpot_ms),
         };
         cfg.disagg = disagg;
+        if stop_on_miss {
+            cfg.stop_on_ttft_miss = (0..cfg.pools.len()).collect();
+        }
         let job = SimulateJob {
             cfg,
             workload: self.workload.clone(),
@@ -489,6 +497,7 @@ impl DisaggStudy {
                 link: self.link.clone(),
                 kv_bytes_per_token: self.kv_bytes_per_token,
             }),
+            false,
         )
     }
 
@@ -741,12 +750,18 @@ impl DisaggStudy {
     fn size_aggregated(&self, profile: &Profile) -> anyhow::Result<(AggregatedFleet, u32)> {
         let limit = self.max_prefill + self.max_decode;
         let mut evals = 0u32;
-        let mut run = |n: u32| -> anyhow::Result<DesResult> {
-            evals += 1;
+        // A size certain to miss TTFT stops early: only the size found is
+        // reported, and if none is found it is simulated whole (below).
+        let sim = |n: u32, stop_on_miss: bool| {
             self.simulate(
                 vec![self.pool("aggregated", profile, n, DispatchPolicy::Jsq)],
                 None,
+                stop_on_miss,
             )
+        };
+        let mut run = |n: u32| -> anyhow::Result<DesResult> {
+            evals += 1;
+            sim(n, true)
         };
         let ok = |d: &DesResult| self.ttft_ok(d) && self.tpot_ok(d);
         // Start at the cross-check's answer for the TTFT target (one
@@ -785,6 +800,12 @@ impl DisaggStudy {
                     lo = mid;
                 }
             }
+        }
+        if !ok(&at_hi) {
+            // Nothing up to the limit meets the targets: the largest size's
+            // P99s are shown, so they are measured to the end.
+            at_hi = sim(hi, false)?;
+            evals += 1;
         }
         let gpus = hi as u64 * profile.gpus_per_instance as u64;
         Ok((
