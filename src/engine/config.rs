@@ -537,8 +537,8 @@ pub struct WindowMissWatch {
     pub arrivals: u64,
 }
 
-/// Requests of `src` arriving in `window`: read up to the first arrival at
-/// or after its end. `None` when the source is out of time order before
+/// Requests of `src` arriving in `window`: read (by arrival time only, so
+/// `src` is spent) up to the first arrival at or after its end. `None` when the source is out of time order before
 /// then (a later request could still fall in the window).
 pub fn window_arrivals(
     src: &mut dyn RequestSource,
@@ -546,11 +546,11 @@ pub fn window_arrivals(
 ) -> Result<Option<u64>, crate::error::InputError> {
     let (start, end) = window.bounds_ns();
     let (mut n, mut last) = (0u64, 0u64);
-    while let Some(r) = src.next_request()? {
-        if r.arrival_ns < last {
+    while let Some(t) = src.next_arrival_only_ns()? {
+        if t < last {
             return Ok(None);
         }
-        last = r.arrival_ns;
+        last = t;
         if last >= end {
             break;
         }

@@ -141,6 +141,14 @@ pub trait RequestSource: Send {
     /// The next request, `Ok(None)` at the end, or an error naming file/line/field.
     fn next_request(&mut self) -> Result<Option<Request>, InputError>;
 
+    /// The next request's arrival time alone, ns (`Ok(None)` at the end),
+    /// for counting arrivals: a source may skip drawing the rest of the
+    /// request, so one read this way is not read by
+    /// [`RequestSource::next_request`] afterwards (open a fresh one).
+    fn next_arrival_only_ns(&mut self) -> Result<Option<u64>, InputError> {
+        Ok(self.next_request()?.map(|r| r.arrival_ns))
+    }
+
     /// How many requests the source will yield, if known in advance.
     fn len_hint(&self) -> Option<u64> {
         None
