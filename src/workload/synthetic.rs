@@ -57,18 +57,12 @@ impl SyntheticSource {
 
 impl RequestSource for SyntheticSource {
     fn next_request(&mut self) -> Result<Option<Request>, InputError> {
-        if self.emitted >= self.n_requests {
-            return Ok(None);
-        }
-        let Some(arrival_ns) = self.arrivals.next_arrival_ns() else {
-            // The rate is zero forever: the workload ends early.
-            self.n_requests = self.emitted;
+        let Some(arrival_ns) = self.next_arrival_only_ns()? else {
             return Ok(None);
         };
         let (isl, osl) = self.lengths.sample(&mut self.length_rng);
         let mut req = Request::new(arrival_ns, isl, osl);
         req.category = self.categories.sample(&mut self.category_rng);
-        self.emitted += 1;
         Ok(Some(req))
     }
 
@@ -79,6 +73,7 @@ impl RequestSource for SyntheticSource {
             return Ok(None);
         }
         let Some(arrival_ns) = self.arrivals.next_arrival_ns() else {
+            // The rate is zero forever: the workload ends early.
             self.n_requests = self.emitted;
             return Ok(None);
         };
