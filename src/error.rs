@@ -98,3 +98,64 @@ impl InputError {
 pub fn is_input_error(err: &anyhow::Error) -> bool {
     err.chain().any(|e| e.is::<InputError>())
 }
+
+/// Longest stretch of a user's value quoted back in an error message.
+const EXCERPT_MAX_CHARS: usize = 60;
+
+/// A value from the user's input (a CSV cell, a header, a flag value) as
+/// an error message quotes it: in backticks, on one line (control
+/// characters escaped, so an unterminated CSV quote cannot spill the rest
+/// of the file into the message) and at most [`EXCERPT_MAX_CHARS`]
+/// characters of it, so the message stays bounded on any input.
+pub fn excerpt(value: &str) -> String {
+    let mut out = String::from("`");
+    let mut chars = value.chars();
+    for c in chars.by_ref().take(EXCERPT_MAX_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    let rest = chars.count();
+    if rest > 0 {
+        out.push_str(&format!(" … ({rest} more characters)"));
+    }
+    out
+}
+
+/// The whole error chain as one line, as the CLI prints it after `error: `
+/// and Python raises it: a message is one line by contract, and a newline
+/// that reached one anyway (a parser's own message quoting the input) is
+/// escaped rather than breaking it.
+pub fn one_line_message(err: &anyhow::Error) -> String {
+    let msg = format!("{err:#}");
+    if msg.contains(['\n', '\r']) {
+        msg.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_is_one_bounded_line() {
+        assert_eq!(excerpt("8.2"), "`8.2`");
+        assert_eq!(excerpt("8.2\n4,512"), "`8.2\\n4,512`");
+        let long = "x".repeat(1000);
+        let shown = excerpt(&long);
+        assert!(shown.starts_with(&format!("`{}`", "x".repeat(EXCERPT_MAX_CHARS))));
+        assert!(shown.ends_with("(940 more characters)"), "{shown}");
+        assert!(!shown.contains('\n'));
+    }
+
+    #[test]
+    fn a_message_with_a_newline_is_printed_on_one_line() {
+        let err = anyhow::Error::new(InputError::field("f.csv", "got `a\nb`"));
+        assert_eq!(one_line_message(&err), "f.csv: got `a\\nb`");
+    }
+}

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match kvfleet::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", kvfleet::error::one_line_message(&err));
             if kvfleet::error::is_input_error(&err) {
                 ExitCode::from(2)
             } else {

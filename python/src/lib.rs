@@ -218,7 +218,7 @@ struct Outcome {
 }
 
 fn to_py_err(err: anyhow::Error) -> PyErr {
-    let msg = format!("{err:#}");
+    let msg = kvfleet::error::one_line_message(&err);
     if kvfleet::error::is_input_error(&err) {
         InputError::new_err(msg)
     } else {

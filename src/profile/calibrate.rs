@@ -81,7 +81,7 @@ pub fn read_samples(path: &Path) -> Result<Vec<StepSample>, InputError> {
             "header".into(),
             format!(
                 "expected columns batch,ctx,prefill_tokens,step_ms or batch_size,prompt_size,token_size,prompt_time,token_time; got {}",
-                headers.join(",")
+                crate::error::excerpt(&headers.join(","))
             ),
         ));
     }
@@ -115,7 +115,7 @@ pub fn read_samples(path: &Path) -> Result<Vec<StepSample>, InputError> {
                 .ok_or_else(|| {
                     entry(
                         format!("line {line}, column {name}"),
-                        format!("expected a number ≥ 0, got `{cell}`"),
+                        format!("expected a number ≥ 0, got {}", crate::error::excerpt(cell)),
                     )
                 })?;
             v.push(x);

@@ -55,7 +55,10 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<SweepPoint>, InputError>
             entry_err(
                 path,
                 loc("concurrency"),
-                format!("expected a positive integer, got {:?}", cell(idx[0])),
+                format!(
+                    "expected a positive integer, got {}",
+                    crate::error::excerpt(cell(idx[0]))
+                ),
             )
         })?;
         if let Some(first) = first_line.insert(concurrency, line) {
@@ -75,7 +78,10 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<SweepPoint>, InputError>
                 _ => Err(entry_err(
                     path,
                     loc(name),
-                    format!("expected seconds >= 0 or an empty cell, got {s:?}"),
+                    format!(
+                        "expected seconds >= 0 or an empty cell, got {}",
+                        crate::error::excerpt(s)
+                    ),
                 )),
             }
         };
@@ -88,7 +94,10 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<SweepPoint>, InputError>
                     return Err(entry_err(
                         path,
                         loc("interrupted"),
-                        format!("expected true/false/1/0/yes/no, got {s:?}"),
+                        format!(
+                            "expected true/false/1/0/yes/no, got {}",
+                            crate::error::excerpt(s)
+                        ),
                     ));
                 }
             },
@@ -144,7 +153,7 @@ mod tests {
         let e = err_text(parse_csv(&p("m.csv"), &format!("{h}1,1.0,abc,2\n")));
         assert_eq!(
             e,
-            "m.csv: line 2, column `workflow_runtime_p95`: expected seconds >= 0 or an empty cell, got \"abc\""
+            "m.csv: line 2, column `workflow_runtime_p95`: expected seconds >= 0 or an empty cell, got `abc`"
         );
         let e = err_text(parse_csv(&p("m.csv"), &format!("{h}1,1,2,3\n0,1,2,3\n")));
         assert!(e.contains("line 3, column `concurrency`"), "{e}");
