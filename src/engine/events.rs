@@ -204,6 +204,13 @@ fn wake_event(w: u128) -> Event {
 }
 
 impl EventQueue {
+    /// Whether the wake-up heap's pops prefetch their path: for fleets
+    /// whose state leaves the cache between two pops. A hint, with no
+    /// effect on the events or their order.
+    pub fn set_fleet_scale(&mut self, on: bool) {
+        self.wakes.set_cold(on);
+    }
+
     /// Schedule `kind` at `time_ns`; `key` orders same-time, same-rank events.
     /// Every pushed event is popped, wake-ups included (cancelled ones are
     /// for the caller to skip); see [`EventQueue::set_wake`] for the

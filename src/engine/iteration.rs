@@ -1293,6 +1293,10 @@ impl Server for IterationInstance {
         assert!(self.used <= self.total_blks, "KV over capacity");
     }
 
+    fn set_fleet_scale(&mut self, on: bool) {
+        self.finish.set_cold(on);
+    }
+
     fn set_validate(&mut self, on: bool) {
         self.validate = on;
     }

@@ -119,6 +119,14 @@ pub trait Server {
     /// Check invariants at every step boundary (slow; for tests).
     fn set_validate(&mut self, on: bool);
 
+    /// A hint that the fleet is large enough for this instance's state to
+    /// leave the cache between two of its events (the driver then calls
+    /// [`Server::prefetch`] too). No effect on results; the default does
+    /// nothing.
+    fn set_fleet_scale(&mut self, on: bool) {
+        let _ = on;
+    }
+
     /// A hint that this instance is about to be woken: start loading its
     /// state into the cache (`deep`: also what its next wake-up reads through
     /// pointers, its requests in `reqs` included). No effect on results; the

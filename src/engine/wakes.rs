@@ -32,6 +32,12 @@ pub(super) struct WakeHeap {
 }
 
 impl WakeHeap {
+    /// Whether the heap's pops prefetch their path (a fleet whose state
+    /// leaves the cache between two pops); no effect on the order.
+    pub(super) fn set_cold(&mut self, cold: bool) {
+        self.heap.set_cold(cold);
+    }
+
     /// The earliest key (possibly a cancelled one).
     #[inline]
     pub(super) fn peek(&self) -> Option<u128> {
