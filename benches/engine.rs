@@ -114,6 +114,9 @@ fn main() {
     if std::env::args().any(|a| a == "--test") {
         return;
     }
+    // The same memory settings as the binary (2 MB pages, freed memory kept),
+    // so these rows measure what `kvfleet simulate` runs.
+    kvfleet::process_memory::tune();
     measure("fast engine:", config(EngineKind::Fast), 1_000_000, 5);
     measure("step engine:", config(EngineKind::Step), 100_000, 3);
     measure("disaggregated:", disaggregated(), 1_000_000, 3);

@@ -52,6 +52,8 @@
 //! - [`error`] — bad-input errors (exit code 2); [`input_file`] — the one
 //!   capped, gzip-aware reader every input file goes through.
 //! - [`shared_data`] — how tests find `../shared/data`, and skip loudly without it.
+//! - [`process_memory`] — the allocator settings a simulating process makes
+//!   at start (huge pages, freed memory kept).
 
 pub mod analytic;
 pub mod api;
@@ -66,6 +68,7 @@ pub mod fleet_file;
 pub mod input_file;
 pub mod metrics;
 pub mod planner;
+pub mod process_memory;
 pub mod profile;
 pub mod progress;
 pub mod report_format;
