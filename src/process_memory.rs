@@ -41,7 +41,7 @@ const HUGE_PAGES_VAR: &str = "KVFLEET_HUGE_PAGES";
 /// the TLB: a 1,000-instance run spreads ~30 MB over ~7,500 4 KB pages, and
 /// on a virtual machine each TLB miss is a two-level page walk. Backing the
 /// heap with 2 MB transparent huge pages cut the CPU time of `simulate
-/// --n-gpus 1000` by 14–30% (README, Fleet scale, ninth pass) and left
+/// --n-gpus 1000` by 10–30% (README, Fleet scale, ninth pass) and left
 /// small fleets and the planners unchanged.
 ///
 /// Where the kernel gives huge pages only to memory that asks for them
@@ -55,6 +55,9 @@ const HUGE_PAGES_VAR: &str = "KVFLEET_HUGE_PAGES";
 /// process, where the kernel's policy is `always` or `never`, or on other
 /// platforms; if the exec fails the process simply runs on. Results do not
 /// depend on it: only where memory is mapped changes.
+///
+/// Call it first thing in `main` of a program of one's own: it replaces the
+/// process image, so a host that embeds the library (Python) must not.
 pub fn use_huge_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
