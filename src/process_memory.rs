@@ -34,7 +34,15 @@ pub fn keep_freed_memory() {
 
 /// The variable that records (and lets a user choose) whether this process
 /// asked glibc for transparent huge pages: `off` keeps 4 KB pages.
-const HUGE_PAGES_VAR: &str = "KVFLEET_HUGE_PAGES";
+pub const HUGE_PAGES_VAR: &str = "KVFLEET_HUGE_PAGES";
+
+/// Whether the kernel gives transparent huge pages only to memory that asks
+/// for them (`/sys/kernel/mm/transparent_hugepage/enabled` = `madvise`):
+/// the one policy under which [`use_huge_pages`] changes anything.
+pub fn huge_pages_on_request() -> bool {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .is_ok_and(|p| p.contains("[madvise]"))
+}
 
 /// At fleet scale every event wakes an instance whose state (its running
 /// batch, finish heap, requests) sits on pages other instances pushed out of
@@ -70,8 +78,7 @@ pub fn use_huge_pages() {
         if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
             return;
         }
-        let policy = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
-        if !policy.is_ok_and(|p| p.contains("[madvise]")) {
+        if !huge_pages_on_request() {
             return;
         }
         let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();

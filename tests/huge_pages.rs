@@ -1,11 +1,12 @@
 //! The binary re-executes itself once to ask glibc for transparent huge
-//! pages (`src/main.rs`, `use_huge_pages`): the re-executed process must be
+//! pages (`src/process_memory.rs`, `use_huge_pages`): the re-executed process must be
 //! the same run — same arguments, output bytes, exit code and error line —
 //! and, where the kernel's policy is `madvise`, it must really happen.
 
 mod common;
 
 use common::kvfleet;
+use kvfleet::process_memory::HUGE_PAGES_VAR;
 
 /// A run with huge pages and one with `KVFLEET_HUGE_PAGES=off` print the
 /// same bytes.
@@ -27,7 +28,7 @@ fn huge_pages_change_no_result() {
     ];
     let on = kvfleet().args(args).output().expect("runs");
     let off = kvfleet()
-        .env("KVFLEET_HUGE_PAGES", "off")
+        .env(HUGE_PAGES_VAR, "off")
         .args(args)
         .output()
         .expect("runs");
@@ -45,7 +46,7 @@ fn the_reexecuted_process_sees_the_same_arguments() {
     let run = |off: bool| {
         let mut cmd = kvfleet();
         if off {
-            cmd.env("KVFLEET_HUGE_PAGES", "off");
+            cmd.env(HUGE_PAGES_VAR, "off");
         }
         cmd.args(["simulate", "--trace", missing, "--n-gpus", "2", "--quiet"])
             .output()
@@ -67,21 +68,18 @@ fn the_reexecuted_process_sees_the_same_arguments() {
 fn where_the_kernel_gives_huge_pages_on_request_the_process_asks_for_them() {
     use std::io::Write;
     use std::time::{Duration, Instant};
-    let policy =
-        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
-    if !policy.contains("[madvise]") {
+    if !kvfleet::process_memory::huge_pages_on_request() {
         // Straight to stderr, past the harness's capture: `.ci/run` counts it.
         let _ = writeln!(
             std::io::stderr(),
             "SKIPPED where_the_kernel_gives_huge_pages_on_request_the_process_asks_for_them: \
-             transparent huge pages are not in `madvise` mode here ({})",
-            policy.trim()
+             transparent huge pages are not in `madvise` mode here"
         );
         return;
     }
     let bin = assert_cmd::cargo::cargo_bin("kvfleet");
     let mut child = std::process::Command::new(bin)
-        .env_remove("KVFLEET_HUGE_PAGES")
+        .env_remove(HUGE_PAGES_VAR)
         .env_remove("GLIBC_TUNABLES")
         .args([
             "simulate",
@@ -101,24 +99,23 @@ fn where_the_kernel_gives_huge_pages_on_request_the_process_asks_for_them() {
         .expect("starts");
     let environ = format!("/proc/{}/environ", child.id());
     let deadline = Instant::now() + Duration::from_secs(10);
+    let marker = format!("{HUGE_PAGES_VAR}=on");
+    let has = |seen: &[u8], var: &[u8]| seen.split(|&b| b == 0).any(|v| v == var);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
         seen = std::fs::read(&environ).unwrap_or_default();
-        let vars: Vec<&[u8]> = seen.split(|&b| b == 0).collect();
-        if vars.contains(&&b"KVFLEET_HUGE_PAGES=on"[..]) {
+        if has(&seen, marker.as_bytes()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = child.kill();
     let _ = child.wait();
-    let vars: Vec<&[u8]> = seen.split(|&b| b == 0).collect();
     assert!(
-        vars.contains(&&b"KVFLEET_HUGE_PAGES=on"[..])
-            && vars.contains(&&b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"[..]),
+        has(&seen, marker.as_bytes()) && has(&seen, b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"),
         "the running process never asked for huge pages; its KVFLEET_/GLIBC_ variables: {:?}",
-        vars.iter()
-            .map(|v| String::from_utf8_lossy(v))
+        seen.split(|&b| b == 0)
+            .map(String::from_utf8_lossy)
             .filter(|v| v.starts_with("KVFLEET_") || v.starts_with("GLIBC_"))
             .collect::<Vec<_>>()
     );
