@@ -142,6 +142,12 @@ pub struct SimConfig {
     pub slo: Slo,
     /// Check instance invariants at every boundary (slow).
     pub validate: bool,
+    /// Plan a step whose end changes nothing anyone sees (its prefills
+    /// finish and go on decoding; nothing completes or can be admitted)
+    /// together with the pure-decode run after it, saving that boundary's
+    /// event (fast engine; results are the same either way). On by
+    /// default; off only to check that sameness.
+    pub chain_steps: bool,
     /// Keep a per-request record (differential tests).
     pub record_requests: bool,
     /// Stop as unstable when this many requests are waiting (default: derived from capacity).
@@ -203,6 +209,7 @@ impl SimConfig {
                 tpot_ms: None,
             },
             validate: false,
+            chain_steps: true,
             record_requests: false,
             max_waiting: None,
             run_to_completion: false,

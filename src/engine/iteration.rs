@@ -164,8 +164,34 @@ pub struct IterationInstance {
     /// Requests the next wake-up reads (those whose prefill ends with the
     /// step in progress, the head of the queue), a hint as `hint_seq`.
     hint_reqs: [u32; 2],
+    /// A step with prefill chunks (or admissions) whose end boundary is
+    /// internal, planned together with the pure-decode run after it (that
+    /// run is `run`): see [`IterationInstance::chain_pure_run`]. Its end's
+    /// state changes (prefills finished) are already applied.
+    /// While it lasts, `chunks` are its last step's.
+    lead: Lead,
+    /// Whether a step may be chained to the pure-decode run after it
+    /// ([`Server::set_chain_steps`]).
+    chain: bool,
     stats: InstanceStats,
     validate: bool,
+}
+
+/// The step (or run of prefill steps, [`IterationInstance::msteps`])
+/// before a chained pure-decode run ([`IterationInstance::lead`]): accounted
+/// on its own at the run's wake-up, as its own wake-up would have. It holds
+/// only what the instance does not tell otherwise
+/// ([`IterationInstance::lead_of`]): an arrival reads it from an instance
+/// that at fleet scale is out of the cache, and 16 bytes keep the
+/// instance's state in the cache lines it had before.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lead {
+    /// Steps (0: no lead).
+    m: u32,
+    /// KV blocks in use at its start.
+    used_start: u32,
+    /// Its duration, units.
+    dur_u: u64,
 }
 
 impl IterationInstance {
@@ -239,6 +265,8 @@ impl IterationInstance {
             decode_alloc_done: false,
             hint_seq: NIL,
             hint_reqs: [NIL; 2],
+            lead: Lead::default(),
+            chain: false,
             stats: InstanceStats::default(),
             validate: false,
         }
@@ -439,6 +467,7 @@ impl IterationInstance {
     }
 
     /// Prefill of `si` finished with step `s`: emit a token, then decode or complete.
+    #[inline(always)]
     fn finish_prefill(&mut self, si: u32, s: u64, now_ns: u64, cx: &mut Ctx<'_>) {
         let seq = self.seqs[si as usize];
         let r = &mut cx.reqs[seq.req];
@@ -472,10 +501,16 @@ impl IterationInstance {
     }
 
     /// Drop stale heap entries from the top.
+    #[inline(always)]
     fn clean_finish_top(&mut self) {
-        if self.finish_stale == 0 {
-            return;
+        if self.finish_stale != 0 {
+            self.drop_stale_finish_top();
         }
+    }
+
+    /// [`IterationInstance::clean_finish_top`] when there are stale entries.
+    #[cold]
+    fn drop_stale_finish_top(&mut self) {
         while let Some(k) = self.finish.peek() {
             let (_, si, g) = fin_parts(k);
             let s = &self.seqs[si as usize];
@@ -489,6 +524,7 @@ impl IterationInstance {
 
     /// Could the head of the queue be admitted at a step whose free blocks
     /// (after decode allocation) leave `used_after_decode` in use?
+    #[inline]
     fn admissible(&self, used_after_decode: u64, cx: &Ctx<'_>) -> bool {
         let Some(&r) = cx.waiting.front() else {
             return false;
@@ -548,7 +584,9 @@ impl IterationInstance {
     fn set_hint_reqs(&mut self, cx: &Ctx<'_>) {
         let mut h = [NIL; 2];
         let mut n = 0;
-        for &(si, _) in &self.chunks {
+        // A chained run's `chunks` are its lead's, done with.
+        let chunks: &[(u32, u32)] = if self.lead.m > 0 { &[] } else { &self.chunks };
+        for &(si, _) in chunks {
             let sq = &self.seqs[si as usize];
             if sq.prefilled == sq.target && n < h.len() {
                 h[n] = sq.req;
@@ -592,6 +630,7 @@ impl IterationInstance {
         }
     }
 
+    #[inline]
     fn start_run(&mut self, run: Run) -> Option<u64> {
         let end = run.start_u + self.dur_u(&run);
         self.run = Some(run);
@@ -607,44 +646,204 @@ impl IterationInstance {
             self.run = None;
             return None;
         }
-        let s = self.step;
         self.decode_alloc_done = false;
         if self.prefilling.is_empty() && self.n_dec > 0 {
-            let d0 = self.phase_cnt[self.phase_of_step(s)] as u64;
+            let d0 = self.phase_cnt[self.phase_of_step(self.step)] as u64;
             if self.used + d0 <= self.total_blks && !self.admissible(self.used + d0, cx) {
-                self.clean_finish_top();
-                let Some(k) = self.finish.peek() else {
-                    unreachable!("decoding sequences without finish entries")
-                };
-                let (f, _, _) = fin_parts(k);
-                let to_finish = f + 1 - s;
-                // Each decoding sequence needs at most ceil(m / blk) blocks in
-                // m steps: when even that fits, KV cannot end the run first.
-                let worst = self.n_dec as u64 * to_finish.div_ceil(self.blk);
-                let mut m = if worst <= self.total_blks - self.used {
-                    to_finish
-                } else {
-                    to_finish.min(self.steps_until_kv_exhausted(s))
-                };
-                if !self.fast_forward {
-                    m = 1;
-                }
-                let (a, b) = self.model.decode_ab(self.n_dec, self.sum_decode_ctx(s));
-                let run = Run {
-                    start_u: self.time_u,
-                    m,
-                    a,
-                    b,
-                    pure: true,
-                    batch: self.n_dec,
-                    left: 0,
-                    used_start: self.used,
-                };
-                self.set_hint_reqs(cx);
-                return self.start_run(run);
+                return self.start_pure_run(cx);
             }
         }
         self.naive_step(now_ns, cx)
+    }
+
+    /// Start the pure-decode run from step `self.step`: nothing prefills,
+    /// something decodes, its decode tokens fit and nothing can be admitted.
+    #[inline(always)]
+    fn start_pure_run(&mut self, cx: &Ctx<'_>) -> Option<u64> {
+        let s = self.step;
+        self.clean_finish_top();
+        let Some(k) = self.finish.peek() else {
+            unreachable!("decoding sequences without finish entries")
+        };
+        let (f, _, _) = fin_parts(k);
+        let to_finish = f + 1 - s;
+        // Each decoding sequence needs at most ceil(m / blk) blocks in
+        // m steps: when even that fits, KV cannot end the run first.
+        let worst = self.n_dec as u64 * to_finish.div_ceil(self.blk);
+        let mut m = if worst <= self.total_blks - self.used {
+            to_finish
+        } else {
+            to_finish.min(self.steps_until_kv_exhausted(s))
+        };
+        if !self.fast_forward {
+            m = 1;
+        }
+        let (a, b) = self.model.decode_ab(self.n_dec, self.sum_decode_ctx(s));
+        let run = Run {
+            start_u: self.time_u,
+            m,
+            a,
+            b,
+            pure: true,
+            batch: self.n_dec,
+            left: 0,
+            used_start: self.used,
+        };
+        self.set_hint_reqs(cx);
+        self.start_run(run)
+    }
+
+    /// The step (or run of prefill steps) just planned, `lead`, ends at a
+    /// boundary where nothing happens that anyone sees: every prefilling
+    /// sequence finishes its prefill there and goes on decoding, no sequence
+    /// completes, and the step after it is a pure-decode step that cannot
+    /// admit. Then that boundary needs no wake-up: its changes are made now
+    /// (with its time) and the pure-decode run after it is planned as
+    /// `plan` would plan it there; the lead is kept as `self.lead` and
+    /// accounted on its own when the run ends. An arrival that could be
+    /// admitted at that boundary cuts the run there, and one that could be
+    /// admitted at a boundary inside the lead undoes the chaining first
+    /// ([`IterationInstance::unchain`]) and cuts the lead as it would be
+    /// cut alone ([`Server::on_enqueue`]). Returns `None` when the boundary
+    /// is not of this kind (having at most dropped stale finish entries).
+    fn chain_pure_run(&mut self, lead: &Run, cx: &mut Ctx<'_>) -> Option<Option<u64>> {
+        if !self.chain
+            || !self.fast_forward
+            || self.prefill_only
+            || lead.pure
+            || self.used.max(lead.used_start) > u32::MAX as u64
+            || lead.m > u32::MAX as u64
+        {
+            return None;
+        }
+        // The lead's last step.
+        let s = self.step + lead.m - 1;
+        let next = self.phase_of_step(s + 1);
+        // Decode tokens the step after demands: those already decoding plus
+        // the sequences whose prefill ends now.
+        let mut d0 = self.phase_cnt[next] as u64;
+        for &si in &self.prefilling {
+            let sq = &self.seqs[si as usize];
+            if sq.prefilled != sq.target {
+                return None;
+            }
+            let g = cx.reqs[sq.req].generated + 1;
+            if g >= sq.osl {
+                return None;
+            }
+            let ctx_base = sq.isl as i64 + g as i64 - (s as i64 + 1);
+            d0 += (self.phase_key(ctx_base) == next) as u64;
+        }
+        if self.n_dec as usize + self.prefilling.len() == 0 {
+            return None;
+        }
+        self.clean_finish_top();
+        if self.finish.peek().is_some_and(|k| fin_parts(k).0 <= s) {
+            return None;
+        }
+        if self.used + d0 > self.total_blks || self.admissible(self.used + d0, cx) {
+            return None;
+        }
+        let Ok(dur_u) = u64::try_from(self.dur_u(lead)) else {
+            return None;
+        };
+        let end_u = lead.start_u + dur_u as u128;
+        let end_ns = ns_of(end_u);
+        debug_assert_eq!(lead.left, if lead.m > 1 { lead.left } else { 0 });
+        let planned = *lead;
+        let lead = Lead {
+            m: lead.m as u32,
+            dur_u,
+            used_start: lead.used_start as u32,
+        };
+        self.step = s + 1;
+        self.time_u = end_u;
+        // Every prefilling sequence has its last chunk in the last step
+        // (`chunks`, oldest first, as `prefilling`), kept for `unchain`.
+        debug_assert_eq!(self.chunks.len(), self.prefilling.len());
+        for k in 0..self.chunks.len() {
+            self.finish_prefill(self.chunks[k].0, s, end_ns, cx);
+        }
+        self.prefilling.clear();
+        self.decode_alloc_done = false;
+        self.lead = lead;
+        let next = self.start_pure_run(cx);
+        debug_assert!(
+            self.run
+                .and_then(|tail| self.lead_of(&tail))
+                .is_some_and(|(l, d, _)| (l.batch, l.left, l.a, d)
+                    == (planned.batch, planned.left, planned.a, dur_u as u128)),
+            "the lead is not told back as planned"
+        );
+        Some(next)
+    }
+
+    /// The chained lead of `tail` (the run in progress) as it was planned,
+    /// its duration and the KV use it ends with; `None` without one. What
+    /// [`Lead`] does not hold follows: the lead ends where the run starts,
+    /// with the KV use the run starts with; a single step's batch is the
+    /// run's (its prefills all went on decoding) and it left no budget (as
+    /// `naive_step` plans it); several steps are in `msteps` and their last
+    /// one's chunks still in `chunks`.
+    fn lead_of(&self, tail: &Run) -> Option<(Run, u128, u64)> {
+        let l = self.lead;
+        if l.m == 0 {
+            return None;
+        }
+        let dur_u = l.dur_u as u128;
+        let (a, batch, left) = if l.m > 1 {
+            let used: u32 = self.chunks.iter().map(|&(_, k)| k).sum();
+            let first = &self.msteps[0];
+            (first.end_rel as u128, first.batch, self.chunk - used)
+        } else {
+            (dur_u, tail.batch, 0)
+        };
+        let run = Run {
+            start_u: tail.start_u - dur_u,
+            m: l.m as u64,
+            a,
+            b: 0,
+            pure: false,
+            batch,
+            left,
+            used_start: l.used_start as u64,
+        };
+        Some((run, dur_u, tail.used_start))
+    }
+
+    /// Undo [`IterationInstance::chain_pure_run`]: back to the lead step in
+    /// progress, its end's changes not yet made (the sequences whose
+    /// prefill it finishes prefilling again, their finish entries stale),
+    /// so that it can be cut as an unchained run is.
+    fn unchain(&mut self, cx: &mut Ctx<'_>) {
+        let tail = self.run.expect("a chained run");
+        let (lead, _, _) = self.lead_of(&tail).expect("a chained run");
+        self.lead = Lead::default();
+        for k in 0..self.chunks.len() {
+            let si = self.chunks[k].0;
+            let sq = self.seqs[si as usize];
+            debug_assert_eq!(sq.phase, Phase::Decode);
+            self.leave_decode(si);
+            let q = &mut self.seqs[si as usize];
+            q.phase = Phase::Prefill;
+            // Its finish entry must stay stale once it decodes again.
+            q.generation = q.generation.wrapping_add(1);
+            self.finish_stale += 1;
+            let r = &mut cx.reqs[sq.req];
+            r.generated -= 1;
+            if r.generated == 0 {
+                // Its first token came from this prefill.
+                r.first_token_ns = NEVER;
+            }
+            self.prefilling.push(si);
+        }
+        self.step -= lead.m;
+        self.time_u = lead.start_u;
+        // As `naive_step` left it for the lead.
+        self.decode_alloc_done = true;
+        self.run = Some(lead);
+        self.kv_probe.set((0, 0));
+        self.kv_demand.set((0, 0));
     }
 
     fn naive_step(&mut self, now_ns: u64, cx: &mut Ctx<'_>) -> Option<u64> {
@@ -784,6 +983,9 @@ impl IterationInstance {
         };
         if self.fast_forward {
             self.extend_prefill_run(&mut run, cx);
+        }
+        if let Some(next) = self.chain_pure_run(&run, cx) {
+            return next;
         }
         self.set_hint_reqs(cx);
         self.start_run(run)
@@ -958,10 +1160,28 @@ impl IterationInstance {
         ns_of(end)
     }
 
-    fn account(&mut self, run: &Run, dur_u: u128, used_end: u64) {
-        let mut st = self.stats;
-        self.account_into(&mut st, run.batch, run.used_start, used_end, dur_u, run.m);
-        self.stats = st;
+    /// Account a whole run lasting `dur_u` into `st`, KV use ending at
+    /// `used_end`: a run of several prefill steps step by step, as a
+    /// wake-up per step would have.
+    #[inline]
+    fn account_whole(&self, st: &mut InstanceStats, run: &Run, dur_u: u128, used_end: u64) {
+        if !run.pure && run.m > 1 {
+            self.account_msteps(st, run, used_end);
+        } else {
+            self.account_into(st, run.batch, run.used_start, used_end, dur_u, run.m);
+        }
+    }
+
+    /// [`IterationInstance::account_whole`] of a run of several prefill steps.
+    fn account_msteps(&self, st: &mut InstanceStats, run: &Run, used_end: u64) {
+        let (mut start, mut used) = (0u128, run.used_start);
+        for ms in &self.msteps[..run.m as usize] {
+            let (end, used_end) = (ms.end_rel as u128, ms.used_end as u64);
+            self.account_into(st, ms.batch, used, used_end, end - start, 1);
+            start = end;
+            used = used_end;
+        }
+        debug_assert_eq!(used, used_end);
     }
 
     /// Account `steps` steps of `batch` sequences lasting `dur_u`, KV use
@@ -1025,6 +1245,15 @@ impl Server for IterationInstance {
             prefetch(seqs.wrapping_add(si as usize));
         }
         let run = self.run.take().expect("wake without a run in progress");
+        if let Some((lead, dur_u, used_end)) = self.lead_of(&run) {
+            // The chained step first, as its own wake-up would have; its
+            // end's changes are made.
+            self.lead = Lead::default();
+            let mut st = self.stats;
+            self.account_whole(&mut st, &lead, dur_u, used_end);
+            self.stats = st;
+            self.chunks.clear();
+        }
         let dur_u = self.dur_u(&run);
         let end_u = run.start_u + dur_u;
         debug_assert_eq!(ns_of(end_u), now_ns);
@@ -1032,24 +1261,15 @@ impl Server for IterationInstance {
         if run.pure {
             self.used += self.decode_demand(s_first, run.m);
         }
-        if !run.pure && run.m > 1 {
-            // Each step on its own, as a wake-up per step would have.
+        // A chained run cut at its first boundary (`m` = 0) did not run.
+        if run.m > 0 {
             let mut st = self.stats;
-            let (mut start, mut used) = (0u128, run.used_start);
-            for ms in &self.msteps[..run.m as usize] {
-                let (end, used_end) = (ms.end_rel as u128, ms.used_end as u64);
-                self.account_into(&mut st, ms.batch, used, used_end, end - start, 1);
-                start = end;
-                used = used_end;
-            }
-            debug_assert_eq!(used, self.used);
+            self.account_whole(&mut st, &run, dur_u, self.used);
             self.stats = st;
-        } else {
-            self.account(&run, dur_u, self.used);
         }
         self.step += run.m;
         self.time_u = end_u;
-        let last = self.step - 1;
+        let last = self.step.wrapping_sub(1);
         let chunks = std::mem::take(&mut self.chunks);
         for &(si, _) in &chunks {
             let sq = self.seqs[si as usize];
@@ -1084,6 +1304,38 @@ impl Server for IterationInstance {
     }
 
     fn on_enqueue(&mut self, now_ns: u64, was_empty: bool, cx: &mut Ctx<'_>) -> Option<u64> {
+        if self.lead.m > 0
+            && was_empty
+            && self.n_running < self.max_seqs
+            && let Some(tail) = self.run
+            && let Some((lead, dur_u, _)) = self.lead_of(&tail)
+        {
+            // A chained run: the lead's boundaries come first (the last one
+            // could admit the arrival), then the pure run's.
+            let cut_ns = if cx.boundary_pending_now {
+                now_ns
+            } else {
+                now_ns + 1
+            };
+            if ns_of(lead.start_u + dur_u) >= cut_ns {
+                let last = lead.m as usize - 1;
+                if lead.m > 1
+                    && self.msteps_over(&lead, cut_ns) < last
+                    && self.may_admit(lead.left, cx)
+                {
+                    // A boundary inside the lead could admit it: cut there,
+                    // as the lead alone would be cut.
+                    self.unchain(cx);
+                    return self.on_enqueue(now_ns, was_empty, cx);
+                }
+                let run = self.run.as_mut().expect("a chained run");
+                if run.m == 0 {
+                    return None;
+                }
+                run.m = 0;
+                return Some(ns_of(run.start_u));
+            }
+        }
         match self.run {
             None => {
                 self.time_u = self.time_u.max(units_of(now_ns));
@@ -1144,7 +1396,18 @@ impl Server for IterationInstance {
     }
 
     fn kv_used_blocks(&self, now_ns: u64) -> u64 {
-        match self.run {
+        let mut in_progress = self.run;
+        if let Some(tail) = self.run
+            && let Some((lead, dur_u, _)) = self.lead_of(&tail)
+            && (now_ns < ns_of(lead.start_u + dur_u) || tail.m == 0)
+        {
+            if lead.m == 1 {
+                // The chained step in progress has allocated.
+                return self.used;
+            }
+            in_progress = Some(lead);
+        }
+        match in_progress {
             Some(run) if run.pure => {
                 let done = self.steps_done(&run, units_of(now_ns + 1).saturating_sub(run.start_u));
                 self.used + self.demand_through((done + 1).min(run.m))
@@ -1164,7 +1427,18 @@ impl Server for IterationInstance {
 
     fn stats_at(&self, now_ns: u64) -> InstanceStats {
         let mut st = self.stats;
-        if let Some(mut run) = self.run {
+        let mut in_progress = self.run;
+        if let Some(tail) = self.run
+            && let Some((lead, dur_u, used_end)) = self.lead_of(&tail)
+        {
+            if now_ns < ns_of(lead.start_u + dur_u) {
+                // The chained step is the one in progress.
+                in_progress = Some(lead);
+            } else {
+                self.account_whole(&mut st, &lead, dur_u, used_end);
+            }
+        }
+        if let Some(mut run) = in_progress {
             if !run.pure && run.m > 1 {
                 // Steps over are accounted as their wake-ups would have; the
                 // one in progress is a run of its own.
@@ -1193,6 +1467,10 @@ impl Server for IterationInstance {
     }
 
     fn evict_all(&mut self, now_ns: u64, cx: &mut Ctx<'_>) {
+        // A chained step has applied its end's changes ahead of time, which
+        // an eviction inside it would have to undo: the driver does not
+        // chain steps in fleets that can fail (`Server::set_chain_steps`).
+        debug_assert_eq!(self.lead.m, 0, "eviction during a chained step");
         // Steps of a pure-decode run that ended by now count as done (as in a
         // cut: a step ending exactly now was processed before this event).
         let mut done = 0u64;
@@ -1299,6 +1577,10 @@ impl Server for IterationInstance {
 
     fn set_validate(&mut self, on: bool) {
         self.validate = on;
+    }
+
+    fn set_chain_steps(&mut self, on: bool) {
+        self.chain = on;
     }
 
     fn prefetch(&self, deep: bool, reqs: &Requests) {

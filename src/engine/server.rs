@@ -119,6 +119,17 @@ pub trait Server {
     /// Check invariants at every step boundary (slow; for tests).
     fn set_validate(&mut self, on: bool);
 
+    /// Allow a step whose end boundary changes nothing anyone sees (its
+    /// prefills finish and go on decoding, nothing completes or can be
+    /// admitted) to be planned together with the pure-decode run after it,
+    /// saving that boundary's wake-up. Results are the same either way; the
+    /// driver allows it only where nothing else reads or changes the
+    /// instance between its own events (no central queue, no hand-offs, no
+    /// failures). The default does nothing.
+    fn set_chain_steps(&mut self, on: bool) {
+        let _ = on;
+    }
+
     /// A hint that the fleet is large enough for this instance's state to
     /// leave the cache between two of its events (the driver then calls
     /// [`Server::prefetch`] too). No effect on results; the default does

@@ -12,7 +12,9 @@ use std::time::Instant;
 use kvfleet_routers::{Decision, FleetView, PoolView, RequestView, Router};
 use rand_distr::{Distribution, Exp};
 
-use super::config::{Arrivals, Control, EngineKind, MetricWindow, ServiceModel, SimConfig};
+use super::config::{
+    Arrivals, Control, EngineKind, MetricWindow, ScaleMode, ServiceModel, SimConfig,
+};
 use super::dispatch::{DispatchPolicy, Dispatcher};
 use super::events::{EventKind, EventQueue};
 use super::iteration::IterationInstance;
@@ -340,6 +342,22 @@ pub fn run_with_router(
                     tables[pi].clone(),
                 );
                 s.set_validate(cfg.validate);
+                // Steps are chained only where nothing but the instance's own
+                // events reads or changes it (see `Server::set_chain_steps`).
+                s.set_chain_steps(
+                    fast && cfg.chain_steps
+                        && p.dispatch != DispatchPolicy::Central
+                        && cfg.disagg.is_none()
+                        && !cfg.controls.iter().any(|c| {
+                            matches!(
+                                c.action,
+                                Control::Instances {
+                                    mode: ScaleMode::Fail,
+                                    ..
+                                }
+                            )
+                        }),
+                );
                 s.set_prefill_only(
                     cfg.disagg
                         .as_ref()
