@@ -8,7 +8,8 @@
 //! an instance's KV use between its events), metric windows (snapshots in
 //! the middle of a lead) and running-sequence caps changed mid-run.
 
-use kvfleet::engine::dispatch::DispatchPolicy;
+mod common;
+
 use kvfleet::engine::{
     self, Arrivals, ControlChange, MetricWindow, PoolConfig, ScaleMode, SimConfig, SimOutcome,
     Warmup,
@@ -41,27 +42,11 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
         step_law: None,
     };
     let instances = rng.random_range(1..6);
-    let dispatch = [
-        DispatchPolicy::Jsq,
-        DispatchPolicy::RoundRobin,
-        DispatchPolicy::PowerOfTwo,
-        DispatchPolicy::LeastKv,
-        DispatchPolicy::FreeKv,
-        DispatchPolicy::Central,
-    ][rng.random_range(0..6)];
+    let dispatch = common::DISPATCHERS[rng.random_range(0..6)];
     let n = rng.random_range(50..600);
-    let mut t = 0u64;
-    let mut reqs = Vec::with_capacity(n);
     let mean_gap_ns = rng.random_range(1e6..1e8);
-    for _ in 0..n {
-        if !rng.random_bool(0.1) {
-            t += (-(1.0 - rng.random::<f64>()).ln() * mean_gap_ns) as u64;
-        }
-        let isl = rng.random_range(1..max_len);
-        let osl = rng.random_range(1..=(max_len - isl).max(1));
-        reqs.push(Request::new(t, isl, osl));
-    }
-    let span_s = t as f64 * 1e-9;
+    let reqs = common::bursty_requests(&mut rng, n, mean_gap_ns, 0.1, max_len);
+    let span_s = reqs.last().map_or(0, |r| r.arrival_ns) as f64 * 1e-9;
     let mut windows = Vec::new();
     for k in 0..rng.random_range(0..3) {
         let a = rng.random_range(0.0..span_s.max(1e-3));

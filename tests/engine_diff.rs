@@ -2,6 +2,8 @@
 //! produce the same per-request timestamps on many randomized scenarios,
 //! including KV pressure with preemptions, bursts and several instances.
 
+mod common;
+
 use kvfleet::engine::dispatch::DispatchPolicy;
 use kvfleet::engine::{
     self, Arrivals, ControlChange, Disagg, EngineKind, LinkSpec, PoolConfig, ScaleMode, SimConfig,
@@ -43,27 +45,10 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>) {
         step_law: None,
     };
     let instances = rng.random_range(1..5);
-    let dispatch = [
-        DispatchPolicy::Jsq,
-        DispatchPolicy::RoundRobin,
-        DispatchPolicy::PowerOfTwo,
-        DispatchPolicy::LeastKv,
-        DispatchPolicy::Central,
-        DispatchPolicy::FreeKv,
-    ][rng.random_range(0..6)];
+    let dispatch = common::DISPATCHERS[rng.random_range(0..6)];
     let n = rng.random_range(20..400);
-    let mut t = 0u64;
-    let mut reqs = Vec::with_capacity(n);
     let mean_gap_ns = rng.random_range(1e5..5e7);
-    for _ in 0..n {
-        // Bursts: sometimes many requests at the same nanosecond.
-        if !rng.random_bool(0.15) {
-            t += (-(1.0 - rng.random::<f64>()).ln() * mean_gap_ns) as u64;
-        }
-        let isl = rng.random_range(1..max_len);
-        let osl = rng.random_range(1..=(max_len - isl).max(1));
-        reqs.push(Request::new(t, isl, osl));
-    }
+    let reqs = common::bursty_requests(&mut rng, n, mean_gap_ns, 0.15, max_len);
     let cfg = SimConfig {
         warmup: Warmup {
             fraction: 0.0,

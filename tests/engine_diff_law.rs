@@ -8,7 +8,8 @@
 //! with preemptions; bursts; 1–4 instances; every dispatcher; caps raised
 //! above the tabulated batch sizes).
 
-use kvfleet::engine::dispatch::DispatchPolicy;
+mod common;
+
 use kvfleet::engine::{self, Arrivals, EngineKind, PoolConfig, SimConfig, Warmup};
 use kvfleet::profile::computed::{linearise, parse_instance};
 use kvfleet::workload::Request;
@@ -57,26 +58,10 @@ fn random_scenario(seed: u64) -> (SimConfig, Vec<Request>, u32) {
         rng.random_range(1..40)
     };
     let instances = rng.random_range(1..5);
-    let dispatch = [
-        DispatchPolicy::Jsq,
-        DispatchPolicy::RoundRobin,
-        DispatchPolicy::PowerOfTwo,
-        DispatchPolicy::LeastKv,
-        DispatchPolicy::Central,
-        DispatchPolicy::FreeKv,
-    ][rng.random_range(0..6)];
+    let dispatch = common::DISPATCHERS[rng.random_range(0..6)];
     let n = rng.random_range(20..400);
-    let mut t = 0u64;
-    let mut reqs = Vec::with_capacity(n);
     let mean_gap_ns = rng.random_range(1e5..5e7);
-    for _ in 0..n {
-        if !rng.random_bool(0.15) {
-            t += (-(1.0 - rng.random::<f64>()).ln() * mean_gap_ns) as u64;
-        }
-        let isl = rng.random_range(1..max_len);
-        let osl = rng.random_range(1..=(max_len - isl).max(1));
-        reqs.push(Request::new(t, isl, osl));
-    }
+    let reqs = common::bursty_requests(&mut rng, n, mean_gap_ns, 0.15, max_len);
     let mut pool = PoolConfig {
         dispatch,
         ..PoolConfig::new("p", profile, instances, max_len + 1)

@@ -38,3 +38,34 @@ pub fn temp_input(name: &str, contents: &str) -> std::path::PathBuf {
     std::fs::write(&path, contents).expect("write the test input");
     path
 }
+
+/// Every dispatcher, in the order the random engine scenarios draw one
+/// (`rng.random_range(0..6)`).
+pub const DISPATCHERS: [kvfleet::engine::dispatch::DispatchPolicy; 6] = {
+    use kvfleet::engine::dispatch::DispatchPolicy::*;
+    [Jsq, RoundRobin, PowerOfTwo, LeastKv, Central, FreeKv]
+};
+
+/// `n` random requests for an engine scenario: exponential gaps of mean
+/// `mean_gap_ns`, each skipped with probability `burst_p` (a burst of
+/// arrivals at one nanosecond), ISL uniform in `1..max_len` and OSL in what
+/// is left of `max_len`.
+pub fn bursty_requests(
+    rng: &mut impl rand::RngExt,
+    n: usize,
+    mean_gap_ns: f64,
+    burst_p: f64,
+    max_len: u32,
+) -> Vec<kvfleet::workload::Request> {
+    let mut t = 0u64;
+    let mut reqs = Vec::with_capacity(n);
+    for _ in 0..n {
+        if !rng.random_bool(burst_p) {
+            t += (-(1.0 - rng.random::<f64>()).ln() * mean_gap_ns) as u64;
+        }
+        let isl = rng.random_range(1..max_len);
+        let osl = rng.random_range(1..=(max_len - isl).max(1));
+        reqs.push(kvfleet::workload::Request::new(t, isl, osl));
+    }
+    reqs
+}
